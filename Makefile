@@ -1,0 +1,35 @@
+# The README's two commands: `make train` and `make test`. Both create .venv when missing.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mlcycle-installed
+CONFIG ?= configs/quickstart.yaml
+
+.PHONY: install train test lint format benchmark clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+train: install
+	$(PY) scripts/train.py --config $(CONFIG)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check src scripts tests benchmarks
+	$(VENV)/bin/ruff format --check src scripts tests benchmarks
+
+format: install
+	$(VENV)/bin/ruff format src scripts tests benchmarks
+	$(VENV)/bin/ruff check --fix src scripts tests benchmarks
+
+benchmark: install
+	$(PY) benchmarks/overhead.py
+
+clean:
+	rm -rf runs lightning_logs .pytest_cache

@@ -1,0 +1,18 @@
+"""The validation confusion matrix of the best epoch: TensorBoard and ``confusion_matrix.png``."""
+
+from __future__ import annotations
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+
+from mlcycle.analysis import confusion_matrix
+from mlcycle.callbacks.predictions import BestEpochPredictions, publish
+from mlcycle.plots import confusion_matrix_figure
+
+
+class ConfusionMatrix(BestEpochPredictions):
+    def report(self, trainer: Trainer, pl_module: LightningModule, gathered: dict[str, torch.Tensor]) -> None:
+        names = pl_module.class_names
+        matrix = confusion_matrix(gathered["probs"], gathered["target"], len(names))
+        title = f"validation confusion matrix, epoch {trainer.current_epoch} ({self.monitor} {self.best:.4f})"
+        publish(trainer, confusion_matrix_figure(matrix, names, title), "val/confusion_matrix", "confusion_matrix.png")

@@ -1,0 +1,154 @@
+"""The command line: LightningCLI with a run directory, data-to-model links and one-line errors."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, LossCurves
+from mlcycle.errors import UserError, fail
+from mlcycle.run_record import default_run_dir, prepare_run_dir
+
+DEFAULT_MODEL = "mlcycle.tasks.ClassificationTask"
+DEFAULT_DATA = "mlcycle.data.ImageClassificationData"
+# What every task takes from its data module; never written in a config.
+LINKED = ("num_classes", "in_channels", "class_names")
+
+
+def _class_keys(parser: LightningArgumentParser, group: str, default: str) -> list[str]:
+    """Valid ``group.<arg>`` keys for the class chosen (or defaulted) for ``group``."""
+    import importlib
+
+    module, _, name = default.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return []
+    return [f"{group}.{p}" for p in inspect.signature(cls.__init__).parameters if p not in ("self", *LINKED)]
+
+
+def one_line_error(parser: LightningArgumentParser, message: str) -> str:
+    """Condense a jsonargparse error to one line and add the closest valid key."""
+    text = " ".join(message.split())
+    unknown = re.findall(r'Key "([^"]+)" is not expected', text)
+    unknown += re.findall(r"Unrecognized arguments:\s*--?([\w.\-]+)", text)
+    unknown += re.findall(r"No action for key \"([^\"]+)\"", text)
+    if unknown:
+        key = unknown[0].split("=")[0]
+        candidates = [a.dest for a in parser._actions if a.dest and a.dest != "help"]
+        candidates += _class_keys(parser, "model", DEFAULT_MODEL) + _class_keys(parser, "data", DEFAULT_DATA)
+        candidates = sorted({c.replace(".init_args.", ".") for c in candidates})
+        full = key if "." in key else next((c for c in candidates if c.endswith("." + key)), key)
+        close = difflib.get_close_matches(full, candidates, n=1, cutoff=0.6)
+        if not close:
+            leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
+            close = [leaf[m] for m in difflib.get_close_matches(key.rsplit(".", 1)[-1], list(leaf), n=1)]
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"unknown config key '{key}'{hint} (run with --help for every key)"
+    if len(text) > 400:
+        text = text[:400] + " ..."
+    return text
+
+
+class MLCycleParser(LightningArgumentParser):
+    """Errors as one ``error:`` line and exit code 2, without the usage text."""
+
+    def error(self, message: str, ex: Exception | None = None):  # type: ignore[override]
+        if not self.exit_on_error:
+            return super().error(message, ex)
+        fail(one_line_error(self, message), 2)
+
+
+class MLCycleCLI(LightningCLI):
+    """``train.py``'s parser: ``--config`` files compose, dotted keys override, and
+
+    * ``--run_dir DIR`` (default ``runs/<config name>/<timestamp>``) receives everything;
+    * ``--ckpt_path last`` resumes the run in ``--run_dir``;
+    * ``num_classes``, ``in_channels`` and ``class_names`` flow from the data to the model.
+    """
+
+    def __init__(self, args: list[str] | None = None) -> None:
+        self.run_dir: Path | None = None
+        super().__init__(
+            model_class=LightningModule,
+            datamodule_class=LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_callback=None,
+            auto_configure_optimizers=False,
+            seed_everything_default=42,
+            parser_class=MLCycleParser,
+            parser_kwargs={"description": "Train a model; every key can be set in YAML or as --a.b=value."},
+            args=args,
+            run=False,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--run_dir", type=str | None, default=None, help="Run directory (default: runs/<config>/<time>).")
+        parser.add_argument(
+            "--ckpt_path", type=str | None, default=None, help="'last' resumes the run in --run_dir; or a .ckpt path."
+        )
+        parser.set_defaults({"model": {"class_path": DEFAULT_MODEL}, "data": {"class_path": DEFAULT_DATA}})
+        for key in LINKED:
+            parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config
+        configs = [str(c) for c in (config.get("config") or [])]
+        run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(configs)
+        if config.ckpt_path and config.ckpt_path != "last" and not Path(config.ckpt_path).is_file():
+            raise UserError(f"--ckpt_path '{config.ckpt_path}' does not exist; use 'last' or a .ckpt file")
+        self.run_dir = prepare_run_dir(run_dir, resume=config.ckpt_path == "last")
+        config.run_dir = str(self.run_dir)
+        precision = str(config.trainer.get("precision") or "32")
+        accelerator = str(config.trainer.get("accelerator") or "auto")
+        if precision.startswith("16") and not _cuda_selected(accelerator):
+            raise UserError(
+                f"--trainer.precision={precision} needs a CUDA GPU; on the CPU use bf16-mixed or 32"
+            )
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        assert self.run_dir is not None
+        monitor, mode = getattr(self.model, "monitor", ("val/loss", "min"))
+        kwargs["default_root_dir"] = str(self.run_dir)
+        kwargs["logger"] = TensorBoardLogger(
+            save_dir=str(self.run_dir), name="tensorboard", version="", default_hp_metric=False
+        )
+        extra = [self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys]
+        trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        return self._instantiate_trainer(trainer_config, extra + standard_callbacks(self.run_dir, monitor, mode))
+
+
+def _cuda_selected(accelerator: str) -> bool:
+    import torch
+
+    return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+
+
+def standard_callbacks(run_dir: Path, monitor: str, mode: str) -> list[Callback]:
+    """What every run records: best and last checkpoints, curves, diagnosis, a loss guard."""
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor=monitor,
+        mode=mode,
+        save_top_k=1,
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    return [
+        checkpoint,
+        LearningRateMonitor(logging_interval="epoch"),
+        LossCurves(),
+        FitDiagnosis(),
+        FiniteLossGuard(),
+    ]

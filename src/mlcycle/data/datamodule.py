@@ -1,0 +1,346 @@
+"""The image classification DataModule: sources, verification, splits, caching, augmentation."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from mlcycle.data.images import UnreadableImage, guess_channels, load_image
+from mlcycle.data.sources import SPLITS, Sample, load_samples
+from mlcycle.data.splits import stratified_split
+from mlcycle.data.transforms import build_augmentations, finish, resize
+from mlcycle.errors import UserError
+
+CACHE_LIMIT_BYTES = 1 << 30  # "auto" caching keeps decoded images in memory below this size
+
+
+@dataclass
+class Index:
+    """Everything known about the data after scanning and verifying it."""
+
+    samples: list[Sample]
+    targets: list[int]
+    splits: list[str]
+    class_names: list[str]
+    channels: int
+    skipped: list[tuple[str, str]]
+    cache: list[np.ndarray] | None
+    root: Path
+    positions: dict[str, list[int]] = field(default_factory=dict)
+
+
+class ImageDataset(Dataset):
+    """Items are ``(image tensor, class index, sample index)``; the index finds the file again."""
+
+    def __init__(self, index: Index, positions: list[int], pipeline: A.Compose, size: tuple[int, int]):
+        self.index, self.positions, self.pipeline = index, positions, pipeline
+        self.resize = resize(*size)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def raw(self, i: int) -> np.ndarray:
+        """The resized uint8 image before augmentation and normalization."""
+        pos = self.positions[i]
+        if self.index.cache is not None:
+            return self.index.cache[pos]
+        image = load_image(self.index.samples[pos].path, self.index.channels)
+        return self.resize(image=image)["image"]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        pos = self.positions[i]
+        return self.pipeline(image=self.raw(i))["image"], self.index.targets[pos], pos
+
+
+class ImageClassificationData(LightningDataModule):
+    """Labelled images from a folder, a CSV manifest or the built-in digits.
+
+    Args:
+        source: ``folder`` (one subfolder per class), ``csv`` (a ``path,label`` manifest) or
+            ``digits`` (scikit-learn's handwritten digits, written under ``root`` once).
+        root: the image folder (``folder``), or where the digits are written (``digits``).
+        manifest: the CSV file (``csv``); image paths are relative to its folder.
+        path_column: the manifest's column of image paths.
+        label_column: the manifest's column of class labels.
+        image_size: images are resized to this (one number for square, or ``[height, width]``).
+        channels: 1 or 3; ``None`` takes 1 when every sampled image is grayscale, else 3.
+        mean: per-channel normalization mean in 0..1; ``None`` measures it on the train split.
+        std: per-channel normalization std in 0..1; ``None`` measures it on the train split.
+        val_fraction: share of each class held for validation.
+        test_fraction: share of each class held out as the test split (never used by training).
+        split_seed: seed of the stratified split.
+        split_file: a ``splits.csv`` from a run directory; reuses that run's split exactly.
+        train_transforms: albumentations transforms for training images only.
+        batch_size: images per batch.
+        num_workers: DataLoader worker processes.
+        cache_images: keep decoded, resized images in memory; ``None`` caches when they fit in 1 GiB.
+        source_options: extra keyword arguments for a source registered by a plugin.
+    """
+
+    def __init__(
+        self,
+        source: str = "digits",
+        root: str | None = None,
+        manifest: str | None = None,
+        path_column: str = "path",
+        label_column: str = "label",
+        image_size: int | list[int] = 32,
+        channels: int | None = None,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_seed: int = 42,
+        split_file: str | None = None,
+        train_transforms: list[dict[str, Any]] | None = None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        cache_images: bool | None = None,
+        source_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if channels not in (None, 1, 3):
+            raise UserError(f"data.channels={channels} is not supported; use 1, 3 or leave it unset")
+        if isinstance(image_size, int):
+            image_size = [image_size, image_size]
+        if len(image_size) != 2 or min(image_size) < 1:
+            raise UserError(f"data.image_size={image_size} must be a positive size or [height, width]")
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        if batch_size < 1:
+            raise UserError(f"data.batch_size={batch_size} must be at least 1")
+        # Fail on a bad augmentation before any data is read.
+        self.augment = build_augmentations(train_transforms, "data.train_transforms")
+        self._index: Index | None = None
+        self._norm: tuple[list[float], list[float]] | None = None
+
+    # --- what the model and the run record need to know -------------------------------------
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = self._build_index()
+        return self._index
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.index.class_names
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.index.class_names)
+
+    @property
+    def in_channels(self) -> int:
+        return self.index.channels
+
+    @property
+    def class_counts(self) -> list[int]:
+        counts = Counter(self.index.targets[p] for p in self.index.positions["train"])
+        return [counts.get(i, 0) for i in range(self.num_classes)]
+
+    @property
+    def normalization(self) -> tuple[list[float], list[float]]:
+        if self._norm is None:
+            self._norm = self._measure_normalization()
+        return self._norm
+
+    # --- scanning ----------------------------------------------------------------------------
+
+    def _load_samples(self) -> list[Sample]:
+        hp = self.hparams
+        options = dict(hp.source_options or {})
+        options.update(root=hp.root, manifest=hp.manifest, path_column=hp.path_column)
+        options.update(label_column=hp.label_column)
+        return load_samples(hp.source, **options)
+
+    def _build_index(self) -> Index:
+        hp = self.hparams
+        samples = self._load_samples()
+        where = hp.manifest or hp.root or hp.source
+        if not samples:
+            raise UserError(
+                f"no images found in '{where}'; expected one subfolder per class holding image files "
+                "(png, jpg, bmp, gif, tif, webp)"
+            )
+        channels = hp.channels or guess_channels([s.path for s in samples])
+        cache, skipped, keep = self._verify(samples, channels)
+        samples = [samples[i] for i in keep]
+        class_names = sorted({s.label for s in samples})
+        if len(class_names) < 2:
+            found = f"only class '{class_names[0]}'" if class_names else "no readable images"
+            raise UserError(f"'{where}' has {found}; classification needs at least two classes")
+        lookup = {name: i for i, name in enumerate(class_names)}
+        targets = [lookup[s.label] for s in samples]
+        root = Path(os.path.commonpath([str(s.path.resolve().parent) for s in samples]))
+        keys = [self._key(s.path, root) for s in samples]
+        splits = self._splits(samples, keys, targets, class_names, where)
+        index = Index(samples, targets, splits, class_names, channels, skipped, cache, root)
+        index.positions = {name: [i for i, s in enumerate(splits) if s == name] for name in SPLITS}
+        return index
+
+    @staticmethod
+    def _key(path: Path, root: Path) -> str:
+        return path.resolve().relative_to(root).as_posix()
+
+    def _verify(
+        self, samples: list[Sample], channels: int
+    ) -> tuple[list[np.ndarray] | None, list[tuple[str, str]], list[int]]:
+        """Decode every image once; unreadable ones are skipped and listed with the reason."""
+        resizer = resize(*self.image_size)
+
+        def decode(sample: Sample) -> np.ndarray | str:
+            try:
+                return resizer(image=load_image(sample.path, channels))["image"]
+            except UnreadableImage as exc:
+                return str(exc)
+            except FileNotFoundError:
+                return "file not found"
+
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            results = list(
+                tqdm(
+                    pool.map(decode, samples, chunksize=64),
+                    total=len(samples),
+                    desc="checking images",
+                    unit="img",
+                    disable=len(samples) < 2000,
+                    leave=False,
+                )
+            )
+        keep = [i for i, r in enumerate(results) if not isinstance(r, str)]
+        skipped = [(str(samples[i].path), r) for i, r in enumerate(results) if isinstance(r, str)]
+        cache_flag = self.hparams.cache_images
+        size = len(keep) * self.image_size[0] * self.image_size[1] * channels
+        cache = [results[i] for i in keep] if (cache_flag or (cache_flag is None and size < CACHE_LIMIT_BYTES)) else None
+        return cache, skipped, keep
+
+    def _splits(
+        self, samples: list[Sample], keys: list[str], targets: list[int], names: list[str], where: str
+    ) -> list[str]:
+        hp = self.hparams
+        if hp.split_file:
+            return self._splits_from_file(samples)
+        if any(s.split for s in samples):
+            splits = [s.split or "train" for s in samples]
+            for i, name in enumerate(names):
+                if not any(t == i and s == "train" for t, s in zip(targets, splits, strict=True)):
+                    raise UserError(f"class '{name}' has no readable training image in '{where}/train'")
+            if "val" not in splits:
+                raise UserError(f"'{where}/val' holds no readable image; the run needs a validation split")
+            return splits
+        return stratified_split(keys, [names[t] for t in targets], hp.val_fraction, hp.test_fraction, hp.split_seed)
+
+    def _splits_from_file(self, samples: list[Sample]) -> list[str]:
+        path = Path(self.hparams.split_file)
+        if not path.is_file():
+            raise UserError(f"split file '{path}' does not exist")
+        with path.open(newline="") as fh:
+            recorded = {row["path"]: row["split"] for row in csv.DictReader(fh)}
+        splits = []
+        for sample in samples:
+            split = recorded.get(str(sample.path))
+            if split is None:
+                raise UserError(f"'{sample.path}' is not in split file '{path}'; the data changed since that run")
+            splits.append(split)
+        return splits
+
+    def _measure_normalization(self) -> tuple[list[float], list[float]]:
+        hp = self.hparams
+        c = self.in_channels
+        if hp.mean is not None and hp.std is not None:
+            if len(hp.mean) != c or len(hp.std) != c:
+                raise UserError(f"data.mean and data.std need {c} value(s), one per channel")
+            return list(hp.mean), list(hp.std)
+        train = self.dataset("train", augment=False, normalize=False)
+        rng = np.random.default_rng(0)
+        picks = rng.choice(len(train), size=min(len(train), 1024), replace=False)
+        pixels = np.concatenate([train.raw(int(i)).reshape(-1, c) for i in picks]).astype(np.float64) / 255
+        mean = [round(float(v), 4) for v in pixels.mean(0)] if hp.mean is None else list(hp.mean)
+        std = [round(max(float(v), 1e-3), 4) for v in pixels.std(0)] if hp.std is None else list(hp.std)
+        return mean, std
+
+    def raw_image(self, position: int) -> np.ndarray:
+        """The resized uint8 image of sample ``position`` (for galleries of mistakes)."""
+        return ImageDataset(self.index, [position], finish([], [0.0], [1.0]), self.image_size).raw(0)
+
+    # --- datasets and loaders ----------------------------------------------------------------
+
+    def dataset(self, split: str, augment: bool = False, normalize: bool = True) -> ImageDataset:
+        if split not in SPLITS:
+            raise UserError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
+        mean, std = self.normalization if normalize else ([0.0] * self.in_channels, [1 / 255] * self.in_channels)
+        pipeline = finish(self.augment if augment else [], mean, std)
+        return ImageDataset(self.index, self.index.positions[split], pipeline, self.image_size)
+
+    def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
+        dataset = self.dataset(split, augment=augment)
+        if len(dataset) == 0:
+            raise UserError(f"the {split} split is empty; check data.val_fraction / data.test_fraction")
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            drop_last=shuffle and len(dataset) > self.hparams.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True, augment=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False, augment=False)
+
+    def split_dataloader(self, split: str) -> DataLoader:
+        """A loader over any split without augmentation; used by evaluation, never by training."""
+        return self._loader(split, shuffle=False, augment=False)
+
+    # --- the run record ----------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """What a later step (evaluate, export, serve) needs to rebuild the input pipeline."""
+        mean, std = self.normalization
+        counts = {s: len(p) for s, p in self.index.positions.items()}
+        return {
+            "class_names": self.class_names,
+            "num_classes": self.num_classes,
+            "channels": self.in_channels,
+            "image_size": list(self.image_size),
+            "resize": "stretch to image_size (albumentations Resize, bilinear)",
+            "mean": mean,
+            "std": std,
+            "input_range": "uint8 0..255 scaled to 0..1, then (x - mean) / std",
+            "split_counts": counts,
+            "train_class_counts": dict(zip(self.class_names, self.class_counts, strict=True)),
+            "skipped_files": len(self.index.skipped),
+        }
+
+    def write_records(self, run_dir: Path) -> None:
+        """``splits.csv``, ``skipped_files.csv`` and ``data.json`` in the run directory."""
+        index = self.index
+        with (run_dir / "splits.csv").open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["path", "label", "split"])
+            for sample, split in zip(index.samples, index.splits, strict=True):
+                writer.writerow([str(sample.path), sample.label, split])
+        with (run_dir / "skipped_files.csv").open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["path", "reason"])
+            writer.writerows(index.skipped)
+        (run_dir / "data.json").write_text(json.dumps(self.describe(), indent=2) + "\n")

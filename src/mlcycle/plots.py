@@ -1,0 +1,74 @@
+"""Figures people would rather look at than read: curves, confusion matrices, galleries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def save(fig: Figure, path: Path) -> None:
+    """Write ``fig`` atomically (a reader never sees half a PNG) and close it."""
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    tmp.replace(path)
+    plt.close(fig)
+
+
+def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
+    """Rows are true classes, columns predictions; colour is the row share, text the count."""
+    k = len(class_names)
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = min(max(4.0, 0.45 * k + 2), 16)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of true class")
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    if k <= 40:
+        ax.set_xticks(range(k), class_names, rotation=90 if k > 10 else 0)
+        ax.set_yticks(range(k), class_names)
+    if k <= 25:
+        for i in range(k):
+            for j in range(k):
+                if matrix[i, j]:
+                    colour = "white" if share[i, j] > 0.5 else "black"
+                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=8, color=colour)
+    return fig
+
+
+def gallery_figure(images: Sequence[np.ndarray], captions: Sequence[str], title: str) -> Figure:
+    """A grid of uint8 HxWxC images, each with a caption."""
+    n = max(1, len(images))
+    cols = min(8, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions, strict=False):
+        gray = image.shape[-1] == 1
+        ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0, vmax=255)
+        ax.set_title(caption, fontsize=7)
+    if not images:
+        axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def curves_figure(history: Sequence[dict[str, float]]) -> Figure:
+    """Loss and error per epoch, train beside val."""
+    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, name in ((ax_loss, "loss"), (ax_err, "error")):
+        for stage, style in (("train", "-o"), ("val", "-s")):
+            points = [(r["epoch"], r[f"{stage}/{name}"]) for r in history if f"{stage}/{name}" in r]
+            if points:
+                ax.plot(*zip(*points, strict=True), style, label=stage, markersize=3)
+        ax.set(xlabel="epoch", ylabel=name, title=f"{name} per epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return fig

@@ -1,0 +1,85 @@
+"""The run directory: the record every later step (evaluate, export, serve) reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import time
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mlcycle.errors import UserError
+
+LIBRARIES = ("mlcycle", "torch", "torchvision", "lightning", "torchmetrics", "albumentations", "numpy", "pillow")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    versions["cuda"] = torch.version.cuda or "none"
+    return versions
+
+
+def default_run_dir(config_files: list[str], root: str = "runs") -> Path:
+    """``runs/<config name>/<timestamp>``; a suffix keeps two runs in one second apart."""
+    name = Path(config_files[-1]).stem if config_files else "default"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name) or "default"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / name / stamp
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(root) / name / f"{stamp}-{n}"
+    return path
+
+
+def prepare_run_dir(run_dir: Path, resume: bool) -> Path:
+    """Create the run directory; refuse to overwrite an earlier run unless resuming it."""
+    checkpoints = run_dir / "checkpoints"
+    if resume:
+        if not (checkpoints / "last.ckpt").is_file():
+            raise UserError(
+                f"nothing to resume: '{checkpoints / 'last.ckpt'}' does not exist; "
+                "pass --run_dir of the run to resume with --ckpt_path last"
+            )
+    elif checkpoints.is_dir() and any(checkpoints.iterdir()):
+        raise UserError(
+            f"run directory '{run_dir}' already holds a run; resume it with --ckpt_path last "
+            "or choose another --run_dir"
+        )
+    try:
+        checkpoints.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create run directory '{run_dir}': {exc.strerror}") from exc
+    return run_dir
+
+
+def device_name(accelerator: str) -> str:
+    if accelerator == "cuda" and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return round(time.perf_counter() - self.start, 2)

@@ -1,0 +1,87 @@
+"""``scripts/train.py``: parse, build the run directory, fit, and write ``metrics.json``."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+from typing import Any
+
+from mlcycle.errors import main_guard
+from mlcycle.run_record import Stopwatch, device_name, library_versions, write_json
+
+
+def _quiet() -> None:
+    # Lightning's advice on workers and logging intervals is noise on tiny data sets.
+    for pattern in (".*does not have many workers.*", ".*number of training batches.*", ".*LeafSpec.*"):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def best_row(history: list[dict[str, float]], monitor: str, mode: str) -> dict[str, float]:
+    rows = [r for r in history if monitor in r]
+    if not rows:
+        return {}
+    return (max if mode == "max" else min)(rows, key=lambda r: r[monitor])
+
+
+def data_fingerprint(run_dir: Path) -> str:
+    return hashlib.sha256((run_dir / "splits.csv").read_bytes()).hexdigest()
+
+
+def summary(cli: Any, status: str, clock: Stopwatch, error: str | None = None) -> dict[str, Any]:
+    from mlcycle.callbacks import FitDiagnosis, LossCurves
+
+    trainer, run_dir = cli.trainer, cli.run_dir
+    monitor, mode = getattr(cli.model, "monitor", ("val/loss", "min"))
+    curves = next((c for c in trainer.callbacks if isinstance(c, LossCurves)), None)
+    diagnosis = next((c for c in trainer.callbacks if isinstance(c, FitDiagnosis)), None)
+    history = curves.history if curves else []
+    best = best_row(history, monitor, mode)
+    record: dict[str, Any] = {
+        "status": status,
+        "monitor": monitor,
+        "best_epoch": best.get("epoch"),
+        **{k: round(v, 6) for k, v in best.items() if k.startswith(("val/", "train/"))},
+        "epochs": len(history),
+        "wall_time_s": clock.seconds,
+        "device": device_name(trainer.accelerator.__class__.__name__.replace("Accelerator", "").lower()),
+        "precision": str(trainer.precision),
+        "seed": cli.config.get("seed_everything"),
+        "data_fingerprint": data_fingerprint(run_dir),
+        "checkpoints": {"best": "checkpoints/best.ckpt", "last": "checkpoints/last.ckpt"},
+        "diagnosis": diagnosis.flags if diagnosis else [],
+        "versions": library_versions(),
+    }
+    if error:
+        record["error"] = error
+    return record
+
+
+@main_guard
+def main(args: list[str] | None = None) -> Path:
+    _quiet()
+    from mlcycle.cli import MLCycleCLI
+
+    clock = Stopwatch()
+    cli = MLCycleCLI(args)
+    run_dir: Path = cli.run_dir
+    cli.datamodule.write_records(run_dir)
+    (run_dir / "config.yaml").write_text(cli.parser.dump(cli.config, skip_none=False))
+    status, error = "finished", None
+    try:
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path)
+    except Exception as exc:
+        status, error = "failed", " ".join(str(exc).split())
+        raise
+    finally:
+        if cli.trainer.state.status.value == "interrupted":
+            status = "interrupted"
+        write_json(run_dir / "metrics.json", summary(cli, status, clock, error))
+    record = summary(cli, status, clock)
+    monitor = record["monitor"]
+    print(
+        f"best {monitor} {record.get(monitor, float('nan')):.4f} at epoch {record['best_epoch']} "
+        f"({record['epochs']} epochs, {record['wall_time_s']:.1f}s); tensorboard --logdir {run_dir}"
+    )
+    print(f"run directory: {run_dir}")
+    return run_dir
