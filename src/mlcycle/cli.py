@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, LossCurves
 from mlcycle.errors import UserError, fail
-from mlcycle.run_record import default_run_dir, prepare_run_dir
+from mlcycle.run_record import check_run_dir, create_run_dir, default_run_dir
 
 DEFAULT_MODEL = "mlcycle.tasks.ClassificationTask"
 DEFAULT_DATA = "mlcycle.data.ImageClassificationData"
@@ -35,27 +35,43 @@ def _class_keys(parser: LightningArgumentParser, group: str, default: str) -> li
     return [f"{group}.{p}" for p in inspect.signature(cls.__init__).parameters if p not in ("self", *LINKED)]
 
 
+def _closest_key(parser: LightningArgumentParser, key: str) -> str | None:
+    candidates = [a.dest for a in parser._actions if a.dest and a.dest != "help"]
+    candidates += _class_keys(parser, "model", DEFAULT_MODEL) + _class_keys(parser, "data", DEFAULT_DATA)
+    candidates = sorted({c.replace(".init_args.", ".") for c in candidates} - {key})
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+    if not close:
+        leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
+        close = [leaf[m] for m in difflib.get_close_matches(key.rsplit(".", 1)[-1], list(leaf), n=1)]
+    return close[0] if close else None
+
+
 def one_line_error(parser: LightningArgumentParser, message: str) -> str:
-    """Condense a jsonargparse error to one line and add the closest valid key."""
+    """Condense a jsonargparse error to one line naming the key, with the closest valid key."""
     text = " ".join(message.split())
-    unknown = re.findall(r'Key "([^"]+)" is not expected', text)
-    unknown += re.findall(r"Unrecognized arguments:\s*--?([\w.\-]+)", text)
-    unknown += re.findall(r"No action for key \"([^\"]+)\"", text)
+    group = re.match(r'Parser key "([\w.]+)"', text)
+    prefix = f"{group.group(1)}." if group and group.group(1) in ("model", "data") else ""
+    unknown = re.findall(r"Option '([\w.\-]+)' is not accepted", text)
+    unknown += [m.split("=")[0] for m in re.findall(r"(?i)unrecognized arguments:\s*--?([\w.\-=]+)", text)]
+    unknown += re.findall(r'Key "([\w.\-]+)" is not expected', text)
     if unknown:
-        key = unknown[0].split("=")[0]
-        candidates = [a.dest for a in parser._actions if a.dest and a.dest != "help"]
-        candidates += _class_keys(parser, "model", DEFAULT_MODEL) + _class_keys(parser, "data", DEFAULT_DATA)
-        candidates = sorted({c.replace(".init_args.", ".") for c in candidates})
-        full = key if "." in key else next((c for c in candidates if c.endswith("." + key)), key)
-        close = difflib.get_close_matches(full, candidates, n=1, cutoff=0.6)
-        if not close:
-            leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
-            close = [leaf[m] for m in difflib.get_close_matches(key.rsplit(".", 1)[-1], list(leaf), n=1)]
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"unknown config key '{key}'{hint} (run with --help for every key)"
-    if len(text) > 400:
-        text = text[:400] + " ..."
-    return text
+        key = prefix + unknown[0].replace(".init_args.", ".")
+        close = _closest_key(parser, key)
+        hint = f"; did you mean '{close}'?" if close else ""
+        return f"unknown config key '{key}'{hint} (--help lists every key)"
+    union = re.match(r'Parser key "([\w.]+)": Does not validate against any of the Union subtypes Subtypes: \[(.*?)\]', text)
+    if union and not prefix:
+        value = re.search(r"Given value: (.*)$", text)
+        got = f", got '{value.group(1)}'" if value else ""
+        kinds = re.sub(r"<class '([\w.]+)'>", r"\1", union.group(2)).replace("NoneType", "null")
+        return f"config key '{union.group(1)}': expected one of [{kinds}]{got}"
+    bad = re.search(r"Parser key \"([\w.]+)\": (.+?)(?: - Expected a <class 'NoneType'>|$)", text.split("Errors:")[-1])
+    if bad:
+        key = bad.group(1) if not prefix or bad.group(1).startswith(prefix) else prefix + bad.group(1)
+        detail = re.sub(r"<class '([\w.]+)'>", r"\1", bad.group(2)).rstrip(" -")
+        return f"config key '{key}': {detail[:300]}"
+    text = re.sub(r"<class '([\w.]+)'>", r"\1", text)
+    return text if len(text) <= 400 else text[:400] + " ..."
 
 
 class MLCycleParser(LightningArgumentParser):
@@ -86,7 +102,10 @@ class MLCycleCLI(LightningCLI):
             auto_configure_optimizers=False,
             seed_everything_default=42,
             parser_class=MLCycleParser,
-            parser_kwargs={"description": "Train a model; every key can be set in YAML or as --a.b=value."},
+            parser_kwargs={
+                "description": "Train a model; every key can be set in YAML or as --a.b=value.",
+                "allow_abbrev": False,
+            },
             args=args,
             run=False,
         )
@@ -106,7 +125,7 @@ class MLCycleCLI(LightningCLI):
         run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(configs)
         if config.ckpt_path and config.ckpt_path != "last" and not Path(config.ckpt_path).is_file():
             raise UserError(f"--ckpt_path '{config.ckpt_path}' does not exist; use 'last' or a .ckpt file")
-        self.run_dir = prepare_run_dir(run_dir, resume=config.ckpt_path == "last")
+        self.run_dir = check_run_dir(run_dir, resume=config.ckpt_path == "last")
         config.run_dir = str(self.run_dir)
         precision = str(config.trainer.get("precision") or "32")
         accelerator = str(config.trainer.get("accelerator") or "auto")
@@ -117,6 +136,7 @@ class MLCycleCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         assert self.run_dir is not None
+        create_run_dir(self.run_dir)  # only now: a config or data error leaves no empty folder
         monitor, mode = getattr(self.model, "monitor", ("val/loss", "min"))
         kwargs["default_root_dir"] = str(self.run_dir)
         kwargs["logger"] = TensorBoardLogger(

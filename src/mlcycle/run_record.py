@@ -43,8 +43,8 @@ def default_run_dir(config_files: list[str], root: str = "runs") -> Path:
     return path
 
 
-def prepare_run_dir(run_dir: Path, resume: bool) -> Path:
-    """Create the run directory; refuse to overwrite an earlier run unless resuming it."""
+def check_run_dir(run_dir: Path, resume: bool) -> Path:
+    """Refuse to overwrite an earlier run unless resuming it; resuming needs ``last.ckpt``."""
     checkpoints = run_dir / "checkpoints"
     if resume:
         if not (checkpoints / "last.ckpt").is_file():
@@ -57,11 +57,14 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> Path:
             f"run directory '{run_dir}' already holds a run; resume it with --ckpt_path last "
             "or choose another --run_dir"
         )
-    try:
-        checkpoints.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create run directory '{run_dir}': {exc.strerror}") from exc
     return run_dir
+
+
+def create_run_dir(run_dir: Path) -> None:
+    try:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create run directory '{run_dir}': {exc.strerror}; choose another --run_dir") from exc
 
 
 def device_name(accelerator: str) -> str:

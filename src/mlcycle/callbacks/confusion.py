@@ -14,5 +14,5 @@ class ConfusionMatrix(BestEpochPredictions):
     def report(self, trainer: Trainer, pl_module: LightningModule, gathered: dict[str, torch.Tensor]) -> None:
         names = pl_module.class_names
         matrix = confusion_matrix(gathered["probs"], gathered["target"], len(names))
-        title = f"validation confusion matrix, epoch {trainer.current_epoch} ({self.monitor} {self.best:.4f})"
+        title = f"validation confusion matrix, epoch {trainer.current_epoch + 1} ({self.monitor} {self.best:.4f})"
         publish(trainer, confusion_matrix_figure(matrix, names, title), "val/confusion_matrix", "confusion_matrix.png")

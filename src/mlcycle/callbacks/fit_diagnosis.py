@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_only
 def diagnose(rows: list[dict[str, float]], num_classes: int) -> str | None:
     """A flag for the last epoch of ``rows`` (train/val loss and error per epoch), or ``None``.
 
-    Over-fitting: val loss rose two epochs running while train loss fell, or the val-train error
+    Over-fitting: val loss rose two epochs running (by 2% or more) while train loss fell, or the val-train error
     gap widened two epochs running and now exceeds 5 points. Under-fitting: train and val error
     both high (above 30% of chance error, and 10%) while train loss moved under 2% in two epochs.
     """
@@ -20,7 +20,7 @@ def diagnose(rows: list[dict[str, float]], num_classes: int) -> str | None:
     a, b, c = rows[-3:]
     tl, vl = [r["train/loss"] for r in (a, b, c)], [r["val/loss"] for r in (a, b, c)]
     gap = [r["val/error"] - r["train/error"] for r in (a, b, c)]
-    if vl[0] < vl[1] < vl[2] and tl[0] > tl[1] > tl[2]:
+    if vl[0] < vl[1] < vl[2] and vl[2] > 1.02 * vl[0] and tl[0] > tl[1] > tl[2]:
         return "over-fitting? val loss rose 2 epochs while train loss fell"
     if gap[0] < gap[1] < gap[2] and gap[2] > 0.05:
         return f"over-fitting? train-val error gap widened 2 epochs to {gap[2]:.1%}"
@@ -56,7 +56,7 @@ class FitDiagnosis(Callback):
             line += f" f1 {m['val/f1']:.4f}"
         if flag:
             line += f"  [{flag}]"
-            self.flags.append({"epoch": trainer.current_epoch, "flag": flag})
+            self.flags.append({"epoch": trainer.current_epoch + 1, "flag": flag})
         bar = trainer.progress_bar_callback
         (bar.print if bar is not None and hasattr(bar, "print") else print)(line)
 

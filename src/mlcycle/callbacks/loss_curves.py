@@ -31,7 +31,7 @@ class LossCurves(Callback):
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         if "train/acc" in metrics:
             metrics["train/error"] = 1.0 - metrics["train/acc"]
-        row = {"epoch": trainer.current_epoch, **metrics}
+        row = {"epoch": trainer.current_epoch + 1, **metrics}  # epochs completed, 1-based
         self.history = [r for r in self.history if r["epoch"] != row["epoch"]] + [row]
         if trainer.is_global_zero:
             self._to_tensorboard(trainer, row)

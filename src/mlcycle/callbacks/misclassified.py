@@ -28,6 +28,6 @@ class Misclassified(BestEpochPredictions):
     def report(self, trainer: Trainer, pl_module: LightningModule, gathered: dict[str, torch.Tensor]) -> None:
         mistakes = top_mistakes(gathered["probs"], gathered["target"], gathered["index"], self.limit)
         total = int((gathered["probs"].argmax(1) != gathered["target"]).sum())
-        title = f"most confident validation mistakes ({len(mistakes)} of {total}), epoch {trainer.current_epoch}"
+        title = f"most confident validation mistakes ({len(mistakes)} of {total}), epoch {trainer.current_epoch + 1}"
         fig = mistake_gallery(trainer.datamodule, mistakes, pl_module.class_names, title)
         publish(trainer, fig, "val/misclassified", "misclassified.png")
