@@ -13,7 +13,13 @@ from mlcycle.run_record import Stopwatch, device_name, library_versions, write_j
 
 def _quiet() -> None:
     # Lightning's advice on workers and logging intervals is noise on tiny data sets.
-    for pattern in (".*does not have many workers.*", ".*number of training batches.*", ".*LeafSpec.*"):
+    for pattern in (
+        ".*does not have many workers.*",
+        ".*number of training batches.*",
+        ".*LeafSpec.*",
+        ".*deprecated in v4.49.0.*",  # jsonargparse deprecations inside Lightning itself
+        "Checkpoint directory .* exists and is not empty",  # resuming: we checked the folder ourselves
+    ):
         warnings.filterwarnings("ignore", message=pattern)
 
 
@@ -66,7 +72,7 @@ def main(args: list[str] | None = None) -> Path:
     cli = MLCycleCLI(args)
     run_dir: Path = cli.run_dir
     cli.datamodule.write_records(run_dir)
-    (run_dir / "config.yaml").write_text(cli.parser.dump(cli.config, skip_none=False))
+    (run_dir / "config.yaml").write_text(cli.parser.dump(cli.config, skip_unset=False))
     status, error = "finished", None
     try:
         cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path)

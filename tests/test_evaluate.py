@@ -1,0 +1,66 @@
+"""evaluate.py on a trained run: metrics files, galleries and the test-set ledger."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlcycle.evaluate import main
+
+
+def test_evaluate_val_writes_metrics_and_figures(trained_run, capsys):
+    result = main(["--run", str(trained_run), "--split", "val"])
+    saved = json.loads((trained_run / "eval_val.json").read_text())
+    assert saved["images"] == result["images"] == 6
+    assert set(saved["per_class"]) == {"blob", "stripes_h", "stripes_v"}
+    assert sum(row["support"] for row in saved["per_class"].values()) == 6
+    assert sum(map(sum, saved["confusion_matrix"])) == 6
+    assert 0 <= saved["metrics"]["f1"] <= 1 and saved["checkpoint"] == "checkpoints/best.ckpt"
+    # The f1 of best.ckpt on val is the one training recorded for it.
+    recorded = json.loads((trained_run / "metrics.json").read_text())["val/f1"]
+    assert saved["metrics"]["f1"] == pytest.approx(recorded, abs=1e-4)
+    for name in ("confusion_matrix_val.png", "misclassified_val.png"):
+        assert (trained_run / name).stat().st_size > 1000
+    assert "val: 6 images" in capsys.readouterr().out
+
+
+def test_test_split_reuse_is_recorded_and_warned(trained_run, capsys):
+    ledger = trained_run / "test_ledger.jsonl"
+    before = len(ledger.read_text().splitlines()) if ledger.exists() else 0
+    main(["--run", str(trained_run), "--split", "test"])
+    first = capsys.readouterr().err
+    main(["--run", str(trained_run), "--split", "test"])
+    second = capsys.readouterr().err
+    entries = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert len(entries) == before + 2
+    assert entries[-1]["command"].startswith("evaluate.py") or entries[-1]["command"]
+    assert "f1" in entries[-1]["metrics"]
+    assert ("warning" in first) == (before > 0)
+    assert "evaluated" in second and "times" in second
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--run", "/no/such/run"], "does not exist"),
+        (["--run", ".", "--split", "val"], "config.yaml"),
+        (["--split", "val"], "--run"),
+        (["--run", "x", "--split", "train"], "invalid choice"),
+    ],
+)
+def test_evaluate_errors(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_missing_checkpoint(trained_run, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "config.yaml").write_text((trained_run / "config.yaml").read_text())
+    with pytest.raises(SystemExit):
+        main(["--run", str(copy)])
+    assert "no best checkpoint" in capsys.readouterr().err

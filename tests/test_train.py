@@ -1,0 +1,109 @@
+"""Real Lightning runs on tiny generated image folders: the run directory, resume, precision."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.utils.data import DataLoader, TensorDataset
+
+from conftest import run_train, tree_digest
+from mlcycle.callbacks import FiniteLossGuard, NonFiniteLoss
+
+
+def test_run_directory_holds_the_record(image_folder, tmp_path, capsys):
+    before = tree_digest(image_folder)
+    run = run_train(image_folder, tmp_path / "run", "--trainer.max_epochs=2", "--model.class_weights=balanced")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == f"run directory: {run}"
+    for name in (
+        "config.yaml", "metrics.json", "splits.csv", "skipped_files.csv", "data.json", "history.csv",
+        "misclassified.png", "confusion_matrix.png", "loss_curves.png", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
+    ):
+        assert (run / name).is_file(), name
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("val/f1", "val/acc", "val/precision", "val/recall", "val/loss", "train/loss", "val/f1/blob"):
+        assert 0 <= metrics[key] <= 10, key
+    assert metrics["epochs"] == 2 and metrics["seed"] == 42 and metrics["status"] == "finished"
+    assert metrics["versions"]["torch"] == torch.__version__.split("+")[0]
+    assert metrics["precision"] == "32-true" and len(metrics["data_fingerprint"]) == 64
+    # The test split exists, is recorded, and training never looked at it.
+    with (run / "splits.csv").open() as fh:
+        splits = [row["split"] for row in csv.DictReader(fh)]
+    assert splits.count("test") == 6 and splits.count("val") == 6
+    header = (run / "history.csv").read_text().splitlines()[0]
+    assert "test/" not in header and "val/f1" in header
+    assert tree_digest(image_folder) == before
+
+
+def test_resume_continues_where_the_run_stopped(image_folder, tmp_path):
+    run = run_train(image_folder, tmp_path / "run", "--trainer.max_epochs=1")
+    first = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
+    run_train(image_folder, run, "--trainer.max_epochs=3", "--ckpt_path=last")
+    last = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
+    assert first["epoch"] == 0 and last["epoch"] == 2
+    assert last["global_step"] == 3 * first["global_step"]
+    history = (run / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["1", "2", "3"]
+
+
+def test_a_finished_run_is_not_overwritten(image_folder, tmp_path, capsys):
+    run = run_train(image_folder, tmp_path / "run")
+    stamp = (run / "checkpoints/last.ckpt").stat().st_mtime_ns
+    with pytest.raises(SystemExit) as exit_info:
+        run_train(image_folder, run)
+    assert exit_info.value.code == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (run / "checkpoints/last.ckpt").stat().st_mtime_ns == stamp
+
+
+def test_bf16_mixed_on_cpu(image_folder, tmp_path):
+    run = run_train(image_folder, tmp_path / "run", "--trainer.precision=bf16-mixed", "--trainer.accelerator=cpu")
+    assert json.loads((run / "metrics.json").read_text())["precision"] == "bf16-mixed"
+
+
+def test_16_mixed_without_cuda_is_refused(image_folder, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(SystemExit) as exit_info:
+        run_train(image_folder, tmp_path / "run", "--trainer.precision=16-mixed")
+    assert exit_info.value.code == 2 and "bf16-mixed" in capsys.readouterr().err
+
+
+def test_learns_the_tiny_patterns(image_folder, tmp_path):
+    run = run_train(image_folder, tmp_path / "run", "--trainer.max_epochs=6", "--model.lr=0.01")
+    assert json.loads((run / "metrics.json").read_text())["val/f1"] >= 0.8
+
+
+class Exploding(LightningModule):
+    """Finite loss in the first epoch, NaN in the second."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.layer(batch[0]).pow(2).mean()
+        return loss * float("nan") if self.current_epoch == 1 else loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    loader = DataLoader(TensorDataset(torch.randn(8, 2)), batch_size=4)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
+    trainer = Trainer(
+        max_epochs=3, callbacks=[checkpoint, FiniteLossGuard()], default_root_dir=tmp_path, logger=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )
+    with pytest.raises(NonFiniteLoss, match="loss became nan at epoch 1"):
+        trainer.fit(Exploding(), loader)
+    saved = torch.load(tmp_path / "checkpoints/last.ckpt", weights_only=False)
+    assert saved["epoch"] == 0
+    assert all(torch.isfinite(v).all() for v in saved["state_dict"].values())
