@@ -27,7 +27,9 @@ def pattern(kind: str, size: int, seed: int) -> np.ndarray:
     return np.clip(base * 200 + rng.normal(30, 20, (size, size)), 0, 255).astype(np.uint8)
 
 
-def write_folder(root: Path, per_class: int = 12, size: int = 16, classes=PATTERNS, mode: str = "L") -> Path:
+def write_folder(
+    root: Path, per_class: int = 12, size: int = 16, classes=PATTERNS, mode: str = "L"
+) -> Path:
     for c, kind in enumerate(classes):
         folder = root / kind
         folder.mkdir(parents=True, exist_ok=True)

@@ -17,22 +17,31 @@ def rows(train_loss, val_loss, train_err, val_err):
 
 
 def test_over_fitting_when_val_loss_rises_while_train_falls():
-    flag = diagnose(rows([1.0, 0.8, 0.6], [0.9, 0.95, 1.1], [0.1, 0.08, 0.05], [0.12, 0.12, 0.13]), 10)
+    flag = diagnose(
+        rows([1.0, 0.8, 0.6], [0.9, 0.95, 1.1], [0.1, 0.08, 0.05], [0.12, 0.12, 0.13]), 10
+    )
     assert flag and "over-fitting" in flag
 
 
 def test_over_fitting_when_error_gap_widens():
-    flag = diagnose(rows([1.0, 0.8, 0.6], [0.9, 0.9, 0.9], [0.1, 0.05, 0.01], [0.12, 0.12, 0.13]), 10)
+    flag = diagnose(
+        rows([1.0, 0.8, 0.6], [0.9, 0.9, 0.9], [0.1, 0.05, 0.01], [0.12, 0.12, 0.13]), 10
+    )
     assert flag and "gap" in flag
 
 
 def test_under_fitting_when_both_errors_high_and_loss_flat():
-    flag = diagnose(rows([2.0, 1.995, 1.99], [2.0, 2.0, 2.0], [0.7, 0.7, 0.69], [0.7, 0.7, 0.7]), 10)
+    flag = diagnose(
+        rows([2.0, 1.995, 1.99], [2.0, 2.0, 2.0], [0.7, 0.7, 0.69], [0.7, 0.7, 0.7]), 10
+    )
     assert flag and "under-fitting" in flag
 
 
 def test_healthy_training_is_not_flagged():
-    assert diagnose(rows([1.0, 0.6, 0.4], [1.0, 0.7, 0.5], [0.3, 0.2, 0.1], [0.3, 0.22, 0.12]), 10) is None
+    assert (
+        diagnose(rows([1.0, 0.6, 0.4], [1.0, 0.7, 0.5], [0.3, 0.2, 0.1], [0.3, 0.22, 0.12]), 10)
+        is None
+    )
     assert diagnose(rows([1.0], [1.0], [0.3], [0.3]), 10) is None
 
 

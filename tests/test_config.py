@@ -11,7 +11,9 @@ import yaml
 
 from mlcycle.train import main
 
-CONFIGS = sorted(str(p) for p in Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml"))
+CONFIGS = sorted(
+    str(p) for p in Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml")
+)
 
 
 def print_config(capsys, *args: str) -> dict:
@@ -35,7 +37,12 @@ def test_configs_compose_and_dotted_keys_override(tmp_path, capsys):
     extra = tmp_path / "extra.yaml"
     extra.write_text("trainer:\n  max_epochs: 7\nmodel:\n  init_args:\n    lr: 0.5\n")
     resolved = print_config(
-        capsys, "--config", "configs/quickstart.yaml", "--config", str(extra), "--model.weight_decay=0.25"
+        capsys,
+        "--config",
+        "configs/quickstart.yaml",
+        "--config",
+        str(extra),
+        "--model.weight_decay=0.25",
     )
     assert resolved["trainer"]["max_epochs"] == 7
     assert resolved["model"]["init_args"]["lr"] == 0.5
@@ -77,8 +84,14 @@ def test_real_process_prints_no_traceback(tmp_path):
     """The script as a user runs it: exit code 2, one line, nothing written."""
     run_dir = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "scripts/train.py", "--config", "configs/quickstart.yaml", "--model.arch=resnet17",
-         f"--run_dir={run_dir}"],
+        [
+            sys.executable,
+            "scripts/train.py",
+            "--config",
+            "configs/quickstart.yaml",
+            "--model.arch=resnet17",
+            f"--run_dir={run_dir}",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,9 +7,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from conftest import tree_digest, write_folder
 from PIL import Image
 
-from conftest import tree_digest, write_folder
 from mlcycle.data import ImageClassificationData
 from mlcycle.data.images import UnreadableImage, load_image
 from mlcycle.data.splits import stratified_split
@@ -24,7 +24,8 @@ def data(**kwargs) -> ImageClassificationData:
 
 
 @pytest.mark.parametrize(
-    ("mode", "channels"), [("L", 1), ("RGB", 3), ("RGBA", 3), ("P", 3), ("CMYK", 3), ("I;16", 1), ("1", 1), ("LA", 1)]
+    ("mode", "channels"),
+    [("L", 1), ("RGB", 3), ("RGBA", 3), ("P", 3), ("CMYK", 3), ("I;16", 1), ("1", 1), ("LA", 1)],
 )
 def test_every_mode_becomes_the_configured_channels(tmp_path, mode, channels):
     pixels = np.linspace(0, 255, 20 * 30).reshape(20, 30).astype(np.uint8)
@@ -120,19 +121,37 @@ def test_csv_manifest_relative_paths(tmp_path):
     [
         (lambda t: {"root": str(t / "nope")}, "does not exist"),
         (lambda t: {"root": str((t / "empty").mkdir() or t / "empty")}, "no images found"),
-        (lambda t: {"root": str(write_folder(t / "one", per_class=6, classes=("only",)))}, "only class 'only'"),
-        (lambda t: {"root": str(write_folder(t / "few", per_class=2, classes=("a", "b")))}, "class 'a' has 2"),
+        (
+            lambda t: {"root": str(write_folder(t / "one", per_class=6, classes=("only",)))},
+            "only class 'only'",
+        ),
+        (
+            lambda t: {"root": str(write_folder(t / "few", per_class=2, classes=("a", "b")))},
+            "class 'a' has 2",
+        ),
         (lambda t: {"source": "csv", "manifest": str(t / "none.csv")}, "does not exist"),
-        (lambda t: {"source": "csv", "manifest": _csv(t, "path,name\nx.png,a\n")}, "no 'label' column"),
-        (lambda t: {"source": "csv", "manifest": _csv(t, "path,label\n../x.png,a\n")}, "outside the manifest"),
+        (
+            lambda t: {"source": "csv", "manifest": _csv(t, "path,name\nx.png,a\n")},
+            "no 'label' column",
+        ),
+        (
+            lambda t: {"source": "csv", "manifest": _csv(t, "path,label\n../x.png,a\n")},
+            "outside the manifest",
+        ),
         (lambda t: {"source": "sqlite"}, "unknown data.source 'sqlite'"),
-        (lambda t: {"root": str(t), "train_transforms": [{"name": "Afine"}]}, "did you mean 'Affine'"),
-        (lambda t: {"root": str(t), "train_transforms": [{"name": "Affine", "rotat": 3}]}, "did you mean 'rotate'"),
+        (
+            lambda t: {"root": str(t), "train_transforms": [{"name": "Afine"}]},
+            "did you mean 'Affine'",
+        ),
+        (
+            lambda t: {"root": str(t), "train_transforms": [{"name": "Affine", "rotat": 3}]},
+            "did you mean 'rotate'",
+        ),
     ],
 )
 def test_data_errors_name_the_problem(tmp_path, make, message):
     with pytest.raises(UserError, match=message):
-        data(**make(tmp_path)).num_classes
+        _ = data(**make(tmp_path)).num_classes
 
 
 def _csv(tmp_path, text: str) -> str:
@@ -153,5 +172,5 @@ def test_digits_are_written_once_as_png(tmp_path):
     dm = data(source="digits", root=str(tmp_path / "digits"))
     assert dm.num_classes == 10 and len(dm.index.samples) == 1797
     first = tree_digest(tmp_path / "digits")
-    data(source="digits", root=str(tmp_path / "digits")).num_classes
+    assert data(source="digits", root=str(tmp_path / "digits")).num_classes == 10
     assert tree_digest(tmp_path / "digits") == first

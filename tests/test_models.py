@@ -8,7 +8,9 @@ import torch
 from mlcycle.errors import UserError
 from mlcycle.models import build_model, list_models
 
-INPUT_SIZE = {"vit_b_16": 224}  # ViT's position embeddings fix its input size (arch_options.image_size)
+INPUT_SIZE = {
+    "vit_b_16": 224
+}  # ViT's position embeddings fix its input size (arch_options.image_size)
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -7,27 +7,46 @@ import json
 
 import pytest
 import torch
+from conftest import run_train, tree_digest
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import run_train, tree_digest
 from mlcycle.callbacks import FiniteLossGuard, NonFiniteLoss
 
 
 def test_run_directory_holds_the_record(image_folder, tmp_path, capsys):
     before = tree_digest(image_folder)
-    run = run_train(image_folder, tmp_path / "run", "--trainer.max_epochs=2", "--model.class_weights=balanced")
+    run = run_train(
+        image_folder, tmp_path / "run", "--trainer.max_epochs=2", "--model.class_weights=balanced"
+    )
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1] == f"run directory: {run}"
     for name in (
-        "config.yaml", "metrics.json", "splits.csv", "skipped_files.csv", "data.json", "history.csv",
-        "misclassified.png", "confusion_matrix.png", "loss_curves.png", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
+        "config.yaml",
+        "metrics.json",
+        "splits.csv",
+        "skipped_files.csv",
+        "data.json",
+        "history.csv",
+        "misclassified.png",
+        "confusion_matrix.png",
+        "loss_curves.png",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
     ):
         assert (run / name).is_file(), name
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     metrics = json.loads((run / "metrics.json").read_text())
-    for key in ("val/f1", "val/acc", "val/precision", "val/recall", "val/loss", "train/loss", "val/f1/blob"):
+    for key in (
+        "val/f1",
+        "val/acc",
+        "val/precision",
+        "val/recall",
+        "val/loss",
+        "train/loss",
+        "val/f1/blob",
+    ):
         assert 0 <= metrics[key] <= 10, key
     assert metrics["epochs"] == 2 and metrics["seed"] == 42 and metrics["status"] == "finished"
     assert metrics["versions"]["torch"] == torch.__version__.split("+")[0]
@@ -63,7 +82,12 @@ def test_a_finished_run_is_not_overwritten(image_folder, tmp_path, capsys):
 
 
 def test_bf16_mixed_on_cpu(image_folder, tmp_path):
-    run = run_train(image_folder, tmp_path / "run", "--trainer.precision=bf16-mixed", "--trainer.accelerator=cpu")
+    run = run_train(
+        image_folder,
+        tmp_path / "run",
+        "--trainer.precision=bf16-mixed",
+        "--trainer.accelerator=cpu",
+    )
     assert json.loads((run / "metrics.json").read_text())["precision"] == "bf16-mixed"
 
 
@@ -99,8 +123,12 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     loader = DataLoader(TensorDataset(torch.randn(8, 2)), batch_size=4)
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
     trainer = Trainer(
-        max_epochs=3, callbacks=[checkpoint, FiniteLossGuard()], default_root_dir=tmp_path, logger=False,
-        enable_progress_bar=False, enable_model_summary=False,
+        max_epochs=3,
+        callbacks=[checkpoint, FiniteLossGuard()],
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     with pytest.raises(NonFiniteLoss, match="loss became nan at epoch 1"):
         trainer.fit(Exploding(), loader)

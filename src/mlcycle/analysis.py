@@ -22,11 +22,14 @@ def confusion_matrix(probs: torch.Tensor, target: torch.Tensor, num_classes: int
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def top_mistakes(probs: torch.Tensor, target: torch.Tensor, index: torch.Tensor, limit: int = 24) -> list[Mistake]:
+def top_mistakes(
+    probs: torch.Tensor, target: torch.Tensor, index: torch.Tensor, limit: int = 24
+) -> list[Mistake]:
     """Wrong predictions, most confident first."""
     confidence, pred = probs.max(dim=1)
     wrong = (pred != target).nonzero().flatten()
     order = wrong[confidence[wrong].argsort(descending=True)][:limit]
     return [
-        Mistake(int(index[i]), int(target[i]), int(pred[i]), float(confidence[i])) for i in order.tolist()
+        Mistake(int(index[i]), int(target[i]), int(pred[i]), float(confidence[i]))
+        for i in order.tolist()
     ]

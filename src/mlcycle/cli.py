@@ -32,17 +32,25 @@ def _class_keys(parser: LightningArgumentParser, group: str, default: str) -> li
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         return []
-    return [f"{group}.{p}" for p in inspect.signature(cls.__init__).parameters if p not in ("self", *LINKED)]
+    return [
+        f"{group}.{p}"
+        for p in inspect.signature(cls.__init__).parameters
+        if p not in ("self", *LINKED)
+    ]
 
 
 def _closest_key(parser: LightningArgumentParser, key: str) -> str | None:
     candidates = [a.dest for a in parser._actions if a.dest and a.dest != "help"]
-    candidates += _class_keys(parser, "model", DEFAULT_MODEL) + _class_keys(parser, "data", DEFAULT_DATA)
+    candidates += _class_keys(parser, "model", DEFAULT_MODEL) + _class_keys(
+        parser, "data", DEFAULT_DATA
+    )
     candidates = sorted({c.replace(".init_args.", ".") for c in candidates} - {key})
     close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
     if not close:
         leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
-        close = [leaf[m] for m in difflib.get_close_matches(key.rsplit(".", 1)[-1], list(leaf), n=1)]
+        close = [
+            leaf[m] for m in difflib.get_close_matches(key.rsplit(".", 1)[-1], list(leaf), n=1)
+        ]
     return close[0] if close else None
 
 
@@ -52,22 +60,32 @@ def one_line_error(parser: LightningArgumentParser, message: str) -> str:
     group = re.match(r'Parser key "([\w.]+)"', text)
     prefix = f"{group.group(1)}." if group and group.group(1) in ("model", "data") else ""
     unknown = re.findall(r"Option '([\w.\-]+)' is not accepted", text)
-    unknown += [m.split("=")[0] for m in re.findall(r"(?i)unrecognized arguments:\s*--?([\w.\-=]+)", text)]
+    unknown += [
+        m.split("=")[0] for m in re.findall(r"(?i)unrecognized arguments:\s*--?([\w.\-=]+)", text)
+    ]
     unknown += re.findall(r'Key "([\w.\-]+)" is not expected', text)
     if unknown:
         key = prefix + unknown[0].replace(".init_args.", ".")
         close = _closest_key(parser, key)
         hint = f"; did you mean '{close}'?" if close else ""
         return f"unknown config key '{key}'{hint} (--help lists every key)"
-    union = re.match(r'Parser key "([\w.]+)": Does not validate against any of the Union subtypes Subtypes: \[(.*?)\]', text)
+    union = re.match(
+        r'Parser key "([\w.]+)": Does not validate against any of the Union subtypes Subtypes: \[(.*?)\]',
+        text,
+    )
     if union and not prefix:
         value = re.search(r"Given value: (.*)$", text)
         got = f", got '{value.group(1)}'" if value else ""
         kinds = re.sub(r"<class '([\w.]+)'>", r"\1", union.group(2)).replace("NoneType", "null")
         return f"config key '{union.group(1)}': expected one of [{kinds}]{got}"
-    bad = re.search(r"Parser key \"([\w.]+)\": (.+?)(?: - Expected a <class 'NoneType'>|$)", text.split("Errors:")[-1])
+    bad = re.search(
+        r"Parser key \"([\w.]+)\": (.+?)(?: - Expected a <class 'NoneType'>|$)",
+        text.split("Errors:")[-1],
+    )
     if bad:
-        key = bad.group(1) if not prefix or bad.group(1).startswith(prefix) else prefix + bad.group(1)
+        key = (
+            bad.group(1) if not prefix or bad.group(1).startswith(prefix) else prefix + bad.group(1)
+        )
         detail = re.sub(r"<class '([\w.]+)'>", r"\1", bad.group(2)).rstrip(" -")
         return f"config key '{key}': {detail[:300]}"
     text = re.sub(r"<class '([\w.]+)'>", r"\1", text)
@@ -111,11 +129,21 @@ class MLCycleCLI(LightningCLI):
         )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument("--run_dir", type=str | None, default=None, help="Run directory (default: runs/<config>/<time>).")
         parser.add_argument(
-            "--ckpt_path", type=str | None, default=None, help="'last' resumes the run in --run_dir; or a .ckpt path."
+            "--run_dir",
+            type=str | None,
+            default=None,
+            help="Run directory (default: runs/<config>/<time>).",
         )
-        parser.set_defaults({"model": {"class_path": DEFAULT_MODEL}, "data": {"class_path": DEFAULT_DATA}})
+        parser.add_argument(
+            "--ckpt_path",
+            type=str | None,
+            default=None,
+            help="'last' resumes the run in --run_dir; or a .ckpt path.",
+        )
+        parser.set_defaults(
+            {"model": {"class_path": DEFAULT_MODEL}, "data": {"class_path": DEFAULT_DATA}}
+        )
         for key in LINKED:
             parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
@@ -124,7 +152,9 @@ class MLCycleCLI(LightningCLI):
         configs = [str(c) for c in (config.get("config") or [])]
         run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(configs)
         if config.ckpt_path and config.ckpt_path != "last" and not Path(config.ckpt_path).is_file():
-            raise UserError(f"--ckpt_path '{config.ckpt_path}' does not exist; use 'last' or a .ckpt file")
+            raise UserError(
+                f"--ckpt_path '{config.ckpt_path}' does not exist; use 'last' or a .ckpt file"
+            )
         self.run_dir = check_run_dir(run_dir, resume=config.ckpt_path == "last")
         config.run_dir = str(self.run_dir)
         precision = str(config.trainer.get("precision") or "32")
@@ -142,9 +172,13 @@ class MLCycleCLI(LightningCLI):
         kwargs["logger"] = TensorBoardLogger(
             save_dir=str(self.run_dir), name="tensorboard", version="", default_hp_metric=False
         )
-        extra = [self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys]
+        extra = [
+            self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys
+        ]
         trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
-        return self._instantiate_trainer(trainer_config, extra + standard_callbacks(self.run_dir, monitor, mode))
+        return self._instantiate_trainer(
+            trainer_config, extra + standard_callbacks(self.run_dir, monitor, mode)
+        )
 
 
 def _cuda_selected(accelerator: str) -> bool:

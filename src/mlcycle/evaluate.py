@@ -38,9 +38,19 @@ def per_class(matrix: np.ndarray, names: list[str]) -> dict[str, dict[str, float
     support, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=precision + recall > 0)
+    f1 = np.divide(
+        2 * precision * recall,
+        precision + recall,
+        out=np.zeros_like(tp),
+        where=precision + recall > 0,
+    )
     return {
-        name: {"precision": round(p, 6), "recall": round(r, 6), "f1": round(f, 6), "support": int(s)}
+        name: {
+            "precision": round(p, 6),
+            "recall": round(r, 6),
+            "f1": round(f, 6),
+            "support": int(s),
+        }
         for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
     }
 
@@ -52,7 +62,9 @@ def overall(probs: torch.Tensor, target: torch.Tensor, num_classes: int) -> dict
     metrics.update(probs, target)
     values = {k: v for k, v in metrics.compute().items() if k != "f1_per_class"}
     result = {k: round(float(v), 6) for k, v in values.items()}
-    result["loss"] = round(float(torch.nn.functional.nll_loss(probs.clamp_min(1e-12).log(), target)), 6)
+    result["loss"] = round(
+        float(torch.nn.functional.nll_loss(probs.clamp_min(1e-12).log(), target)), 6
+    )
     result["error"] = round(1 - result["acc"], 6)
     return result
 
@@ -71,7 +83,9 @@ def record_test_use(run_dir: Path, metrics: dict[str, float]) -> int:
     return before
 
 
-def evaluate(run_dir: str | Path, split: str = "val", which: str = "best", batch_size: int | None = None) -> dict:
+def evaluate(
+    run_dir: str | Path, split: str = "val", which: str = "best", batch_size: int | None = None
+) -> dict:
     from mlcycle.callbacks.misclassified import mistake_gallery
 
     run = Run(run_dir)
@@ -108,7 +122,9 @@ def evaluate(run_dir: str | Path, split: str = "val", which: str = "best", batch
 
 @main_guard
 def main(argv: list[str] | None = None) -> dict:
-    parser = ArgParser(prog="evaluate.py", description="Score a run's checkpoint on its val or test split.")
+    parser = ArgParser(
+        prog="evaluate.py", description="Score a run's checkpoint on its val or test split."
+    )
     parser.add_argument("--run", required=True, help="run directory written by train.py")
     parser.add_argument("--split", choices=("val", "test"), default="val")
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best")
@@ -123,11 +139,15 @@ def main(argv: list[str] | None = None) -> dict:
             file=sys.stderr,
         )
     m = result["metrics"]
-    print(f"{args.split}: {result['images']} images  acc {m['acc']:.4f}  f1 {m['f1']:.4f}  "
-          f"precision {m['precision']:.4f}  recall {m['recall']:.4f}  loss {m['loss']:.4f}")
+    print(
+        f"{args.split}: {result['images']} images  acc {m['acc']:.4f}  f1 {m['f1']:.4f}  "
+        f"precision {m['precision']:.4f}  recall {m['recall']:.4f}  loss {m['loss']:.4f}"
+    )
     width = max(len(n) for n in result["per_class"])
     for name, row in result["per_class"].items():
-        print(f"  {name:<{width}}  f1 {row['f1']:.4f}  precision {row['precision']:.4f}  "
-              f"recall {row['recall']:.4f}  support {row['support']}")
+        print(
+            f"  {name:<{width}}  f1 {row['f1']:.4f}  precision {row['precision']:.4f}  "
+            f"recall {row['recall']:.4f}  support {row['support']}"
+        )
     print(f"wrote {Path(args.run) / f'eval_{args.split}.json'}")
     return result

@@ -38,7 +38,9 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], titl
             for j in range(k):
                 if matrix[i, j]:
                     colour = "white" if share[i, j] > 0.5 else "black"
-                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=8, color=colour)
+                    ax.text(
+                        j, i, int(matrix[i, j]), ha="center", va="center", fontsize=8, color=colour
+                    )
     return fig
 
 

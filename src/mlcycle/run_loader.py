@@ -19,7 +19,9 @@ def _import(class_path: str, base: type) -> type:
     try:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError) as exc:
-        raise UserError(f"class '{class_path}' in the run's config.yaml cannot be imported: {exc}") from exc
+        raise UserError(
+            f"class '{class_path}' in the run's config.yaml cannot be imported: {exc}"
+        ) from exc
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise UserError(f"'{class_path}' in the run's config.yaml is not a {base.__name__}")
     return cls
@@ -39,24 +41,34 @@ class Run:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
-            raise UserError(f"run directory '{path}' does not exist; pass the folder train.py printed last")
+            raise UserError(
+                f"run directory '{path}' does not exist; pass the folder train.py printed last"
+            )
         config_file = self.path / "config.yaml"
         if not config_file.is_file():
-            raise UserError(f"'{config_file}' is missing; is '{path}' a run directory written by train.py?")
+            raise UserError(
+                f"'{config_file}' is missing; is '{path}' a run directory written by train.py?"
+            )
         self.config: dict[str, Any] = yaml.safe_load(config_file.read_text()) or {}
         data_file = self.path / "data.json"
-        self.data_info: dict[str, Any] = json.loads(data_file.read_text()) if data_file.is_file() else {}
+        self.data_info: dict[str, Any] = (
+            json.loads(data_file.read_text()) if data_file.is_file() else {}
+        )
 
     def checkpoint(self, which: str = "best") -> Path:
         path = self.path / "checkpoints" / f"{which}.ckpt"
         if not path.is_file():
-            raise UserError(f"run '{self.path}' has no {which} checkpoint ('{path}'); train it first")
+            raise UserError(
+                f"run '{self.path}' has no {which} checkpoint ('{path}'); train it first"
+            )
         return path
 
     def load_model(self, which: str = "best") -> LightningModule:
         cls = _import(self.config["model"]["class_path"], LightningModule)
         try:
-            model = cls.load_from_checkpoint(self.checkpoint(which), map_location="cpu", weights_only=True)
+            model = cls.load_from_checkpoint(
+                self.checkpoint(which), map_location="cpu", weights_only=True
+            )
         except (RuntimeError, KeyError, OSError) as exc:
             raise UserError(f"checkpoint of run '{self.path}' cannot be loaded: {exc}") from exc
         return model.eval()

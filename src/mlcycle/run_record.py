@@ -16,7 +16,16 @@ import torch
 
 from mlcycle.errors import UserError
 
-LIBRARIES = ("mlcycle", "torch", "torchvision", "lightning", "torchmetrics", "albumentations", "numpy", "pillow")
+LIBRARIES = (
+    "mlcycle",
+    "torch",
+    "torchvision",
+    "lightning",
+    "torchmetrics",
+    "albumentations",
+    "numpy",
+    "pillow",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -64,7 +73,9 @@ def create_run_dir(run_dir: Path) -> None:
     try:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"cannot create run directory '{run_dir}': {exc.strerror}; choose another --run_dir") from exc
+        raise UserError(
+            f"cannot create run directory '{run_dir}': {exc.strerror}; choose another --run_dir"
+        ) from exc
 
 
 def device_name(accelerator: str) -> str:

@@ -50,7 +50,9 @@ def summary(cli: Any, status: str, clock: Stopwatch, error: str | None = None) -
         **{k: round(v, 6) for k, v in best.items() if k.startswith(("val/", "train/"))},
         "epochs": len(history),
         "wall_time_s": clock.seconds,
-        "device": device_name(trainer.accelerator.__class__.__name__.replace("Accelerator", "").lower()),
+        "device": device_name(
+            trainer.accelerator.__class__.__name__.replace("Accelerator", "").lower()
+        ),
         "precision": str(trainer.precision),
         "seed": cli.config.get("seed_everything"),
         "data_fingerprint": data_fingerprint(run_dir),

@@ -11,8 +11,15 @@ from mlcycle.plots import confusion_matrix_figure
 
 
 class ConfusionMatrix(BestEpochPredictions):
-    def report(self, trainer: Trainer, pl_module: LightningModule, gathered: dict[str, torch.Tensor]) -> None:
+    def report(
+        self, trainer: Trainer, pl_module: LightningModule, gathered: dict[str, torch.Tensor]
+    ) -> None:
         names = pl_module.class_names
         matrix = confusion_matrix(gathered["probs"], gathered["target"], len(names))
         title = f"validation confusion matrix, epoch {trainer.current_epoch + 1} ({self.monitor} {self.best:.4f})"
-        publish(trainer, confusion_matrix_figure(matrix, names, title), "val/confusion_matrix", "confusion_matrix.png")
+        publish(
+            trainer,
+            confusion_matrix_figure(matrix, names, title),
+            "val/confusion_matrix",
+            "confusion_matrix.png",
+        )

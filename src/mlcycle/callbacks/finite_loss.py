@@ -27,7 +27,11 @@ class FiniteLossGuard(Callback):
         if loss is None or bool(torch.isfinite(loss).all()):
             return
         last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
-        kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
+        kept = (
+            f"the last good checkpoint is {last}"
+            if last.exists()
+            else "no checkpoint was written yet"
+        )
         raise NonFiniteLoss(
             f"training loss became {float(loss)} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
             f"stopped, {kept}. Lower --model.lr, try --trainer.precision=32, or check the data"

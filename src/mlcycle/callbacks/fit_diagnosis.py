@@ -47,7 +47,11 @@ class FitDiagnosis(Callback):
         row.update({"val/loss": m["val/loss"], "val/error": m["val/error"]})
         self.rows.append(row)
         flag = diagnose(self.rows, getattr(pl_module.hparams, "num_classes", 2))
-        epochs = f"{trainer.current_epoch + 1}/{trainer.max_epochs}" if trainer.max_epochs else str(trainer.current_epoch)
+        epochs = (
+            f"{trainer.current_epoch + 1}/{trainer.max_epochs}"
+            if trainer.max_epochs
+            else str(trainer.current_epoch)
+        )
         line = (
             f"epoch {epochs}  train loss {row['train/loss']:.4f} err {row['train/error']:.2%}  "
             f"val loss {row['val/loss']:.4f} err {row['val/error']:.2%}"

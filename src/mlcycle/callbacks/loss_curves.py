@@ -44,14 +44,17 @@ class LossCurves(Callback):
             writer = logger.experiment
             if not self._layout_written:
                 layout = {
-                    name: ["Multiline", [f"curves/train_{name}", f"curves/val_{name}"]] for name in ("loss", "error")
+                    name: ["Multiline", [f"curves/train_{name}", f"curves/val_{name}"]]
+                    for name in ("loss", "error")
                 }
                 writer.add_custom_scalars({"curves (train vs val)": layout})
                 self._layout_written = True
             for key in CURVES:
                 if key in row:
                     stage, name = key.split("/")
-                    writer.add_scalar(f"curves/{stage}_{name}", row[key], global_step=int(row["epoch"]))
+                    writer.add_scalar(
+                        f"curves/{stage}_{name}", row[key], global_step=int(row["epoch"])
+                    )
 
     def _write(self, run_dir: Path) -> None:
         columns = sorted({k for r in self.history for k in r} - {"epoch"})

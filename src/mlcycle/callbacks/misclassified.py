@@ -13,7 +13,8 @@ from mlcycle.plots import gallery_figure
 def mistake_gallery(datamodule, mistakes, class_names, title):
     images = [datamodule.raw_image(m.position) for m in mistakes]
     captions = [
-        f"true {class_names[m.true]}\npred {class_names[m.predicted]} ({m.confidence:.0%})" for m in mistakes
+        f"true {class_names[m.true]}\npred {class_names[m.predicted]} ({m.confidence:.0%})"
+        for m in mistakes
     ]
     return gallery_figure(images, captions, title)
 
@@ -25,8 +26,12 @@ class Misclassified(BestEpochPredictions):
         super().__init__(monitor, mode)
         self.limit = limit
 
-    def report(self, trainer: Trainer, pl_module: LightningModule, gathered: dict[str, torch.Tensor]) -> None:
-        mistakes = top_mistakes(gathered["probs"], gathered["target"], gathered["index"], self.limit)
+    def report(
+        self, trainer: Trainer, pl_module: LightningModule, gathered: dict[str, torch.Tensor]
+    ) -> None:
+        mistakes = top_mistakes(
+            gathered["probs"], gathered["target"], gathered["index"], self.limit
+        )
         total = int((gathered["probs"].argmax(1) != gathered["target"]).sum())
         title = f"most confident validation mistakes ({len(mistakes)} of {total}), epoch {trainer.current_epoch + 1}"
         fig = mistake_gallery(trainer.datamodule, mistakes, pl_module.class_names, title)

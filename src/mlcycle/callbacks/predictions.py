@@ -30,7 +30,13 @@ class BestEpochPredictions(Callback):
         self._parts = []
 
     def on_validation_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, *_: Any
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        *_: Any,
     ) -> None:
         if trainer.sanity_checking or not isinstance(outputs, dict) or "probs" not in outputs:
             return
@@ -45,14 +51,18 @@ class BestEpochPredictions(Callback):
         if value is None:
             return
         value = float(value)
-        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+        better = self.best is None or (
+            value > self.best if self.mode == "max" else value < self.best
+        )
         if not better:
             return
         self.best = value
         gathered = {k: torch.cat([p[k] for p in self._parts]) for k in ("probs", "target", "index")}
         self.report(trainer, pl_module, gathered)
 
-    def report(self, trainer: Trainer, pl_module: LightningModule, gathered: dict[str, torch.Tensor]) -> None:
+    def report(
+        self, trainer: Trainer, pl_module: LightningModule, gathered: dict[str, torch.Tensor]
+    ) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:

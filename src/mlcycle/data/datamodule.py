@@ -45,7 +45,9 @@ class Index:
 class ImageDataset(Dataset):
     """Items are ``(image tensor, class index, sample index)``; the index finds the file again."""
 
-    def __init__(self, index: Index, positions: list[int], pipeline: A.Compose, size: tuple[int, int]):
+    def __init__(
+        self, index: Index, positions: list[int], pipeline: A.Compose, size: tuple[int, int]
+    ):
         self.index, self.positions, self.pipeline = index, positions, pipeline
         self.resize = resize(*size)
 
@@ -114,11 +116,15 @@ class ImageClassificationData(LightningDataModule):
         super().__init__()
         self.save_hyperparameters()
         if channels not in (None, 1, 3):
-            raise UserError(f"data.channels={channels} is not supported; use 1, 3 or leave it unset")
+            raise UserError(
+                f"data.channels={channels} is not supported; use 1, 3 or leave it unset"
+            )
         if isinstance(image_size, int):
             image_size = [image_size, image_size]
         if len(image_size) != 2 or min(image_size) < 1:
-            raise UserError(f"data.image_size={image_size} must be a positive size or [height, width]")
+            raise UserError(
+                f"data.image_size={image_size} must be a positive size or [height, width]"
+            )
         self.image_size = (int(image_size[0]), int(image_size[1]))
         if batch_size < 1:
             raise UserError(f"data.batch_size={batch_size} must be at least 1")
@@ -225,11 +231,20 @@ class ImageClassificationData(LightningDataModule):
         skipped = [(str(samples[i].path), r) for i, r in enumerate(results) if isinstance(r, str)]
         cache_flag = self.hparams.cache_images
         size = len(keep) * self.image_size[0] * self.image_size[1] * channels
-        cache = [results[i] for i in keep] if (cache_flag or (cache_flag is None and size < CACHE_LIMIT_BYTES)) else None
+        cache = (
+            [results[i] for i in keep]
+            if (cache_flag or (cache_flag is None and size < CACHE_LIMIT_BYTES))
+            else None
+        )
         return cache, skipped, keep
 
     def _splits(
-        self, samples: list[Sample], keys: list[str], targets: list[int], names: list[str], where: str
+        self,
+        samples: list[Sample],
+        keys: list[str],
+        targets: list[int],
+        names: list[str],
+        where: str,
     ) -> list[str]:
         hp = self.hparams
         if hp.split_file:
@@ -238,11 +253,17 @@ class ImageClassificationData(LightningDataModule):
             splits = [s.split or "train" for s in samples]
             for i, name in enumerate(names):
                 if not any(t == i and s == "train" for t, s in zip(targets, splits, strict=True)):
-                    raise UserError(f"class '{name}' has no readable training image in '{where}/train'")
+                    raise UserError(
+                        f"class '{name}' has no readable training image in '{where}/train'"
+                    )
             if "val" not in splits:
-                raise UserError(f"'{where}/val' holds no readable image; the run needs a validation split")
+                raise UserError(
+                    f"'{where}/val' holds no readable image; the run needs a validation split"
+                )
             return splits
-        return stratified_split(keys, [names[t] for t in targets], hp.val_fraction, hp.test_fraction, hp.split_seed)
+        return stratified_split(
+            keys, [names[t] for t in targets], hp.val_fraction, hp.test_fraction, hp.split_seed
+        )
 
     def _splits_from_file(self, samples: list[Sample]) -> list[str]:
         path = Path(self.hparams.split_file)
@@ -254,7 +275,9 @@ class ImageClassificationData(LightningDataModule):
         for sample in samples:
             split = recorded.get(str(sample.path))
             if split is None:
-                raise UserError(f"'{sample.path}' is not in split file '{path}'; the data changed since that run")
+                raise UserError(
+                    f"'{sample.path}' is not in split file '{path}'; the data changed since that run"
+                )
             splits.append(split)
         return splits
 
@@ -268,28 +291,43 @@ class ImageClassificationData(LightningDataModule):
         train = self.dataset("train", augment=False, normalize=False)
         rng = np.random.default_rng(0)
         picks = rng.choice(len(train), size=min(len(train), 1024), replace=False)
-        pixels = np.concatenate([train.raw(int(i)).reshape(-1, c) for i in picks]).astype(np.float64) / 255
+        pixels = (
+            np.concatenate([train.raw(int(i)).reshape(-1, c) for i in picks]).astype(np.float64)
+            / 255
+        )
         mean = [round(float(v), 4) for v in pixels.mean(0)] if hp.mean is None else list(hp.mean)
-        std = [round(max(float(v), 1e-3), 4) for v in pixels.std(0)] if hp.std is None else list(hp.std)
+        std = (
+            [round(max(float(v), 1e-3), 4) for v in pixels.std(0)]
+            if hp.std is None
+            else list(hp.std)
+        )
         return mean, std
 
     def raw_image(self, position: int) -> np.ndarray:
         """The resized uint8 image of sample ``position`` (for galleries of mistakes)."""
-        return ImageDataset(self.index, [position], finish([], [0.0], [1.0]), self.image_size).raw(0)
+        return ImageDataset(self.index, [position], finish([], [0.0], [1.0]), self.image_size).raw(
+            0
+        )
 
     # --- datasets and loaders ----------------------------------------------------------------
 
     def dataset(self, split: str, augment: bool = False, normalize: bool = True) -> ImageDataset:
         if split not in SPLITS:
             raise UserError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
-        mean, std = self.normalization if normalize else ([0.0] * self.in_channels, [1 / 255] * self.in_channels)
+        mean, std = (
+            self.normalization
+            if normalize
+            else ([0.0] * self.in_channels, [1 / 255] * self.in_channels)
+        )
         pipeline = finish(self.augment if augment else [], mean, std)
         return ImageDataset(self.index, self.index.positions[split], pipeline, self.image_size)
 
     def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
         dataset = self.dataset(split, augment=augment)
         if len(dataset) == 0:
-            raise UserError(f"the {split} split is empty; check data.val_fraction / data.test_fraction")
+            raise UserError(
+                f"the {split} split is empty; check data.val_fraction / data.test_fraction"
+            )
         workers = self.hparams.num_workers
         return DataLoader(
             dataset,

@@ -41,7 +41,9 @@ def register_source(name: str) -> Callable[[SourceFn], SourceFn]:
 
 def load_samples(source: str, **options: Any) -> list[Sample]:
     if source not in SOURCES:
-        raise UserError(f"unknown data.source '{source}'; choose one of: {', '.join(sorted(SOURCES))}")
+        raise UserError(
+            f"unknown data.source '{source}'; choose one of: {', '.join(sorted(SOURCES))}"
+        )
     return SOURCES[source](**options)
 
 
@@ -62,7 +64,9 @@ def _class_folder(root: Path, split: str | None = None) -> list[Sample]:
 def folder_source(root: str | None = None, **_: Any) -> list[Sample]:
     """ImageFolder layout: ``root/<class>/*.png``, or ``root/{train,val[,test]}/<class>/*``."""
     if not root:
-        raise UserError("data.root is not set; pass --data.root PATH to a folder with one subfolder per class")
+        raise UserError(
+            "data.root is not set; pass --data.root PATH to a folder with one subfolder per class"
+        )
     base = Path(root).expanduser()
     if not base.is_dir():
         raise UserError(
@@ -90,7 +94,9 @@ def csv_source(
     An optional ``split`` column (train/val/test) fixes the split of each row.
     """
     if not manifest:
-        raise UserError("data.manifest is not set; pass --data.manifest PATH.csv with path,label columns")
+        raise UserError(
+            "data.manifest is not set; pass --data.manifest PATH.csv with path,label columns"
+        )
     csv_path = Path(manifest).expanduser()
     if not csv_path.is_file():
         raise UserError(f"manifest '{manifest}' does not exist; pass --data.manifest PATH.csv")
@@ -108,7 +114,9 @@ def csv_source(
         for line, row in enumerate(reader, start=2):
             rel, label = (row[path_column] or "").strip(), (row[label_column] or "").strip()
             if not rel or not label:
-                raise UserError(f"manifest '{manifest}' line {line}: empty {path_column} or {label_column}")
+                raise UserError(
+                    f"manifest '{manifest}' line {line}: empty {path_column} or {label_column}"
+                )
             path = (root / rel).resolve()
             if not path.is_relative_to(root):
                 raise UserError(
@@ -117,7 +125,9 @@ def csv_source(
                 )
             split = (row.get("split") or "").strip() or None
             if split is not None and split not in SPLITS:
-                raise UserError(f"manifest '{manifest}' line {line}: split '{split}' is not one of {SPLITS}")
+                raise UserError(
+                    f"manifest '{manifest}' line {line}: split '{split}' is not one of {SPLITS}"
+                )
             samples.append(Sample(path, label, split))
     return samples
 

@@ -23,20 +23,28 @@ from mlcycle.errors import UserError
 
 def _transform_names() -> list[str]:
     return [
-        n for n in dir(A) if isinstance(getattr(A, n), type) and issubclass(getattr(A, n), A.BasicTransform)
+        n
+        for n in dir(A)
+        if isinstance(getattr(A, n), type) and issubclass(getattr(A, n), A.BasicTransform)
     ]
 
 
 def build_transform(spec: dict[str, Any], where: str) -> A.BasicTransform:
     """One albumentations transform from ``{name: ..., **kwargs}``; errors name ``where``."""
     if not isinstance(spec, dict) or "name" not in spec:
-        raise UserError(f"{where}: each transform needs a 'name' key, e.g. {{name: HorizontalFlip, p: 0.5}}")
+        raise UserError(
+            f"{where}: each transform needs a 'name' key, e.g. {{name: HorizontalFlip, p: 0.5}}"
+        )
     kwargs = dict(spec)
     name = kwargs.pop("name")
     cls = getattr(A, str(name), None)
     if not (isinstance(cls, type) and issubclass(cls, A.BasicTransform)):
         close = difflib.get_close_matches(str(name), _transform_names(), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else "; use an albumentations transform class name"
+        hint = (
+            f"; did you mean '{close[0]}'?"
+            if close
+            else "; use an albumentations transform class name"
+        )
         raise UserError(f"{where}: unknown transform '{name}'{hint}")
     params = inspect.signature(cls.__init__).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
@@ -59,7 +67,9 @@ def build_augmentations(specs: list[dict[str, Any]] | None, key: str) -> list[A.
 
 def finish(augment: list[A.BasicTransform], mean: list[float], std: list[float]) -> A.Compose:
     """Augmentations (possibly none), then normalization and conversion to a CHW float tensor."""
-    return A.Compose([*augment, A.Normalize(mean=mean, std=std, max_pixel_value=255.0), ToTensorV2()])
+    return A.Compose(
+        [*augment, A.Normalize(mean=mean, std=std, max_pixel_value=255.0), ToTensorV2()]
+    )
 
 
 def resize(height: int, width: int) -> A.Resize:

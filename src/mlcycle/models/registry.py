@@ -80,5 +80,7 @@ def load_weights(model: nn.Module, path: str) -> None:
         elif value.ndim == 4 and own[key].shape[1] == 1 and own[key].shape[::2] == value.shape[::2]:
             usable[key] = value.sum(dim=1, keepdim=True)  # RGB stem onto a grayscale input
     if not usable:
-        raise UserError(f"weights file '{path}' matches no layer of this model; is it for another architecture?")
+        raise UserError(
+            f"weights file '{path}' matches no layer of this model; is it for another architecture?"
+        )
     model.load_state_dict(usable, strict=False)

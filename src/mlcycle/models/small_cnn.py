@@ -28,7 +28,9 @@ class SmallCNN(nn.Module):
             _block(in_channels, width), _block(width, width * 2), _block(width * 2, width * 4)
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(width * 4, num_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(width * 4, num_classes)
+        )
 
     def forward(self, x):
         return self.head(self.pool(self.features(x)))

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from lightning.pytorch import LightningModule
-from lightning.pytorch import Callback
+from lightning.pytorch import Callback, LightningModule
 from torch.nn import functional as F
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
@@ -35,7 +34,9 @@ def classification_metrics(num_classes: int) -> MetricCollection:
     )
 
 
-def flatten_metrics(values: dict[str, torch.Tensor], class_names: list[str], prefix: str) -> dict[str, float]:
+def flatten_metrics(
+    values: dict[str, torch.Tensor], class_names: list[str], prefix: str
+) -> dict[str, float]:
     """``{"f1_per_class": tensor([...])}`` becomes ``{"val/f1/<class>": ...}`` next to the scalars."""
     flat = {}
     for name, value in values.items():
@@ -96,8 +97,12 @@ class ClassificationTask(LightningModule):
             raise UserError(f"model.label_smoothing={label_smoothing} must be in [0, 1)")
         optimizer_class(optimizer)  # fail now, not after the data is loaded
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
-        self.model = build_model(arch, in_channels, num_classes, weights=weights, options=arch_options)
-        self.loss_weight: torch.Tensor | None = None  # set in setup(); not a buffer, not checkpointed
+        self.model = build_model(
+            arch, in_channels, num_classes, weights=weights, options=arch_options
+        )
+        self.loss_weight: torch.Tensor | None = (
+            None  # set in setup(); not a buffer, not checkpointed
+        )
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_metrics = classification_metrics(num_classes)
@@ -117,7 +122,9 @@ class ClassificationTask(LightningModule):
         if hp.class_weights == "balanced":
             counts = getattr(self.trainer.datamodule, "class_counts", None)
             if not counts:
-                raise UserError("model.class_weights=balanced needs a data module with class_counts")
+                raise UserError(
+                    "model.class_weights=balanced needs a data module with class_counts"
+                )
             counts = torch.tensor(counts, dtype=torch.float32).clamp(min=1)
             return counts.sum() / (len(counts) * counts)
         if len(hp.class_weights) != hp.num_classes:
@@ -131,7 +138,9 @@ class ClassificationTask(LightningModule):
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         weight = None if self.loss_weight is None else self.loss_weight.to(logits.device)
-        return F.cross_entropy(logits, target, weight=weight, label_smoothing=self.hparams.label_smoothing)
+        return F.cross_entropy(
+            logits, target, weight=weight, label_smoothing=self.hparams.label_smoothing
+        )
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y, _ = batch
@@ -177,4 +186,7 @@ class ClassificationTask(LightningModule):
         epochs = max(1, self.trainer.max_epochs or 1)
         warmup = int(round(hp.warmup_epochs * total / epochs))
         scheduler = build(optimizer, total_steps=max(1, total), warmup_steps=warmup)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

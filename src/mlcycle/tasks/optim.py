@@ -17,8 +17,12 @@ def optimizer_class(name: str) -> type[Optimizer]:
     cls = getattr(torch.optim, name, None)
     if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
         names = [n for n in dir(torch.optim) if isinstance(getattr(torch.optim, n), type)]
-        optimizers = sorted(n for n in names if issubclass(getattr(torch.optim, n), Optimizer) and n != "Optimizer")
-        raise UserError(f"model.optimizer '{name}' is not a torch.optim optimizer; use one of: {', '.join(optimizers)}")
+        optimizers = sorted(
+            n for n in names if issubclass(getattr(torch.optim, n), Optimizer) and n != "Optimizer"
+        )
+        raise UserError(
+            f"model.optimizer '{name}' is not a torch.optim optimizer; use one of: {', '.join(optimizers)}"
+        )
     return cls
 
 
@@ -37,7 +41,9 @@ def _cosine(optimizer: Optimizer, total_steps: int, warmup_steps: int, **_: Any)
 def _onecycle(optimizer: Optimizer, total_steps: int, warmup_steps: int, **_: Any) -> LRScheduler:
     max_lr = [group["lr"] for group in optimizer.param_groups]
     pct = warmup_steps / total_steps if warmup_steps else 0.3
-    return OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=min(max(pct, 0.01), 0.9))
+    return OneCycleLR(
+        optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=min(max(pct, 0.01), 0.9)
+    )
 
 
 SCHEDULERS: dict[str, Callable[..., LRScheduler] | None] = {
