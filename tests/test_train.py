@@ -61,14 +61,20 @@ def test_run_directory_holds_the_record(image_folder, tmp_path, capsys):
 
 
 def test_resume_continues_where_the_run_stopped(image_folder, tmp_path):
-    run = run_train(image_folder, tmp_path / "run", "--trainer.max_epochs=1")
+    run = run_train(
+        image_folder, tmp_path / "run", "--trainer.max_epochs=1", "--model.scheduler=onecycle"
+    )
     first = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
-    run_train(image_folder, run, "--trainer.max_epochs=3", "--ckpt_path=last")
+    # Resume from the run's own config (it names its run_dir), training longer than planned.
+    from mlcycle.train import main
+
+    main(["--config", str(run / "config.yaml"), "--trainer.max_epochs=3", "--ckpt_path=last"])
     last = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
-    assert first["epoch"] == 0 and last["epoch"] == 2
+    assert first["epoch"] == 0
     assert last["global_step"] == 3 * first["global_step"]
     history = (run / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1", "2", "3"]
+    assert json.loads((run / "metrics.json").read_text())["resumed_from"] == "last"
 
 
 def test_a_finished_run_is_not_overwritten(image_folder, tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,14 @@ from mlcycle.errors import main_guard
 from mlcycle.run_record import Stopwatch, device_name, library_versions, write_json
 
 
+class _NoAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip: For seamless cloud" not in record.getMessage()
+
+
 def _quiet() -> None:
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(_NoAdverts())
     # Lightning's advice on workers and logging intervals is noise on tiny data sets.
     for pattern in (
         ".*does not have many workers.*",
@@ -49,12 +57,13 @@ def summary(cli: Any, status: str, clock: Stopwatch, error: str | None = None) -
         "best_epoch": best.get("epoch"),
         **{k: round(v, 6) for k, v in best.items() if k.startswith(("val/", "train/"))},
         "epochs": len(history),
-        "wall_time_s": clock.seconds,
+        "wall_time_s": clock.seconds,  # this invocation (a resumed run counts its own part)
         "device": device_name(
             trainer.accelerator.__class__.__name__.replace("Accelerator", "").lower()
         ),
         "precision": str(trainer.precision),
         "seed": cli.config.get("seed_everything"),
+        "resumed_from": cli.config.get("ckpt_path"),
         "data_fingerprint": data_fingerprint(run_dir),
         "checkpoints": {"best": "checkpoints/best.ckpt", "last": "checkpoints/last.ckpt"},
         "diagnosis": diagnosis.flags if diagnosis else [],

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from mlcycle.errors import UserError
 
@@ -39,11 +39,19 @@ def _cosine(optimizer: Optimizer, total_steps: int, warmup_steps: int, **_: Any)
 
 
 def _onecycle(optimizer: Optimizer, total_steps: int, warmup_steps: int, **_: Any) -> LRScheduler:
-    max_lr = [group["lr"] for group in optimizer.param_groups]
-    pct = warmup_steps / total_steps if warmup_steps else 0.3
-    return OneCycleLR(
-        optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=min(max(pct, 0.01), 0.9)
-    )
+    """One-cycle learning rate: cosine rise from lr/25 over the warm-up (30% by default), then
+    cosine decay to lr/250000. A function of the step alone, so a resumed run that trains for
+    more epochs recomputes the schedule instead of running past its end."""
+    rise = warmup_steps or max(1, int(0.3 * total_steps))
+    start, end = 1 / 25, 1 / 250_000
+
+    def factor(step: int) -> float:
+        if step < rise:
+            return start + (1 - start) * (1 - math.cos(math.pi * step / rise)) / 2
+        progress = min(1.0, (step - rise) / max(1, total_steps - rise))
+        return end + (1 - end) * (1 + math.cos(math.pi * progress)) / 2
+
+    return LambdaLR(optimizer, factor)
 
 
 SCHEDULERS: dict[str, Callable[..., LRScheduler] | None] = {

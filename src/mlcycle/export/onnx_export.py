@@ -1,0 +1,129 @@
+"""ONNX export with a dynamic batch axis, checked with ``onnx.checker``.
+
+The default exporter is torch's TorchScript-based one (``dynamo=False``): under torch 2.14 it
+writes the requested opset directly, while the dynamo exporter only produces opset 18 and above
+(it fails to down-convert to 17) and is several times slower on small models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+from mlcycle.errors import UserError
+
+DEFAULT_OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+EXPORTERS = ("torchscript", "dynamo")
+
+
+def opset_range(exporter: str) -> tuple[int, int]:
+    """The opsets ``exporter`` can write."""
+    from torch.onnx import _constants
+
+    if exporter == "dynamo":
+        return 18, int(onnx.defs.onnx_opset_version())
+    top = getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", _constants.ONNX_MAX_OPSET)
+    return int(_constants.ONNX_MIN_OPSET), int(top)
+
+
+@contextlib.contextmanager
+def _quiet_fds() -> Iterator[None]:
+    """Silence C++-level output (torch prints the whole IR graph on an export error)."""
+    saved: list[tuple[int, int]] = []
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            stream.flush()
+    with tempfile.TemporaryFile() as sink:
+        try:
+            for fd in (1, 2):
+                saved.append((fd, os.dup(fd)))
+                os.dup2(sink.fileno(), fd)
+            yield
+        finally:
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def _unsupported(exc: Exception, opset: int, exporter: str) -> UserError | None:
+    """A one-line error naming the operator and an opset that has it, if ``exc`` is that case."""
+    text = " ".join(str(exc).split())
+    match = re.search(r"operator '([^']+)'", text)
+    if not match:
+        return None
+    op = match.group(1)
+    added = re.search(r"added in version (\d+)", text)
+    low, high = opset_range(exporter)
+    if added and int(added.group(1)) <= high:
+        return UserError(
+            f"operator '{op}' cannot be expressed in ONNX opset {opset}; "
+            f"export with --opset {added.group(1)} or later (up to {high})"
+        )
+    return UserError(
+        f"operator '{op}' has no ONNX equivalent in opset {opset} nor in any opset up to {high} "
+        "that the exporter writes; replace it in the model or export --format torchscript only"
+    )
+
+
+def export_onnx(
+    model: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    opset: int = DEFAULT_OPSET,
+    exporter: str = "torchscript",
+) -> Path:
+    """Export ``model`` to ``path`` with input ``input`` [batch, C, H, W] and output ``logits``."""
+    low, high = opset_range(exporter)
+    if not low <= opset <= high:
+        raise UserError(f"--opset {opset} is not supported by the {exporter} exporter; use {low}..{high}")
+    model = model.eval()
+    kwargs: dict = {
+        "input_names": [INPUT_NAME],
+        "output_names": [OUTPUT_NAME],
+        "opset_version": opset,
+    }
+    if exporter == "dynamo":
+        batch = torch.export.Dim("batch", min=1, max=1 << 16)
+        kwargs.update(dynamo=True, dynamic_shapes=({0: batch},), external_data=False)
+    else:
+        kwargs.update(dynamo=False, dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
+        try:
+            with _quiet_fds(), torch.no_grad():
+                torch.onnx.export(model, (example,), str(path), **kwargs)
+        except Exception as exc:  # torch raises many types; the operator case is the one users hit
+            error = _unsupported(exc, opset, exporter)
+            if error is not None:
+                raise error from exc
+            detail = " ".join(str(exc).split())[:300]
+            raise UserError(f"ONNX export (opset {opset}) failed: {detail}") from exc
+    check_onnx(path, opset)
+    return path
+
+
+def check_onnx(path: Path, opset: int | None = None) -> onnx.ModelProto:
+    """``onnx.checker`` with shape inference, plus the contract: one input, dynamic batch."""
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise UserError(f"'{path}' fails onnx.checker: {' '.join(str(exc).split())[:300]}") from exc
+    proto = onnx.load(str(path), load_external_data=False)
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    if not dims or not dims[0].dim_param:
+        raise UserError(f"'{path}' has a fixed batch size; expected a dynamic batch axis")
+    written = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if opset is not None and written != opset:
+        warnings.warn(f"{path.name}: asked for opset {opset}, the exporter wrote {written}", stacklevel=2)
+    return proto

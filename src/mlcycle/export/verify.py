@@ -1,0 +1,185 @@
+"""Run every artifact next to the eager model on validation images and check they agree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+
+Runner = Callable[[np.ndarray], np.ndarray]
+
+MAX_LOGIT_DIFF = 1e-4  # FP32 artifacts: max |logit - eager logit|
+MAX_F1_DROP = 0.01  # INT8 artifacts: macro F1 may drop by at most one point
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: Path
+    format: str  # "torchscript" | "onnx"
+    precision: str  # "fp32" | "int8"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def load_runner(artifact: Artifact) -> Runner:
+    """A function from a float32 NCHW batch to logits, for a saved artifact."""
+    if artifact.format == "torchscript":
+        module = torch.jit.load(str(artifact.path), map_location="cpu").eval()
+
+        def run_ts(x: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return module(torch.from_numpy(x)).float().numpy()
+
+        return run_ts
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(artifact.path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run_onnx(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {name: x})[0]
+
+    return run_onnx
+
+
+def _scores(logits: np.ndarray, target: torch.Tensor, num_classes: int) -> dict[str, float]:
+    preds = torch.from_numpy(logits.argmax(1))
+    return {
+        "accuracy": float(multiclass_accuracy(preds, target, num_classes, average="micro")),
+        "macro_f1": float(multiclass_f1_score(preds, target, num_classes, average="macro")),
+    }
+
+
+def verify(
+    eager: nn.Module,
+    artifacts: list[Artifact],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    num_classes: int,
+    max_logit_diff: float = MAX_LOGIT_DIFF,
+    max_f1_drop: float = MAX_F1_DROP,
+) -> dict[str, Any]:
+    """Logits of the eager model and of each artifact on the same batches, compared."""
+    runners = {a.name: load_runner(a) for a in artifacts}
+    eager = eager.eval()
+    outputs: dict[str, list[np.ndarray]] = {name: [] for name in ["eager", *runners]}
+    targets = []
+    for x, y in batches:
+        with torch.no_grad():
+            outputs["eager"].append(eager(x).float().numpy())
+        batch = np.ascontiguousarray(x.numpy(), dtype=np.float32)
+        for name, run in runners.items():
+            outputs[name].append(np.asarray(run(batch), dtype=np.float32))
+        targets.append(y)
+    if not targets:
+        raise ValueError("no validation images to verify the artifacts on")
+    target = torch.cat(targets).long()
+    logits = {name: np.concatenate(parts) for name, parts in outputs.items()}
+    reference = logits["eager"]
+    eager_scores = _scores(reference, target, num_classes)
+    fp32_size = next((a.path.stat().st_size for a in artifacts if a.name == "model.onnx"), None)
+    rows = []
+    for artifact in artifacts:
+        out = logits[artifact.name]
+        diff = np.abs(out.astype(np.float64) - reference)
+        agree = int((out.argmax(1) == reference.argmax(1)).sum())
+        scores = _scores(out, target, num_classes)
+        row: dict[str, Any] = {
+            "file": artifact.name,
+            "format": artifact.format,
+            "precision": artifact.precision,
+            "size_bytes": artifact.path.stat().st_size,
+            "images": len(target),
+            "max_abs_logit_diff": float(diff.max()),
+            "mean_abs_logit_diff": float(diff.mean()),
+            "top1_agree": agree,
+            "top1_agreement": agree / len(target),
+            **scores,
+            "accuracy_change": scores["accuracy"] - eager_scores["accuracy"],
+            "macro_f1_change": scores["macro_f1"] - eager_scores["macro_f1"],
+        }
+        if artifact.precision == "fp32":
+            row["checks"] = [
+                _check("max_abs_logit_diff", row["max_abs_logit_diff"], "<=", max_logit_diff),
+                _check("top1_mismatches", len(target) - agree, "<=", 0),
+            ]
+        else:
+            drop = eager_scores["macro_f1"] - scores["macro_f1"]
+            row["checks"] = [_check("macro_f1_drop", drop, "<=", max_f1_drop)]
+            if fp32_size:
+                row["size_vs_fp32_onnx"] = row["size_bytes"] / fp32_size
+        row["passed"] = all(c["passed"] for c in row["checks"])
+        rows.append(row)
+    return {
+        "split": "val",
+        "images": len(target),
+        "tolerances": {"max_abs_logit_diff": max_logit_diff, "max_macro_f1_drop": max_f1_drop},
+        "eager": eager_scores,
+        "artifacts": rows,
+        "passed": all(r["passed"] for r in rows),
+    }
+
+
+def _check(name: str, value: float, op: str, limit: float) -> dict[str, Any]:
+    return {"name": name, "value": value, "limit": limit, "passed": bool(value <= limit)}
+
+
+def failures(report: dict[str, Any]) -> list[str]:
+    """One phrase per failed check: which artifact and by how much."""
+    out = []
+    for row in report["artifacts"]:
+        for check in row["checks"]:
+            if check["passed"]:
+                continue
+            if check["name"] == "max_abs_logit_diff":
+                out.append(
+                    f"{row['file']}: max |logit diff| {check['value']:.3g} exceeds {check['limit']:g}"
+                )
+            elif check["name"] == "top1_mismatches":
+                out.append(
+                    f"{row['file']}: top-1 differs from eager on {check['value']} of {row['images']} images"
+                )
+            else:
+                out.append(
+                    f"{row['file']}: val macro F1 dropped {check['value'] * 100:.2f} points "
+                    f"(limit {check['limit'] * 100:g})"
+                )
+    return out
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def format_table(report: dict[str, Any], checkpoint: str = "checkpoint") -> str:
+    """The verification as a plain-text table, one row per artifact."""
+    head = ("artifact", "size", "images", "max|dlogit|", "top-1 agree", "acc", "macro F1", "dF1", "check")
+    eager = report["eager"]
+    lines = [
+        (f"eager ({checkpoint})", "-", str(report["images"]), "-", "-",
+         f"{eager['accuracy']:.4f}", f"{eager['macro_f1']:.4f}", "-", "reference"),
+    ]
+    for row in report["artifacts"]:
+        lines.append(
+            (
+                row["file"],
+                _size(row["size_bytes"]),
+                str(row["images"]),
+                f"{row['max_abs_logit_diff']:.2e}",
+                f"{row['top1_agree']}/{row['images']}",
+                f"{row['accuracy']:.4f}",
+                f"{row['macro_f1']:.4f}",
+                f"{row['macro_f1_change']:+.4f}",
+                "pass" if row["passed"] else "FAIL",
+            )
+        )
+    widths = [max(len(r[i]) for r in [head, *lines]) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*r).rstrip() for r in [head, *lines])
