@@ -98,7 +98,11 @@ def build_model_json(
             "softmax_applied": False,
         },
         "files": files,
-        "onnx": {"opset": opset, "exporter": exporter, "dynamic_axes": {"input": [0], "logits": [0]}}
+        "onnx": {
+            "opset": opset,
+            "exporter": exporter,
+            "dynamic_axes": {"input": [0], "logits": [0]},
+        }
         if opset is not None
         else None,
         "validation_metrics": {

@@ -86,7 +86,9 @@ def export_onnx(
     """Export ``model`` to ``path`` with input ``input`` [batch, C, H, W] and output ``logits``."""
     low, high = opset_range(exporter)
     if not low <= opset <= high:
-        raise UserError(f"--opset {opset} is not supported by the {exporter} exporter; use {low}..{high}")
+        raise UserError(
+            f"--opset {opset} is not supported by the {exporter} exporter; use {low}..{high}"
+        )
     model = model.eval()
     kwargs: dict = {
         "input_names": [INPUT_NAME],
@@ -97,7 +99,9 @@ def export_onnx(
         batch = torch.export.Dim("batch", min=1, max=1 << 16)
         kwargs.update(dynamo=True, dynamic_shapes=({0: batch},), external_data=False)
     else:
-        kwargs.update(dynamo=False, dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+        kwargs.update(
+            dynamo=False, dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
         try:
@@ -125,5 +129,7 @@ def check_onnx(path: Path, opset: int | None = None) -> onnx.ModelProto:
         raise UserError(f"'{path}' has a fixed batch size; expected a dynamic batch axis")
     written = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset is not None and written != opset:
-        warnings.warn(f"{path.name}: asked for opset {opset}, the exporter wrote {written}", stacklevel=2)
+        warnings.warn(
+            f"{path.name}: asked for opset {opset}, the exporter wrote {written}", stacklevel=2
+        )
     return proto

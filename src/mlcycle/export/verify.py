@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,9 @@ class Artifact:
 def load_runner(artifact: Artifact) -> Runner:
     """A function from a float32 NCHW batch to logits, for a saved artifact."""
     if artifact.format == "torchscript":
-        module = torch.jit.load(str(artifact.path), map_location="cpu").eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
+            module = torch.jit.load(str(artifact.path), map_location="cpu").eval()
 
         def run_ts(x: np.ndarray) -> np.ndarray:
             with torch.no_grad():
@@ -160,11 +163,30 @@ def _size(n: int) -> str:
 
 def format_table(report: dict[str, Any], checkpoint: str = "checkpoint") -> str:
     """The verification as a plain-text table, one row per artifact."""
-    head = ("artifact", "size", "images", "max|dlogit|", "top-1 agree", "acc", "macro F1", "dF1", "check")
+    head = (
+        "artifact",
+        "size",
+        "images",
+        "max|dlogit|",
+        "top-1 agree",
+        "acc",
+        "macro F1",
+        "dF1",
+        "check",
+    )
     eager = report["eager"]
     lines = [
-        (f"eager ({checkpoint})", "-", str(report["images"]), "-", "-",
-         f"{eager['accuracy']:.4f}", f"{eager['macro_f1']:.4f}", "-", "reference"),
+        (
+            f"eager ({checkpoint})",
+            "-",
+            str(report["images"]),
+            "-",
+            "-",
+            f"{eager['accuracy']:.4f}",
+            f"{eager['macro_f1']:.4f}",
+            "-",
+            "reference",
+        ),
     ]
     for row in report["artifacts"]:
         lines.append(

@@ -1,0 +1,206 @@
+"""``scripts/export.py``: TorchScript, ONNX and INT8 ONNX from a run, verified against eager."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from mlcycle.errors import ArgParser, UserError, main_guard
+from mlcycle.export.metadata import build_model_json, input_spec
+from mlcycle.export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_onnx, opset_range
+from mlcycle.export.quantize import CALIBRATION_METHODS, quantize_int8
+from mlcycle.export.torchscript import export_torchscript
+from mlcycle.export.verify import (
+    MAX_F1_DROP,
+    MAX_LOGIT_DIFF,
+    Artifact,
+    failures,
+    format_table,
+    verify,
+)
+from mlcycle.run_loader import Run, sha256
+from mlcycle.run_record import write_json
+
+FORMATS = ("torchscript", "onnx")
+FILES = {"torchscript": "model.ts", "onnx": "model.onnx", "onnx_int8": "model.int8.onnx"}
+OUTPUTS = (*FILES.values(), "model.json", "verification.json")
+
+
+class VerificationFailed(UserError):
+    """An artifact disagrees with the eager model beyond the tolerance."""
+
+    exit_code = 1
+
+
+def build_parser() -> ArgParser:
+    parser = ArgParser(
+        prog="export.py",
+        description="Export a trained run to TorchScript and ONNX (optionally INT8) for edge "
+        "devices; every artifact is checked against the eager model on the validation images.",
+    )
+    parser.add_argument("--run", required=True, help="Run directory written by train.py.")
+    parser.add_argument(
+        "--format", nargs="+", choices=FORMATS, default=list(FORMATS), help="Formats to write."
+    )
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version.")
+    parser.add_argument(
+        "--exporter",
+        choices=EXPORTERS,
+        default="torchscript",
+        help="torch.onnx exporter: the TorchScript-based one (default) or dynamo (opset >= 18).",
+    )
+    parser.add_argument("--quantize", choices=["int8"], help="Also write a static INT8 ONNX model.")
+    parser.add_argument(
+        "--calibration-images", type=int, default=256, help="Training images to calibrate INT8 on."
+    )
+    parser.add_argument("--calibration-method", choices=list(CALIBRATION_METHODS), default="minmax")
+    parser.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    parser.add_argument("--out", help="Output folder (default: RUN/export).")
+    parser.add_argument("--batch-size", type=int, default=64, help="Verification batch size.")
+    parser.add_argument(
+        "--max-logit-diff", type=float, default=MAX_LOGIT_DIFF, help="FP32 tolerance."
+    )
+    parser.add_argument(
+        "--max-f1-drop", type=float, default=MAX_F1_DROP, help="INT8 tolerance (0.01 = 1 point)."
+    )
+    return parser
+
+
+def prepare_out(path: Path) -> Path:
+    """Create the output folder, prove it is writable, and clear artifacts of an earlier export."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+        for name in OUTPUTS:
+            (path / name).unlink(missing_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(
+            f"cannot write to output folder '{path}': {reason}; pass a writable --out"
+        ) from exc
+    return path
+
+
+def _batches(dataset: Any, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for x, y, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0):
+        yield x.float(), y
+
+
+def _calibration(dataset: Any, count: int, batch_size: int = 32) -> Iterator[np.ndarray]:
+    """A fixed random subset of the (unaugmented) training images."""
+    picks = np.random.default_rng(0).permutation(len(dataset))[: max(1, count)]
+    for x, _ in _batches(Subset(dataset, picks.tolist()), batch_size):
+        yield x.numpy()
+
+
+def _mb(path: Path) -> str:
+    return f"{path.stat().st_size / 1e6:.2f} MB"
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
+    formats = list(dict.fromkeys(args.format))
+    if args.quantize and "onnx" not in formats:
+        raise UserError("--quantize int8 quantizes the ONNX model; add onnx to --format")
+    low, high = opset_range(args.exporter)
+    if "onnx" in formats and not low <= args.opset <= high:
+        raise UserError(
+            f"--opset {args.opset} is not supported by the {args.exporter} exporter; use {low}..{high}"
+        )
+    if args.batch_size < 1 or args.calibration_images < 1:
+        raise UserError("--batch-size and --calibration-images must be at least 1")
+
+    run = Run(args.run)
+    checkpoint = run.checkpoint(args.checkpoint)
+    input_spec(run.data_info)  # fails early when data.json lacks the preprocessing
+    out = prepare_out(Path(args.out) if args.out else run.path / "export")
+    metrics_file = run.path / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+
+    clock = time.perf_counter()
+    task = run.load_model(args.checkpoint)
+    model = getattr(task, "model", task).float().cpu().eval()
+    data = run.load_data(num_workers=0)
+    val, train = data.dataset("val"), data.dataset("train")
+    if len(val) == 0:
+        raise UserError(f"run '{run.path}' has no validation images to verify the export on")
+    example = next(_batches(val, 2))[0]
+
+    artifacts: list[Artifact] = []
+    if "torchscript" in formats:
+        path = export_torchscript(model, example, out / FILES["torchscript"])
+        artifacts.append(Artifact(path, "torchscript", "fp32"))
+        print(f"wrote {path} ({_mb(path)})")
+    if "onnx" in formats:
+        path = export_onnx(model, example, out / FILES["onnx"], args.opset, args.exporter)
+        artifacts.append(Artifact(path, "onnx", "fp32"))
+        print(f"wrote {path} ({_mb(path)}, opset {args.opset}, dynamic batch)")
+    calibrated = 0
+    if args.quantize == "int8":
+        fp32 = out / FILES["onnx"]
+        path = out / FILES["onnx_int8"]
+        calibrated = quantize_int8(
+            fp32, path, _calibration(train, args.calibration_images), args.calibration_method
+        )
+        artifacts.append(Artifact(path, "onnx", "int8"))
+        print(f"wrote {path} ({_mb(path)}, static INT8 calibrated on {calibrated} training images)")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torchmetrics on classes absent from val
+        report = verify(
+            model,
+            artifacts,
+            _batches(val, args.batch_size),
+            len(run.data_info["class_names"]),
+            max_logit_diff=args.max_logit_diff,
+            max_f1_drop=args.max_f1_drop,
+        )
+    report["checkpoint"] = f"checkpoints/{checkpoint.name}"
+    report["recorded_val_f1"] = metrics.get("val/f1")
+    if calibrated:
+        report["calibration_images"] = calibrated
+    write_json(out / "verification.json", report)
+
+    files = {a.format if a.precision == "fp32" else "onnx_int8": a.name for a in artifacts}
+    meta = build_model_json(
+        config=run.config,
+        data_info=run.data_info,
+        metrics=metrics,
+        checkpoint=checkpoint,
+        checkpoint_sha256=sha256(checkpoint),
+        files=files,
+        opset=args.opset if "onnx" in formats else None,
+        exporter=args.exporter if "onnx" in formats else None,
+        hparams=dict(getattr(task, "hparams", {})),
+    )
+    meta["verification"] = {"passed": report["passed"], "report": "verification.json"}
+    write_json(out / "model.json", meta)
+
+    print(f"\nverification on {report['images']} validation images ({report['checkpoint']}):")
+    print(format_table(report, checkpoint.name))
+    int8 = next((r for r in report["artifacts"] if r["precision"] == "int8"), None)
+    if int8 is not None and "size_vs_fp32_onnx" in int8:
+        print(
+            f"INT8: {(1 - int8['size_vs_fp32_onnx']) * 100:.0f}% smaller than model.onnx; "
+            f"val macro F1 {report['eager']['macro_f1']:.4f} -> {int8['macro_f1']:.4f} "
+            f"({int8['macro_f1_change'] * 100:+.2f} points), "
+            f"accuracy {int8['accuracy_change'] * 100:+.2f} points"
+        )
+    print(
+        f"wrote {out / 'model.json'} and {out / 'verification.json'} "
+        f"({time.perf_counter() - clock:.1f}s)"
+    )
+    if not report["passed"]:
+        raise VerificationFailed("verification failed: " + "; ".join(failures(report)))
+    return {"out": out, "report": report, "model_json": meta}
