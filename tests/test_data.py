@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import shutil
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,15 +91,77 @@ def test_unreadable_image_says_why(tmp_path):
         load_image(path, 1)
 
 
-def test_stratified_split_is_deterministic_and_keeps_every_class():
-    keys = [f"{c}/{i}" for c in "abc" for i in range(20)]
-    labels = [k[0] for k in keys]
-    first = stratified_split(keys, labels, 0.2, 0.1, seed=1)
-    assert first == stratified_split(keys, labels, 0.2, 0.1, seed=1)
-    assert first != stratified_split(keys, labels, 0.2, 0.1, seed=2)
+def test_split_follows_contents_and_seed_and_keeps_every_class():
+    hashes = [f"{c}{i}" for c in "abc" for i in range(200)]
+    labels = [h[0] for h in hashes]
+    first = stratified_split(hashes, labels, 0.2, 0.1, seed=1)
+    assert first == stratified_split(hashes, labels, 0.2, 0.1, seed=1)
+    assert first != stratified_split(hashes, labels, 0.2, 0.1, seed=2)
     counts = Counter(zip(labels, first, strict=True))
     for c in "abc":
-        assert (counts[(c, "train")], counts[(c, "val")], counts[(c, "test")]) == (14, 4, 2)
+        assert 8 <= counts[(c, "test")] <= 32 and 25 <= counts[(c, "val")] <= 55, counts
+
+
+def test_adding_files_moves_no_existing_file():
+    hashes = [f"h{i}" for i in range(300)]
+    labels = ["a" if i % 2 else "b" for i in range(300)]
+    before = stratified_split(hashes, labels, 0.15, 0.15, seed=7)
+    after = stratified_split([*hashes, "new1", "new2"], [*labels, "a", "b"], 0.15, 0.15, seed=7)
+    assert after[:300] == before
+
+
+def test_identical_copies_share_a_split_and_tiny_classes_get_every_split():
+    splits = stratified_split(["same", "same", "x", "y", "z"], list("aaaaa"), 0.15, 0.15, seed=0)
+    assert splits[0] == splits[1] or "train" not in (splits[0], splits[1])
+    assert set(stratified_split(["p", "q", "r"], list("bbb"), 0.15, 0.15, seed=0)) == {
+        "train",
+        "val",
+        "test",
+    }
+
+
+def test_manifest_records_every_file_with_its_hash(tmp_path):
+    root = write_folder(tmp_path / "imgs", per_class=6, classes=("a", "b"))
+    dm = data(root=str(root), test_fraction=0)
+    run = tmp_path / "run"
+    run.mkdir()
+    dm.write_records(run)
+    with (run / "data_manifest.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 12 and set(rows[0]) == {
+        "path",
+        "sha256",
+        "bytes",
+        "label",
+        "split",
+        "source",
+    }
+    first = Path(rows[0]["path"])
+    assert rows[0]["sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()
+    assert int(rows[0]["bytes"]) == first.stat().st_size
+    # The fingerprint follows the contents, not where the folder lives.
+    moved = tmp_path / "moved"
+    shutil.copytree(root, moved)
+    assert data(root=str(moved), test_fraction=0).fingerprint == dm.fingerprint
+    (moved / "a" / "a_000.png").write_bytes((moved / "b" / "b_000.png").read_bytes())
+    assert data(root=str(moved), test_fraction=0).fingerprint != dm.fingerprint
+
+
+def test_quarantined_files_are_left_out(tmp_path):
+    root = write_folder(tmp_path / "imgs", per_class=6, classes=("a", "b"))
+    quarantine = tmp_path / "quarantine.csv"
+    quarantine.write_text(f"path,reason\n{root / 'a' / 'a_000.png'},duplicate\n")
+    dm = data(root=str(root), test_fraction=0, quarantine=str(quarantine))
+    assert len(dm.index.samples) == 11
+    assert all(s.path.name != "a_000.png" for s in dm.index.samples)
+
+
+def test_a_link_out_of_the_root_is_refused(tmp_path):
+    root = write_folder(tmp_path / "imgs", per_class=6, classes=("a", "b"))
+    outside = write_folder(tmp_path / "elsewhere", per_class=1, classes=("c",))
+    (root / "a" / "sneaky.png").symlink_to(outside / "c" / "c_000.png")
+    with pytest.raises(UserError, match="sneaky.png' links outside the data root"):
+        _ = data(root=str(root)).num_classes
 
 
 def test_user_train_val_test_folders_are_respected(tmp_path):

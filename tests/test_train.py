@@ -54,7 +54,8 @@ def test_run_directory_holds_the_record(image_folder, tmp_path, capsys):
     # The test split exists, is recorded, and training never looked at it.
     with (run / "splits.csv").open() as fh:
         splits = [row["split"] for row in csv.DictReader(fh)]
-    assert splits.count("test") == 6 and splits.count("val") == 6
+    assert splits.count("test") >= 3 and splits.count("val") >= 3 and len(splits) == 36
+    assert (run / "data_manifest.csv").read_text().count("\n") == 37
     header = (run / "history.csv").read_text().splitlines()[0]
     assert "test/" not in header and "val/f1" in header
     assert tree_digest(image_folder) == before
@@ -71,10 +72,44 @@ def test_resume_continues_where_the_run_stopped(image_folder, tmp_path):
     main(["--config", str(run / "config.yaml"), "--trainer.max_epochs=3", "--ckpt_path=last"])
     last = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
     assert first["epoch"] == 0
-    assert last["global_step"] == 3 * first["global_step"]
+    assert last["global_step"] == 3 * first["global_step"], (
+        first["global_step"],
+        last["global_step"],
+        first["epoch"],
+        last["epoch"],
+    )
     history = (run / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1", "2", "3"]
     assert json.loads((run / "metrics.json").read_text())["resumed_from"] == "last"
+
+
+def test_same_seed_same_run(image_folder, tmp_path):
+    a = run_train(image_folder, tmp_path / "a", "--trainer.max_epochs=2")
+    b = run_train(image_folder, tmp_path / "b", "--trainer.max_epochs=2")
+    assert (a / "history.csv").read_text() == (b / "history.csv").read_text()
+    assert (
+        json.loads((a / "metrics.json").read_text())["data_fingerprint"]
+        == json.loads((b / "metrics.json").read_text())["data_fingerprint"]
+    )
+
+
+def test_resuming_on_changed_data_stops_unless_allowed(image_folder, tmp_path, capsys):
+    run = run_train(image_folder, tmp_path / "run")
+    (image_folder / "blob" / "blob_000.png").unlink()
+    (image_folder / "blob" / "blob_001.png").write_bytes(
+        (image_folder / "blob" / "blob_002.png").read_bytes()
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        run_train(image_folder, run, "--trainer.max_epochs=2", "--ckpt_path=last")
+    assert exit_info.value.code == 2
+    assert (
+        "data changed since this run started (0 added, 1 removed, 1 modified files)"
+        in capsys.readouterr().err
+    )
+    run_train(
+        image_folder, run, "--trainer.max_epochs=2", "--ckpt_path=last", "--data.allow_changed=true"
+    )
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
 
 
 def test_a_finished_run_is_not_overwritten(image_folder, tmp_path, capsys):

@@ -189,18 +189,23 @@ def _cuda_selected(accelerator: str) -> bool:
 
 def standard_callbacks(run_dir: Path, monitor: str, mode: str) -> list[Callback]:
     """What every run records: best and last checkpoints, curves, diagnosis, a loss guard."""
-    checkpoint = ModelCheckpoint(
+    best = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
         monitor=monitor,
         mode=mode,
         save_top_k=1,
-        save_last=True,
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
+    # Lightning 2.6's save_last only writes when a top-k checkpoint was written that epoch;
+    # a resume must find the latest epoch, so last.ckpt has its own unmonitored checkpoint.
+    last = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False
+    )
     return [
-        checkpoint,
+        best,
+        last,
         LearningRateMonitor(logging_interval="epoch"),
         LossCurves(),
         FitDiagnosis(),

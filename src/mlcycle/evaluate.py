@@ -47,7 +47,9 @@ def evaluate(
     result["time"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if split == "test":
         result["test_evaluations_before"] = record_test_use(run.path, result["metrics"])
-    write_json(run.path / f"eval_{split}.json", {k: v for k, v in result.items() if k != "report_lines"})
+    write_json(
+        run.path / f"eval_{split}.json", {k: v for k, v in result.items() if k != "report_lines"}
+    )
     return result
 
 

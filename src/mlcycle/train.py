@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import warnings
 from pathlib import Path
@@ -38,14 +37,10 @@ def best_row(history: list[dict[str, float]], monitor: str, mode: str) -> dict[s
     return (max if mode == "max" else min)(rows, key=lambda r: r[monitor])
 
 
-def data_fingerprint(run_dir: Path) -> str:
-    return hashlib.sha256((run_dir / "splits.csv").read_bytes()).hexdigest()
-
-
 def summary(cli: Any, status: str, clock: Stopwatch, error: str | None = None) -> dict[str, Any]:
     from mlcycle.callbacks import FitDiagnosis, LossCurves
 
-    trainer, run_dir = cli.trainer, cli.run_dir
+    trainer = cli.trainer
     monitor, mode = getattr(cli.model, "monitor", ("val/loss", "min"))
     curves = next((c for c in trainer.callbacks if isinstance(c, LossCurves)), None)
     diagnosis = next((c for c in trainer.callbacks if isinstance(c, FitDiagnosis)), None)
@@ -64,7 +59,7 @@ def summary(cli: Any, status: str, clock: Stopwatch, error: str | None = None) -
         "precision": str(trainer.precision),
         "seed": cli.config.get("seed_everything"),
         "resumed_from": cli.config.get("ckpt_path"),
-        "data_fingerprint": data_fingerprint(run_dir),
+        "data_fingerprint": getattr(cli.datamodule, "fingerprint", None),
         "checkpoints": {"best": "checkpoints/best.ckpt", "last": "checkpoints/last.ckpt"},
         "diagnosis": diagnosis.flags if diagnosis else [],
         "versions": library_versions(),
@@ -82,6 +77,8 @@ def main(args: list[str] | None = None) -> Path:
     clock = Stopwatch()
     cli = MLCycleCLI(args)
     run_dir: Path = cli.run_dir
+    if cli.config.ckpt_path:
+        cli.datamodule.check_unchanged_since(run_dir)
     cli.datamodule.write_records(run_dir)
     (run_dir / "config.yaml").write_text(cli.parser.dump(cli.config, skip_unset=False))
     status, error = "finished", None

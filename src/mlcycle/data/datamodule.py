@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from collections import Counter
@@ -18,7 +19,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from mlcycle.data.images import UnreadableImage, guess_channels, load_image
+from mlcycle.data.images import UnreadableImage, guess_channels, load_image, read_image
 from mlcycle.data.sources import SPLITS, Sample, load_samples
 from mlcycle.data.splits import stratified_split
 from mlcycle.data.transforms import build_augmentations, finish, resize
@@ -39,7 +40,40 @@ class Index:
     skipped: list[tuple[str, str]]
     cache: list[np.ndarray] | None
     root: Path
+    hashes: list[str] = field(default_factory=list)  # sha256 of each file's bytes
+    sizes: list[int] = field(default_factory=list)
     positions: dict[str, list[int]] = field(default_factory=dict)
+
+
+def quarantined(path: Path) -> set[str]:
+    """Resolved paths listed in a ``quarantine.csv`` (columns ``path,reason``)."""
+    if not path.is_file():
+        raise UserError(
+            f"quarantine list '{path}' does not exist; run scripts/validate_data.py or unset data.quarantine"
+        )
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if "path" not in (reader.fieldnames or []):
+            raise UserError(f"quarantine list '{path}' has no 'path' column")
+        return {str(Path(row["path"]).resolve()) for row in reader if row.get("path")}
+
+
+MANIFEST_COLUMNS = ("path", "sha256", "bytes", "label", "split", "source")
+
+
+def read_manifest(path: Path) -> dict[str, str]:
+    """``{path: sha256}`` from a run's ``data_manifest.csv``."""
+    with path.open(newline="") as fh:
+        return {row["path"]: row["sha256"] for row in csv.DictReader(fh)}
+
+
+def manifest_changes(old: dict[str, str], new: dict[str, str]) -> dict[str, int]:
+    """Counts of files added, removed and modified between two manifests."""
+    return {
+        "added": len(new.keys() - old.keys()),
+        "removed": len(old.keys() - new.keys()),
+        "modified": sum(1 for p in old.keys() & new.keys() if old[p] != new[p]),
+    }
 
 
 class ImageDataset(Dataset):
@@ -75,6 +109,8 @@ class ImageClassificationData(LightningDataModule):
             ``digits`` (scikit-learn's handwritten digits, written under ``root`` once).
         root: the image folder (``folder``), or where the digits are written (``digits``).
         manifest: the CSV file (``csv``); image paths are relative to its folder.
+        url: a SQLAlchemy database URL (``sql``), e.g. ``sqlite:///labels.db``.
+        query: the SQL query (``sql``) returning at least ``path`` and ``label`` columns.
         path_column: the manifest's column of image paths.
         label_column: the manifest's column of class labels.
         image_size: images are resized to this (one number for square, or ``[height, width]``).
@@ -90,6 +126,8 @@ class ImageClassificationData(LightningDataModule):
         num_workers: DataLoader worker processes.
         cache_images: keep decoded, resized images in memory; ``None`` caches when they fit in 1 GiB.
         source_options: extra keyword arguments for a source registered by a plugin.
+        quarantine: a ``quarantine.csv`` (from ``validate_data.py``); its files are left out.
+        allow_changed: resume a run even though its data changed since it started.
     """
 
     def __init__(
@@ -97,6 +135,8 @@ class ImageClassificationData(LightningDataModule):
         source: str = "digits",
         root: str | None = None,
         manifest: str | None = None,
+        url: str | None = None,
+        query: str | None = None,
         path_column: str = "path",
         label_column: str = "label",
         image_size: int | list[int] = 32,
@@ -112,6 +152,8 @@ class ImageClassificationData(LightningDataModule):
         num_workers: int = 0,
         cache_images: bool | None = None,
         source_options: dict[str, Any] | None = None,
+        quarantine: str | None = None,
+        allow_changed: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -170,8 +212,12 @@ class ImageClassificationData(LightningDataModule):
         hp = self.hparams
         options = dict(hp.source_options or {})
         options.update(root=hp.root, manifest=hp.manifest, path_column=hp.path_column)
-        options.update(label_column=hp.label_column)
-        return load_samples(hp.source, **options)
+        options.update(label_column=hp.label_column, url=hp.url, query=hp.query)
+        samples = load_samples(hp.source, **options)
+        if hp.quarantine:
+            held = quarantined(Path(hp.quarantine))
+            samples = [s for s in samples if str(s.path.resolve()) not in held]
+        return samples
 
     def _build_index(self) -> Index:
         hp = self.hparams
@@ -183,7 +229,7 @@ class ImageClassificationData(LightningDataModule):
                 "(png, jpg, bmp, gif, tif, webp)"
             )
         channels = hp.channels or guess_channels([s.path for s in samples])
-        cache, skipped, keep = self._verify(samples, channels)
+        cache, skipped, keep, hashes, sizes = self._verify(samples, channels)
         samples = [samples[i] for i in keep]
         class_names = sorted({s.label for s in samples})
         if len(class_names) < 2:
@@ -192,29 +238,25 @@ class ImageClassificationData(LightningDataModule):
         lookup = {name: i for i, name in enumerate(class_names)}
         targets = [lookup[s.label] for s in samples]
         root = Path(os.path.commonpath([str(s.path.resolve().parent) for s in samples]))
-        keys = [self._key(s.path, root) for s in samples]
-        splits = self._splits(samples, keys, targets, class_names, where)
-        index = Index(samples, targets, splits, class_names, channels, skipped, cache, root)
+        splits = self._splits(samples, hashes, targets, class_names, where)
+        index = Index(
+            samples, targets, splits, class_names, channels, skipped, cache, root, hashes, sizes
+        )
         index.positions = {name: [i for i, s in enumerate(splits) if s == name] for name in SPLITS}
         return index
 
-    @staticmethod
-    def _key(path: Path, root: Path) -> str:
-        return path.resolve().relative_to(root).as_posix()
-
     def _verify(
         self, samples: list[Sample], channels: int
-    ) -> tuple[list[np.ndarray] | None, list[tuple[str, str]], list[int]]:
-        """Decode every image once; unreadable ones are skipped and listed with the reason."""
+    ) -> tuple[list[np.ndarray] | None, list[tuple[str, str]], list[int], list[str], list[int]]:
+        """Decode and hash every image once; unreadable ones are skipped and listed with the reason."""
         resizer = resize(*self.image_size)
 
-        def decode(sample: Sample) -> np.ndarray | str:
+        def decode(sample: Sample) -> tuple[np.ndarray, str, int] | str:
             try:
-                return resizer(image=load_image(sample.path, channels))["image"]
+                image, digest, size = read_image(sample.path, channels)
             except UnreadableImage as exc:
                 return str(exc)
-            except FileNotFoundError:
-                return "file not found"
+            return resizer(image=image)["image"], digest, size
 
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             results = list(
@@ -231,17 +273,14 @@ class ImageClassificationData(LightningDataModule):
         skipped = [(str(samples[i].path), r) for i, r in enumerate(results) if isinstance(r, str)]
         cache_flag = self.hparams.cache_images
         size = len(keep) * self.image_size[0] * self.image_size[1] * channels
-        cache = (
-            [results[i] for i in keep]
-            if (cache_flag or (cache_flag is None and size < CACHE_LIMIT_BYTES))
-            else None
-        )
-        return cache, skipped, keep
+        use_cache = cache_flag or (cache_flag is None and size < CACHE_LIMIT_BYTES)
+        cache = [results[i][0] for i in keep] if use_cache else None
+        return cache, skipped, keep, [results[i][1] for i in keep], [results[i][2] for i in keep]
 
     def _splits(
         self,
         samples: list[Sample],
-        keys: list[str],
+        hashes: list[str],
         targets: list[int],
         names: list[str],
         where: str,
@@ -261,9 +300,8 @@ class ImageClassificationData(LightningDataModule):
                     f"'{where}/val' holds no readable image; the run needs a validation split"
                 )
             return splits
-        return stratified_split(
-            keys, [names[t] for t in targets], hp.val_fraction, hp.test_fraction, hp.split_seed
-        )
+        labels = [names[t] for t in targets]
+        return stratified_split(hashes, labels, hp.val_fraction, hp.test_fraction, hp.split_seed)
 
     def _splits_from_file(self, samples: list[Sample]) -> list[str]:
         path = Path(self.hparams.split_file)
@@ -319,7 +357,9 @@ class ImageClassificationData(LightningDataModule):
             if normalize
             else ([0.0] * self.in_channels, [1 / 255] * self.in_channels)
         )
-        pipeline = finish(self.augment if augment else [], mean, std)
+        # Albumentations keeps its own random state: seed it from torch's (set by seed_everything).
+        seed = torch.initial_seed() % 2**32 if augment else None
+        pipeline = finish(self.augment if augment else [], mean, std, seed=seed)
         return ImageDataset(self.index, self.index.positions[split], pipeline, self.image_size)
 
     def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
@@ -367,11 +407,51 @@ class ImageClassificationData(LightningDataModule):
             "split_counts": counts,
             "train_class_counts": dict(zip(self.class_names, self.class_counts, strict=True)),
             "skipped_files": len(self.index.skipped),
+            "fingerprint": self.fingerprint,
         }
 
-    def write_records(self, run_dir: Path) -> None:
-        """``splits.csv``, ``skipped_files.csv`` and ``data.json`` in the run directory."""
+    def manifest_rows(self) -> list[tuple[str, str, int, str, str, str]]:
         index = self.index
+        return [
+            (str(s.path), h, n, s.label, split, self.hparams.source)
+            for s, h, n, split in zip(
+                index.samples, index.hashes, index.sizes, index.splits, strict=True
+            )
+        ]
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over every file's path below the data root, content hash, label and split."""
+        digest = hashlib.sha256()
+        for sample, h, split in sorted(
+            zip(self.index.samples, self.index.hashes, self.index.splits, strict=True),
+            key=lambda r: str(r[0].path),
+        ):
+            rel = sample.path.resolve().relative_to(self.index.root).as_posix()
+            digest.update(f"{rel},{h},{sample.label},{split}\n".encode())
+        return digest.hexdigest()
+
+    def check_unchanged_since(self, run_dir: Path) -> None:
+        """Stop a resume whose data changed since the run started, unless allowed."""
+        old_file = run_dir / "data_manifest.csv"
+        if not old_file.is_file() or self.hparams.allow_changed:
+            return
+        new = {row[0]: row[1] for row in self.manifest_rows()}
+        changes = manifest_changes(read_manifest(old_file), new)
+        if any(changes.values()):
+            counts = ", ".join(f"{n} {what}" for what, n in changes.items())
+            raise UserError(
+                f"the data changed since this run started ({counts} files); resume anyway with "
+                "--data.allow_changed=true, or start a new run"
+            )
+
+    def write_records(self, run_dir: Path) -> None:
+        """``splits.csv``, ``data_manifest.csv``, ``skipped_files.csv`` and ``data.json``."""
+        index = self.index
+        with (run_dir / "data_manifest.csv").open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(MANIFEST_COLUMNS)
+            writer.writerows(self.manifest_rows())
         with (run_dir / "splits.csv").open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["path", "label", "split"])

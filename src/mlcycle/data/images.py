@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import warnings
 from pathlib import Path
 
@@ -58,22 +60,35 @@ def convert(img: Image.Image, channels: int) -> np.ndarray:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def load_image(path: str | Path, channels: int) -> np.ndarray:
-    """Decode ``path`` fully. Raises :class:`UnreadableImage` with the reason when it cannot."""
-    path = Path(path)
+def decode_image(data: bytes, channels: int) -> np.ndarray:
+    """Decode image bytes fully. Raises :class:`UnreadableImage` with the reason when it cannot."""
+    if not data:
+        raise UnreadableImage("zero bytes")
     try:
-        if path.stat().st_size == 0:
-            raise UnreadableImage("zero bytes")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(io.BytesIO(data)) as img:
                 img.load()
                 return convert(img, channels)
-    except UnreadableImage:
-        raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise UnreadableImage(reason) from exc
+
+
+def read_image(path: str | Path, channels: int) -> tuple[np.ndarray, str, int]:
+    """Decode ``path`` and return ``(image, sha256 of the file, size in bytes)``."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise UnreadableImage("file not found") from exc
+    except OSError as exc:
+        raise UnreadableImage(exc.strerror or type(exc).__name__) from exc
+    return decode_image(data, channels), hashlib.sha256(data).hexdigest(), len(data)
+
+
+def load_image(path: str | Path, channels: int) -> np.ndarray:
+    """Decode ``path`` fully. Raises :class:`UnreadableImage` with the reason when it cannot."""
+    return read_image(path, channels)[0]
 
 
 def guess_channels(paths: list[Path], sample: int = 64) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,13 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class Sample:
-    """One labelled image. ``split`` is set when the user's layout already fixes it."""
+    """One labelled image. ``split`` is set when the user's layout already fixes it; ``meta``
+    holds a manifest's or query's extra columns (for EDA)."""
 
     path: Path
     label: str
     split: str | None = None
+    meta: dict[str, Any] | None = field(default=None, compare=False)
 
 
 SourceFn = Callable[..., list[Sample]]
@@ -51,11 +53,20 @@ def _visible_dirs(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def inside(path: Path, root: Path) -> bool:
+    """True when ``path`` (links followed) stays under ``root``."""
+    return path.resolve().is_relative_to(root.resolve())
+
+
 def _class_folder(root: Path, split: str | None = None) -> list[Sample]:
     samples = []
     for class_dir in _visible_dirs(root):
         for path in sorted(class_dir.rglob("*")):
             if path.is_file() and is_image_file(path) and not path.name.startswith("."):
+                if not inside(path, root):
+                    raise UserError(
+                        f"'{path}' links outside the data root '{root}'; copy the file in or remove the link"
+                    )
                 samples.append(Sample(path, class_dir.name, split))
     return samples
 
@@ -117,8 +128,8 @@ def csv_source(
                 raise UserError(
                     f"manifest '{manifest}' line {line}: empty {path_column} or {label_column}"
                 )
-            path = (root / rel).resolve()
-            if not path.is_relative_to(root):
+            path = root / rel
+            if not inside(path, root):
                 raise UserError(
                     f"manifest '{manifest}' line {line}: path '{rel}' leads outside the manifest's folder "
                     f"{root}; keep image paths inside it"
@@ -128,7 +139,8 @@ def csv_source(
                 raise UserError(
                     f"manifest '{manifest}' line {line}: split '{split}' is not one of {SPLITS}"
                 )
-            samples.append(Sample(path, label, split))
+            extra = {k: v for k, v in row.items() if k not in (path_column, label_column, "split")}
+            samples.append(Sample(path, label, split, extra or None))
     return samples
 
 

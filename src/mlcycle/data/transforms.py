@@ -65,11 +65,12 @@ def build_augmentations(specs: list[dict[str, Any]] | None, key: str) -> list[A.
     return [build_transform(spec, f"{key}[{i}]") for i, spec in enumerate(specs or [])]
 
 
-def finish(augment: list[A.BasicTransform], mean: list[float], std: list[float]) -> A.Compose:
+def finish(
+    augment: list[A.BasicTransform], mean: list[float], std: list[float], seed: int | None = None
+) -> A.Compose:
     """Augmentations (possibly none), then normalization and conversion to a CHW float tensor."""
-    return A.Compose(
-        [*augment, A.Normalize(mean=mean, std=std, max_pixel_value=255.0), ToTensorV2()]
-    )
+    steps = [*augment, A.Normalize(mean=mean, std=std, max_pixel_value=255.0), ToTensorV2()]
+    return A.Compose(steps, seed=seed)
 
 
 def resize(height: int, width: int) -> A.Resize:

@@ -8,6 +8,7 @@ writes the requested opset directly, while the dynamo exporter only produces ops
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import sys
@@ -15,6 +16,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import onnx
 import torch
@@ -56,23 +58,44 @@ def _quiet_fds() -> Iterator[None]:
                 os.close(copy)
 
 
-def _unsupported(exc: Exception, opset: int, exporter: str) -> UserError | None:
-    """A one-line error naming the operator and an opset that has it, if ``exc`` is that case."""
+def _unsupported_op(exc: Exception) -> tuple[str, int | None] | None:
+    """(operator, first opset that has it) when ``exc`` is the exporter's unsupported-op error."""
     text = " ".join(str(exc).split())
     match = re.search(r"operator '([^']+)'", text)
     if not match:
         return None
-    op = match.group(1)
     added = re.search(r"added in version (\d+)", text)
-    low, high = opset_range(exporter)
-    if added and int(added.group(1)) <= high:
+    return match.group(1), int(added.group(1)) if added else None
+
+
+def _run_export(model: nn.Module, example: torch.Tensor, path: Any, kwargs: dict) -> None:
+    with warnings.catch_warnings(), _quiet_fds(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
+        torch.onnx.export(model, (example,), path, **kwargs)
+
+
+def _opset_hint(
+    model: nn.Module, example: torch.Tensor, kwargs: dict, op: str, opset: int, needed: int | None
+) -> UserError:
+    """Name the operator and an opset that exports the model, trying the one torch suggests."""
+    high = opset_range("dynamo" if kwargs.get("dynamo") else "torchscript")[1]
+    if needed is None or needed > high:
         return UserError(
-            f"operator '{op}' cannot be expressed in ONNX opset {opset}; "
-            f"export with --opset {added.group(1)} or later (up to {high})"
+            f"operator '{op}' has no ONNX equivalent in opset {opset} nor in any opset up to "
+            f"{high}; replace it in the model or export --format torchscript only"
+        )
+    try:
+        _run_export(model, example, io.BytesIO(), {**kwargs, "opset_version": needed})
+    except Exception as exc:  # the next operator in the way, if any
+        nxt = _unsupported_op(exc)
+        more = f"; at opset {needed} '{nxt[0]}' fails too" if nxt else ""
+        return UserError(
+            f"operator '{op}' cannot be expressed in ONNX opset {opset}; it needs opset "
+            f"{needed} or later{more}"
         )
     return UserError(
-        f"operator '{op}' has no ONNX equivalent in opset {opset} nor in any opset up to {high} "
-        "that the exporter writes; replace it in the model or export --format torchscript only"
+        f"operator '{op}' cannot be expressed in ONNX opset {opset}; "
+        f"export with --opset {needed} (the first opset that has it)"
     )
 
 
@@ -102,17 +125,15 @@ def export_onnx(
         kwargs.update(
             dynamo=False, dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
-        try:
-            with _quiet_fds(), torch.no_grad():
-                torch.onnx.export(model, (example,), str(path), **kwargs)
-        except Exception as exc:  # torch raises many types; the operator case is the one users hit
-            error = _unsupported(exc, opset, exporter)
-            if error is not None:
-                raise error from exc
-            detail = " ".join(str(exc).split())[:300]
-            raise UserError(f"ONNX export (opset {opset}) failed: {detail}") from exc
+    try:
+        _run_export(model, example, str(path), kwargs)
+    except Exception as exc:  # torch raises many types; the operator case is the one users hit
+        path.unlink(missing_ok=True)
+        unsupported = _unsupported_op(exc)
+        if unsupported is not None:
+            raise _opset_hint(model, example, kwargs, unsupported[0], opset, unsupported[1]) from exc
+        detail = " ".join(str(exc).split())[:300]
+        raise UserError(f"ONNX export (opset {opset}) failed: {detail}") from exc
     check_onnx(path, opset)
     return path
 
@@ -121,7 +142,7 @@ def check_onnx(path: Path, opset: int | None = None) -> onnx.ModelProto:
     """``onnx.checker`` with shape inference, plus the contract: one input, dynamic batch."""
     try:
         onnx.checker.check_model(str(path), full_check=True)
-    except onnx.checker.ValidationError as exc:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise UserError(f"'{path}' fails onnx.checker: {' '.join(str(exc).split())[:300]}") from exc
     proto = onnx.load(str(path), load_external_data=False)
     dims = proto.graph.input[0].type.tensor_type.shape.dim

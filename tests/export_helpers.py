@@ -1,0 +1,117 @@
+"""A tiny trained and exported run shared by test_export.py and test_predict.py."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+PREDICT = ROOT / "scripts" / "predict.py"
+COLORS = {"red": (200, 40, 40), "green": (40, 190, 60), "blue": (50, 60, 210)}
+
+# Runs a script with some top-level packages made unimportable (a meta path finder that refuses
+# them), then fails if any of them was imported anyway.
+BLOCKER = """
+import runpy, sys
+blocked = set(sys.argv[1].split(","))
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in blocked:
+            raise ModuleNotFoundError(f"{name} is blocked in this test", name=name)
+sys.meta_path.insert(0, Block())
+script, sys.argv = sys.argv[2], sys.argv[2:]
+try:
+    runpy.run_path(script, run_name="__main__")
+finally:
+    leaked = sorted(m for m in sys.modules if m.partition(".")[0] in blocked)
+    if leaked:
+        sys.stderr.write(f"LEAKED {leaked}\\n")
+        sys.exit(99)
+"""
+NOT_FOR_ONNX = (
+    "mlcycle",
+    "lightning",
+    "pytorch_lightning",
+    "albumentations",
+    "cv2",
+    "torch",
+    "torchvision",
+    "torchmetrics",
+)
+
+
+def write_images(root: Path, per_class: int = 12) -> Path:
+    """Colour-coded classes with noise and a random bar; 20x20 so resizing to 16 is exercised."""
+    rng = np.random.default_rng(7)
+    for name, color in COLORS.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = rng.normal(color, 25, (20, 20, 3))
+            r, c = rng.integers(0, 14, 2)
+            img[r : r + 6, c : c + 2] = 255
+            img = np.clip(img, 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(root / name / f"{name}_{i:02d}.png")
+    return root
+
+
+def train_run(base: Path) -> Path:
+    from mlcycle.train import main
+
+    data = write_images(base / "images")
+    args = [
+        "--data.source=folder",
+        f"--data.root={data}",
+        "--data.image_size=16",
+        "--data.val_fraction=0.25",
+        "--data.test_fraction=0",
+        "--data.batch_size=8",
+        "--data.num_workers=0",
+        "--model.arch=small_cnn",
+        "--model.lr=0.005",
+        "--trainer.max_epochs=3",
+        "--trainer.accelerator=cpu",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        f"--run_dir={base / 'run'}",
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        return Path(main(args))
+
+
+def export_run(run: Path, *extra: str) -> tuple[dict, str]:
+    """``export.py --run RUN ...`` in-process; returns its result and what it printed."""
+    from mlcycle.export.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = main(["--run", str(run), *extra])
+    return result, out.getvalue()
+
+
+_CACHE: dict[str, tuple[Path, dict, str]] = {}
+
+
+def exported_run(tmp_path_factory) -> tuple[Path, dict, str]:
+    """One run trained and exported to all formats with INT8, once per test session."""
+    if "run" not in _CACHE:
+        run = train_run(tmp_path_factory.mktemp("export_run"))
+        result, printed = export_run(run, "--quantize", "int8", "--calibration-images", "24")
+        _CACHE["run"] = (run, result, printed)
+    return _CACHE["run"]
+
+
+def run_blocked(blocked: tuple[str, ...], script: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python script args`` in a fresh process where ``blocked`` packages cannot be imported."""
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER, ",".join(blocked), str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )

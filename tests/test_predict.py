@@ -1,0 +1,166 @@
+"""scripts/predict.py: standalone predictions that match the eager model."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from export_helpers import NOT_FOR_ONNX, PREDICT, exported_run, run_blocked
+from PIL import Image
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    return exported_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def predict_module():
+    spec = importlib.util.spec_from_file_location("predict_script", PREDICT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def odd_images(tmp_path_factory, exported):
+    """Validation images plus the same pictures in other sizes and modes than training saw."""
+    run, _, _ = exported
+    rows = [line.split(",") for line in (run / "splits.csv").read_text().splitlines()[1:]]
+    val = [path for path, _, split in rows if split == "val"][:4]
+    folder = tmp_path_factory.mktemp("odd")
+    out = []
+    for i, path in enumerate(val):
+        img = Image.open(path)
+        variants = {
+            "same.png": img,
+            "big.png": img.resize((37, 29), Image.Resampling.NEAREST),
+            "rgba.png": img.convert("RGBA"),
+            "palette.gif": img.convert("P"),
+            "small.jpg": img.resize((11, 13)),
+        }
+        for name, variant in variants.items():
+            target = folder / f"{i}_{name}"
+            variant.save(target)
+            out.append(target)
+    return out
+
+
+def eager_probs(run, paths) -> np.ndarray:
+    """Training's own pipeline (mlcycle + albumentations) and the eager model."""
+    from mlcycle.data.images import load_image
+    from mlcycle.data.transforms import finish, resize
+    from mlcycle.run_loader import Run
+
+    loaded = Run(run)
+    model = loaded.load_model().model.eval()
+    info = loaded.data_info
+    pipeline = finish([], info["mean"], info["std"])
+    resizer = resize(*info["image_size"])
+    x = torch.stack(
+        [
+            pipeline(image=resizer(image=load_image(p, info["channels"]))["image"])["image"]
+            for p in paths
+        ]
+    )
+    with torch.no_grad():
+        return model(x).softmax(1).numpy()
+
+
+def parse(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+@pytest.mark.parametrize("artifact", ["model.onnx", "model.ts"])
+def test_predictions_match_the_eager_model(exported, odd_images, artifact):
+    run, _, _ = exported
+    names = json.loads((run / "export" / "model.json").read_text())["class_names"]
+    blocked = NOT_FOR_ONNX if artifact.endswith(".onnx") else NOT_FOR_ONNX[:5]
+    done = run_blocked(
+        blocked, PREDICT, str(run / "export" / artifact), *map(str, odd_images), "--top-k", "3"
+    )
+    assert done.returncode == 0, done.stderr
+    results = parse(done.stdout)
+    assert [r["path"] for r in results] == [str(p) for p in odd_images]
+    expected = eager_probs(run, odd_images)
+    for result, probs in zip(results, expected, strict=True):
+        assert result["class"] == names[int(probs.argmax())], result["path"]
+        assert result["index"] == int(probs.argmax())
+        got = {entry["class"]: entry["probability"] for entry in result["top_k"]}
+        assert len(got) == 3
+        for name, p in got.items():
+            assert p == pytest.approx(float(probs[names.index(name)]), abs=2e-5)
+        assert result["confidence"] == result["top_k"][0]["probability"]
+
+
+def test_predict_imports_neither_mlcycle_nor_lightning(exported, odd_images):
+    run, _, _ = exported
+    # The blocker exits 99 when a blocked package was imported, and any import of one fails.
+    done = run_blocked(
+        NOT_FOR_ONNX, PREDICT, str(run / "export" / "model.int8.onnx"), str(odd_images[0])
+    )
+    assert done.returncode == 0, done.stderr
+    (result,) = parse(done.stdout)
+    assert result["class"] in {"blue", "green", "red"} and len(result["top_k"]) == 3
+
+
+def test_unreadable_files_get_an_error_line_and_exit_1(exported, odd_images, tmp_path):
+    run, _, _ = exported
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(odd_images[0], folder / "a.png")
+    (folder / "b.png").write_text("this is not an image")
+    (folder / "notes.txt").write_text("not an image extension: skipped in a folder")
+    shutil.copy(odd_images[1], folder / "c.png")
+    missing = tmp_path / "missing.png"
+    done = run_blocked(
+        NOT_FOR_ONNX,
+        PREDICT,
+        str(run / "export" / "model.onnx"),
+        str(folder),
+        str(missing),
+        "--top-k",
+        "1",
+    )
+    assert done.returncode == 1
+    results = {r["path"]: r for r in parse(done.stdout)}
+    assert list(results) == [str(folder / n) for n in ("a.png", "b.png", "c.png")] + [str(missing)]
+    assert "not a readable image" in results[str(folder / "b.png")]["error"]
+    assert results[str(missing)]["error"] == "file not found"
+    for name in ("a.png", "c.png"):
+        assert "error" not in results[str(folder / name)]
+        assert len(results[str(folder / name)]["top_k"]) == 1
+    assert "2 of 4 files could not be classified" in done.stderr
+
+
+def test_missing_model_json_is_a_usage_error(exported, odd_images, tmp_path):
+    run, _, _ = exported
+    lonely = tmp_path / "model.onnx"
+    shutil.copy(run / "export" / "model.onnx", lonely)
+    done = subprocess.run(
+        [sys.executable, str(PREDICT), str(lonely), str(odd_images[0])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().startswith("error: ") and "model.json" in done.stderr
+
+
+def test_resize_is_opencv_bilinear_bit_for_bit(predict_module):
+    import cv2
+
+    rng = np.random.default_rng(0)
+    sizes = [(20, 20, 16, 16), (32, 32, 16, 16), (375, 500, 224, 224), (7, 39, 32, 10)]
+    sizes += [tuple(int(v) for v in rng.integers(1, 80, 4)) for _ in range(40)]
+    for sh, sw, h, w in sizes:
+        for channels in (1, 3):
+            img = rng.integers(0, 256, (sh, sw, channels), dtype=np.uint8)
+            ref = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, channels)
+            np.testing.assert_array_equal(predict_module.resize_bilinear(img, h, w), ref)
