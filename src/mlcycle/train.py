@@ -80,6 +80,9 @@ def main(args: list[str] | None = None) -> Path:
     if cli.config.ckpt_path:
         cli.datamodule.check_unchanged_since(run_dir)
     cli.datamodule.write_records(run_dir)
+    skipped = len(getattr(getattr(cli.datamodule, "index", None), "skipped", []))
+    if skipped:
+        print(f"skipped {skipped} unreadable file(s); see {run_dir / 'skipped_files.csv'}")
     (run_dir / "config.yaml").write_text(cli.parser.dump(cli.config, skip_unset=False))
     status, error = "finished", None
     try:
