@@ -10,6 +10,7 @@ import torch
 from conftest import run_train, tree_digest
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlcycle.callbacks import FiniteLossGuard, NonFiniteLoss
@@ -36,7 +37,12 @@ def test_run_directory_holds_the_record(image_folder, tmp_path, capsys):
         "checkpoints/last.ckpt",
     ):
         assert (run / name).is_file(), name
-    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    scalars, images = set(events.Tags()["scalars"]), set(events.Tags()["images"])
+    assert {"train/loss", "val/loss", "val/f1", "curves/train_loss", "curves/val_error"} <= scalars
+    assert {"val/confusion_matrix", "val/misclassified"} <= images
+    assert [e.step for e in events.Scalars("curves/val_loss")] == [1, 2]
     metrics = json.loads((run / "metrics.json").read_text())
     for key in (
         "val/f1",
