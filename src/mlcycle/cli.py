@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, LossCurves
 from mlcycle.errors import UserError, fail
-from mlcycle.run_record import check_run_dir, create_run_dir, default_run_dir
+from mlcycle.run_record import RUN_DIR_ENV, check_run_dir, create_run_dir, default_run_dir
 
 DEFAULT_MODEL = "mlcycle.tasks.ClassificationTask"
 DEFAULT_DATA = "mlcycle.data.ImageClassificationData"
@@ -156,6 +157,7 @@ class MLCycleCLI(LightningCLI):
                 f"--ckpt_path '{config.ckpt_path}' does not exist; use 'last' or a .ckpt file"
             )
         self.run_dir = check_run_dir(run_dir, resume=config.ckpt_path == "last")
+        os.environ[RUN_DIR_ENV] = str(self.run_dir)
         config.run_dir = str(self.run_dir)
         precision = str(config.trainer.get("precision") or "32")
         accelerator = str(config.trainer.get("accelerator") or "auto")

@@ -39,10 +39,30 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+RUN_DIR_ENV = "MLCYCLE_RUN_DIR"  # shared with processes Lightning launches for DDP
+JOB_ID_ENVS = ("SLURM_JOB_ID", "TORCHELASTIC_RUN_ID")  # the same in every rank of a job
+
+
+def global_rank() -> int:
+    for key in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(key, "").isdigit():
+            return int(os.environ[key])
+    return 0
+
+
 def default_run_dir(config_files: list[str], root: str = "runs") -> Path:
-    """``runs/<config name>/<timestamp>``; a suffix keeps two runs in one second apart."""
+    """``runs/<config name>/<timestamp>``; a suffix keeps two runs in one second apart.
+
+    Every process of a distributed job must agree on it: processes Lightning launches inherit
+    it through ``MLCYCLE_RUN_DIR``; ranks started by torchrun or SLURM name it after the job id.
+    """
+    if os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV])
     name = Path(config_files[-1]).stem if config_files else "default"
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name) or "default"
+    job = next((os.environ[k] for k in JOB_ID_ENVS if os.environ.get(k, "none") != "none"), None)
+    if job:
+        return Path(root) / name / f"job-{re.sub(r'[^A-Za-z0-9_.-]+', '-', job)}"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = Path(root) / name / stamp
     n = 1
@@ -55,6 +75,8 @@ def default_run_dir(config_files: list[str], root: str = "runs") -> Path:
 def check_run_dir(run_dir: Path, resume: bool) -> Path:
     """Refuse to overwrite an earlier run unless resuming it; resuming needs ``last.ckpt``."""
     checkpoints = run_dir / "checkpoints"
+    if global_rank() > 0:
+        return run_dir  # rank 0 checks; the others may start after it created the folder
     if resume:
         if not (checkpoints / "last.ckpt").is_file():
             raise UserError(

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 from mlcycle.errors import main_guard
-from mlcycle.run_record import Stopwatch, device_name, library_versions, write_json
+from mlcycle.run_record import (
+    RUN_DIR_ENV,
+    Stopwatch,
+    device_name,
+    global_rank,
+    library_versions,
+    write_json,
+)
 
 
 class _NoAdverts(logging.Filter):
@@ -75,15 +83,27 @@ def main(args: list[str] | None = None) -> Path:
     from mlcycle.cli import MLCycleCLI
 
     clock = Stopwatch()
-    cli = MLCycleCLI(args)
+    inherited = os.environ.get(RUN_DIR_ENV)
+    try:
+        return _train(MLCycleCLI(args), clock)
+    finally:
+        # The run dir is shared with DDP processes through the environment; don't leak it into
+        # the next run of this process.
+        if inherited is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+
+
+def _train(cli: Any, clock: Stopwatch) -> Path:
     run_dir: Path = cli.run_dir
+    lead = global_rank() == 0  # only one process of a distributed run writes the record
     if cli.config.ckpt_path:
         cli.datamodule.check_unchanged_since(run_dir)
-    cli.datamodule.write_records(run_dir)
-    skipped = len(getattr(getattr(cli.datamodule, "index", None), "skipped", []))
-    if skipped:
-        print(f"skipped {skipped} unreadable file(s); see {run_dir / 'skipped_files.csv'}")
-    (run_dir / "config.yaml").write_text(cli.parser.dump(cli.config, skip_unset=False))
+    if lead:
+        cli.datamodule.write_records(run_dir)
+        (run_dir / "config.yaml").write_text(cli.parser.dump(cli.config, skip_unset=False))
+        skipped = len(getattr(getattr(cli.datamodule, "index", None), "skipped", []))
+        if skipped:
+            print(f"skipped {skipped} unreadable file(s); see {run_dir / 'skipped_files.csv'}")
     status, error = "finished", None
     try:
         cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path)
@@ -93,12 +113,14 @@ def main(args: list[str] | None = None) -> Path:
     finally:
         if cli.trainer.state.status.value == "interrupted":
             status = "interrupted"
-        write_json(run_dir / "metrics.json", summary(cli, status, clock, error))
-    record = summary(cli, status, clock)
-    monitor = record["monitor"]
-    print(
-        f"best {monitor} {record.get(monitor, float('nan')):.4f} at epoch {record['best_epoch']} "
-        f"({record['epochs']} epochs, {record['wall_time_s']:.1f}s); tensorboard --logdir {run_dir}"
-    )
-    print(f"run directory: {run_dir}")
+        if lead:
+            write_json(run_dir / "metrics.json", summary(cli, status, clock, error))
+    if lead:
+        record = summary(cli, status, clock)
+        monitor = record["monitor"]
+        print(
+            f"best {monitor} {record.get(monitor, float('nan')):.4f} at epoch {record['best_epoch']} "
+            f"({record['epochs']} epochs, {record['wall_time_s']:.1f}s); tensorboard --logdir {run_dir}"
+        )
+        print(f"run directory: {run_dir}")
     return run_dir

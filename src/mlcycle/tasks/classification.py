@@ -165,8 +165,9 @@ class ClassificationTask(LightningModule):
         self.val_metrics.reset()
         self.val_loss.reset()
         bar = {"val/loss", "val/f1", "val/acc"}
-        self.log_dict({k: v for k, v in values.items() if k in bar}, prog_bar=True)
-        self.log_dict({k: v for k, v in values.items() if k not in bar})
+        # Values are already reduced across processes by torchmetrics; sync_dist keeps DDP quiet.
+        self.log_dict({k: v for k, v in values.items() if k in bar}, prog_bar=True, sync_dist=True)
+        self.log_dict({k: v for k, v in values.items() if k not in bar}, sync_dist=True)
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         x, y, index = batch
