@@ -24,7 +24,7 @@ DEFAULT_DATA = "mlcycle.data.ImageClassificationData"
 LINKED = ("num_classes", "in_channels", "class_names")
 
 
-def _class_keys(parser: LightningArgumentParser, group: str, default: str) -> list[str]:
+def _class_keys(group: str, default: str) -> list[str]:
     """Valid ``group.<arg>`` keys for the class chosen (or defaulted) for ``group``."""
     import importlib
 
@@ -42,9 +42,7 @@ def _class_keys(parser: LightningArgumentParser, group: str, default: str) -> li
 
 def _closest_key(parser: LightningArgumentParser, key: str) -> str | None:
     candidates = [a.dest for a in parser._actions if a.dest and a.dest != "help"]
-    candidates += _class_keys(parser, "model", DEFAULT_MODEL) + _class_keys(
-        parser, "data", DEFAULT_DATA
-    )
+    candidates += _class_keys("model", DEFAULT_MODEL) + _class_keys("data", DEFAULT_DATA)
     candidates = sorted({c.replace(".init_args.", ".") for c in candidates} - {key})
     close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
     if not close:

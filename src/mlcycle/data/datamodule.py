@@ -326,13 +326,10 @@ class ImageClassificationData(LightningDataModule):
             if len(hp.mean) != c or len(hp.std) != c:
                 raise UserError(f"data.mean and data.std need {c} value(s), one per channel")
             return list(hp.mean), list(hp.std)
-        train = self.dataset("train", augment=False, normalize=False)
-        rng = np.random.default_rng(0)
-        picks = rng.choice(len(train), size=min(len(train), 1024), replace=False)
-        pixels = (
-            np.concatenate([train.raw(int(i)).reshape(-1, c) for i in picks]).astype(np.float64)
-            / 255
-        )
+        train = self.index.positions["train"]
+        picks = np.random.default_rng(0).choice(train, size=min(len(train), 1024), replace=False)
+        images = [self.raw_image(int(p)).reshape(-1, c) for p in picks]
+        pixels = np.concatenate(images).astype(np.float64) / 255
         mean = [round(float(v), 4) for v in pixels.mean(0)] if hp.mean is None else list(hp.mean)
         std = (
             [round(max(float(v), 1e-3), 4) for v in pixels.std(0)]
@@ -349,14 +346,10 @@ class ImageClassificationData(LightningDataModule):
 
     # --- datasets and loaders ----------------------------------------------------------------
 
-    def dataset(self, split: str, augment: bool = False, normalize: bool = True) -> ImageDataset:
+    def dataset(self, split: str, augment: bool = False) -> ImageDataset:
         if split not in SPLITS:
             raise UserError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
-        mean, std = (
-            self.normalization
-            if normalize
-            else ([0.0] * self.in_channels, [1 / 255] * self.in_channels)
-        )
+        mean, std = self.normalization
         # Albumentations keeps its own random state: seed it from torch's (set by seed_everything).
         seed = torch.initial_seed() % 2**32 if augment else None
         pipeline = finish(self.augment if augment else [], mean, std, seed=seed)
