@@ -131,7 +131,9 @@ def export_onnx(
         path.unlink(missing_ok=True)
         unsupported = _unsupported_op(exc)
         if unsupported is not None:
-            raise _opset_hint(model, example, kwargs, unsupported[0], opset, unsupported[1]) from exc
+            raise _opset_hint(
+                model, example, kwargs, unsupported[0], opset, unsupported[1]
+            ) from exc
         detail = " ".join(str(exc).split())[:300]
         raise UserError(f"ONNX export (opset {opset}) failed: {detail}") from exc
     check_onnx(path, opset)
