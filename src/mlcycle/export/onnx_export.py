@@ -34,7 +34,7 @@ def opset_range(exporter: str) -> tuple[int, int]:
     from torch.onnx import _constants
 
     if exporter == "dynamo":
-        return 18, int(onnx.defs.onnx_opset_version())
+        return 18, int(_constants.ONNX_MAX_OPSET)
     top = getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", _constants.ONNX_MAX_OPSET)
     return int(_constants.ONNX_MIN_OPSET), int(top)
 
@@ -53,6 +53,9 @@ def _quiet_fds() -> Iterator[None]:
                 os.dup2(sink.fileno(), fd)
             yield
         finally:
+            for stream in (sys.stdout, sys.stderr):  # what Python buffered goes to the sink too
+                with contextlib.suppress(AttributeError, OSError, ValueError):
+                    stream.flush()
             for fd, copy in saved:
                 os.dup2(copy, fd)
                 os.close(copy)
