@@ -4,8 +4,9 @@ plain hand-written PyTorch loop on the same model, data loader, batch size, opti
 
     python benchmarks/overhead.py [--epochs 6] [--config configs/quickstart.yaml]
 
-Both sides train the quick-start model on the digits; the first epoch of each is warm-up and
-is left out. Prints the median seconds per epoch of each and their ratio (target: <= 1.10).
+Both sides train the quick-start model on the digits, in alternating rounds; the first epoch of
+each round is warm-up and left out. Prints the median seconds per epoch (best round) of each
+and their ratio (target: <= 1.10).
 """
 
 from __future__ import annotations
@@ -88,19 +89,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/quickstart.yaml")
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="alternating rounds; the fastest counts"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        ours, setup = lightning_epochs(args.config, args.epochs, Path(tmp) / "run")
-    plain = plain_epochs(setup, args.epochs)
-    ours_s, plain_s = statistics.median(ours[1:]), statistics.median(plain[1:])
+    ours, plain = [], []
+    for _ in range(args.rounds):  # alternate, so a noisy neighbour hits both sides alike
+        with tempfile.TemporaryDirectory() as tmp:
+            seconds, setup = lightning_epochs(args.config, args.epochs, Path(tmp) / "run")
+        ours.append(seconds)
+        plain.append(plain_epochs(setup, args.epochs))
+    # Median over epochs (the first is warm-up), then the best round.
+    ours_s = min(statistics.median(r[1:]) for r in ours)
+    plain_s = min(statistics.median(r[1:]) for r in plain)
     print()
     print(
         f"model {setup['arch']}, batch {setup['batch_size']}, {setup['steps_per_epoch']} steps/epoch, "
-        f"{torch.get_num_threads()} threads, {args.epochs} epochs (first left out)"
+        f"{torch.get_num_threads()} threads, {args.epochs} epochs x {args.rounds} rounds"
     )
-    print(f"{'loop':<28}{'s/epoch (median)':>18}{'all epochs':>40}")
-    print(f"{'plain PyTorch':<28}{plain_s:>18.3f}{' '.join(f'{s:.3f}' for s in plain):>40}")
-    print(f"{'mlcycle train.py':<28}{ours_s:>18.3f}{' '.join(f'{s:.3f}' for s in ours):>40}")
+    print(f"{'loop':<20}{'s/epoch':>10}   epochs of each round")
+    for name, value, rounds in (
+        ("plain PyTorch", plain_s, plain),
+        ("mlcycle train.py", ours_s, ours),
+    ):
+        detail = " | ".join(" ".join(f"{s:.2f}" for s in r) for r in rounds)
+        print(f"{name:<20}{value:>10.3f}   {detail}")
     print(f"ratio mlcycle / plain: {ours_s / plain_s:.3f}  (target <= 1.10)")
 
 
