@@ -24,11 +24,11 @@ DEFAULT_DATA = "mlcycle.data.ImageClassificationData"
 LINKED = ("num_classes", "in_channels", "class_names")
 
 
-def _class_keys(group: str, default: str) -> list[str]:
-    """Valid ``group.<arg>`` keys for the class chosen (or defaulted) for ``group``."""
+def _class_keys(group: str, class_path: str) -> list[str]:
+    """Valid ``group.<arg>`` keys of the class at ``class_path``."""
     import importlib
 
-    module, _, name = default.rpartition(".")
+    module, _, name = class_path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
@@ -40,9 +40,11 @@ def _class_keys(group: str, default: str) -> list[str]:
     ]
 
 
-def _closest_key(parser: LightningArgumentParser, key: str) -> str | None:
+def _closest_key(parser: LightningArgumentParser, key: str, class_path: str | None) -> str | None:
     candidates = [a.dest for a in parser._actions if a.dest and a.dest != "help"]
-    candidates += _class_keys("model", DEFAULT_MODEL) + _class_keys("data", DEFAULT_DATA)
+    for group, default in (("model", DEFAULT_MODEL), ("data", DEFAULT_DATA)):
+        chosen = class_path if class_path and key.startswith(group + ".") else default
+        candidates += _class_keys(group, chosen)
     candidates = sorted({c.replace(".init_args.", ".") for c in candidates} - {key})
     close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
     if not close:
@@ -65,7 +67,8 @@ def one_line_error(parser: LightningArgumentParser, message: str) -> str:
     unknown += re.findall(r'Key "([\w.\-]+)" is not expected', text)
     if unknown:
         key = prefix + unknown[0].replace(".init_args.", ".")
-        close = _closest_key(parser, key)
+        chosen = re.search(r"given class_path '([\w.]+)'", text)
+        close = _closest_key(parser, key, chosen.group(1) if chosen else None)
         hint = f"; did you mean '{close}'?" if close else ""
         return f"unknown config key '{key}'{hint} (--help lists every key)"
     union = re.match(
