@@ -4,3 +4,4 @@ from mlcycle.models import small_cnn, torchvision_models  # noqa: F401  (registr
 from mlcycle.models.registry import MODELS, build_model, list_models, register_model
 
 __all__ = ["MODELS", "build_model", "list_models", "register_model"]
+from mlcycle.models import detection_models, segmentation_models, unet  # noqa: E402,F401  (task registries)

@@ -1,0 +1,54 @@
+"""A small U-Net: fast on a CPU for small images, full-resolution logits per pixel."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from mlcycle.models.task_registry import register_segmentation_model
+
+
+def _double_conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class UNet(nn.Module):
+    """``depth`` down-sampling steps, channels ``width * 2**level``, skip connections, and
+    bilinear up-sampling. Any input size works (odd sizes are padded back at each step)."""
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 16, depth: int = 3):
+        super().__init__()
+        if depth < 1 or width < 1:
+            raise ValueError("depth and width must be at least 1")
+        widths = [width * 2**i for i in range(depth + 1)]
+        self.down = nn.ModuleList([_double_conv(in_channels, widths[0])])
+        self.down.extend(_double_conv(widths[i], widths[i + 1]) for i in range(depth))
+        self.up = nn.ModuleList(
+            _double_conv(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(depth))
+        )
+        self.head = nn.Conv2d(widths[0], num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        x = skips.pop()
+        for block in self.up:
+            skip = skips.pop()
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.head(x)
+
+
+@register_segmentation_model("unet")
+def unet(in_channels: int, num_classes: int, width: int = 16, depth: int = 3) -> nn.Module:
+    return UNet(in_channels, num_classes, width=width, depth=depth)
