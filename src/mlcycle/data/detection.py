@@ -1,0 +1,483 @@
+"""The detection DataModule: COCO or YOLO boxes, verification, splits, box-aware augmentation."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import albumentations as A
+import numpy as np
+import torch
+from albumentations.pytorch import ToTensorV2
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from mlcycle.data.boxes import BoxSample, clip_boxes, to_pixels
+from mlcycle.data.coco import read_coco
+from mlcycle.data.images import UnreadableImage, guess_channels, read_image
+from mlcycle.data.records import (
+    BadSample,
+    check_pixels,
+    check_unchanged,
+    file_digest,
+    fingerprint,
+    measure_normalization,
+    no_usable_data,
+    parallel_map,
+    sample_positions,
+    splits_from_file,
+    use_cache,
+    write_run_files,
+)
+from mlcycle.data.sources import SPLITS
+from mlcycle.data.splits import stratified_split
+from mlcycle.data.transforms import build_augmentations, resize
+from mlcycle.data.yolo import read_yolo, yolo_classes
+from mlcycle.errors import UserError
+
+SHAPES_ROOT = "data/shapes_det"
+
+
+@dataclass
+class Prepared:
+    """One checked image, resized, with its training boxes in the resized image's pixels."""
+
+    image: np.ndarray  # HxWxC uint8 at image_size
+    boxes: np.ndarray  # (n, 4) xyxy, clipped, float32
+    labels: np.ndarray  # (n,) class indices from 0
+    crowd: np.ndarray  # (n,) bool
+
+
+@dataclass
+class BoxIndex:
+    samples: list[BoxSample]  # boxes in each image's own pixels (not resized, not clipped)
+    splits: list[str]
+    class_names: list[str]
+    category_ids: list[int]
+    channels: int
+    skipped: list[tuple[str, str]]
+    cache: list[Prepared] | None
+    root: Path
+    digests: list[tuple[str, int]]
+    extra_files: list[tuple[str, str, int, str]]  # annotation/label files: path, sha, bytes, what
+    positions: dict[str, list[int]] = field(default_factory=dict)
+
+
+def prepare(
+    sample: BoxSample, image: np.ndarray, size: tuple[int, int], annotations: str
+) -> tuple[BoxSample, Prepared]:
+    """Check the boxes against the decoded image; scale them to ``size`` (height, width)."""
+    height, width = image.shape[:2]
+    if sample.size and sample.size != (width, height):
+        raise BadSample(
+            f"image is {width}x{height} but {annotations} says {sample.size[0]}x{sample.size[1]}"
+        )
+    boxes = to_pixels(sample, width, height)
+    sample = replace(sample, boxes=boxes, normalized=False, size=(width, height))
+    clipped = clip_boxes(boxes, width, height)
+    outside = (clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])
+    if outside.any():
+        box = [round(float(v), 2) for v in boxes[int(np.argmax(outside))]]
+        raise BadSample(f"box {box} (x1, y1, x2, y2) lies outside the {width}x{height} image")
+    h, w = size
+    scale = np.array([w / width, h / height, w / width, h / height])
+    resized = resize(h, w)(image=image)["image"]
+    return sample, Prepared(
+        resized, (clipped * scale).astype(np.float32), sample.labels.copy(), sample.crowd.copy()
+    )
+
+
+def load_prepared(index: BoxIndex, position: int, size: tuple[int, int]) -> Prepared:
+    """Sample ``position`` resized, with its boxes in the resized image's pixels."""
+    if index.cache is not None:
+        return index.cache[position]
+    sample = index.samples[position]
+    image = read_image(sample.path, index.channels)[0]
+    return prepare(sample, image, size, "the annotations")[1]
+
+
+class BoxDataset(Dataset):
+    """Items are ``(image CxHxW float, {"boxes", "labels", "iscrowd"}, sample index)``; boxes
+    are ``x1, y1, x2, y2`` pixels of the resized, augmented image, labels class indices from 0.
+    Holds the index, not the data module, so worker processes get only what they need."""
+
+    def __init__(
+        self, index: BoxIndex, positions: list[int], pipeline: A.Compose, size: tuple[int, int]
+    ):
+        self.index, self.positions, self.pipeline, self.size = index, positions, pipeline, size
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
+        pos = self.positions[i]
+        item = load_prepared(self.index, pos, self.size)
+        if "bboxes" not in self.pipeline.processors:
+            out = self.pipeline(image=item.image)
+            out.update(bboxes=item.boxes, labels=item.labels, crowd=item.crowd)
+        else:
+            out = self.pipeline(
+                image=item.image, bboxes=item.boxes, labels=item.labels, crowd=item.crowd
+            )
+        target = {
+            "boxes": torch.as_tensor(np.asarray(out["bboxes"], np.float32).reshape(-1, 4)),
+            "labels": torch.as_tensor(np.asarray(out["labels"], np.int64).reshape(-1)),
+            "iscrowd": torch.as_tensor(np.asarray(out["crowd"], np.int64).reshape(-1)),
+        }
+        return out["image"], target, pos
+
+
+def collate_boxes(
+    batch: list[tuple[torch.Tensor, dict[str, torch.Tensor], int]],
+) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]], torch.Tensor]:
+    """Images stacked (all have ``image_size``), targets as a list, sample indexes."""
+    return (
+        torch.stack([b[0] for b in batch]),
+        [b[1] for b in batch],
+        torch.tensor([b[2] for b in batch]),
+    )
+
+
+class DetectionData(LightningDataModule):
+    """Images with labelled boxes.
+
+    Args:
+        source: ``shapes`` (built-in shapes with exact boxes, written under ``root`` once as a
+            COCO file), ``coco`` (a COCO JSON file, ``annotations``) or ``yolo`` (``root/images``
+            + ``root/labels`` txt files).
+        root: ``yolo``: the data folder; ``coco``: the folder that ``file_name`` paths are
+            relative to (default: the annotation file's folder); ``shapes``: where it is written
+            (``data/shapes_det``).
+        annotations: the COCO JSON file (``coco``).
+        images_dir: the images folder below ``root`` (``yolo``).
+        labels_dir: the label files folder below ``root`` (``yolo``).
+        classes: class names in index order (``yolo``; default ``classes.txt`` or ``data.yaml``).
+        image_size: images are resized (stretched) to this; boxes are scaled with them.
+        channels: 1 or 3; ``None`` takes 1 when every sampled image is grayscale, else 3.
+        mean: per-channel normalization mean in 0..1; ``None`` measures it on the train split.
+        std: per-channel normalization std in 0..1; ``None`` measures it on the train split.
+        val_fraction: share of the images held for validation (unless the layout fixes it).
+        test_fraction: share held out as the test split.
+        split_seed: seed of the split.
+        split_file: a run's ``splits.csv``; reuses that run's split exactly.
+        train_transforms: albumentations transforms for training images; boxes move with the
+            image, are clipped to it, and dropped when less than ``min_visibility`` of a box
+            stays inside (or it is under a pixel wide).
+        min_visibility: share of a box's area that must stay in the image after augmentation.
+        batch_size: images per batch.
+        num_workers: DataLoader worker processes.
+        cache_images: keep decoded, resized images in memory; ``None``: when they fit in 1 GiB.
+        allow_changed: resume a run even though its data changed since it started.
+        shapes_options: arguments of the built-in generator (``count``, ``size``, ``seed``, ...).
+    """
+
+    def __init__(
+        self,
+        source: Literal["shapes", "coco", "yolo"] = "shapes",
+        root: str | None = None,
+        annotations: str | None = None,
+        images_dir: str = "images",
+        labels_dir: str = "labels",
+        classes: list[str] | None = None,
+        image_size: int | list[int] = 128,
+        channels: int | None = None,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_seed: int = 42,
+        split_file: str | None = None,
+        train_transforms: list[dict[str, Any]] | None = None,
+        min_visibility: float = 0.3,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        cache_images: bool | None = None,
+        allow_changed: bool = False,
+        shapes_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if source not in ("shapes", "coco", "yolo"):
+            raise UserError(f"data.source '{source}' is not one of: shapes, coco, yolo")
+        if channels not in (None, 1, 3):
+            raise UserError(
+                f"data.channels={channels} is not supported; use 1, 3 or leave it unset"
+            )
+        if not 0 <= min_visibility <= 1:
+            raise UserError(f"data.min_visibility={min_visibility} must be in [0, 1]")
+        if batch_size < 1:
+            raise UserError(f"data.batch_size={batch_size} must be at least 1")
+        self.image_size = check_pixels(image_size, "data.image_size")
+        self.augment = build_augmentations(train_transforms, "data.train_transforms")
+        self._index: BoxIndex | None = None
+        self._norm: tuple[list[float], list[float]] | None = None
+
+    # --- what the model and the run record need -----------------------------------------------
+
+    @property
+    def index(self) -> BoxIndex:
+        if self._index is None:
+            self._index = self._build_index()
+        return self._index
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.index.class_names
+
+    @property
+    def num_classes(self) -> int:
+        """Object classes, without the background (the task adds it for the detector)."""
+        return len(self.index.class_names)
+
+    @property
+    def in_channels(self) -> int:
+        return self.index.channels
+
+    @property
+    def category_ids(self) -> list[int]:
+        """The id each class index has in COCO files (YOLO: the index itself)."""
+        return self.index.category_ids
+
+    @property
+    def normalization(self) -> tuple[list[float], list[float]]:
+        if self._norm is None:
+            hp = self.hparams
+            if hp.mean is not None and hp.std is not None:
+                if len(hp.mean) != self.in_channels or len(hp.std) != self.in_channels:
+                    raise UserError(
+                        f"data.mean and data.std need {self.in_channels} value(s), one per channel"
+                    )
+                self._norm = (list(hp.mean), list(hp.std))
+            else:
+                picks = sample_positions(self.index.positions["train"])
+                mean, std = measure_normalization(
+                    (self.prepared(p).image for p in picks), self.in_channels
+                )
+                self._norm = (list(hp.mean or mean), list(hp.std or std))
+        return self._norm
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _annotation_file(self) -> Path:
+        hp = self.hparams
+        if hp.source == "shapes":
+            return Path(hp.root or SHAPES_ROOT) / "annotations.json"
+        if not hp.annotations:
+            raise UserError("data.annotations is not set; pass --data.annotations PATH.json (COCO)")
+        return Path(hp.annotations).expanduser()
+
+    def _list(self) -> tuple[list[BoxSample], list[str], list[int], list[tuple[str, str]], str]:
+        hp = self.hparams
+        if hp.source == "yolo":
+            names = yolo_classes(Path(hp.root or "."), hp.classes)
+            samples = read_yolo(hp.root, hp.images_dir, hp.labels_dir, len(names))
+            return samples, names, list(range(len(names))), [], "its label file"
+        if hp.source == "shapes":
+            from mlcycle.data.shapes import write_shape_boxes
+
+            write_shape_boxes(Path(hp.root or SHAPES_ROOT), **(hp.shapes_options or {}))
+        file = self._annotation_file()
+        coco = read_coco(file, hp.root if hp.source == "coco" else None)
+        return coco.samples, coco.class_names, coco.category_ids, coco.skipped, file.name
+
+    def _build_index(self) -> BoxIndex:
+        hp = self.hparams
+        samples, names, category_ids, skipped, annotations = self._list()
+        where = hp.annotations if hp.source == "coco" else (hp.root or SHAPES_ROOT)
+        channels = hp.channels or guess_channels([s.path for s in samples if s.problem is None])
+
+        def check(sample: BoxSample) -> Any:
+            if sample.problem:
+                return sample.problem
+            try:
+                image, digest, nbytes = read_image(sample.path, channels)
+                checked, item = prepare(sample, image, self.image_size, annotations)
+            except UnreadableImage as exc:
+                return f"image cannot be read: {exc}"
+            except BadSample as exc:
+                return str(exc)
+            return checked, item, (digest, nbytes)
+
+        results = parallel_map(check, samples, "checking images and boxes")
+        skipped += [
+            (str(s.path), r) for s, r in zip(samples, results, strict=True) if isinstance(r, str)
+        ]
+        keep = [r for r in results if not isinstance(r, str)]
+        if not keep:
+            raise no_usable_data(str(where), skipped, "images")
+        h, w = self.image_size
+        cache = (
+            [r[1] for r in keep]
+            if use_cache(hp.cache_images, len(keep), h * w * channels)
+            else None
+        )
+        kept = [r[0] for r in keep]
+        digests = [r[2] for r in keep]
+        splits = self._splits(kept, digests, where)
+        root = Path(os.path.commonpath([str(s.path.resolve().parent) for s in kept]))
+        index = BoxIndex(
+            kept,
+            splits,
+            names,
+            category_ids,
+            channels,
+            skipped,
+            cache,
+            root,
+            digests,
+            self._extra_files(kept),
+        )
+        index.positions = {name: [i for i, s in enumerate(splits) if s == name] for name in SPLITS}
+        return index
+
+    def _extra_files(self, samples: list[BoxSample]) -> list[tuple[str, str, int, str]]:
+        if self.hparams.source == "yolo":
+            files = [(s.label_file, f"labels of {s.path.name}") for s in samples if s.label_file]
+        else:
+            files = [(self._annotation_file(), "annotations")]
+        return [(str(p), *file_digest(p), what) for p, what in files]
+
+    def _splits(
+        self, samples: list[BoxSample], digests: list[tuple[str, int]], where: str
+    ) -> list[str]:
+        hp = self.hparams
+        if hp.split_file:
+            return splits_from_file(hp.split_file, [s.path for s in samples])
+        if any(s.split for s in samples):
+            splits = [s.split or "train" for s in samples]
+            for needed in ("train", "val"):
+                if needed not in splits:
+                    raise UserError(
+                        f"the data's own split folders give no usable {needed} image in '{where}'"
+                    )
+            return splits
+        hashes = [d[0] for d in digests]
+        return stratified_split(
+            hashes, ["images"] * len(hashes), hp.val_fraction, hp.test_fraction, hp.split_seed
+        )
+
+    def prepared(self, position: int) -> Prepared:
+        """Sample ``position`` resized, with its boxes in the resized image's pixels."""
+        return load_prepared(self.index, position, self.image_size)
+
+    def raw_image(self, position: int) -> np.ndarray:
+        return self.prepared(position).image
+
+    def original(self, position: int) -> BoxSample:
+        """Sample ``position`` with its boxes and size in the image file's own pixels."""
+        return self.index.samples[position]
+
+    # --- datasets and loaders -----------------------------------------------------------------
+
+    def pipeline(self, augment: bool) -> A.Compose:
+        """Augmentations (training only), normalization, tensor; boxes follow the image. Without
+        augmentations the boxes pass through unchanged (no box processor)."""
+        mean, std = self.normalization
+        steps = [*(self.augment if augment else []), A.Normalize(mean=mean, std=std), ToTensorV2()]
+        if not (augment and self.augment):
+            return A.Compose(steps)
+        boxes = A.BboxParams(
+            format="pascal_voc",
+            label_fields=["labels", "crowd"],
+            min_visibility=self.hparams.min_visibility,
+            min_width=1,
+            min_height=1,
+            clip=True,
+            filter_invalid_bboxes=True,
+        )
+        return A.Compose(steps, bbox_params=boxes, seed=torch.initial_seed() % 2**32)
+
+    def dataset(self, split: str, augment: bool = False) -> BoxDataset:
+        if split not in SPLITS:
+            raise UserError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
+        return BoxDataset(
+            self.index, self.index.positions[split], self.pipeline(augment), self.image_size
+        )
+
+    def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
+        dataset = self.dataset(split, augment=augment)
+        if len(dataset) == 0:
+            raise UserError(
+                f"the {split} split is empty; check data.val_fraction / data.test_fraction"
+            )
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            drop_last=shuffle and len(dataset) > self.hparams.batch_size,
+            collate_fn=collate_boxes,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True, augment=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False, augment=False)
+
+    def split_dataloader(self, split: str) -> DataLoader:
+        """Any split without augmentation; used by evaluation, never by training."""
+        return self._loader(split, shuffle=False, augment=False)
+
+    # --- the run record -----------------------------------------------------------------------
+
+    def manifest_rows(self) -> list[tuple[str, str, int, str, str, str]]:
+        index, source = self.index, self.hparams.source
+        rows = [
+            (str(s.path), sha, n, f"{len(s.labels)} objects", split, source)
+            for s, (sha, n), split in zip(index.samples, index.digests, index.splits, strict=True)
+        ]
+        rows += [(path, sha, n, what, "", source) for path, sha, n, what in index.extra_files]
+        return rows
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.manifest_rows(), self.index.root)
+
+    def check_unchanged_since(self, run_dir: Path) -> None:
+        check_unchanged(run_dir, self.manifest_rows(), self.hparams.allow_changed)
+
+    def describe(self) -> dict[str, Any]:
+        mean, std = self.normalization
+        index = self.index
+        return {
+            "task": "detection",
+            "class_names": self.class_names,
+            "category_ids": self.category_ids,
+            "num_classes": self.num_classes,
+            "channels": self.in_channels,
+            "image_size": list(self.image_size),
+            "resize": "stretch to image_size (albumentations Resize, bilinear); boxes scaled with it",
+            "mean": mean,
+            "std": std,
+            "input_range": "uint8 0..255 scaled to 0..1, then (x - mean) / std",
+            "boxes": "x1, y1, x2, y2 in pixels of the resized image; detector label = class index + 1 (0 is background)",
+            "source": self.hparams.source,
+            "split_counts": {s: len(p) for s, p in index.positions.items()},
+            "objects": int(sum(len(s.labels) for s in index.samples)),
+            "images_without_objects": int(sum(len(s.labels) == 0 for s in index.samples)),
+            "skipped_files": len(index.skipped),
+            "fingerprint": self.fingerprint,
+        }
+
+    def write_records(self, run_dir: Path) -> None:
+        """``splits.csv`` (``path,image_id,split``), ``data_manifest.csv``,
+        ``skipped_files.csv``, ``data.json``."""
+        index = self.index
+        rows = [
+            (str(s.path), s.image_id, split)
+            for s, split in zip(index.samples, index.splits, strict=True)
+        ]
+        write_run_files(
+            run_dir,
+            self.manifest_rows(),
+            ("path", "image_id", "split"),
+            rows,
+            index.skipped,
+            self.describe(),
+        )

@@ -1,0 +1,415 @@
+"""The segmentation DataModule: image/mask pairs, verification, splits, mask-aware augmentation."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import albumentations as A
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from mlcycle.data.images import UnreadableImage, decode_image, guess_channels
+from mlcycle.data.masks import (
+    VOC_CLASSES,
+    MaskSample,
+    decode_mask,
+    masks_folder_samples,
+    read_classes,
+    voc_samples,
+)
+from mlcycle.data.records import (
+    BadSample,
+    check_pixels,
+    check_unchanged,
+    fingerprint,
+    measure_normalization,
+    no_usable_data,
+    parallel_map,
+    sample_positions,
+    splits_from_file,
+    use_cache,
+    write_run_files,
+)
+from mlcycle.data.sources import SPLITS
+from mlcycle.data.splits import stratified_split
+from mlcycle.data.transforms import build_augmentations, finish, resize
+from mlcycle.errors import UserError
+
+SHAPES_ROOT = "data/shapes_seg"
+
+
+@dataclass
+class MaskIndex:
+    """Everything known about the image/mask pairs after reading and checking them."""
+
+    samples: list[MaskSample]
+    splits: list[str]
+    class_names: list[str]
+    channels: int
+    skipped: list[tuple[str, str]]
+    cache: list[tuple[np.ndarray, np.ndarray]] | None
+    root: Path
+    digests: list[tuple[str, int, str, int]]  # image sha256, bytes, mask sha256, bytes
+    positions: dict[str, list[int]] = field(default_factory=dict)
+
+
+def read_pair(
+    sample: MaskSample, channels: int, num_classes: int, ignore_index: int
+) -> tuple[np.ndarray, np.ndarray, tuple[str, int, str, int]]:
+    """Decode and check one pair; raises :class:`BadSample` with the reason."""
+    try:
+        image_bytes = sample.image.read_bytes()
+        image = decode_image(image_bytes, channels)
+    except (OSError, UnreadableImage) as exc:
+        raise BadSample(f"image cannot be read: {exc}") from exc
+    try:
+        mask_bytes = sample.mask.read_bytes()
+    except OSError as exc:
+        raise BadSample(f"mask cannot be read: {exc.strerror}") from exc
+    mask = decode_mask(mask_bytes, num_classes, ignore_index)
+    if mask.shape != image.shape[:2]:
+        raise BadSample(
+            f"mask '{sample.mask.name}' is {mask.shape[1]}x{mask.shape[0]} (WxH) but its image is "
+            f"{image.shape[1]}x{image.shape[0]}"
+        )
+    digests = (
+        hashlib.sha256(image_bytes).hexdigest(),
+        len(image_bytes),
+        hashlib.sha256(mask_bytes).hexdigest(),
+        len(mask_bytes),
+    )
+    return image, mask, digests
+
+
+def load_pair(
+    index: MaskIndex, position: int, size: tuple[int, int], ignore_index: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The resized uint8 image (HxWxC) and mask (HxW) of sample ``position``."""
+    if index.cache is not None:
+        return index.cache[position]
+    sample = index.samples[position]
+    image, mask, _ = read_pair(sample, index.channels, len(index.class_names), ignore_index)
+    both = resize(*size)(image=image, mask=mask)
+    return both["image"], both["mask"]
+
+
+class MaskDataset(Dataset):
+    """Items are ``(image CxHxW float, mask HxW int64, sample index)``. Holds the index, not
+    the data module, so worker processes get only what they need."""
+
+    def __init__(
+        self,
+        index: MaskIndex,
+        positions: list[int],
+        pipeline: A.Compose,
+        size: tuple[int, int],
+        ignore_index: int,
+    ):
+        self.index, self.positions, self.pipeline = index, positions, pipeline
+        self.size, self.ignore_index = size, ignore_index
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        pos = self.positions[i]
+        image, mask = load_pair(self.index, pos, self.size, self.ignore_index)
+        out = self.pipeline(image=image, mask=mask)
+        return out["image"], torch.as_tensor(out["mask"]).long(), pos
+
+
+class SegmentationData(LightningDataModule):
+    """Images with per-pixel class masks.
+
+    Args:
+        source: ``shapes`` (built-in shapes on textured backgrounds, written under ``root``
+            once), ``masks`` (``root/images`` + ``root/masks``, matched by file stem) or ``voc``
+            (a Pascal VOC root: JPEGImages, SegmentationClass, ImageSets/Segmentation).
+        root: the data folder (for ``shapes``: where it is written, ``data/shapes_seg``).
+        images_dir: the images folder below ``root`` (``masks``).
+        masks_dir: the masks folder below ``root`` (``masks``).
+        classes: class names in index order; default ``root/classes.txt`` (VOC: its 21 names).
+        ignore_index: mask value that is ignored by the loss and the metrics (VOC: 255).
+        image_size: images are resized to this (bilinear; masks nearest-neighbour).
+        channels: 1 or 3; ``None`` takes 1 when every sampled image is grayscale, else 3.
+        mean: per-channel normalization mean in 0..1; ``None`` measures it on the train split.
+        std: per-channel normalization std in 0..1; ``None`` measures it on the train split.
+        val_fraction: share of the images held for validation (unless the layout fixes it).
+        test_fraction: share held out as the test split.
+        split_seed: seed of the split.
+        split_file: a run's ``splits.csv``; reuses that run's split exactly.
+        train_transforms: albumentations transforms for training pairs; geometric ones move the
+            mask with the image (nearest-neighbour), pixel ones touch the image only.
+        batch_size: images per batch.
+        num_workers: DataLoader worker processes.
+        cache_images: keep decoded, resized pairs in memory; ``None``: when they fit in 1 GiB.
+        allow_changed: resume a run even though its data changed since it started.
+        shapes_options: arguments of the built-in generator (``count``, ``size``, ``seed``, ...).
+    """
+
+    def __init__(
+        self,
+        source: Literal["shapes", "masks", "voc"] = "shapes",
+        root: str | None = None,
+        images_dir: str = "images",
+        masks_dir: str = "masks",
+        classes: list[str] | None = None,
+        ignore_index: int = 255,
+        image_size: int | list[int] = 64,
+        channels: int | None = None,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_seed: int = 42,
+        split_file: str | None = None,
+        train_transforms: list[dict[str, Any]] | None = None,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        cache_images: bool | None = None,
+        allow_changed: bool = False,
+        shapes_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if source not in ("shapes", "masks", "voc"):
+            raise UserError(f"data.source '{source}' is not one of: shapes, masks, voc")
+        if channels not in (None, 1, 3):
+            raise UserError(
+                f"data.channels={channels} is not supported; use 1, 3 or leave it unset"
+            )
+        if not 0 <= ignore_index <= 255:
+            raise UserError(f"data.ignore_index={ignore_index} must be in 0..255")
+        if batch_size < 1:
+            raise UserError(f"data.batch_size={batch_size} must be at least 1")
+        self.image_size = check_pixels(image_size, "data.image_size")
+        self.augment = build_augmentations(train_transforms, "data.train_transforms")
+        self._index: MaskIndex | None = None
+        self._norm: tuple[list[float], list[float]] | None = None
+
+    # --- what the model and the run record need -----------------------------------------------
+
+    @property
+    def index(self) -> MaskIndex:
+        if self._index is None:
+            self._index = self._build_index()
+        return self._index
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.index.class_names
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.index.class_names)
+
+    @property
+    def in_channels(self) -> int:
+        return self.index.channels
+
+    @property
+    def ignore_index(self) -> int:
+        return self.hparams.ignore_index
+
+    @property
+    def normalization(self) -> tuple[list[float], list[float]]:
+        if self._norm is None:
+            hp = self.hparams
+            if hp.mean is not None and hp.std is not None:
+                if len(hp.mean) != self.in_channels or len(hp.std) != self.in_channels:
+                    raise UserError(
+                        f"data.mean and data.std need {self.in_channels} value(s), one per channel"
+                    )
+                self._norm = (list(hp.mean), list(hp.std))
+            else:
+                picks = sample_positions(self.index.positions["train"])
+                mean, std = measure_normalization(
+                    (self.raw_pair(p)[0] for p in picks), self.in_channels
+                )
+                self._norm = (list(hp.mean or mean), list(hp.std or std))
+        return self._norm
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _where(self) -> Path:
+        hp = self.hparams
+        return Path(hp.root or (SHAPES_ROOT if hp.source == "shapes" else ".")).expanduser()
+
+    def _list(self) -> tuple[list[MaskSample], list[tuple[str, str]], list[str]]:
+        hp = self.hparams
+        root = self._where()
+        if hp.source == "voc":
+            samples, skipped = voc_samples(hp.root)
+            return samples, skipped, read_classes(root, hp.classes, VOC_CLASSES)
+        if hp.source == "shapes":
+            from mlcycle.data.shapes import write_shape_masks
+
+            write_shape_masks(root, **(hp.shapes_options or {}))
+        samples, skipped = masks_folder_samples(str(root), hp.images_dir, hp.masks_dir)
+        return samples, skipped, read_classes(root, hp.classes)
+
+    def _build_index(self) -> MaskIndex:
+        hp = self.hparams
+        samples, skipped, class_names = self._list()
+        if len(class_names) < 2:
+            raise UserError(
+                f"segmentation needs at least two classes (usually background and one more); got {class_names}"
+            )
+        channels = hp.channels or guess_channels([s.image for s in samples])
+
+        def check(sample: MaskSample) -> Any:
+            try:
+                image, mask, digests = read_pair(
+                    sample, channels, len(class_names), hp.ignore_index
+                )
+            except BadSample as exc:
+                return str(exc)
+            both = resize(*self.image_size)(image=image, mask=mask)
+            return both["image"], both["mask"], digests
+
+        results = parallel_map(check, samples, "checking images and masks")
+        skipped += [
+            (str(s.image), r) for s, r in zip(samples, results, strict=True) if isinstance(r, str)
+        ]
+        keep = [i for i, r in enumerate(results) if not isinstance(r, str)]
+        if not keep:
+            raise no_usable_data(str(self._where()), skipped, "image/mask pairs")
+        samples = [samples[i] for i in keep]
+        digests = [results[i][2] for i in keep]
+        h, w = self.image_size
+        cache = (
+            [(results[i][0], results[i][1]) for i in keep]
+            if use_cache(hp.cache_images, len(keep), h * w * (channels + 1))
+            else None
+        )
+        splits = self._splits(samples, digests)
+        root = Path(os.path.commonpath([str(s.image.resolve().parent) for s in samples]))
+        index = MaskIndex(samples, splits, class_names, channels, skipped, cache, root, digests)
+        index.positions = {name: [i for i, s in enumerate(splits) if s == name] for name in SPLITS}
+        return index
+
+    def _splits(
+        self, samples: list[MaskSample], digests: list[tuple[str, int, str, int]]
+    ) -> list[str]:
+        hp = self.hparams
+        if hp.split_file:
+            return splits_from_file(hp.split_file, [s.image for s in samples])
+        if any(s.split for s in samples):
+            splits = [s.split or "train" for s in samples]
+            for needed in ("train", "val"):
+                if needed not in splits:
+                    raise UserError(
+                        f"the data's own split lists give no usable {needed} image in '{self._where()}'"
+                    )
+            return splits
+        hashes = [d[0] for d in digests]
+        return stratified_split(
+            hashes, ["images"] * len(hashes), hp.val_fraction, hp.test_fraction, hp.split_seed
+        )
+
+    def raw_pair(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """The resized uint8 image (HxWxC) and mask (HxW) of sample ``position``."""
+        return load_pair(self.index, position, self.image_size, self.hparams.ignore_index)
+
+    def raw_image(self, position: int) -> np.ndarray:
+        return self.raw_pair(position)[0]
+
+    # --- datasets and loaders -----------------------------------------------------------------
+
+    def dataset(self, split: str, augment: bool = False) -> MaskDataset:
+        if split not in SPLITS:
+            raise UserError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
+        mean, std = self.normalization
+        seed = torch.initial_seed() % 2**32 if augment else None
+        pipeline = finish(self.augment if augment else [], mean, std, seed=seed)
+        return MaskDataset(
+            self.index, self.index.positions[split], pipeline, self.image_size, self.ignore_index
+        )
+
+    def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
+        dataset = self.dataset(split, augment=augment)
+        if len(dataset) == 0:
+            raise UserError(
+                f"the {split} split is empty; check data.val_fraction / data.test_fraction"
+            )
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            drop_last=shuffle and len(dataset) > self.hparams.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True, augment=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False, augment=False)
+
+    def split_dataloader(self, split: str) -> DataLoader:
+        """Any split without augmentation; used by evaluation, never by training."""
+        return self._loader(split, shuffle=False, augment=False)
+
+    # --- the run record -----------------------------------------------------------------------
+
+    def manifest_rows(self) -> list[tuple[str, str, int, str, str, str]]:
+        index, source = self.index, self.hparams.source
+        rows = []
+        for sample, (ih, ib, mh, mb), split in zip(
+            index.samples, index.digests, index.splits, strict=True
+        ):
+            rows.append((str(sample.image), ih, ib, "image", split, source))
+            rows.append((str(sample.mask), mh, mb, f"mask of {sample.image.name}", split, source))
+        return rows
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.manifest_rows(), self.index.root)
+
+    def check_unchanged_since(self, run_dir: Path) -> None:
+        check_unchanged(run_dir, self.manifest_rows(), self.hparams.allow_changed)
+
+    def describe(self) -> dict[str, Any]:
+        mean, std = self.normalization
+        return {
+            "task": "segmentation",
+            "class_names": self.class_names,
+            "num_classes": self.num_classes,
+            "channels": self.in_channels,
+            "image_size": list(self.image_size),
+            "resize": "stretch to image_size (albumentations Resize: image bilinear, mask nearest)",
+            "mean": mean,
+            "std": std,
+            "input_range": "uint8 0..255 scaled to 0..1, then (x - mean) / std",
+            "ignore_index": self.hparams.ignore_index,
+            "mask_format": "PNG of class indices (mode L or P), same size as the image",
+            "split_counts": {s: len(p) for s, p in self.index.positions.items()},
+            "skipped_files": len(self.index.skipped),
+            "fingerprint": self.fingerprint,
+        }
+
+    def write_records(self, run_dir: Path) -> None:
+        """``splits.csv`` (``path,mask,split``), ``data_manifest.csv``, ``skipped_files.csv``,
+        ``data.json``."""
+        index = self.index
+        rows = [
+            (str(s.image), str(s.mask), split)
+            for s, split in zip(index.samples, index.splits, strict=True)
+        ]
+        write_run_files(
+            run_dir,
+            self.manifest_rows(),
+            ("path", "mask", "split"),
+            rows,
+            index.skipped,
+            self.describe(),
+        )
