@@ -72,5 +72,6 @@ def curves_figure(history: Sequence[dict[str, float]]) -> Figure:
                 ax.plot(*zip(*points, strict=True), style, label=stage, markersize=3)
         ax.set(xlabel="epoch", ylabel=name, title=f"{name} per epoch")
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # detection logs no error curve
+            ax.legend()
     return fig

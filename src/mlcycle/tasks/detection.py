@@ -1,0 +1,170 @@
+"""Object detection: torchvision detectors (and ``fcos_small``), COCO mAP from torchmetrics."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from lightning.pytorch import Callback, LightningModule
+from torchmetrics import MeanMetric
+from torchmetrics.detection import MeanAveragePrecision
+
+from mlcycle.callbacks.detection_gallery import DetectionGallery
+from mlcycle.callbacks.epoch_line import EpochLine
+from mlcycle.errors import UserError
+from mlcycle.models.task_registry import DETECTION_MODELS
+from mlcycle.tasks.common import check_common, configure_optimizers
+
+SUMMARY = (
+    "map",
+    "map_50",
+    "map_75",
+    "map_small",
+    "map_medium",
+    "map_large",
+    "mar_1",
+    "mar_10",
+    "mar_100",
+)
+
+
+def detection_metric() -> MeanAveragePrecision:
+    """COCO's box mAP, computed by pycocotools through torchmetrics; AP per class as well."""
+    return MeanAveragePrecision(
+        box_format="xyxy", iou_type="bbox", class_metrics=True, backend="pycocotools"
+    )
+
+
+def flatten_map(
+    values: dict[str, torch.Tensor], class_names: list[str], prefix: str
+) -> dict[str, float]:
+    """``<prefix>/map``, ``/map_50``, ``/map_75``, ..., and ``<prefix>/ap/<class>`` (AP at IoU
+    0.50:0.95) for each class that has objects or detections. -1 means: nothing to score."""
+    flat = {f"{prefix}/{k}": float(values[k]) for k in SUMMARY if k in values}
+    classes = values["classes"].flatten().tolist()
+    per_class = values["map_per_class"].flatten().tolist()
+    if len(per_class) == len(classes):
+        for c, ap in zip(classes, per_class, strict=True):
+            if 0 <= int(c) < len(class_names):
+                flat[f"{prefix}/ap/{class_names[int(c)]}"] = float(ap)
+    return flat
+
+
+def to_model_targets(targets: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    """Crowd regions left out; labels shifted by one (0 is the detector's background)."""
+    out = []
+    for t in targets:
+        keep = t["iscrowd"] == 0 if "iscrowd" in t else slice(None)
+        out.append({"boxes": t["boxes"][keep], "labels": t["labels"][keep] + 1})
+    return out
+
+
+class DetectionTask(LightningModule):
+    """Find and classify objects with any registered detector.
+
+    ``num_classes`` (object classes, without background), ``in_channels`` and ``class_names``
+    come from the data module; the detector gets ``num_classes + 1`` outputs (0 = background).
+
+    Args:
+        num_classes: number of object classes (from the data).
+        in_channels: image channels (from the data).
+        class_names: class names in index order (from the data).
+        arch: ``fcos_small``, ``fasterrcnn_mobilenet_v3_large_fpn``, ``retinanet_resnet50_fpn``,
+            ``fcos_resnet50_fpn``, ``ssdlite320_mobilenet_v3_large``.
+        arch_options: extra keyword arguments for the detector, e.g. ``{anchor_sizes: [16, 32]}``
+            for Faster R-CNN, or torchvision's ``score_thresh``, ``detections_per_img``, ...
+        weights: a local whole-model state-dict file; mismatched layers keep their init.
+        backbone_weights: a local classifier state dict for a torchvision backbone.
+        lr: peak learning rate.
+        weight_decay: weight decay for the optimizer.
+        optimizer: a ``torch.optim`` class name.
+        optimizer_options: extra optimizer arguments.
+        scheduler: ``cosine``, ``onecycle`` or ``constant``.
+        warmup_epochs: linear warm-up length in epochs.
+        gallery_size: how many images ``detection_errors.png`` shows.
+        gallery_score: the score at which a detection counts in the gallery.
+    """
+
+    monitor = ("val/map", "max")  # COCO's primary metric, AP at IoU 0.50:0.95
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        class_names: list[str] | None = None,
+        arch: str = "fcos_small",
+        arch_options: dict[str, Any] | None = None,
+        weights: str | None = None,
+        backbone_weights: str | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        optimizer: str = "AdamW",
+        optimizer_options: dict[str, Any] | None = None,
+        scheduler: Literal["cosine", "onecycle", "constant"] = "cosine",
+        warmup_epochs: float = 0.0,
+        gallery_size: int = 12,
+        gallery_score: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        check_common(lr, optimizer)
+        if not 0 <= gallery_score <= 1:
+            raise UserError(f"model.gallery_score={gallery_score} must be in [0, 1]")
+        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+        self.model = DETECTION_MODELS.build(
+            arch, in_channels, num_classes + 1, weights, arch_options, backbone_weights
+        )
+        self.train_loss = MeanMetric()
+        self.val_map = detection_metric()
+
+    def configure_callbacks(self) -> list[Callback]:
+        monitor, mode = self.monitor
+        hp = self.hparams
+        return [
+            DetectionGallery(hp.gallery_size, hp.gallery_score, monitor, mode),
+            EpochLine(("train/loss", "val/map", "val/map_50", "val/map_75")),
+        ]
+
+    def forward(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """Detections per image: ``boxes`` (x1, y1, x2, y2 pixels of ``x``), ``scores``, and
+        ``labels`` as class indices from 0."""
+        out = self.model(list(x))
+        return [
+            {"boxes": d["boxes"].float(), "scores": d["scores"].float(), "labels": d["labels"] - 1}
+            for d in out
+        ]
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, targets, _ = batch
+        losses = self.model(list(x), to_model_targets(targets))
+        loss = sum(losses.values())
+        self.train_loss.update(loss.detach())
+        n = len(x)
+        self.log(
+            "train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n
+        )
+        for name, value in losses.items():
+            name = name.removeprefix("loss_")
+            self.log(
+                f"train/loss/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=n
+            )
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        x, targets, index = batch
+        preds = self(x)
+        self.val_map.update(preds, targets)
+        return {"preds": preds, "targets": targets, "index": index}
+
+    def on_validation_epoch_end(self) -> None:
+        values = flatten_map(self.val_map.compute(), self.class_names, "val")
+        self.val_map.reset()
+        bar = {"val/map", "val/map_50"}
+        self.log_dict({k: v for k, v in values.items() if k in bar}, prog_bar=True, sync_dist=True)
+        self.log_dict({k: v for k, v in values.items() if k not in bar}, sync_dist=True)
+
+    def predict_step(self, batch: Any, batch_idx: int) -> list[dict[str, torch.Tensor]]:
+        return self(batch[0])
+
+    def configure_optimizers(self) -> Any:
+        return configure_optimizers(self)

@@ -1,0 +1,194 @@
+"""Semantic segmentation: per-pixel cross-entropy (plus optional Dice loss), IoU per class."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from lightning.pytorch import Callback, LightningModule
+from torch.nn import functional as F
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassJaccardIndex,
+)
+
+from mlcycle.callbacks.segmentation_gallery import SegmentationGallery
+from mlcycle.dense_analysis import image_iou
+from mlcycle.errors import UserError
+from mlcycle.models.task_registry import SEGMENTATION_MODELS
+from mlcycle.tasks.common import check_common, configure_optimizers
+
+
+def segmentation_metrics(num_classes: int, ignore_index: int) -> MetricCollection:
+    """Mean IoU (classes present in target or prediction), IoU per class, pixel accuracy and
+    Dice (the per-pixel F1, macro), over all pixels of the split; ``ignore_index`` left out."""
+    kwargs = {"num_classes": num_classes, "ignore_index": ignore_index}
+    return MetricCollection(
+        {
+            "iou": MulticlassJaccardIndex(average="macro", **kwargs),
+            "iou_per_class": MulticlassJaccardIndex(average=None, **kwargs),
+            "acc": MulticlassAccuracy(average="micro", **kwargs),
+            "dice": MulticlassF1Score(average="macro", **kwargs),
+        }
+    )
+
+
+def flatten_segmentation(
+    values: dict[str, torch.Tensor], class_names: list[str], prefix: str
+) -> dict[str, float]:
+    """``iou_per_class`` becomes ``<prefix>/iou/<class>``; ``<prefix>/error`` is 1 - pixel accuracy."""
+    flat = {}
+    for name, value in values.items():
+        if name == "iou_per_class":
+            for cls, v in zip(class_names, value.tolist(), strict=True):
+                flat[f"{prefix}/iou/{cls}"] = float(v)
+        else:
+            flat[f"{prefix}/{name}"] = float(value)
+    flat[f"{prefix}/error"] = 1.0 - flat[f"{prefix}/acc"]
+    return flat
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """1 - soft Dice, averaged over classes; ignored pixels count for nothing."""
+    num_classes = logits.shape[1]
+    valid = (target != ignore_index).unsqueeze(1)
+    probs = logits.float().softmax(dim=1) * valid
+    onehot = F.one_hot(target.clamp(0, num_classes - 1), num_classes).permute(0, 3, 1, 2) * valid
+    dims = (0, 2, 3)
+    intersection = (probs * onehot).sum(dims)
+    total = probs.sum(dims) + onehot.sum(dims)
+    return 1 - ((2 * intersection + 1) / (total + 1)).mean()
+
+
+class SegmentationTask(LightningModule):
+    """Label every pixel with any registered segmentation architecture.
+
+    ``num_classes``, ``in_channels`` and ``class_names`` come from the data module.
+
+    Args:
+        num_classes: number of classes, background included (from the data).
+        in_channels: image channels (from the data).
+        class_names: class names in index order (from the data).
+        arch: ``unet``, ``fcn_resnet50``, ``deeplabv3_mobilenet_v3_large``, ``lraspp_mobilenet_v3_large``.
+        arch_options: extra keyword arguments for the architecture builder, e.g. ``{width: 16}``.
+        weights: a local whole-model state-dict file; mismatched layers keep their init.
+        backbone_weights: a local classifier state dict for a torchvision backbone.
+        lr: peak learning rate.
+        weight_decay: weight decay for the optimizer.
+        optimizer: a ``torch.optim`` class name.
+        optimizer_options: extra optimizer arguments.
+        scheduler: ``cosine``, ``onecycle`` or ``constant``.
+        warmup_epochs: linear warm-up length in epochs.
+        dice_weight: weight of the Dice loss added to the cross-entropy (0: none).
+        class_weights: one cross-entropy weight per class, or none.
+        ignore_index: the mask value that counts for nothing (the same as ``data.ignore_index``).
+        gallery_size: how many of the worst validation images ``worst_iou.png`` shows.
+    """
+
+    monitor = ("val/iou", "max")  # the checkpoint and the gallery follow this metric
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        class_names: list[str] | None = None,
+        arch: str = "unet",
+        arch_options: dict[str, Any] | None = None,
+        weights: str | None = None,
+        backbone_weights: str | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        optimizer: str = "AdamW",
+        optimizer_options: dict[str, Any] | None = None,
+        scheduler: Literal["cosine", "onecycle", "constant"] = "cosine",
+        warmup_epochs: float = 0.0,
+        dice_weight: float = 0.0,
+        class_weights: list[float] | None = None,
+        ignore_index: int = 255,
+        gallery_size: int = 12,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        check_common(lr, optimizer)
+        if dice_weight < 0:
+            raise UserError(f"model.dice_weight={dice_weight} must be 0 or more")
+        if class_weights is not None and len(class_weights) != num_classes:
+            raise UserError(
+                f"model.class_weights has {len(class_weights)} values; the data has {num_classes} classes"
+            )
+        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+        self.model = SEGMENTATION_MODELS.build(
+            arch, in_channels, num_classes, weights, arch_options, backbone_weights
+        )
+        weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.register_buffer("loss_weight", weight, persistent=False)
+        self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro", ignore_index=ignore_index)
+        self.val_metrics = segmentation_metrics(num_classes, ignore_index)
+
+    def configure_callbacks(self) -> list[Callback]:
+        monitor, mode = self.monitor
+        return [SegmentationGallery(self.hparams.gallery_size, monitor, mode)]
+
+    def setup(self, stage: str) -> None:
+        data = getattr(self.trainer, "datamodule", None)
+        theirs = getattr(data, "ignore_index", self.hparams.ignore_index)
+        if theirs != self.hparams.ignore_index:
+            raise UserError(
+                f"model.ignore_index={self.hparams.ignore_index} differs from data.ignore_index={theirs}; set both alike"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, num_classes, H, W)`` logits at the input's resolution."""
+        out = self.model(x)
+        if isinstance(out, dict):
+            out = out["out"]
+        if out.shape[-2:] != x.shape[-2:]:
+            out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return out
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        hp = self.hparams
+        loss = F.cross_entropy(
+            logits, target, weight=self.loss_weight, ignore_index=hp.ignore_index
+        )
+        if hp.dice_weight:
+            loss = loss + hp.dice_weight * dice_loss(logits, target, hp.ignore_index)
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y, _ = batch
+        logits = self(x)
+        loss = self.loss(logits, y)
+        self.train_loss.update(loss.detach())
+        self.train_acc.update(logits.detach().argmax(1), y)
+        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        x, y, index = batch
+        logits = self(x).float()
+        self.val_loss.update(self.loss(logits, y))
+        pred = logits.argmax(1)
+        self.val_metrics.update(pred, y)
+        iou = image_iou(pred.cpu(), y.cpu(), self.hparams.num_classes, self.hparams.ignore_index)
+        return {"pred": pred, "iou": iou, "index": index}
+
+    def on_validation_epoch_end(self) -> None:
+        values = flatten_segmentation(self.val_metrics.compute(), self.class_names, "val")
+        values["val/loss"] = float(self.val_loss.compute())
+        self.val_metrics.reset()
+        self.val_loss.reset()
+        bar = {"val/loss", "val/iou", "val/acc"}
+        self.log_dict({k: v for k, v in values.items() if k in bar}, prog_bar=True, sync_dist=True)
+        self.log_dict({k: v for k, v in values.items() if k not in bar}, sync_dist=True)
+
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        x, _, index = batch
+        return {"pred": self(x).argmax(1), "index": index}
+
+    def configure_optimizers(self) -> Any:
+        return configure_optimizers(self)
