@@ -31,4 +31,4 @@ def evaluator_for(model: Any) -> Evaluator:
     raise UserError(f"evaluate.py does not know how to score a {type(model).__name__}")
 
 
-from mlcycle.evaluators import classification  # noqa: E402,F401  (registration)
+from mlcycle.evaluators import classification, detection, segmentation  # noqa: E402,F401  (registration)

@@ -1,0 +1,110 @@
+"""Detection: COCO mAP on the images' own pixels, COCO results and ground-truth files, and the
+gallery of false positives and missed objects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mlcycle.callbacks.detection_gallery import errors_figure, score_errors
+from mlcycle.data.coco import ground_truth, results
+from mlcycle.dense_analysis import Worst
+from mlcycle.evaluators import register_evaluator
+from mlcycle.plots import save
+
+
+def _from_rows(rows: list[dict[str, Any]], class_of: dict[int, int]) -> dict[str, torch.Tensor]:
+    """Detections exactly as written to the results file (rounded), back in xyxy tensors."""
+    boxes = [[x, y, x + w, y + h] for x, y, w, h in (r["bbox"] for r in rows)]
+    return {
+        "boxes": torch.tensor(boxes, dtype=torch.float64).reshape(-1, 4),
+        "scores": torch.tensor([r["score"] for r in rows], dtype=torch.float64),
+        "labels": torch.tensor([class_of[r["category_id"]] for r in rows], dtype=torch.long),
+    }
+
+
+@register_evaluator("DetectionTask")
+@torch.inference_mode()
+def evaluate_detection(model: Any, data: Any, split: str, run_dir: Path) -> dict[str, Any]:
+    """Scores the split in the image files' own pixels, as a COCO evaluation of
+    ``predictions_<split>.json`` against ``ground_truth_<split>.json`` would; writes both and
+    ``detection_errors_<split>.png``."""
+    from mlcycle.tasks.detection import detection_metric, flatten_map
+
+    names = list(model.class_names)
+    category_ids = list(data.category_ids)
+    class_of = {c: k for k, c in enumerate(category_ids)}
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    metric = detection_metric()
+    height, width = data.image_size
+    rows: list[dict[str, Any]] = []
+    samples, worst = [], Worst(12)
+    for x, targets, index in tqdm(
+        data.split_dataloader(split), desc="evaluating", unit="batch", leave=False
+    ):
+        preds = model(x.to(device))
+        for pred, target, pos in zip(preds, targets, index.tolist(), strict=True):
+            sample = data.original(pos)
+            samples.append(sample)
+            w, h = sample.size
+            scale = torch.tensor([w / width, h / height, w / width, h / height])
+            pred = {k: v.cpu() for k, v in pred.items()}
+            mine = results(
+                sample.image_id,
+                (pred["boxes"].double() * scale).numpy(),
+                pred["scores"].numpy(),
+                pred["labels"].numpy(),
+                category_ids,
+            )
+            rows += mine
+            truth = {
+                "boxes": torch.tensor(sample.boxes, dtype=torch.float64).reshape(-1, 4),
+                "labels": torch.tensor(sample.labels, dtype=torch.long),
+                "iscrowd": torch.tensor(sample.crowd, dtype=torch.long),
+            }
+            if sample.areas is not None:
+                truth["area"] = torch.tensor(sample.areas, dtype=torch.float64)
+            metric.update([_from_rows(mine, class_of)], [truth])
+            count, row = score_errors(pred, target, pos, model.hparams.gallery_score)
+            if count:
+                worst.add(count, row)
+    values = flatten_map(metric.compute(), names, split)
+    summary = {k.split("/", 1)[1]: round(v, 6) for k, v in values.items() if k.count("/") == 1}
+    objects = np.bincount(
+        np.concatenate([s.labels[~s.crowd] for s in samples] or [np.zeros(0, np.int64)]),
+        minlength=len(names),
+    )
+    per_class = {
+        name: {"ap": round(values.get(f"{split}/ap/{name}", -1.0), 6), "objects": int(n)}
+        for name, n in zip(names, objects.tolist(), strict=True)
+    }
+    predictions, truth_file = f"predictions_{split}.json", f"ground_truth_{split}.json"
+    (run_dir / predictions).write_text(json.dumps(rows) + "\n")
+    (run_dir / truth_file).write_text(json.dumps(ground_truth(samples, names, category_ids)) + "\n")
+    title = (
+        f"{split} images with the most errors at score {model.hparams.gallery_score} "
+        f"({len(worst)} shown; mAP@0.5 {summary.get('map_50', -1):.4f})"
+    )
+    save(
+        errors_figure(data, worst.items(), names, title), run_dir / f"detection_errors_{split}.png"
+    )
+    width_ = max(len(n) for n in names)
+    return {
+        "images": len(samples),
+        "metrics": summary,
+        "per_class": per_class,
+        "class_names": names,
+        "predictions": predictions,
+        "ground_truth": truth_file,
+        "report_lines": [
+            f"  {name:<{width_}}  AP {row['ap']:.4f}  objects {row['objects']}"
+            for name, row in per_class.items()
+        ]
+        + [f"  COCO results: {run_dir / predictions}"],
+    }

@@ -1,0 +1,68 @@
+"""Segmentation: mean and per-class IoU, pixel accuracy, Dice, and the worst-IoU gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torchmetrics import MeanMetric
+from tqdm.auto import tqdm
+
+from mlcycle.callbacks.segmentation_gallery import worst_iou_figure
+from mlcycle.dense_analysis import Worst, image_iou
+from mlcycle.evaluators import register_evaluator
+from mlcycle.plots import save
+
+
+@register_evaluator("SegmentationTask")
+@torch.inference_mode()
+def evaluate_segmentation(model: Any, data: Any, split: str, run_dir: Path) -> dict[str, Any]:
+    """Writes ``worst_iou_<split>.png``; returns the metrics of the whole split."""
+    from mlcycle.tasks.segmentation import flatten_segmentation, segmentation_metrics
+
+    names = list(model.class_names)
+    k, ignore = len(names), int(model.hparams.ignore_index)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    metrics = segmentation_metrics(k, ignore).to(device)
+    loss = MeanMetric().to(device)
+    support = torch.zeros(k, dtype=torch.long)
+    worst, images = Worst(12), 0
+    for x, y, index in tqdm(
+        data.split_dataloader(split), desc="evaluating", unit="batch", leave=False
+    ):
+        x, y = x.to(device), y.to(device)
+        logits = model(x).float()
+        pred = logits.argmax(1)
+        metrics.update(pred, y)
+        loss.update(model.loss(logits, y))
+        labels = y[y != ignore].cpu()
+        support += torch.bincount(labels.long(), minlength=k)[:k]
+        ious = image_iou(pred.cpu(), y.cpu(), k, ignore)
+        for p, iou, pos in zip(pred.cpu(), ious.tolist(), index.tolist(), strict=True):
+            worst.add(1 - iou, {"position": pos, "iou": iou, "pred": p.to(torch.uint8, copy=True)})
+        images += len(x)
+    flat = flatten_segmentation(metrics.compute(), names, split)
+    summary = {key.split("/", 1)[1]: round(v, 6) for key, v in flat.items() if key.count("/") == 1}
+    summary["loss"] = round(float(loss.compute()), 6)
+    per_class = {
+        name: {"iou": round(flat[f"{split}/iou/{name}"], 6), "pixels": int(n)}
+        for name, n in zip(names, support.tolist(), strict=True)
+    }
+    width = max(len(n) for n in names)
+    title = f"worst {split} IoU ({len(worst)} images; mean IoU {summary['iou']:.4f})"
+    save(
+        worst_iou_figure(data, worst.items(), names, ignore, title),
+        run_dir / f"worst_iou_{split}.png",
+    )
+    return {
+        "images": images,
+        "metrics": summary,
+        "per_class": per_class,
+        "class_names": names,
+        "report_lines": [
+            f"  {name:<{width}}  iou {row['iou']:.4f}  pixels {row['pixels']}"
+            for name, row in per_class.items()
+        ],
+    }
