@@ -1,0 +1,160 @@
+"""validate_data.py on generated images with planted faults: each is found, nothing on disk changes."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_train, tree_digest
+from quality_helpers import near_copy, plant_faults, save, split_layout, texture
+
+from mlcycle.data.splits import draw
+from mlcycle.errors import UserError
+from mlcycle.quality.config import build_data, parse_overrides
+from mlcycle.quality.validate import main
+
+
+def validate(root: Path, out: Path, *extra: str) -> dict:
+    return main(
+        ["--config", "configs/image_folder.yaml", f"--data.root={root}", "--out", str(out), *extra]
+    )
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    root = split_layout(tmp_path_factory.mktemp("faulty") / "images")
+    return root, plant_faults(root)
+
+
+def names(entries: list[dict]) -> set[str]:
+    return {Path(f["path"]).name for e in entries for f in e.get("files", [e])}
+
+
+def test_every_planted_fault_is_found_and_nothing_on_disk_changes(faulty, tmp_path, capsys):
+    root, planted = faulty
+    before = tree_digest(root)
+    report = validate(root, tmp_path / "report", "--max-imbalance", "4")
+    assert tree_digest(root) == before
+    found = report["findings"]
+    assert names(found["unreadable"]) == {"corrupt.png"}
+    assert names(found["truncated"]) == {"truncated.png"}
+    assert names(found["zero_byte"]) == {"empty.png"}
+    assert names(found["unsupported_mode"]) == {"lab.tif"}
+    assert names(found["too_small"]) == {"tiny.png"}
+    assert {tuple(sorted(names([g]))) for g in found["exact_duplicates"]} == {
+        ("a_000.png", "dup.png"),
+        ("a_002.png", "leak.png"),
+        ("a_004.png", "mislabeled.png"),
+    }
+    near = {tuple(sorted(names([p]))) for p in found["near_duplicates"]}
+    assert near == {("b_001.png", "near.png"), ("c_003.png", "leak_near.png")}
+    leaks = {(p["kind"], tuple(sorted(names([p])))) for p in found["leakage"]}
+    assert leaks == {("exact", ("a_002.png", "leak.png")), ("near", ("c_003.png", "leak_near.png"))}
+    conflicts = found["label_conflicts"]
+    assert len(conflicts) == 1 and {f["label"] for f in conflicts[0]["files"]} == {"a", "b"}
+    dark = {(Path(o["path"]).name, o["measure"]) for o in found["outliers"]}
+    assert ("dark.png", "brightness") in dark and ("tiny.png", "size") in dark
+    assert found["small_classes"] == [{"class": "d", "count": 3}]
+    assert found["class_imbalance"][0]["smallest"] == "d"
+    # The files on disk agree with the counts, and the summary table is printed.
+    saved = json.loads((tmp_path / "report" / "data_report.json").read_text())
+    assert saved["counts"] == {k: len(v) for k, v in found.items()}
+    out = capsys.readouterr().out
+    assert "leakage" in out and "quarantined" in out
+
+    with (tmp_path / "report" / "quarantine.csv").open() as fh:
+        listed = {r["path"]: r["reason"] for r in csv.DictReader(fh)}
+    assert all(Path(p).is_absolute() for p in listed)  # found again from any working folder
+    rows = {Path(p).relative_to(root).as_posix(): reason for p, reason in listed.items()}
+    assert set(rows) == {
+        "train/a/corrupt.png",
+        "train/b/truncated.png",
+        "train/c/empty.png",
+        "train/b/lab.tif",
+        "train/c/tiny.png",
+        "train/a/dup.png",  # the first copy stays
+        "train/a/a_002.png",  # the test copy stays sealed; the train copy goes
+        "train/c/c_003.png",  # near leak: the train side goes
+        "train/a/a_004.png",  # identical file under two labels: both go
+        "train/b/mislabeled.png",
+    }
+    assert (
+        rows["train/a/a_002.png"].startswith("exact_duplicate of")
+        and "leakage" in rows["train/a/a_002.png"]
+    )
+
+
+def test_outliers_can_be_quarantined_too(faulty, tmp_path):
+    root, _ = faulty
+    report = validate(root, tmp_path / "r", "--quarantine-outliers")
+    with (tmp_path / "r" / "quarantine.csv").open() as fh:
+        held = {Path(r["path"]).name for r in csv.DictReader(fh)}
+    assert "dark.png" in held and report["quarantine_outliers"]
+
+
+def content_split(path: Path) -> str:
+    u = draw(42, hashlib.sha256(path.read_bytes()).hexdigest())
+    return "test" if u < 0.15 else "val" if u < 0.30 else "train"
+
+
+def test_near_leak_across_content_hash_splits(tmp_path):
+    """Identical copies share a content-hash split; a near copy may not, and is caught."""
+    root = tmp_path / "flat"
+    for k, c in enumerate(("a", "b")):
+        for i in range(10):
+            save(texture(100 * k + i), root / c / f"{c}_{i}.png")
+    original = root / "a" / "a_0.png"
+    for seed in range(50):  # a near copy that draws another split than the original
+        copy = near_copy(original, root / "a" / "copy.png", shift=6, seed=seed)
+        if content_split(copy) != content_split(original):
+            break
+    report = validate(root, tmp_path / "out", "--min-per-class", "2")
+    leaks = report["findings"]["leakage"]
+    assert [sorted(names([p])) for p in leaks] == [["a_0.png", "copy.png"]]
+    assert leaks[0]["kind"] == "near" and len({f["split"] for f in leaks[0]["files"]}) == 2
+
+
+def test_training_leaves_quarantined_files_out(faulty, tmp_path):
+    root, _ = faulty
+    validate(root, tmp_path / "report")
+    quarantine = tmp_path / "report" / "quarantine.csv"
+    before = tree_digest(root)
+    run = run_train(root, tmp_path / "run", f"--data.quarantine={quarantine}")
+    assert tree_digest(root) == before
+    with quarantine.open() as fh:
+        held = {r["path"] for r in csv.DictReader(fh)}
+    with (run / "data_manifest.csv").open() as fh:
+        used = {str(Path(r["path"]).resolve()) for r in csv.DictReader(fh)}
+    with (run / "skipped_files.csv").open() as fh:
+        skipped = list(csv.DictReader(fh))
+    assert used and not used & held
+    assert skipped == []  # every unreadable file was quarantined before training saw it
+
+
+def test_out_folder_inside_the_data_is_refused(faulty, capsys):
+    root, _ = faulty
+    before = tree_digest(root)
+    with pytest.raises(SystemExit) as exit_info:
+        validate(root, root / "train" / "reports")
+    assert exit_info.value.code == 2
+    assert "is inside the data folder" in capsys.readouterr().err
+    assert tree_digest(root) == before
+
+
+def test_configs_merge_and_dotted_overrides(tmp_path):
+    extra = tmp_path / "more.yaml"
+    extra.write_text("data:\n  init_args:\n    image_size: 24\n    val_fraction: 0.2\n")
+    overrides = parse_overrides(["--data.root", str(tmp_path), "--data.val_fraction=0.3"])
+    assert overrides == {"root": str(tmp_path), "val_fraction": 0.3}
+    dm = build_data(["configs/image_folder.yaml", str(extra)], overrides)
+    assert dm.image_size == (24, 24) and dm.hparams.val_fraction == 0.3
+    assert dm.hparams.source == "folder" and dm.hparams.batch_size == 32
+    with pytest.raises(UserError, match="unknown data key.*imagesize"):
+        build_data(["configs/image_folder.yaml"], {"imagesize": 3})
+    with pytest.raises(UserError, match="unrecognized argument '--model.lr=1'"):
+        parse_overrides(["--model.lr=1"])
+    with pytest.raises(UserError, match="config 'nope.yaml' does not exist"):
+        build_data(["nope.yaml"], {})
