@@ -1,0 +1,187 @@
+"""What the EDA shows, computed once: counts, sizes, channel statistics, a 2-D map, duplicate,
+leakage and outlier findings, and the manifest's or query's extra attributes.
+
+Only train and val files are decoded unless ``include_test`` is set. Every file's bytes are
+hashed (not decoded) to learn its split, as training does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcycle.quality.attributes import Attribute, describe_attributes
+from mlcycle.quality.config import all_samples, build_data
+from mlcycle.quality.findings import (
+    Item,
+    Thresholds,
+    exact_groups,
+    label_conflicts,
+    leakage,
+    near_duplicates,
+    outliers,
+)
+from mlcycle.quality.scan import scan
+from mlcycle.quality.splits import assign_splits
+
+TSNE_MAX = 1000  # t-SNE points at most (it is quadratic); PCA takes every analysed image
+
+
+@dataclass
+class EDA:
+    """The analysis; figures and tables read it, nothing else does any work."""
+
+    configs: list[str]
+    overrides: dict[str, Any]
+    include_test: bool
+    sample: int | None
+    seed: int
+    source: str
+    created: str
+    all_counts: dict[str, dict[str, int]]  # split -> class -> files (every listed file)
+    file_types: dict[str, int]  # extension -> files among the analysed splits
+    items: list[Item]  # decoded files that were analysed
+    not_decoded: list[tuple[str, str]]  # (path, problem) among the analysed files
+    skipped_test: int  # test files not decoded (without include_test)
+    sampled_out: int  # files of the analysed splits left out by --sample
+    findings: dict[str, list[dict]] = field(default_factory=dict)
+    pca: np.ndarray | None = None  # (len(items), 2)
+    pca_variance: list[float] = field(default_factory=list)
+    tsne: np.ndarray | None = None  # (len(tsne_index), 2)
+    tsne_index: list[int] = field(default_factory=list)
+    attributes: list[Attribute] = field(default_factory=list)
+    attribute_correlations: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def class_names(self) -> list[str]:
+        return sorted({c for counts in self.all_counts.values() for c in counts})
+
+    @property
+    def splits_read(self) -> list[str]:
+        return ["train", "val", "test"] if self.include_test else ["train", "val"]
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return hashlib.sha256(data).hexdigest() if data else None
+
+
+def _pick(indexes: list[int], labels: list[str], cap: int | None, seed: int) -> list[int]:
+    """At most ``cap`` indexes, at random, keeping up to 5 of every class first."""
+    if cap is None or len(indexes) <= cap:
+        return indexes
+    rng = np.random.default_rng(seed)
+    order = [indexes[i] for i in rng.permutation(len(indexes))]
+    first, seen = [], Counter()
+    for i in order:
+        if seen[labels[i]] < 5:
+            first.append(i)
+            seen[labels[i]] += 1
+    taken = set(first)
+    rest = [i for i in order if i not in taken]
+    return sorted((first + rest)[:cap])
+
+
+def _embed(eda: EDA, seed: int) -> None:
+    """PCA of every analysed image and t-SNE of up to TSNE_MAX, on 16x16 gray thumbnails."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    n = len(eda.items)
+    if n < 3:
+        return
+    x = np.stack([it.facts.thumb.ravel() for it in eda.items]).astype(np.float32) / 255.0
+    x -= x.mean(axis=0)
+    index = sorted(np.random.default_rng(seed).permutation(n)[:TSNE_MAX].tolist())
+    # One BLAS/OpenMP thread: on a small shared machine, spinning thread pools made t-SNE of 300
+    # points take 45 s instead of 1.5 s; these problem sizes gain nothing from threads.
+    with threadpool_limits(1):
+        pca = PCA(n_components=2, random_state=seed)
+        eda.pca = pca.fit_transform(x)
+        eda.pca_variance = [round(float(v), 4) for v in pca.explained_variance_ratio_]
+        if len(index) >= 5:
+            perplexity = float(min(30, max(2, (len(index) - 1) // 3)))
+            tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+            eda.tsne, eda.tsne_index = tsne.fit_transform(x[index]), index
+
+
+def analyse(
+    configs: list[str],
+    overrides: dict[str, Any] | None = None,
+    sample: int | None = None,
+    include_test: bool = False,
+    seed: int = 0,
+    workers: int | None = None,
+) -> EDA:
+    """Run the whole analysis (a few seconds per thousand images, plus t-SNE)."""
+    start = time.perf_counter()
+    overrides = dict(overrides or {})
+    dm = build_data(configs, overrides)
+    samples = all_samples(dm)
+    with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
+        hashes = list(pool.map(_sha256, [s.path for s in samples]))
+    splits = assign_splits(dm, samples, hashes)
+    all_counts: dict[str, dict[str, int]] = {}
+    for s, split in zip(samples, splits, strict=True):
+        key = split or "unreadable"
+        all_counts.setdefault(key, {})
+        all_counts[key][s.label] = all_counts[key].get(s.label, 0) + 1
+    wanted = {"train", "val", "test"} if include_test else {"train", "val"}
+    chosen = [i for i, split in enumerate(splits) if split in wanted]
+    picked = _pick(chosen, [s.label for s in samples], sample, seed)
+    facts = scan([samples[i].path for i in picked], detail=True, workers=workers, desc="reading")
+    items, not_decoded = [], []
+    for i, f in zip(picked, facts, strict=True):
+        if f.decoded:
+            items.append(Item(str(samples[i].path), samples[i].label, splits[i], f))
+        else:
+            not_decoded.append((str(samples[i].path), f.problem or "unreadable"))
+    eda = EDA(
+        configs=list(configs),
+        overrides=overrides,
+        include_test=include_test,
+        sample=sample,
+        seed=seed,
+        source=dm.hparams.source,
+        created=time.strftime("%Y-%m-%d %H:%M:%S"),
+        all_counts={k: dict(sorted(v.items())) for k, v in sorted(all_counts.items())},
+        file_types=dict(
+            Counter(samples[i].path.suffix.lower() or "(none)" for i in chosen).most_common()
+        ),
+        items=items,
+        not_decoded=not_decoded,
+        skipped_test=sum(1 for s in splits if s == "test") if not include_test else 0,
+        sampled_out=len(chosen) - len(picked),
+    )
+    t = Thresholds()
+    groups = exact_groups(items)
+    near = near_duplicates(items, t.near_distance, t.near_correlation)
+    eda.findings = {
+        "exact_duplicates": [[items[i].path for i in g] for g in groups],
+        "near_duplicates": [
+            {"files": [items[i].path, items[j].path], "distance": d} for i, j, d in near
+        ],
+        "leakage": leakage(items, groups, near),
+        "label_conflicts": label_conflicts(items, groups, near),
+        "outliers": outliers(items, t.outlier_z),
+    }
+    _embed(eda, seed)
+    metas = [samples[i].meta for i, f in zip(picked, facts, strict=True) if f.decoded]
+    eda.attributes, eda.attribute_correlations = describe_attributes(
+        metas, [it.label for it in items]
+    )
+    eda.seconds = round(time.perf_counter() - start, 2)
+    return eda

@@ -1,0 +1,84 @@
+"""``scripts/eda.py``: an HTML report and an executed notebook of a config's data.
+
+python scripts/eda.py --config configs/image_folder.yaml --data.root PATH [--out reports/eda]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mlcycle.errors import ArgParser, UserError, main_guard
+from mlcycle.quality.config import add_config_arguments, parse_overrides
+from mlcycle.quality.eda import notebook
+from mlcycle.quality.eda.analysis import analyse
+from mlcycle.quality.eda.html import write_html
+
+
+def parser() -> ArgParser:
+    p = ArgParser(
+        prog="eda.py",
+        description="Exploratory analysis of a config's train and val data: reports/eda/index.html "
+        "and eda.ipynb. Extra --data.KEY=VALUE arguments override the config.",
+    )
+    add_config_arguments(p)
+    p.add_argument("--out", default="reports/eda", help="report folder (default: reports/eda)")
+    p.add_argument("--sample", type=int, default=None, help="analyse at most N images")
+    p.add_argument(
+        "--include-test",
+        action="store_true",
+        help="also read the test split (an explicit choice, recorded in the report)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample and t-SNE")
+    p.add_argument("--no-notebook", action="store_true", help="write only index.html")
+    p.add_argument("--workers", type=int, default=None, help="reading threads")
+    return p
+
+
+def summary(eda: Any) -> dict[str, Any]:
+    """What ``eda.json`` records: the choices made and the counts, no pixel statistics."""
+    return {
+        "configs": eda.configs,
+        "overrides": eda.overrides,
+        "include_test": eda.include_test,
+        "splits_read": eda.splits_read,
+        "sample": eda.sample,
+        "seed": eda.seed,
+        "images_analysed": len(eda.items),
+        "sampled_out": eda.sampled_out,
+        "test_files_not_read": eda.skipped_test,
+        "counts": eda.all_counts,
+        "findings": {k: len(v) for k, v in eda.findings.items()},
+        "seconds": eda.seconds,
+        "created": eda.created,
+    }
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> Path:
+    args, extra = parser().parse_known_args(argv)
+    if args.sample is not None and args.sample < 10:
+        raise UserError(f"--sample {args.sample} is too small; use 10 or more")
+    eda = analyse(
+        args.config, parse_overrides(extra), args.sample, args.include_test, args.seed, args.workers
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    page = write_html(eda, out / "index.html")
+    (out / "eda.json").write_text(json.dumps(summary(eda), indent=2) + "\n")
+    print(f"{len(eda.items)} images analysed ({', '.join(eda.splits_read)}); report: {page}")
+    if args.no_notebook:
+        return out
+    nb = notebook.build(eda, Path.cwd())
+    try:
+        notebook.execute(nb, Path.cwd())
+    except Exception as exc:  # the kernel could not start or a cell failed
+        notebook.write_notebook(nb, out / "eda.ipynb")
+        sys.stderr.write(f"error: the notebook did not execute ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:300]}); saved unexecuted: {out / 'eda.ipynb'}\n")  # fmt: skip
+        raise SystemExit(1) from exc
+    notebook.write_notebook(nb, out / "eda.ipynb")
+    print(f"executed notebook: {out / 'eda.ipynb'}")
+    return out

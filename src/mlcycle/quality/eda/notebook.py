@@ -1,0 +1,101 @@
+"""The analysis as a Jupyter notebook (nbformat) that recomputes everything when re-run, and
+its execution (nbclient + ipykernel) so that it opens with every output in place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from mlcycle.quality.eda.analysis import EDA
+from mlcycle.quality.eda.sections import SECTIONS, call
+
+SETUP = """\
+import os
+import warnings
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # no ipywidgets: plain bars
+os.chdir({workdir!r})  # where the configs' relative paths point
+
+from IPython.display import HTML, Image, display
+
+from mlcycle.quality.eda import analysis, figures, tables
+
+
+def show(fig):
+    display(Image(figures.png(fig)) if fig is not None else HTML("<p>nothing to show</p>"))
+
+
+eda = analysis.analyse(
+    configs={configs!r},
+    overrides={overrides!r},
+    sample={sample!r},
+    include_test={include_test!r},  # True only when --include-test was given
+    seed={seed!r},
+)"""
+
+
+def build(eda: EDA, workdir: Path) -> nbformat.NotebookNode:
+    """A notebook whose cells call the same analysis, tables and figures as the HTML page."""
+    test = "**includes the test split** (`--include-test`)" if eda.include_test else (
+        "reads train and val only; the test split stays sealed"
+    )  # fmt: skip
+    cells = [
+        new_markdown_cell(
+            "# Exploratory data analysis\n\n"
+            f"Configs: `{', '.join(eda.configs)}`. This analysis {test}. "
+            "Re-run all cells to recompute it from the data."
+        ),
+        new_code_cell(
+            SETUP.format(
+                workdir=str(workdir.resolve()),
+                configs=[str(Path(c).resolve()) for c in eda.configs],
+                overrides=eda.overrides,
+                sample=eda.sample,
+                include_test=eda.include_test,
+                seed=eda.seed,
+            )
+        ),
+    ]
+    for heading, entries in SECTIONS:
+        cells.append(new_markdown_cell(f"## {heading}"))
+        for module, name, *args in entries:
+            expr = call(module, name, *args)
+            code = f"display(HTML({expr}))" if module == "tables" else f"show({expr})"
+            cells.append(new_code_cell(code))
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode, workdir: Path, timeout: int = 1800) -> None:
+    """Run every cell in a fresh ipykernel of this Python; raises on the first failing cell."""
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+    from traitlets import CaselessStrEnum
+
+    class LocalSocketKernel(AsyncKernelManager):
+        """Local sockets (ipc) in Jupyter's runtime folder rather than unencrypted TCP ports."""
+
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiet debugpy start-up
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        kernel_manager_class=LocalSocketKernel,
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    client.execute()
+
+
+def write_notebook(nb: nbformat.NotebookNode, path: Path) -> Path:
+    nbformat.write(nb, str(path))
+    return path
