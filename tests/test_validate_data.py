@@ -117,6 +117,7 @@ def test_near_leak_across_content_hash_splits(tmp_path):
     assert leaks[0]["kind"] == "near" and len({f["split"] for f in leaks[0]["files"]}) == 2
 
 
+@pytest.mark.slow
 def test_training_leaves_quarantined_files_out(faulty, tmp_path):
     root, _ = faulty
     validate(root, tmp_path / "report")
@@ -149,6 +150,11 @@ def test_configs_merge_and_dotted_overrides(tmp_path):
     extra.write_text("data:\n  init_args:\n    image_size: 24\n    val_fraction: 0.2\n")
     overrides = parse_overrides(["--data.root", str(tmp_path), "--data.val_fraction=0.3"])
     assert overrides == {"root": str(tmp_path), "val_fraction": 0.3}
+    query = "SELECT path, label FROM t WHERE note = 'a: b'"
+    assert parse_overrides([f"--data.query={query}", "--data.image_size=[8, 12]"]) == {
+        "query": query,
+        "image_size": [8, 12],
+    }
     dm = build_data(["configs/image_folder.yaml", str(extra)], overrides)
     assert dm.image_size == (24, 24) and dm.hparams.val_fraction == 0.3
     assert dm.hparams.source == "folder" and dm.hparams.batch_size == 32

@@ -44,13 +44,23 @@ def parse_overrides(extra: list[str]) -> dict[str, Any]:
                 raise UserError(f"'{arg}' needs a value, e.g. {arg}=VALUE")
             i += 1
             value = extra[i]
-        key = key.removeprefix("init_args.")
-        try:
-            overrides[key] = yaml.safe_load(value) if value != "" else None
-        except yaml.YAMLError:
-            overrides[key] = value
+        overrides[key.removeprefix("init_args.")] = _value(value)
         i += 1
     return overrides
+
+
+def _value(text: str) -> Any:
+    """A command-line value read as YAML (numbers, null, lists), else kept as the string."""
+    if text == "":
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    # 'SELECT a FROM t WHERE b = 'x: y'' must stay a string, not become a mapping.
+    if isinstance(value, dict | list) and not text.lstrip().startswith(("{", "[")):
+        return text
+    return value
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
