@@ -112,7 +112,7 @@ def validate(
         "findings": found,
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / REPORT).write_text(json.dumps(report, indent=2) + "\n")
+    (out / REPORT).write_text(json.dumps(report, indent=2, default=str) + "\n")
     write_quarantine(out / QUARANTINE, reasons)
     return report
 

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     page = write_html(eda, out / "index.html")
-    (out / "eda.json").write_text(json.dumps(summary(eda), indent=2) + "\n")
+    (out / "eda.json").write_text(json.dumps(summary(eda), indent=2, default=str) + "\n")
     print(f"{len(eda.items)} images analysed ({', '.join(eda.splits_read)}); report: {page}")
     if args.no_notebook:
         return out
