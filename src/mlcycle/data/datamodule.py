@@ -102,11 +102,12 @@ class ImageDataset(Dataset):
 
 
 class ImageClassificationData(LightningDataModule):
-    """Labelled images from a folder, a CSV manifest or the built-in digits.
+    """Labelled images from a folder, a CSV manifest, a SQL query or the built-in digits.
 
     Args:
-        source: ``folder`` (one subfolder per class), ``csv`` (a ``path,label`` manifest) or
-            ``digits`` (scikit-learn's handwritten digits, written under ``root`` once).
+        source: ``folder`` (one subfolder per class), ``csv`` (a ``path,label`` manifest),
+            ``sql`` (``url`` + ``query``, paths under ``root``) or ``digits`` (scikit-learn's
+            handwritten digits, written under ``root`` once).
         root: the image folder (``folder``), or where the digits are written (``digits``).
         manifest: the CSV file (``csv``); image paths are relative to its folder.
         url: a SQLAlchemy database URL (``sql``), e.g. ``sqlite:///labels.db``.
