@@ -37,6 +37,8 @@ def test_test_split_reuse_is_recorded_and_warned(trained_run, capsys):
     assert len(entries) == before + 2
     assert entries[-1]["command"].startswith("evaluate.py") or entries[-1]["command"]
     assert "f1" in entries[-1]["metrics"]
+    assert entries[-1]["test_split_sha256"] == entries[-2]["test_split_sha256"]
+    assert len(entries[-1]["test_split_sha256"]) == 64
     assert ("warning" in first) == (before > 0)
     assert "evaluated" in second and "times" in second
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import shlex
 import sys
@@ -17,6 +19,16 @@ from mlcycle.run_record import write_json
 LEDGER = "test_ledger.jsonl"
 
 
+def hash_of_test_split(run_dir: Path) -> str | None:
+    """sha256 over the sorted content hashes of the run's test files (from data_manifest.csv)."""
+    manifest = run_dir / "data_manifest.csv"
+    if not manifest.is_file():
+        return None
+    with manifest.open(newline="") as fh:
+        hashes = sorted(row["sha256"] for row in csv.DictReader(fh) if row.get("split") == "test")
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+
+
 def record_test_use(run_dir: Path, metrics: dict[str, Any]) -> int:
     """Append this test evaluation to the ledger; return how many came before it."""
     ledger = run_dir / LEDGER
@@ -24,6 +36,7 @@ def record_test_use(run_dir: Path, metrics: dict[str, Any]) -> int:
     entry = {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "test_split_sha256": hash_of_test_split(run_dir),
         "metrics": metrics,
     }
     with ledger.open("a") as fh:
