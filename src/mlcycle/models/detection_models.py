@@ -136,7 +136,7 @@ def fcos_small(
     detections_per_img: int = 100,
 ) -> nn.Module:
     """torchvision's FCOS (anchor-free; focal, GIoU and centre-ness losses) on a small CNN with
-    an FPN at strides 8, 16 and 32 and a light head: about 0.5M parameters."""
+    an FPN at strides 8, 16 and 32 and a light head: about 0.86M parameters."""
     backbone = SmallFPNBackbone(in_channels, width, fpn_channels)
     anchors = AnchorGenerator(((8,), (16,), (32,)), ((1.0,),) * 3)  # one point per location
     model = FCOS(
