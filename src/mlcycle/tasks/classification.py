@@ -18,7 +18,7 @@ from torchmetrics.classification import (
 from mlcycle.callbacks import ConfusionMatrix, Misclassified
 from mlcycle.errors import UserError
 from mlcycle.models import build_model
-from mlcycle.tasks.optim import SCHEDULERS, optimizer_class
+from mlcycle.tasks.common import check_common, configure_optimizers
 
 
 def classification_metrics(num_classes: int) -> MetricCollection:
@@ -91,11 +91,9 @@ class ClassificationTask(LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if lr <= 0:
-            raise UserError(f"model.lr={lr} must be above 0")
         if not 0 <= label_smoothing < 1:
             raise UserError(f"model.label_smoothing={label_smoothing} must be in [0, 1)")
-        optimizer_class(optimizer)  # fail now, not after the data is loaded
+        check_common(lr, optimizer)  # fail now, not after the data is loaded
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
         self.model = build_model(
             arch, in_channels, num_classes, weights=weights, options=arch_options
@@ -174,20 +172,4 @@ class ClassificationTask(LightningModule):
         return {"probs": self(x).float().softmax(dim=1), "target": y, "index": index}
 
     def configure_optimizers(self) -> Any:
-        hp = self.hparams
-        options = {"lr": hp.lr, "weight_decay": hp.weight_decay, **(hp.optimizer_options or {})}
-        try:
-            optimizer = optimizer_class(hp.optimizer)(self.parameters(), **options)
-        except TypeError as exc:
-            raise UserError(f"model.optimizer_options do not fit {hp.optimizer}: {exc}") from exc
-        build = SCHEDULERS[hp.scheduler]
-        if build is None:
-            return optimizer
-        total = int(self.trainer.estimated_stepping_batches)
-        epochs = max(1, self.trainer.max_epochs or 1)
-        warmup = int(round(hp.warmup_epochs * total / epochs))
-        scheduler = build(optimizer, total_steps=max(1, total), warmup_steps=warmup)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return configure_optimizers(self)
