@@ -146,7 +146,9 @@ def test_failed_verification_names_the_artifact_and_exits_1(
 ):
     run, _, _ = exported
     real = export_cli.export_onnx
-    monkeypatch.setattr(export_cli, "export_onnx", lambda model, *a: real(Offset(model), *a))
+    monkeypatch.setattr(
+        export_cli, "export_onnx", lambda model, *a, **k: real(Offset(model), *a, **k)
+    )
     with pytest.raises(SystemExit) as exit_info:
         export_run(run, "--out", str(tmp_path / "bad"))
     assert exit_info.value.code == 1

@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 
 from mlcycle.errors import ArgParser, UserError, main_guard
-from mlcycle.export.metadata import build_model_json, input_spec
+from mlcycle.export.detection import MAX_BOX_DIFF, MAX_SCORE_DIFF
+from mlcycle.export.metadata import build_model_json, input_spec, task_name
 from mlcycle.export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_onnx, opset_range
 from mlcycle.export.quantize import CALIBRATION_METHODS, quantize_int8
+from mlcycle.export.tasks import TaskExport, export_for
 from mlcycle.export.torchscript import export_torchscript
-from mlcycle.export.verify import (
-    MAX_F1_DROP,
-    MAX_LOGIT_DIFF,
-    Artifact,
-    failures,
-    format_table,
-    verify,
-)
+from mlcycle.export.verify import MAX_F1_DROP, MAX_LOGIT_DIFF, Artifact
 from mlcycle.run_loader import Run, sha256
 from mlcycle.run_record import write_json
 
@@ -66,10 +59,29 @@ def build_parser() -> ArgParser:
     parser.add_argument("--out", help="Output folder (default: RUN/export).")
     parser.add_argument("--batch-size", type=int, default=64, help="Verification batch size.")
     parser.add_argument(
-        "--max-logit-diff", type=float, default=MAX_LOGIT_DIFF, help="FP32 tolerance."
+        "--max-logit-diff",
+        type=float,
+        default=MAX_LOGIT_DIFF,
+        help="FP32 tolerance on logits (classification, segmentation).",
     )
     parser.add_argument(
-        "--max-f1-drop", type=float, default=MAX_F1_DROP, help="INT8 tolerance (0.01 = 1 point)."
+        "--max-f1-drop",
+        type=float,
+        default=MAX_F1_DROP,
+        help="INT8 tolerance: how much val macro F1 (segmentation: mean IoU) may drop; "
+        "0.01 = 1 point.",
+    )
+    parser.add_argument(
+        "--max-box-diff",
+        type=float,
+        default=MAX_BOX_DIFF,
+        help="Detection: how far (pixels) an artifact's box may be from eager's.",
+    )
+    parser.add_argument(
+        "--max-score-diff",
+        type=float,
+        default=MAX_SCORE_DIFF,
+        help="Detection: how far an artifact's score may be from eager's.",
     )
     return parser
 
@@ -91,15 +103,12 @@ def prepare_out(path: Path) -> Path:
     return path
 
 
-def _batches(dataset: Any, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    for x, y, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0):
-        yield x.float(), y
-
-
-def _calibration(dataset: Any, count: int, batch_size: int = 32) -> Iterator[np.ndarray]:
+def _calibration(
+    exporter: TaskExport, dataset: Any, count: int, batch_size: int = 32
+) -> Iterator[np.ndarray]:
     """A fixed random subset of the (unaugmented) training images."""
     picks = np.random.default_rng(0).permutation(len(dataset))[: max(1, count)]
-    for x, _ in _batches(Subset(dataset, picks.tolist()), batch_size):
+    for x, _ in exporter.batches(Subset(dataset, picks.tolist()), batch_size):
         yield x.numpy()
 
 
@@ -124,50 +133,45 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run = Run(args.run)
     checkpoint = run.checkpoint(args.checkpoint)
     input_spec(run.data_info)  # fails early when data.json lacks the preprocessing
+    kind = task_name(str(run.config.get("model", {}).get("class_path", "ClassificationTask")))
+    exporter = export_for(kind)
+    exporter.check_options(args)
     out = prepare_out(Path(args.out) if args.out else run.path / "export")
     metrics_file = run.path / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
 
     clock = time.perf_counter()
     task = run.load_model(args.checkpoint)
-    model = getattr(task, "model", task).float().cpu().eval()
+    model = exporter.module(task).float().cpu().eval()
     data = run.load_data(num_workers=0)
     val, train = data.dataset("val"), data.dataset("train")
     if len(val) == 0:
         raise UserError(f"run '{run.path}' has no validation images to verify the export on")
-    example = next(_batches(val, 2))[0]
+    example = next(exporter.batches(val, 2))[0]
+    io = exporter.io
+    batch = "dynamic batch" if io.dynamic_batch else "batch 1"
 
     artifacts: list[Artifact] = []
     if "torchscript" in formats:
-        path = export_torchscript(model, example, out / FILES["torchscript"])
+        path = export_torchscript(model, example, out / FILES["torchscript"], len(io.outputs))
         artifacts.append(Artifact(path, "torchscript", "fp32"))
         print(f"wrote {path} ({_mb(path)})")
     if "onnx" in formats:
-        path = export_onnx(model, example, out / FILES["onnx"], args.opset, args.exporter)
+        path = export_onnx(model, example, out / FILES["onnx"], args.opset, args.exporter, io=io)
         artifacts.append(Artifact(path, "onnx", "fp32"))
-        print(f"wrote {path} ({_mb(path)}, opset {args.opset}, dynamic batch)")
+        print(f"wrote {path} ({_mb(path)}, opset {args.opset}, {batch})")
     calibrated = 0
     if args.quantize == "int8":
         fp32 = out / FILES["onnx"]
         path = out / FILES["onnx_int8"]
-        calibrated = quantize_int8(
-            fp32, path, _calibration(train, args.calibration_images), args.calibration_method
-        )
+        calibration = _calibration(exporter, train, args.calibration_images)
+        calibrated = quantize_int8(fp32, path, calibration, args.calibration_method)
         artifacts.append(Artifact(path, "onnx", "int8"))
         print(f"wrote {path} ({_mb(path)}, static INT8 calibrated on {calibrated} training images)")
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # torchmetrics on classes absent from val
-        report = verify(
-            model,
-            artifacts,
-            _batches(val, args.batch_size),
-            len(run.data_info["class_names"]),
-            max_logit_diff=args.max_logit_diff,
-            max_f1_drop=args.max_f1_drop,
-        )
+    report = exporter.verify(model, artifacts, val, run.data_info, args)
     report["checkpoint"] = f"checkpoints/{checkpoint.name}"
-    report["recorded_val_f1"] = metrics.get("val/f1")
+    report[f"recorded_{exporter.headline.replace('/', '_')}"] = metrics.get(exporter.headline)
     if calibrated:
         report["calibration_images"] = calibrated
     write_json(out / "verification.json", report)
@@ -183,24 +187,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         opset=args.opset if "onnx" in formats else None,
         exporter=args.exporter if "onnx" in formats else None,
         hparams=dict(getattr(task, "hparams", {})),
+        output=exporter.output(run.data_info, model),
+        dynamic_axes=io.dynamic_axes,
     )
+    if not io.dynamic_batch:
+        meta["input"]["shape"][0] = 1
     meta["verification"] = {"passed": report["passed"], "report": "verification.json"}
     write_json(out / "model.json", meta)
 
     print(f"\nverification on {report['images']} validation images ({report['checkpoint']}):")
-    print(format_table(report, checkpoint.name))
-    int8 = next((r for r in report["artifacts"] if r["precision"] == "int8"), None)
-    if int8 is not None and "size_vs_fp32_onnx" in int8:
-        print(
-            f"INT8: {(1 - int8['size_vs_fp32_onnx']) * 100:.0f}% smaller than model.onnx; "
-            f"val macro F1 {report['eager']['macro_f1']:.4f} -> {int8['macro_f1']:.4f} "
-            f"({int8['macro_f1_change'] * 100:+.2f} points), "
-            f"accuracy {int8['accuracy_change'] * 100:+.2f} points"
-        )
+    print(exporter.table(report, checkpoint.name))
+    for line in exporter.summary(report):
+        print(line)
     print(
         f"wrote {out / 'model.json'} and {out / 'verification.json'} "
         f"({time.perf_counter() - clock:.1f}s)"
     )
     if not report["passed"]:
-        raise VerificationFailed("verification failed: " + "; ".join(failures(report)))
+        raise VerificationFailed("verification failed: " + "; ".join(exporter.failures(report)))
     return {"out": out, "report": report, "model_json": meta}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle.errors import UserError
-from mlcycle.export.onnx_export import INPUT_NAME, OUTPUT_NAME
+from mlcycle.export.onnx_export import INPUT_NAME
 
 FORMAT_VERSION = 1
 PACKAGES = ("mlcycle", "torch", "onnx", "onnxruntime", "onnxscript", "numpy")
@@ -79,6 +79,8 @@ def build_model_json(
     opset: int | None,
     exporter: str | None,
     hparams: dict[str, Any],
+    output: dict[str, Any],
+    dynamic_axes: dict[str, dict[int, str]],
 ) -> dict[str, Any]:
     class_path = str(config.get("model", {}).get("class_path", "mlcycle.tasks.ClassificationTask"))
     class_names = [str(c) for c in data_info["class_names"]]
@@ -90,18 +92,12 @@ def build_model_json(
         "class_names": class_names,
         "num_classes": len(class_names),
         "input": input_spec(data_info),
-        "output": {
-            "name": OUTPUT_NAME,
-            "shape": ["batch", len(class_names)],
-            "meaning": "logits: unnormalized class scores in class_names order; "
-            "softmax over axis 1 gives probabilities",
-            "softmax_applied": False,
-        },
+        "output": output,
         "files": files,
         "onnx": {
             "opset": opset,
             "exporter": exporter,
-            "dynamic_axes": {"input": [0], "logits": [0]},
+            "dynamic_axes": {name: sorted(axes) for name, axes in dynamic_axes.items()},
         }
         if opset is not None
         else None,

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,20 @@ from mlcycle.errors import UserError
 DEFAULT_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 EXPORTERS = ("torchscript", "dynamo")
+
+
+@dataclass
+class OnnxIO:
+    """The graph's output names and dynamic axes; the one input is always ``input``."""
+
+    outputs: tuple[str, ...] = (OUTPUT_NAME,)
+    dynamic_axes: dict[str, dict[int, str]] = field(
+        default_factory=lambda: {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+    )
+
+    @property
+    def dynamic_batch(self) -> bool:
+        return 0 in self.dynamic_axes.get(INPUT_NAME, {})
 
 
 def opset_range(exporter: str) -> tuple[int, int]:
@@ -108,8 +123,11 @@ def export_onnx(
     path: Path,
     opset: int = DEFAULT_OPSET,
     exporter: str = "torchscript",
+    io: OnnxIO | None = None,
 ) -> Path:
-    """Export ``model`` to ``path`` with input ``input`` [batch, C, H, W] and output ``logits``."""
+    """Export ``model`` to ``path`` with input ``input`` [batch, C, H, W] and, by default, one
+    output ``logits`` with a dynamic batch axis; ``io`` names other outputs and axes."""
+    io = io or OnnxIO()
     low, high = opset_range(exporter)
     if not low <= opset <= high:
         raise UserError(
@@ -118,16 +136,15 @@ def export_onnx(
     model = model.eval()
     kwargs: dict = {
         "input_names": [INPUT_NAME],
-        "output_names": [OUTPUT_NAME],
+        "output_names": list(io.outputs),
         "opset_version": opset,
     }
     if exporter == "dynamo":
         batch = torch.export.Dim("batch", min=1, max=1 << 16)
-        kwargs.update(dynamo=True, dynamic_shapes=({0: batch},), external_data=False)
+        shapes = ({0: batch},) if io.dynamic_batch else None
+        kwargs.update(dynamo=True, dynamic_shapes=shapes, external_data=False)
     else:
-        kwargs.update(
-            dynamo=False, dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
-        )
+        kwargs.update(dynamo=False, dynamic_axes=io.dynamic_axes)
     try:
         _run_export(model, example, str(path), kwargs)
     except Exception as exc:  # torch raises many types; the operator case is the one users hit
@@ -139,19 +156,20 @@ def export_onnx(
             ) from exc
         detail = " ".join(str(exc).split())[:300]
         raise UserError(f"ONNX export (opset {opset}) failed: {detail}") from exc
-    check_onnx(path, opset)
+    check_onnx(path, opset, io.dynamic_batch)
     return path
 
 
-def check_onnx(path: Path, opset: int | None = None) -> onnx.ModelProto:
-    """``onnx.checker`` with shape inference, plus the contract: one input, dynamic batch."""
+def check_onnx(path: Path, opset: int | None = None, dynamic_batch: bool = True) -> onnx.ModelProto:
+    """``onnx.checker`` with shape inference, plus the contract: one input, and a dynamic batch
+    axis unless ``dynamic_batch`` is false (detectors take one image at a time)."""
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise UserError(f"'{path}' fails onnx.checker: {' '.join(str(exc).split())[:300]}") from exc
     proto = onnx.load(str(path), load_external_data=False)
     dims = proto.graph.input[0].type.tensor_type.shape.dim
-    if not dims or not dims[0].dim_param:
+    if dynamic_batch and (not dims or not dims[0].dim_param):
         raise UserError(f"'{path}' has a fixed batch size; expected a dynamic batch axis")
     written = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset is not None and written != opset:

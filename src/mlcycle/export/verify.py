@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
-Runner = Callable[[np.ndarray], np.ndarray]
+Runner = Callable[[np.ndarray], Any]
 
 MAX_LOGIT_DIFF = 1e-4  # FP32 artifacts: max |logit - eager logit|
 MAX_F1_DROP = 0.01  # INT8 artifacts: macro F1 may drop by at most one point
@@ -30,16 +30,20 @@ class Artifact:
         return self.path.name
 
 
-def load_runner(artifact: Artifact) -> Runner:
-    """A function from a float32 NCHW batch to logits, for a saved artifact."""
+def load_runner(artifact: Artifact, all_outputs: bool = False) -> Runner:
+    """A function from a float32 NCHW batch to the first output (logits), or to the list of
+    all outputs with ``all_outputs``, for a saved artifact."""
     if artifact.format == "torchscript":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
             module = torch.jit.load(str(artifact.path), map_location="cpu").eval()
 
-        def run_ts(x: np.ndarray) -> np.ndarray:
+        def run_ts(x: np.ndarray) -> Any:
             with torch.no_grad():
-                return module(torch.from_numpy(x)).float().numpy()
+                out = module(torch.from_numpy(x))
+            if all_outputs:
+                return [t.numpy() for t in (out if isinstance(out, tuple | list) else [out])]
+            return out.float().numpy()
 
         return run_ts
     import onnxruntime as ort
@@ -47,8 +51,9 @@ def load_runner(artifact: Artifact) -> Runner:
     session = ort.InferenceSession(str(artifact.path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 
-    def run_onnx(x: np.ndarray) -> np.ndarray:
-        return session.run(None, {name: x})[0]
+    def run_onnx(x: np.ndarray) -> Any:
+        out = session.run(None, {name: x})
+        return out if all_outputs else out[0]
 
     return run_onnx
 
@@ -110,12 +115,12 @@ def verify(
         }
         if artifact.precision == "fp32":
             row["checks"] = [
-                _check("max_abs_logit_diff", row["max_abs_logit_diff"], "<=", max_logit_diff),
-                _check("top1_mismatches", len(target) - agree, "<=", 0),
+                check("max_abs_logit_diff", row["max_abs_logit_diff"], max_logit_diff),
+                check("top1_mismatches", len(target) - agree, 0),
             ]
         else:
             drop = eager_scores["macro_f1"] - scores["macro_f1"]
-            row["checks"] = [_check("macro_f1_drop", drop, "<=", max_f1_drop)]
+            row["checks"] = [check("macro_f1_drop", drop, max_f1_drop)]
             if fp32_size:
                 row["size_vs_fp32_onnx"] = row["size_bytes"] / fp32_size
         row["passed"] = all(c["passed"] for c in row["checks"])
@@ -130,7 +135,8 @@ def verify(
     }
 
 
-def _check(name: str, value: float, op: str, limit: float) -> dict[str, Any]:
+def check(name: str, value: float, limit: float) -> dict[str, Any]:
+    """One check of a report: passes when ``value <= limit``."""
     return {"name": name, "value": value, "limit": limit, "passed": bool(value <= limit)}
 
 
@@ -157,7 +163,7 @@ def failures(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
@@ -192,7 +198,7 @@ def format_table(report: dict[str, Any], checkpoint: str = "checkpoint") -> str:
         lines.append(
             (
                 row["file"],
-                _size(row["size_bytes"]),
+                size_text(row["size_bytes"]),
                 str(row["images"]),
                 f"{row['max_abs_logit_diff']:.2e}",
                 f"{row['top1_agree']}/{row['images']}",
@@ -202,6 +208,11 @@ def format_table(report: dict[str, Any], checkpoint: str = "checkpoint") -> str:
                 "pass" if row["passed"] else "FAIL",
             )
         )
+    return render(head, lines)
+
+
+def render(head: tuple[str, ...], lines: list[tuple[str, ...]]) -> str:
+    """Rows of strings as a left-aligned plain-text table."""
     widths = [max(len(r[i]) for r in [head, *lines]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*r).rstrip() for r in [head, *lines])

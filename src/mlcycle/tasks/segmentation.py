@@ -62,6 +62,16 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> 
     return 1 - ((2 * intersection + 1) / (total + 1)).mean()
 
 
+def logits_at_input(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``net``'s logits (torchvision's ``{"out": ...}`` unwrapped), resized to ``x``'s H, W."""
+    out = net(x)
+    if isinstance(out, dict):
+        out = out["out"]
+    if out.shape[-2:] != x.shape[-2:]:
+        out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return out
+
+
 class SegmentationTask(LightningModule):
     """Label every pixel with any registered segmentation architecture.
 
@@ -142,12 +152,7 @@ class SegmentationTask(LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, num_classes, H, W)`` logits at the input's resolution."""
-        out = self.model(x)
-        if isinstance(out, dict):
-            out = out["out"]
-        if out.shape[-2:] != x.shape[-2:]:
-            out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return out
+        return logits_at_input(self.model, x)
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         hp = self.hparams

@@ -1,0 +1,62 @@
+"""Classification export: ``logits`` [batch, classes]; top-1 must agree with eager everywhere."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from torch import nn
+
+from mlcycle.export import verify as checks
+from mlcycle.export.tasks import TaskExport, register_export
+from mlcycle.export.verify import Artifact
+
+
+@register_export("classification")
+class ClassificationExport(TaskExport):
+    headline = "val/f1"
+
+    def verify(
+        self,
+        module: nn.Module,
+        artifacts: list[Artifact],
+        dataset: Any,
+        data_info: dict[str, Any],
+        args: Any,
+    ) -> dict[str, Any]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torchmetrics on classes absent from val
+            return checks.verify(
+                module,
+                artifacts,
+                self.batches(dataset, args.batch_size),
+                len(data_info["class_names"]),
+                max_logit_diff=args.max_logit_diff,
+                max_f1_drop=args.max_f1_drop,
+            )
+
+    def table(self, report: dict[str, Any], checkpoint: str) -> str:
+        return checks.format_table(report, checkpoint)
+
+    def failures(self, report: dict[str, Any]) -> list[str]:
+        return checks.failures(report)
+
+    def output(self, data_info: dict[str, Any], module: nn.Module) -> dict[str, Any]:
+        return {
+            "name": "logits",
+            "shape": ["batch", len(data_info["class_names"])],
+            "meaning": "logits: unnormalized class scores in class_names order; "
+            "softmax over axis 1 gives probabilities",
+            "softmax_applied": False,
+        }
+
+    def summary(self, report: dict[str, Any]) -> list[str]:
+        int8 = next((r for r in report["artifacts"] if r["precision"] == "int8"), None)
+        if int8 is None or "size_vs_fp32_onnx" not in int8:
+            return []
+        return [
+            f"INT8: {(1 - int8['size_vs_fp32_onnx']) * 100:.0f}% smaller than model.onnx; "
+            f"val macro F1 {report['eager']['macro_f1']:.4f} -> {int8['macro_f1']:.4f} "
+            f"({int8['macro_f1_change'] * 100:+.2f} points), "
+            f"accuracy {int8['accuracy_change'] * 100:+.2f} points"
+        ]

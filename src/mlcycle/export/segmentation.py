@@ -1,0 +1,229 @@
+"""Segmentation export: ``logits`` [batch, classes, H, W] with a dynamic batch axis.
+
+FP32 artifacts must match eager logits within ``--max-logit-diff``, and the per-pixel class may
+differ only where eager's two best logits are that close (a tie); INT8 may lose at most
+``--max-f1-drop`` of validation mean IoU.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
+
+from mlcycle.export.onnx_export import OnnxIO
+from mlcycle.export.tasks import TaskExport, register_export
+from mlcycle.export.verify import Artifact, check, load_runner, render, size_text
+from mlcycle.tasks.segmentation import logits_at_input
+
+MAX_MIOU_DROP = 0.01
+
+
+class SegmentationLogits(nn.Module):
+    """The task's network with its output at the input's resolution, as in training."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return logits_at_input(self.net, x)
+
+
+class _Scores:
+    """Mean IoU and pixel accuracy of one model's argmax over the whole split."""
+
+    def __init__(self, num_classes: int, ignore_index: int) -> None:
+        kwargs = {"num_classes": num_classes, "ignore_index": ignore_index}
+        self.iou = MulticlassJaccardIndex(average="macro", **kwargs)
+        self.acc = MulticlassAccuracy(average="micro", **kwargs)
+
+    def update(self, pred: np.ndarray, target: torch.Tensor) -> None:
+        p = torch.from_numpy(pred)
+        self.iou.update(p, target)
+        self.acc.update(p, target)
+
+    def compute(self) -> dict[str, float]:
+        return {"miou": float(self.iou.compute()), "pixel_acc": float(self.acc.compute())}
+
+
+def _top2_gap(logits: np.ndarray) -> np.ndarray:
+    """Per pixel, the best logit minus the second best."""
+    top = np.partition(logits, -2, axis=1)
+    return top[:, -1] - top[:, -2]
+
+
+def verify_segmentation(
+    eager: nn.Module,
+    artifacts: list[Artifact],
+    batches: Any,
+    num_classes: int,
+    ignore_index: int,
+    max_logit_diff: float,
+    max_miou_drop: float = MAX_MIOU_DROP,
+) -> dict[str, Any]:
+    """Stream the split through eager and every artifact; compare logits, pixels and mIoU."""
+    runners = {a.name: load_runner(a) for a in artifacts}
+    scores = {name: _Scores(num_classes, ignore_index) for name in ["eager", *runners]}
+    stats = {name: {"max": 0.0, "sum": 0.0, "disagree": 0, "beyond_ties": 0} for name in runners}
+    images = pixels = values = 0
+    for x, y in batches:
+        with torch.no_grad():
+            ref = eager(x).float().numpy()
+        ref_pred, gap = ref.argmax(1), _top2_gap(ref)
+        scores["eager"].update(ref_pred, y)
+        batch = np.ascontiguousarray(x.numpy(), dtype=np.float32)
+        for name, run in runners.items():
+            out = np.asarray(run(batch), dtype=np.float32)
+            diff = np.abs(out.astype(np.float64) - ref)
+            pred = out.argmax(1)
+            differs = pred != ref_pred
+            s = stats[name]
+            s["max"] = max(s["max"], float(diff.max()))
+            s["sum"] += float(diff.sum())
+            s["disagree"] += int(differs.sum())
+            s["beyond_ties"] += int((differs & (gap > 2 * max_logit_diff)).sum())
+            scores[name].update(pred, y)
+        images += len(x)
+        pixels += ref_pred.size
+        values += ref.size
+    if not images:
+        raise ValueError("no validation images to verify the artifacts on")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # classes absent from val
+        results = {name: s.compute() for name, s in scores.items()}
+    eager_scores = results["eager"]
+    fp32_size = next((a.path.stat().st_size for a in artifacts if a.name == "model.onnx"), None)
+    rows = []
+    for artifact in artifacts:
+        s, got = stats[artifact.name], results[artifact.name]
+        row: dict[str, Any] = {
+            "file": artifact.name,
+            "format": artifact.format,
+            "precision": artifact.precision,
+            "size_bytes": artifact.path.stat().st_size,
+            "images": images,
+            "pixels": pixels,
+            "max_abs_logit_diff": s["max"],
+            "mean_abs_logit_diff": s["sum"] / values,
+            "pixel_disagreements": s["disagree"],
+            "pixel_agreement": 1 - s["disagree"] / pixels,
+            **got,
+            "miou_change": got["miou"] - eager_scores["miou"],
+            "pixel_acc_change": got["pixel_acc"] - eager_scores["pixel_acc"],
+        }
+        if artifact.precision == "fp32":
+            row["checks"] = [
+                check("max_abs_logit_diff", s["max"], max_logit_diff),
+                check("pixel_disagreements_beyond_ties", s["beyond_ties"], 0),
+            ]
+        else:
+            drop = eager_scores["miou"] - got["miou"]
+            row["checks"] = [check("miou_drop", drop, max_miou_drop)]
+            if fp32_size:
+                row["size_vs_fp32_onnx"] = row["size_bytes"] / fp32_size
+        row["passed"] = all(c["passed"] for c in row["checks"])
+        rows.append(row)
+    return {
+        "split": "val",
+        "images": images,
+        "pixels": pixels,
+        "tolerances": {
+            "max_abs_logit_diff": max_logit_diff,
+            "tie_gap": 2 * max_logit_diff,
+            "max_miou_drop": max_miou_drop,
+        },
+        "eager": eager_scores,
+        "artifacts": rows,
+        "passed": all(r["passed"] for r in rows),
+    }
+
+
+@register_export("segmentation")
+class SegmentationExport(TaskExport):
+    io = OnnxIO()  # input [batch, C, H, W] -> logits [batch, classes, H, W]
+    headline = "val/iou"
+
+    def module(self, task: Any) -> nn.Module:
+        return SegmentationLogits(task.model)
+
+    def verify(
+        self,
+        module: nn.Module,
+        artifacts: list[Artifact],
+        dataset: Any,
+        data_info: dict[str, Any],
+        args: Any,
+    ) -> dict[str, Any]:
+        return verify_segmentation(
+            module,
+            artifacts,
+            self.batches(dataset, args.batch_size),
+            len(data_info["class_names"]),
+            int(data_info.get("ignore_index", 255)),
+            max_logit_diff=args.max_logit_diff,
+            max_miou_drop=args.max_f1_drop,
+        )
+
+    def table(self, report: dict[str, Any], checkpoint: str) -> str:
+        head = ("artifact", "size", "images", "max|dlogit|", "pixels agree", "pixel acc", "mIoU", "dmIoU", "check")  # fmt: skip
+        eager = report["eager"]
+        lines = [
+            (f"eager ({checkpoint})", "-", str(report["images"]), "-", "-",
+             f"{eager['pixel_acc']:.4f}", f"{eager['miou']:.4f}", "-", "reference"),
+        ]  # fmt: skip
+        for r in report["artifacts"]:
+            lines.append(
+                (r["file"], size_text(r["size_bytes"]), str(r["images"]),
+                 f"{r['max_abs_logit_diff']:.2e}", f"{r['pixel_agreement'] * 100:.4f}%",
+                 f"{r['pixel_acc']:.4f}", f"{r['miou']:.4f}", f"{r['miou_change']:+.4f}",
+                 "pass" if r["passed"] else "FAIL")
+            )  # fmt: skip
+        return render(head, lines)
+
+    def failures(self, report: dict[str, Any]) -> list[str]:
+        out = []
+        for row in report["artifacts"]:
+            for c in row["checks"]:
+                if c["passed"]:
+                    continue
+                if c["name"] == "max_abs_logit_diff":
+                    out.append(
+                        f"{row['file']}: max |logit diff| {c['value']:.3g} exceeds {c['limit']:g}"
+                    )
+                elif c["name"] == "pixel_disagreements_beyond_ties":
+                    out.append(
+                        f"{row['file']}: the class of {c['value']} of {row['pixels']} pixels differs "
+                        "from eager where eager's choice was not a tie"
+                    )
+                else:
+                    out.append(
+                        f"{row['file']}: val mean IoU dropped {c['value'] * 100:.2f} points "
+                        f"(limit {c['limit'] * 100:g})"
+                    )
+        return out
+
+    def output(self, data_info: dict[str, Any], module: nn.Module) -> dict[str, Any]:
+        height, width = (int(v) for v in data_info["image_size"])
+        return {
+            "name": "logits",
+            "shape": ["batch", len(data_info["class_names"]), height, width],
+            "meaning": "per-pixel logits at the input's resolution; argmax over axis 1 gives "
+            "each pixel's class index in class_names order (resize it back to the original "
+            "image with nearest-neighbour)",
+            "softmax_applied": False,
+        }
+
+    def summary(self, report: dict[str, Any]) -> list[str]:
+        int8 = next((r for r in report["artifacts"] if r["precision"] == "int8"), None)
+        if int8 is None or "size_vs_fp32_onnx" not in int8:
+            return []
+        return [
+            f"INT8: {(1 - int8['size_vs_fp32_onnx']) * 100:.0f}% smaller than model.onnx; "
+            f"val mIoU {report['eager']['miou']:.4f} -> {int8['miou']:.4f} "
+            f"({int8['miou_change'] * 100:+.2f} points)"
+        ]
