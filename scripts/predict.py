@@ -1,14 +1,21 @@
 #!/usr/bin/env python
-"""Classify images with an exported model; one JSON line per image.
+"""Predict with an exported model; one JSON line per image.
 
     python scripts/predict.py RUN/export/model.onnx IMAGE_OR_FOLDER ... [--top-k 3]
+    python scripts/predict.py SEG_RUN/export/model.onnx IMAGES ... --masks-dir NEW_FOLDER
+    python scripts/predict.py DET_RUN/export/model.onnx IMAGES ... [--min-score 0.5]
+
+Classification lists the top-k classes. Segmentation writes one mask PNG per image (class
+indices, the image's own size) into --masks-dir, a new or empty folder, and lists the share of
+pixels per class. Detection lists boxes in the image's own pixels (x1, y1, x2, y2) with their
+class and score, those scoring at least --min-score.
 
 Standalone on purpose, so it can be copied to a device: it needs numpy, pillow and onnxruntime
 (or torch for a ``.ts`` model) and reads the preprocessing from ``model.json`` beside the model.
 It does not import mlcycle, lightning, albumentations or OpenCV; the resize below reproduces
 OpenCV's bilinear resize (what training used) bit for bit on uint8 images.
 
-Exit code: 0 when every image was classified, 1 when some could not be read, 2 on bad usage.
+Exit code: 0 when every image was predicted, 1 when some could not be read, 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -125,24 +132,29 @@ def preprocess(image: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
 # --- the model ------------------------------------------------------------------------------
 
 
-def load_model(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    """A function from a float32 NCHW batch to logits."""
+def load_model(path: Path) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """A function from a float32 NCHW batch to the model's outputs (logits first)."""
     if path.suffix == ".onnx":
         import onnxruntime as ort
 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
-        return lambda x: session.run(None, {name: x})[0]
+        return lambda x: session.run(None, {name: x})
     if path.suffix in (".ts", ".pt"):
         import torch
 
+        try:
+            import torchvision  # noqa: F401  (registers the NMS operator detectors use)
+        except ImportError:
+            pass
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             module = torch.jit.load(str(path), map_location="cpu").eval()
 
-        def run(x: np.ndarray) -> np.ndarray:
+        def run(x: np.ndarray) -> list[np.ndarray]:
             with torch.no_grad():
-                return module(torch.from_numpy(x)).float().numpy()
+                out = module(torch.from_numpy(x))
+            return [t.numpy() for t in (out if isinstance(out, tuple | list) else [out])]
 
         return run
     raise UsageError(f"model '{path}' is neither .onnx nor .ts; pass a file from RUN/export")
@@ -170,19 +182,18 @@ def collect(inputs: list[str]) -> Iterator[Path]:
             yield path
 
 
-def predict(
-    model: Callable[[np.ndarray], np.ndarray],
-    meta: dict[str, Any],
-    paths: list[Path],
-    top_k: int,
-) -> list[dict[str, Any]]:
-    """One result per path: the prediction, or ``error`` when the file cannot be read."""
-    spec, names = meta["input"], meta["class_names"]
+def read_images(
+    paths: list[Path], spec: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[np.ndarray], list[int], list[tuple[int, int]]]:
+    """One result per path (``error`` for unreadable files); the model inputs of the readable
+    ones, their result slots and their original (height, width)."""
     results: list[dict[str, Any]] = []
-    inputs, slots = [], []
+    inputs, slots, sizes = [], [], []
     for path in paths:
         try:
-            inputs.append(preprocess(load_image(path, int(spec["channels"])), spec))
+            image = load_image(path, int(spec["channels"]))
+            inputs.append(preprocess(image, spec))
+            sizes.append(image.shape[:2])
             slots.append(len(results))
             results.append({"path": str(path)})
         except FileNotFoundError:
@@ -190,8 +201,20 @@ def predict(
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
             reason = " ".join(str(exc).split()) or type(exc).__name__
             results.append({"path": str(path), "error": f"not a readable image: {reason}"})
+    return results, inputs, slots, sizes
+
+
+def predict(
+    model: Callable[[np.ndarray], list[np.ndarray]],
+    meta: dict[str, Any],
+    paths: list[Path],
+    top_k: int,
+) -> list[dict[str, Any]]:
+    """Classification: the top-k classes of each image."""
+    names = meta["class_names"]
+    results, inputs, slots, _ = read_images(paths, meta["input"])
     if inputs:
-        probs = softmax(np.asarray(model(np.stack(inputs))))
+        probs = softmax(np.asarray(model(np.stack(inputs))[0]))
         k = max(1, min(top_k, len(names)))
         for slot, p in zip(slots, probs, strict=True):
             order = np.argsort(-p, kind="stable")[:k]
@@ -210,6 +233,74 @@ def predict(
     return results
 
 
+def segment(
+    model: Callable[[np.ndarray], list[np.ndarray]],
+    meta: dict[str, Any],
+    paths: list[Path],
+    masks_dir: Path,
+    taken: set[str],
+) -> list[dict[str, Any]]:
+    """Segmentation: a mask PNG of class indices per image, at the image's own size
+    (nearest-neighbour), and the share of pixels of each class."""
+    names = meta["class_names"]
+    results, inputs, slots, sizes = read_images(paths, meta["input"])
+    if inputs:
+        classes = np.asarray(model(np.stack(inputs))[0]).argmax(axis=1).astype(np.uint8)
+        for slot, mask, (height, width) in zip(slots, classes, sizes, strict=True):
+            full = np.asarray(
+                Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST)
+            )
+            stem, n = Path(results[slot]["path"]).stem, 1
+            name = f"{stem}.png"
+            while name in taken:  # same stem in two folders
+                n += 1
+                name = f"{stem}_{n}.png"
+            taken.add(name)
+            Image.fromarray(full).save(masks_dir / name)
+            counts = np.bincount(full.ravel(), minlength=len(names))
+            results[slot].update(
+                {
+                    "mask": str(masks_dir / name),
+                    "size": [width, height],
+                    "class_shares": {
+                        names[c]: round(float(counts[c]) / full.size, 6)
+                        for c in np.flatnonzero(counts)
+                    },
+                }
+            )
+    return results
+
+
+def detect(
+    model: Callable[[np.ndarray], list[np.ndarray]],
+    meta: dict[str, Any],
+    paths: list[Path],
+    min_score: float,
+) -> list[dict[str, Any]]:
+    """Detection: boxes in the image's own pixels, with class and score; one image per call
+    (the graph's batch is one)."""
+    names, spec = meta["class_names"], meta["input"]
+    results, inputs, slots, sizes = read_images(paths, spec)
+    for x, slot, (height, width) in zip(inputs, slots, sizes, strict=True):
+        boxes, scores, labels = (np.asarray(a) for a in model(x[None])[:3])
+        scale = np.array([width, height, width, height]) / np.array(
+            [spec["width"], spec["height"], spec["width"], spec["height"]], dtype=np.float64
+        )
+        found = []
+        for box, score, label in zip(boxes.reshape(-1, 4) * scale, scores, labels, strict=True):
+            if score >= min_score:
+                found.append(
+                    {
+                        "class": names[int(label)],
+                        "index": int(label),
+                        "score": round(float(score), 6),
+                        "box": [round(float(v), 2) for v in box],
+                    }
+                )
+        results[slot].update({"size": [width, height], "detections": found})
+    return results
+
+
 def read_meta(model_path: Path) -> dict[str, Any]:
     meta_path = model_path.parent / "model.json"
     if not meta_path.is_file():
@@ -220,12 +311,29 @@ def read_meta(model_path: Path) -> dict[str, Any]:
     return meta
 
 
+def new_folder(path: Path | None) -> Path:
+    """``--masks-dir``, created; an existing folder must be empty, so nothing is overwritten."""
+    if path is None:
+        raise UsageError("a segmentation model writes mask PNGs: pass --masks-dir NEW_FOLDER")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise UsageError(f"--masks-dir '{path}' exists and is not empty; pass a new folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create --masks-dir '{path}': {exc.strerror}") from exc
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="predict.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="model.onnx, model.int8.onnx or model.ts from RUN/export")
     parser.add_argument("inputs", nargs="+", help="image files or folders of images")
     parser.add_argument("--top-k", type=int, default=3, help="classes listed per image (3)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per model call (32)")
+    parser.add_argument("--masks-dir", help="segmentation: a new or empty folder for the mask PNGs")
+    parser.add_argument(
+        "--min-score", type=float, default=0.5, help="detection: lowest score listed (0.5)"
+    )
     args = parser.parse_args(argv)
     try:
         model_path = Path(args.model)
@@ -234,6 +342,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.top_k < 1 or args.batch_size < 1:
             raise UsageError("--top-k and --batch-size must be at least 1")
         meta = read_meta(model_path)
+        task = meta.get("task", "classification")
+        if task not in ("classification", "segmentation", "detection"):
+            raise UsageError(f"model.json names the task '{task}', which predict.py does not know")
+        masks_dir = Path(args.masks_dir) if args.masks_dir else None
+        if task == "segmentation":
+            masks_dir = new_folder(masks_dir)
+        if not 0 <= args.min_score <= 1:
+            raise UsageError("--min-score must be in [0, 1]")
         model = load_model(model_path)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -242,13 +358,20 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print(f"error: no image files in {' '.join(args.inputs)}", file=sys.stderr)
         return 2
-    failed = 0
+    failed, taken = 0, set()
     for start in range(0, len(paths), args.batch_size):
-        for result in predict(model, meta, paths[start : start + args.batch_size], args.top_k):
+        chunk = paths[start : start + args.batch_size]
+        if task == "segmentation":
+            results = segment(model, meta, chunk, masks_dir, taken)
+        elif task == "detection":
+            results = detect(model, meta, chunk, args.min_score)
+        else:
+            results = predict(model, meta, chunk, args.top_k)
+        for result in results:
             failed += "error" in result
             print(json.dumps(result), flush=True)
     if failed:
-        print(f"error: {failed} of {len(paths)} files could not be classified", file=sys.stderr)
+        print(f"error: {failed} of {len(paths)} files could not be predicted", file=sys.stderr)
     return 1 if failed else 0
 
 

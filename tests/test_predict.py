@@ -136,7 +136,7 @@ def test_unreadable_files_get_an_error_line_and_exit_1(exported, odd_images, tmp
     for name in ("a.png", "c.png"):
         assert "error" not in results[str(folder / name)]
         assert len(results[str(folder / name)]["top_k"]) == 1
-    assert "2 of 4 files could not be classified" in done.stderr
+    assert "2 of 4 files could not be predicted" in done.stderr
 
 
 def test_missing_model_json_is_a_usage_error(exported, odd_images, tmp_path):
