@@ -341,8 +341,13 @@ def test_detection_run_trains_evaluates_and_agrees_with_pycocotools(coco_root, t
     )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["monitor"] == "val/map" and metrics["status"] == "finished"
-    for key in ("val/map", "val/map_50", "val/map_75", "train/loss"):
+    for key in ("val/map", "val/map_50", "val/map_75", "train/loss", "val/loss"):
         assert key in metrics
+    with (run / "history.csv").open() as fh:
+        history = list(csv.DictReader(fh))
+    assert float(history[-1]["val/loss"]) > 0 and float(history[-1]["train/loss"]) > 0
+    printed = capsys.readouterr().out
+    assert "epoch 1/1  train loss" in printed and " map_50 " in printed
     info = json.loads((run / "data.json").read_text())
     assert info["class_names"] == SHAPES and info["images_without_objects"] >= 2
     assert (run / "detection_errors.png").stat().st_size > 1000
@@ -363,3 +368,21 @@ def test_detection_run_trains_evaluates_and_agrees_with_pycocotools(coco_root, t
     assert saved["metrics"]["map"] == pytest.approx(stats[0], abs=1e-3)
     assert saved["metrics"]["map_50"] == pytest.approx(stats[1], abs=1e-3)
     assert "predictions_val.json" in capsys.readouterr().out
+
+
+def test_validation_loss_leaves_the_model_as_it_was():
+    from mlcycle.tasks.detection import DetectionTask
+
+    task = DetectionTask(num_classes=2, in_channels=3, arch="fcos_small").eval()
+    before = {k: v.clone() for k, v in task.state_dict().items()}
+    x = torch.rand(2, 3, 64, 64)
+    targets = [
+        {"boxes": torch.tensor([[4.0, 4.0, 30.0, 30.0]]), "labels": torch.tensor([1])},
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)},
+    ]
+    losses = task.losses(x, targets)
+    assert {"classification", "bbox_regression", "bbox_ctrness"} <= set(losses)
+    assert all(torch.isfinite(v) and not v.requires_grad for v in losses.values())
+    assert not any(m.training for m in task.modules())
+    after = task.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # BN statistics untouched

@@ -14,14 +14,17 @@ def diagnose(rows: list[dict[str, float]], num_classes: int) -> str | None:
     Over-fitting: val loss rose two epochs running (by 2% or more) while train loss fell, or the val-train error
     gap widened two epochs running and now exceeds 5 points. Under-fitting: train and val error
     both high (above 30% of chance error, and 10%) while train loss moved under 2% in two epochs.
+    Rows without errors (detection) get the loss rule only.
     """
     if len(rows) < 3:
         return None
     a, b, c = rows[-3:]
     tl, vl = [r["train/loss"] for r in (a, b, c)], [r["val/loss"] for r in (a, b, c)]
-    gap = [r["val/error"] - r["train/error"] for r in (a, b, c)]
     if vl[0] < vl[1] < vl[2] and vl[2] > 1.02 * vl[0] and tl[0] > tl[1] > tl[2]:
         return "over-fitting? val loss rose 2 epochs while train loss fell"
+    if not all("train/error" in r and "val/error" in r for r in (a, b, c)):
+        return None
+    gap = [r["val/error"] - r["train/error"] for r in (a, b, c)]
     if gap[0] < gap[1] < gap[2] and gap[2] > 0.05:
         return f"over-fitting? train-val error gap widened 2 epochs to {gap[2]:.1%}"
     high = max(0.1, 0.3 * (1 - 1 / max(num_classes, 2)))
@@ -32,7 +35,11 @@ def diagnose(rows: list[dict[str, float]], num_classes: int) -> str | None:
 
 
 class FitDiagnosis(Callback):
-    """Prints ``epoch 3/20  train loss .. err ..  val loss .. err .. f1 ..  [flag]``."""
+    """Prints ``epoch 3/20  train loss .. err ..  val loss .. err ..  f1 ..  [flag]``.
+
+    The errors appear when the task logs ``train/acc`` and ``val/error``; after them, the
+    task's ``epoch_metrics`` (default: its monitored metric), e.g. ``map .. map_50 ..``.
+    """
 
     def __init__(self) -> None:
         self.rows: list[dict[str, float]] = []
@@ -41,10 +48,11 @@ class FitDiagnosis(Callback):
     @rank_zero_only
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         m = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-        if not {"train/loss", "train/acc", "val/loss", "val/error"} <= m.keys():
+        if trainer.sanity_checking or not {"train/loss", "val/loss"} <= m.keys():
             return
-        row = {"train/loss": m["train/loss"], "train/error": 1 - m["train/acc"]}
-        row.update({"val/loss": m["val/loss"], "val/error": m["val/error"]})
+        row = {"train/loss": m["train/loss"], "val/loss": m["val/loss"]}
+        if {"train/acc", "val/error"} <= m.keys():
+            row.update({"train/error": 1 - m["train/acc"], "val/error": m["val/error"]})
         self.rows.append(row)
         flag = diagnose(self.rows, getattr(pl_module.hparams, "num_classes", 2))
         epochs = (
@@ -52,12 +60,16 @@ class FitDiagnosis(Callback):
             if trainer.max_epochs
             else str(trainer.current_epoch)
         )
-        line = (
-            f"epoch {epochs}  train loss {row['train/loss']:.4f} err {row['train/error']:.2%}  "
-            f"val loss {row['val/loss']:.4f} err {row['val/error']:.2%}"
-        )
-        if "val/f1" in m:
-            line += f" f1 {m['val/f1']:.4f}"
+        train = f"train loss {row['train/loss']:.4f}"
+        val = f"val loss {row['val/loss']:.4f}"
+        if "val/error" in row:
+            train += f" err {row['train/error']:.2%}"
+            val += f" err {row['val/error']:.2%}"
+        line = f"epoch {epochs}  {train}  {val}"
+        monitor = getattr(pl_module, "monitor", ("val/f1", "max"))[0]
+        for key in getattr(pl_module, "epoch_metrics", (monitor,)):
+            if key in m:
+                line += f" {key.removeprefix('val/')} {m[key]:.4f}"
         if flag:
             line += f"  [{flag}]"
             self.flags.append({"epoch": trainer.current_epoch + 1, "flag": flag})

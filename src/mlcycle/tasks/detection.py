@@ -10,7 +10,6 @@ from torchmetrics import MeanMetric
 from torchmetrics.detection import MeanAveragePrecision
 
 from mlcycle.callbacks.detection_gallery import DetectionGallery
-from mlcycle.callbacks.epoch_line import EpochLine
 from mlcycle.errors import UserError
 from mlcycle.models.task_registry import DETECTION_MODELS
 from mlcycle.tasks.common import check_common, configure_optimizers
@@ -86,6 +85,7 @@ class DetectionTask(LightningModule):
     """
 
     monitor = ("val/map", "max")  # COCO's primary metric, AP at IoU 0.50:0.95
+    epoch_metrics = ("val/map", "val/map_50")  # shown on each epoch's summary line
 
     def __init__(
         self,
@@ -114,16 +114,13 @@ class DetectionTask(LightningModule):
         self.model = DETECTION_MODELS.build(
             arch, in_channels, num_classes + 1, weights, arch_options, backbone_weights
         )
-        self.train_loss = MeanMetric()
+        self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
         self.val_map = detection_metric()
 
     def configure_callbacks(self) -> list[Callback]:
         monitor, mode = self.monitor
         hp = self.hparams
-        return [
-            DetectionGallery(hp.gallery_size, hp.gallery_score, monitor, mode),
-            EpochLine(("train/loss", "val/map", "val/map_50", "val/map_75")),
-        ]
+        return [DetectionGallery(hp.gallery_size, hp.gallery_score, monitor, mode)]
 
     def forward(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """Detections per image: ``boxes`` (x1, y1, x2, y2 pixels of ``x``), ``scores``, and
@@ -150,16 +147,34 @@ class DetectionTask(LightningModule):
             )
         return loss
 
+    def losses(self, x: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
+        """The training losses, without touching the model: torchvision detectors compute them
+        only in training mode, so batch norm and dropout are held in eval mode meanwhile."""
+        modes = [(m, m.training) for m in self.model.modules()]
+        self.model.train()
+        for m in self.model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm | torch.nn.Dropout):
+                m.eval()
+        try:
+            with torch.no_grad():
+                return self.model(list(x), to_model_targets(targets))
+        finally:
+            for m, mode in modes:
+                m.train(mode)
+
     def validation_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
         x, targets, index = batch
+        self.val_loss.update(sum(self.losses(x, targets).values()), weight=len(x))
         preds = self(x)
         self.val_map.update(preds, targets)
         return {"preds": preds, "targets": targets, "index": index}
 
     def on_validation_epoch_end(self) -> None:
         values = flatten_map(self.val_map.compute(), self.class_names, "val")
+        values["val/loss"] = float(self.val_loss.compute())
         self.val_map.reset()
-        bar = {"val/map", "val/map_50"}
+        self.val_loss.reset()
+        bar = {"val/loss", "val/map", "val/map_50"}
         self.log_dict({k: v for k, v in values.items() if k in bar}, prog_bar=True, sync_dist=True)
         self.log_dict({k: v for k, v in values.items() if k not in bar}, sync_dist=True)
 
