@@ -210,7 +210,7 @@ def test_detection_verification_catches_moved_boxes(det_run, tmp_path, monkeypat
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--quantize", "int8"], "not offered for detection"),
+        (["--quantize", "int8"], "not offered for detection models"),
         (["--exporter", "dynamo", "--opset", "18"], "--exporter torchscript only"),
         (["--opset", "9"], "too old for a detector"),
     ],

@@ -209,8 +209,8 @@ class DetectionExport(TaskExport):
     def check_options(self, args: Any) -> None:
         if args.quantize:
             raise UserError(
-                "--quantize int8 is not offered for detection (box regression and NMS scores "
-                "are too sensitive to 8-bit activations); export FP32 without --quantize"
+                "--quantize int8 is not offered for detection models yet; export FP32 "
+                "(drop --quantize)"
             )
         if "onnx" in args.format:
             if args.exporter != "torchscript":

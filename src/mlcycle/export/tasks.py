@@ -9,6 +9,8 @@ decorated by ``register_export``.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,9 +37,10 @@ def register_export(task: str) -> Callable[[type[TaskExport]], type[TaskExport]]
 
 def export_for(task: str) -> TaskExport:
     """The exporter of ``task`` (``classification``, ``segmentation``, ``detection``, ...)."""
-    import mlcycle.export.classification
-    import mlcycle.export.detection
-    import mlcycle.export.segmentation  # noqa: F401  (each registers itself)
+    import mlcycle.export
+
+    for module in pkgutil.iter_modules(mlcycle.export.__path__):  # each task file registers itself
+        importlib.import_module(f"mlcycle.export.{module.name}")
 
     if task not in EXPORTS:
         raise UserError(
