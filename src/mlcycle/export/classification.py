@@ -51,12 +51,4 @@ class ClassificationExport(TaskExport):
         }
 
     def summary(self, report: dict[str, Any]) -> list[str]:
-        int8 = next((r for r in report["artifacts"] if r["precision"] == "int8"), None)
-        if int8 is None or "size_vs_fp32_onnx" not in int8:
-            return []
-        return [
-            f"INT8: {(1 - int8['size_vs_fp32_onnx']) * 100:.0f}% smaller than model.onnx; "
-            f"val macro F1 {report['eager']['macro_f1']:.4f} -> {int8['macro_f1']:.4f} "
-            f"({int8['macro_f1_change'] * 100:+.2f} points), "
-            f"accuracy {int8['accuracy_change'] * 100:+.2f} points"
-        ]
+        return checks.int8_summary(report, "macro_f1", "val macro F1")

@@ -25,7 +25,14 @@ from torch import nn
 from mlcycle.errors import UserError
 from mlcycle.export.onnx_export import OnnxIO
 from mlcycle.export.tasks import TaskExport, register_export
-from mlcycle.export.verify import Artifact, check, load_runner, render, size_text
+from mlcycle.export.verify import (
+    Artifact,
+    check,
+    failed_checks,
+    load_runner,
+    render,
+    size_text,
+)
 from mlcycle.tasks.detection import detection_metric
 
 OUTPUTS = ("boxes", "scores", "labels")
@@ -263,23 +270,17 @@ class DetectionExport(TaskExport):
 
     def failures(self, report: dict[str, Any]) -> list[str]:
         tol = report["tolerances"]
-        out = []
-        for row in report["artifacts"]:
-            for c in row["checks"]:
-                if c["passed"]:
-                    continue
-                if c["name"] == "map_change":
-                    out.append(
-                        f"{row['file']}: val mAP differs from eager by {c['value']:.4f} "
-                        f"(limit {c['limit']:g})"
-                    )
-                else:
-                    out.append(
-                        f"{row['file']}: {c['value']} detections have no counterpart in eager's "
-                        f"(box within {tol['max_box_diff_pixels']:g} px, score within "
-                        f"{tol['max_score_diff']:g}, same label)"
-                    )
-        return out
+
+        def phrase(row: dict[str, Any], c: dict[str, Any]) -> str:
+            if c["name"] == "map_change":
+                return f"{row['file']}: val mAP differs from eager by {c['value']:.4f} (limit {c['limit']:g})"
+            return (
+                f"{row['file']}: {c['value']} detections have no counterpart in eager's (box "
+                f"within {tol['max_box_diff_pixels']:g} px, score within {tol['max_score_diff']:g}, "
+                "same label)"
+            )
+
+        return failed_checks(report, phrase)
 
     def output(self, data_info: dict[str, Any], module: nn.Module) -> dict[str, Any]:
         detector = getattr(module, "detector", module)

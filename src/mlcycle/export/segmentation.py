@@ -17,7 +17,17 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardInd
 
 from mlcycle.export.onnx_export import OnnxIO
 from mlcycle.export.tasks import TaskExport, register_export
-from mlcycle.export.verify import Artifact, check, load_runner, render, size_text
+from mlcycle.export.verify import (
+    Artifact,
+    check,
+    drop_phrase,
+    failed_checks,
+    int8_summary,
+    load_runner,
+    logit_phrase,
+    render,
+    size_text,
+)
 from mlcycle.tasks.segmentation import logits_at_input
 
 MAX_MIOU_DROP = 0.01
@@ -186,26 +196,17 @@ class SegmentationExport(TaskExport):
         return render(head, lines)
 
     def failures(self, report: dict[str, Any]) -> list[str]:
-        out = []
-        for row in report["artifacts"]:
-            for c in row["checks"]:
-                if c["passed"]:
-                    continue
-                if c["name"] == "max_abs_logit_diff":
-                    out.append(
-                        f"{row['file']}: max |logit diff| {c['value']:.3g} exceeds {c['limit']:g}"
-                    )
-                elif c["name"] == "pixel_disagreements_beyond_ties":
-                    out.append(
-                        f"{row['file']}: the class of {c['value']} of {row['pixels']} pixels differs "
-                        "from eager where eager's choice was not a tie"
-                    )
-                else:
-                    out.append(
-                        f"{row['file']}: val mean IoU dropped {c['value'] * 100:.2f} points "
-                        f"(limit {c['limit'] * 100:g})"
-                    )
-        return out
+        def phrase(row: dict[str, Any], c: dict[str, Any]) -> str:
+            if c["name"] == "max_abs_logit_diff":
+                return logit_phrase(row, c)
+            if c["name"] == "pixel_disagreements_beyond_ties":
+                return (
+                    f"{row['file']}: the class of {c['value']} of {row['pixels']} pixels differs "
+                    "from eager where eager's choice was not a tie"
+                )
+            return drop_phrase(row, c, "val mean IoU")
+
+        return failed_checks(report, phrase)
 
     def output(self, data_info: dict[str, Any], module: nn.Module) -> dict[str, Any]:
         height, width = (int(v) for v in data_info["image_size"])
@@ -219,11 +220,4 @@ class SegmentationExport(TaskExport):
         }
 
     def summary(self, report: dict[str, Any]) -> list[str]:
-        int8 = next((r for r in report["artifacts"] if r["precision"] == "int8"), None)
-        if int8 is None or "size_vs_fp32_onnx" not in int8:
-            return []
-        return [
-            f"INT8: {(1 - int8['size_vs_fp32_onnx']) * 100:.0f}% smaller than model.onnx; "
-            f"val mIoU {report['eager']['miou']:.4f} -> {int8['miou']:.4f} "
-            f"({int8['miou_change'] * 100:+.2f} points)"
-        ]
+        return int8_summary(report, "miou", "val mIoU")

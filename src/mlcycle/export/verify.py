@@ -140,27 +140,47 @@ def check(name: str, value: float, limit: float) -> dict[str, Any]:
     return {"name": name, "value": value, "limit": limit, "passed": bool(value <= limit)}
 
 
+def failed_checks(
+    report: dict[str, Any], phrase: Callable[[dict[str, Any], dict[str, Any]], str]
+) -> list[str]:
+    """``phrase(row, check)`` for every failed check of every artifact."""
+    return [phrase(row, c) for row in report["artifacts"] for c in row["checks"] if not c["passed"]]
+
+
+def logit_phrase(row: dict[str, Any], check: dict[str, Any]) -> str:
+    return f"{row['file']}: max |logit diff| {check['value']:.3g} exceeds {check['limit']:g}"
+
+
+def drop_phrase(row: dict[str, Any], check: dict[str, Any], metric: str) -> str:
+    return (
+        f"{row['file']}: {metric} dropped {check['value'] * 100:.2f} points "
+        f"(limit {check['limit'] * 100:g})"
+    )
+
+
 def failures(report: dict[str, Any]) -> list[str]:
     """One phrase per failed check: which artifact and by how much."""
-    out = []
-    for row in report["artifacts"]:
-        for check in row["checks"]:
-            if check["passed"]:
-                continue
-            if check["name"] == "max_abs_logit_diff":
-                out.append(
-                    f"{row['file']}: max |logit diff| {check['value']:.3g} exceeds {check['limit']:g}"
-                )
-            elif check["name"] == "top1_mismatches":
-                out.append(
-                    f"{row['file']}: top-1 differs from eager on {check['value']} of {row['images']} images"
-                )
-            else:
-                out.append(
-                    f"{row['file']}: val macro F1 dropped {check['value'] * 100:.2f} points "
-                    f"(limit {check['limit'] * 100:g})"
-                )
-    return out
+
+    def phrase(row: dict[str, Any], check: dict[str, Any]) -> str:
+        if check["name"] == "max_abs_logit_diff":
+            return logit_phrase(row, check)
+        if check["name"] == "top1_mismatches":
+            return f"{row['file']}: top-1 differs from eager on {check['value']} of {row['images']} images"
+        return drop_phrase(row, check, "val macro F1")
+
+    return failed_checks(report, phrase)
+
+
+def int8_summary(report: dict[str, Any], key: str, label: str) -> list[str]:
+    """``INT8: 73% smaller than model.onnx; <label> a -> b (+x points)``, when there is INT8."""
+    int8 = next((r for r in report["artifacts"] if r["precision"] == "int8"), None)
+    if int8 is None or "size_vs_fp32_onnx" not in int8:
+        return []
+    return [
+        f"INT8: {(1 - int8['size_vs_fp32_onnx']) * 100:.0f}% smaller than model.onnx; "
+        f"{label} {report['eager'][key]:.4f} -> {int8[key]:.4f} "
+        f"({int8[key + '_change'] * 100:+.2f} points)"
+    ]
 
 
 def size_text(n: int) -> str:
