@@ -15,14 +15,20 @@ from typing import Any
 import albumentations as A
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from mlcycle.data.base import ImageDataModule
 from mlcycle.data.images import UnreadableImage, guess_channels, load_image, read_image
+from mlcycle.data.records import (
+    MANIFEST_COLUMNS,
+    manifest_changes,
+    read_manifest,
+    splits_from_file,
+)
 from mlcycle.data.sources import SPLITS, Sample, load_samples
 from mlcycle.data.splits import stratified_split
-from mlcycle.data.transforms import build_augmentations, finish, resize
+from mlcycle.data.transforms import finish, resize
 from mlcycle.errors import UserError
 
 CACHE_LIMIT_BYTES = 1 << 30  # "auto" caching keeps decoded images in memory below this size
@@ -58,24 +64,6 @@ def quarantined(path: Path) -> set[str]:
         return {str(Path(row["path"]).resolve()) for row in reader if row.get("path")}
 
 
-MANIFEST_COLUMNS = ("path", "sha256", "bytes", "label", "split", "source")
-
-
-def read_manifest(path: Path) -> dict[str, str]:
-    """``{path: sha256}`` from a run's ``data_manifest.csv``."""
-    with path.open(newline="") as fh:
-        return {row["path"]: row["sha256"] for row in csv.DictReader(fh)}
-
-
-def manifest_changes(old: dict[str, str], new: dict[str, str]) -> dict[str, int]:
-    """Counts of files added, removed and modified between two manifests."""
-    return {
-        "added": len(new.keys() - old.keys()),
-        "removed": len(old.keys() - new.keys()),
-        "modified": sum(1 for p in old.keys() & new.keys() if old[p] != new[p]),
-    }
-
-
 class ImageDataset(Dataset):
     """Items are ``(image tensor, class index, sample index)``; the index finds the file again."""
 
@@ -101,7 +89,7 @@ class ImageDataset(Dataset):
         return self.pipeline(image=self.raw(i))["image"], self.index.targets[pos], pos
 
 
-class ImageClassificationData(LightningDataModule):
+class ImageClassificationData(ImageDataModule):
     """Labelled images from a folder, a CSV manifest, a SQL query or the built-in digits.
 
     Args:
@@ -158,54 +146,14 @@ class ImageClassificationData(LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if channels not in (None, 1, 3):
-            raise UserError(
-                f"data.channels={channels} is not supported; use 1, 3 or leave it unset"
-            )
-        if isinstance(image_size, int):
-            image_size = [image_size, image_size]
-        if len(image_size) != 2 or min(image_size) < 1:
-            raise UserError(
-                f"data.image_size={image_size} must be a positive size or [height, width]"
-            )
-        self.image_size = (int(image_size[0]), int(image_size[1]))
-        if batch_size < 1:
-            raise UserError(f"data.batch_size={batch_size} must be at least 1")
-        # Fail on a bad augmentation before any data is read.
-        self.augment = build_augmentations(train_transforms, "data.train_transforms")
-        self._index: Index | None = None
-        self._norm: tuple[list[float], list[float]] | None = None
+        self.check_arguments()  # channels, batch size, image size, augmentations
 
     # --- what the model and the run record need to know -------------------------------------
-
-    @property
-    def index(self) -> Index:
-        if self._index is None:
-            self._index = self._build_index()
-        return self._index
-
-    @property
-    def class_names(self) -> list[str]:
-        return self.index.class_names
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.index.class_names)
-
-    @property
-    def in_channels(self) -> int:
-        return self.index.channels
 
     @property
     def class_counts(self) -> list[int]:
         counts = Counter(self.index.targets[p] for p in self.index.positions["train"])
         return [counts.get(i, 0) for i in range(self.num_classes)]
-
-    @property
-    def normalization(self) -> tuple[list[float], list[float]]:
-        if self._norm is None:
-            self._norm = self._measure_normalization()
-        return self._norm
 
     # --- scanning ----------------------------------------------------------------------------
 
@@ -288,7 +236,7 @@ class ImageClassificationData(LightningDataModule):
     ) -> list[str]:
         hp = self.hparams
         if hp.split_file:
-            return self._splits_from_file(samples)
+            return splits_from_file(hp.split_file, [s.path for s in samples])
         if any(s.split for s in samples):
             splits = [s.split or "train" for s in samples]
             for i, name in enumerate(names):
@@ -303,41 +251,6 @@ class ImageClassificationData(LightningDataModule):
             return splits
         labels = [names[t] for t in targets]
         return stratified_split(hashes, labels, hp.val_fraction, hp.test_fraction, hp.split_seed)
-
-    def _splits_from_file(self, samples: list[Sample]) -> list[str]:
-        path = Path(self.hparams.split_file)
-        if not path.is_file():
-            raise UserError(f"split file '{path}' does not exist")
-        with path.open(newline="") as fh:
-            recorded = {row["path"]: row["split"] for row in csv.DictReader(fh)}
-        splits = []
-        for sample in samples:
-            split = recorded.get(str(sample.path))
-            if split is None:
-                raise UserError(
-                    f"'{sample.path}' is not in split file '{path}'; the data changed since that run"
-                )
-            splits.append(split)
-        return splits
-
-    def _measure_normalization(self) -> tuple[list[float], list[float]]:
-        hp = self.hparams
-        c = self.in_channels
-        if hp.mean is not None and hp.std is not None:
-            if len(hp.mean) != c or len(hp.std) != c:
-                raise UserError(f"data.mean and data.std need {c} value(s), one per channel")
-            return list(hp.mean), list(hp.std)
-        train = self.index.positions["train"]
-        picks = np.random.default_rng(0).choice(train, size=min(len(train), 1024), replace=False)
-        images = [self.raw_image(int(p)).reshape(-1, c) for p in picks]
-        pixels = np.concatenate(images).astype(np.float64) / 255
-        mean = [round(float(v), 4) for v in pixels.mean(0)] if hp.mean is None else list(hp.mean)
-        std = (
-            [round(max(float(v), 1e-3), 4) for v in pixels.std(0)]
-            if hp.std is None
-            else list(hp.std)
-        )
-        return mean, std
 
     def raw_image(self, position: int) -> np.ndarray:
         """The resized uint8 image of sample ``position`` (for galleries of mistakes)."""
@@ -355,33 +268,6 @@ class ImageClassificationData(LightningDataModule):
         seed = torch.initial_seed() % 2**32 if augment else None
         pipeline = finish(self.augment if augment else [], mean, std, seed=seed)
         return ImageDataset(self.index, self.index.positions[split], pipeline, self.image_size)
-
-    def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
-        dataset = self.dataset(split, augment=augment)
-        if len(dataset) == 0:
-            raise UserError(
-                f"the {split} split is empty; check data.val_fraction / data.test_fraction"
-            )
-        workers = self.hparams.num_workers
-        return DataLoader(
-            dataset,
-            batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            drop_last=shuffle and len(dataset) > self.hparams.batch_size,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True, augment=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False, augment=False)
-
-    def split_dataloader(self, split: str) -> DataLoader:
-        """A loader over any split without augmentation; used by evaluation, never by training."""
-        return self._loader(split, shuffle=False, augment=False)
 
     # --- the run record ----------------------------------------------------------------------
 

@@ -11,29 +11,24 @@ import albumentations as A
 import numpy as np
 import torch
 from albumentations.pytorch import ToTensorV2
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from mlcycle.data.base import ImageDataModule
 from mlcycle.data.boxes import BoxSample, clip_boxes, to_pixels
 from mlcycle.data.coco import read_coco
 from mlcycle.data.images import UnreadableImage, guess_channels, read_image
 from mlcycle.data.records import (
     BadSample,
-    check_pixels,
-    check_unchanged,
     file_digest,
-    fingerprint,
-    measure_normalization,
     no_usable_data,
     parallel_map,
-    sample_positions,
     splits_from_file,
     use_cache,
     write_run_files,
 )
 from mlcycle.data.sources import SPLITS
 from mlcycle.data.splits import stratified_split
-from mlcycle.data.transforms import build_augmentations, resize
+from mlcycle.data.transforms import resize
 from mlcycle.data.yolo import read_yolo, yolo_classes
 from mlcycle.errors import UserError
 
@@ -140,7 +135,7 @@ def collate_boxes(
     )
 
 
-class DetectionData(LightningDataModule):
+class DetectionData(ImageDataModule):
     """Images with labelled boxes.
 
     Args:
@@ -173,6 +168,8 @@ class DetectionData(LightningDataModule):
         shapes_options: arguments of the built-in generator (``count``, ``size``, ``seed``, ...).
     """
 
+    collate_fn = collate_boxes  # targets are dicts of varying length: batch them as lists
+
     def __init__(
         self,
         source: Literal["shapes", "coco", "yolo"] = "shapes",
@@ -201,30 +198,11 @@ class DetectionData(LightningDataModule):
         self.save_hyperparameters()
         if source not in ("shapes", "coco", "yolo"):
             raise UserError(f"data.source '{source}' is not one of: shapes, coco, yolo")
-        if channels not in (None, 1, 3):
-            raise UserError(
-                f"data.channels={channels} is not supported; use 1, 3 or leave it unset"
-            )
         if not 0 <= min_visibility <= 1:
             raise UserError(f"data.min_visibility={min_visibility} must be in [0, 1]")
-        if batch_size < 1:
-            raise UserError(f"data.batch_size={batch_size} must be at least 1")
-        self.image_size = check_pixels(image_size, "data.image_size")
-        self.augment = build_augmentations(train_transforms, "data.train_transforms")
-        self._index: BoxIndex | None = None
-        self._norm: tuple[list[float], list[float]] | None = None
+        self.check_arguments()  # channels, batch size, image size, augmentations
 
     # --- what the model and the run record need -----------------------------------------------
-
-    @property
-    def index(self) -> BoxIndex:
-        if self._index is None:
-            self._index = self._build_index()
-        return self._index
-
-    @property
-    def class_names(self) -> list[str]:
-        return self.index.class_names
 
     @property
     def num_classes(self) -> int:
@@ -232,31 +210,9 @@ class DetectionData(LightningDataModule):
         return len(self.index.class_names)
 
     @property
-    def in_channels(self) -> int:
-        return self.index.channels
-
-    @property
     def category_ids(self) -> list[int]:
         """The id each class index has in COCO files (YOLO: the index itself)."""
         return self.index.category_ids
-
-    @property
-    def normalization(self) -> tuple[list[float], list[float]]:
-        if self._norm is None:
-            hp = self.hparams
-            if hp.mean is not None and hp.std is not None:
-                if len(hp.mean) != self.in_channels or len(hp.std) != self.in_channels:
-                    raise UserError(
-                        f"data.mean and data.std need {self.in_channels} value(s), one per channel"
-                    )
-                self._norm = (list(hp.mean), list(hp.std))
-            else:
-                picks = sample_positions(self.index.positions["train"])
-                mean, std = measure_normalization(
-                    (self.prepared(p).image for p in picks), self.in_channels
-                )
-                self._norm = (list(hp.mean or mean), list(hp.std or std))
-        return self._norm
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -396,34 +352,6 @@ class DetectionData(LightningDataModule):
             self.index, self.index.positions[split], self.pipeline(augment), self.image_size
         )
 
-    def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
-        dataset = self.dataset(split, augment=augment)
-        if len(dataset) == 0:
-            raise UserError(
-                f"the {split} split is empty; check data.val_fraction / data.test_fraction"
-            )
-        workers = self.hparams.num_workers
-        return DataLoader(
-            dataset,
-            batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            drop_last=shuffle and len(dataset) > self.hparams.batch_size,
-            collate_fn=collate_boxes,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True, augment=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False, augment=False)
-
-    def split_dataloader(self, split: str) -> DataLoader:
-        """Any split without augmentation; used by evaluation, never by training."""
-        return self._loader(split, shuffle=False, augment=False)
-
     # --- the run record -----------------------------------------------------------------------
 
     def manifest_rows(self) -> list[tuple[str, str, int, str, str, str]]:
@@ -434,13 +362,6 @@ class DetectionData(LightningDataModule):
         ]
         rows += [(path, sha, n, what, "", source) for path, sha, n, what in index.extra_files]
         return rows
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.manifest_rows(), self.index.root)
-
-    def check_unchanged_since(self, run_dir: Path) -> None:
-        check_unchanged(run_dir, self.manifest_rows(), self.hparams.allow_changed)
 
     def describe(self) -> dict[str, Any]:
         mean, std = self.normalization

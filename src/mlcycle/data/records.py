@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from mlcycle.data.datamodule import MANIFEST_COLUMNS, manifest_changes, read_manifest
 from mlcycle.errors import UserError
 
 CACHE_LIMIT_BYTES = 1 << 30  # "auto" caching keeps decoded images in memory below this size
@@ -36,6 +35,24 @@ def file_digest(path: Path) -> tuple[str, int]:
     """``(sha256, size in bytes)`` of a file."""
     data = Path(path).read_bytes()
     return hashlib.sha256(data).hexdigest(), len(data)
+
+
+MANIFEST_COLUMNS = ("path", "sha256", "bytes", "label", "split", "source")
+
+
+def read_manifest(path: Path) -> dict[str, str]:
+    """``{path: sha256}`` from a run's ``data_manifest.csv``."""
+    with path.open(newline="") as fh:
+        return {row["path"]: row["sha256"] for row in csv.DictReader(fh)}
+
+
+def manifest_changes(old: dict[str, str], new: dict[str, str]) -> dict[str, int]:
+    """Counts of files added, removed and modified between two manifests."""
+    return {
+        "added": len(new.keys() - old.keys()),
+        "removed": len(old.keys() - new.keys()),
+        "modified": sum(1 for p in old.keys() & new.keys() if old[p] != new[p]),
+    }
 
 
 def check_pixels(value: int | list[int], key: str) -> tuple[int, int]:

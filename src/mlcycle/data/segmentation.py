@@ -11,9 +11,9 @@ from typing import Any, Literal
 import albumentations as A
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from mlcycle.data.base import ImageDataModule
 from mlcycle.data.images import UnreadableImage, decode_image, guess_channels
 from mlcycle.data.masks import (
     VOC_CLASSES,
@@ -25,20 +25,15 @@ from mlcycle.data.masks import (
 )
 from mlcycle.data.records import (
     BadSample,
-    check_pixels,
-    check_unchanged,
-    fingerprint,
-    measure_normalization,
     no_usable_data,
     parallel_map,
-    sample_positions,
     splits_from_file,
     use_cache,
     write_run_files,
 )
 from mlcycle.data.sources import SPLITS
 from mlcycle.data.splits import stratified_split
-from mlcycle.data.transforms import build_augmentations, finish, resize
+from mlcycle.data.transforms import finish, resize
 from mlcycle.errors import UserError
 
 SHAPES_ROOT = "data/shapes_seg"
@@ -124,7 +119,7 @@ class MaskDataset(Dataset):
         return out["image"], torch.as_tensor(out["mask"]).long(), pos
 
 
-class SegmentationData(LightningDataModule):
+class SegmentationData(ImageDataModule):
     """Images with per-pixel class masks.
 
     Args:
@@ -180,60 +175,15 @@ class SegmentationData(LightningDataModule):
         self.save_hyperparameters()
         if source not in ("shapes", "masks", "voc"):
             raise UserError(f"data.source '{source}' is not one of: shapes, masks, voc")
-        if channels not in (None, 1, 3):
-            raise UserError(
-                f"data.channels={channels} is not supported; use 1, 3 or leave it unset"
-            )
         if not 0 <= ignore_index <= 255:
             raise UserError(f"data.ignore_index={ignore_index} must be in 0..255")
-        if batch_size < 1:
-            raise UserError(f"data.batch_size={batch_size} must be at least 1")
-        self.image_size = check_pixels(image_size, "data.image_size")
-        self.augment = build_augmentations(train_transforms, "data.train_transforms")
-        self._index: MaskIndex | None = None
-        self._norm: tuple[list[float], list[float]] | None = None
+        self.check_arguments()  # channels, batch size, image size, augmentations
 
     # --- what the model and the run record need -----------------------------------------------
 
     @property
-    def index(self) -> MaskIndex:
-        if self._index is None:
-            self._index = self._build_index()
-        return self._index
-
-    @property
-    def class_names(self) -> list[str]:
-        return self.index.class_names
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.index.class_names)
-
-    @property
-    def in_channels(self) -> int:
-        return self.index.channels
-
-    @property
     def ignore_index(self) -> int:
         return self.hparams.ignore_index
-
-    @property
-    def normalization(self) -> tuple[list[float], list[float]]:
-        if self._norm is None:
-            hp = self.hparams
-            if hp.mean is not None and hp.std is not None:
-                if len(hp.mean) != self.in_channels or len(hp.std) != self.in_channels:
-                    raise UserError(
-                        f"data.mean and data.std need {self.in_channels} value(s), one per channel"
-                    )
-                self._norm = (list(hp.mean), list(hp.std))
-            else:
-                picks = sample_positions(self.index.positions["train"])
-                mean, std = measure_normalization(
-                    (self.raw_pair(p)[0] for p in picks), self.in_channels
-                )
-                self._norm = (list(hp.mean or mean), list(hp.std or std))
-        return self._norm
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -332,33 +282,6 @@ class SegmentationData(LightningDataModule):
             self.index, self.index.positions[split], pipeline, self.image_size, self.ignore_index
         )
 
-    def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
-        dataset = self.dataset(split, augment=augment)
-        if len(dataset) == 0:
-            raise UserError(
-                f"the {split} split is empty; check data.val_fraction / data.test_fraction"
-            )
-        workers = self.hparams.num_workers
-        return DataLoader(
-            dataset,
-            batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            drop_last=shuffle and len(dataset) > self.hparams.batch_size,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True, augment=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False, augment=False)
-
-    def split_dataloader(self, split: str) -> DataLoader:
-        """Any split without augmentation; used by evaluation, never by training."""
-        return self._loader(split, shuffle=False, augment=False)
-
     # --- the run record -----------------------------------------------------------------------
 
     def manifest_rows(self) -> list[tuple[str, str, int, str, str, str]]:
@@ -370,13 +293,6 @@ class SegmentationData(LightningDataModule):
             rows.append((str(sample.image), ih, ib, "image", split, source))
             rows.append((str(sample.mask), mh, mb, f"mask of {sample.image.name}", split, source))
         return rows
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.manifest_rows(), self.index.root)
-
-    def check_unchanged_since(self, run_dir: Path) -> None:
-        check_unchanged(run_dir, self.manifest_rows(), self.hparams.allow_changed)
 
     def describe(self) -> dict[str, Any]:
         mean, std = self.normalization
