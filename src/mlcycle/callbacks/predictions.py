@@ -6,57 +6,32 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 
+from mlcycle.callbacks.best_epoch import BestEpochReport
 from mlcycle.plots import save
 
 
-class BestEpochPredictions(Callback):
-    """Gathers validation ``probs``, ``target`` and ``index``; reports when ``monitor`` improves.
-
-    Reports run in ``on_train_epoch_end``, after validation metrics are logged, so the PNG in
-    the run directory always shows the epoch of ``checkpoints/best.ckpt``.
-    """
+class BestEpochPredictions(BestEpochReport):
+    """Gathers validation ``probs``, ``target`` and ``index``; ``report`` gets them all, for
+    the best epoch."""
 
     def __init__(self, monitor: str = "val/f1", mode: str = "max") -> None:
-        self.monitor, self.mode = monitor, mode
-        self.best: float | None = None
+        super().__init__(monitor, mode)
         self._parts: list[dict[str, torch.Tensor]] = []
-        self._fresh = False
 
-    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def start(self) -> None:
         self._parts = []
 
-    def on_validation_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        *_: Any,
-    ) -> None:
-        if trainer.sanity_checking or not isinstance(outputs, dict) or "probs" not in outputs:
-            return
+    def gather(self, pl_module: LightningModule, outputs: dict[str, Any]) -> bool:
+        if "probs" not in outputs:
+            return False
         self._parts.append({k: outputs[k].detach().cpu() for k in ("probs", "target", "index")})
-        self._fresh = True
+        return True
 
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not self._fresh:
-            return
-        self._fresh = False
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is None:
-            return
-        value = float(value)
-        better = self.best is None or (
-            value > self.best if self.mode == "max" else value < self.best
-        )
-        if not better:
-            return
-        self.best = value
+    def emit(self, trainer: Trainer, pl_module: LightningModule) -> None:
         gathered = {k: torch.cat([p[k] for p in self._parts]) for k in ("probs", "target", "index")}
         self.report(trainer, pl_module, gathered)
 
@@ -64,12 +39,6 @@ class BestEpochPredictions(Callback):
         self, trainer: Trainer, pl_module: LightningModule, gathered: dict[str, torch.Tensor]
     ) -> None:
         raise NotImplementedError
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.best = state_dict.get("best")
 
 
 def publish(trainer: Trainer, fig: Figure, tag: str, filename: str) -> Path:
