@@ -52,3 +52,19 @@ def test_confusion_matrix_and_most_confident_mistakes():
     mistakes = top_mistakes(probs, target, torch.tensor([10, 11, 12, 13]))
     assert [(m.position, m.predicted) for m in mistakes] == [(11, 1), (12, 0)]
     assert mistakes[0].confidence > mistakes[1].confidence
+
+
+def test_curves_without_error_draw_the_tasks_metrics():
+    from mlcycle.plots import curves_figure
+
+    history = [
+        {"epoch": e, "train/loss": 2 / e, "val/loss": 1.5 / e, "val/map": 0.1 * e}
+        for e in (1, 2, 3)
+    ]
+    loss, second = curves_figure(history, ("val/map", "val/map_50")).axes
+    assert len(loss.get_lines()) == 2
+    assert [line.get_label() for line in second.get_lines()] == ["val/map"]
+    assert second.get_title() == "validation metrics per epoch"
+    with_error = [{**r, "train/error": 0.5, "val/error": 0.4} for r in history]
+    _, error = curves_figure(with_error, ("val/map",)).axes
+    assert [line.get_label() for line in error.get_lines()] == ["train", "val"]

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 
@@ -62,16 +63,26 @@ def gallery_figure(images: Sequence[np.ndarray], captions: Sequence[str], title:
     return fig
 
 
-def curves_figure(history: Sequence[dict[str, float]]) -> Figure:
-    """Loss and error per epoch, train beside val."""
+def curves_figure(history: Sequence[dict[str, float]], fallback: Sequence[str] = ()) -> Figure:
+    """Loss and error per epoch, train beside val. A task without an error curve (detection)
+    gets its ``fallback`` validation metrics (e.g. ``val/map``) in the second panel."""
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 3.6))
+
+    def draw(ax: Axes, key: str, style: str, label: str) -> None:
+        points = [(r["epoch"], r[key]) for r in history if key in r]
+        if points:
+            ax.plot(*zip(*points, strict=True), style, label=label, markersize=3)
+
     for ax, name in ((ax_loss, "loss"), (ax_err, "error")):
         for stage, style in (("train", "-o"), ("val", "-s")):
-            points = [(r["epoch"], r[f"{stage}/{name}"]) for r in history if f"{stage}/{name}" in r]
-            if points:
-                ax.plot(*zip(*points, strict=True), style, label=stage, markersize=3)
+            draw(ax, f"{stage}/{name}", style, stage)
         ax.set(xlabel="epoch", ylabel=name, title=f"{name} per epoch")
+    if not ax_err.get_lines() and fallback:
+        for key in fallback:
+            draw(ax_err, key, "-s", key)
+        ax_err.set(ylabel="value", title="validation metrics per epoch")
+    for ax in (ax_loss, ax_err):
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:  # detection logs no error curve
+        if ax.get_legend_handles_labels()[0]:
             ax.legend()
     return fig

@@ -23,6 +23,7 @@ class LossCurves(Callback):
 
     def __init__(self) -> None:
         self.history: list[dict[str, float]] = []
+        self.fallback: tuple[str, ...] = ()  # the task's epoch metrics, drawn when no error
         self._layout_written = False
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -31,6 +32,7 @@ class LossCurves(Callback):
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         if "train/acc" in metrics:
             metrics["train/error"] = 1.0 - metrics["train/acc"]
+        self.fallback = tuple(getattr(pl_module, "epoch_metrics", ()))
         row = {"epoch": trainer.current_epoch + 1, **metrics}  # epochs completed, 1-based
         self.history = [r for r in self.history if r["epoch"] != row["epoch"]] + [row]
         if trainer.is_global_zero:
@@ -62,7 +64,7 @@ class LossCurves(Callback):
             writer = csv.DictWriter(fh, fieldnames=["epoch", *columns])
             writer.writeheader()
             writer.writerows(self.history)
-        save(curves_figure(self.history), run_dir / "loss_curves.png")
+        save(curves_figure(self.history, self.fallback), run_dir / "loss_curves.png")
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history}
