@@ -8,7 +8,8 @@ Models: the segmentation quick-start's U-Net (width 12, depth 3) at 3x64x64, bat
 3x128x128, batch 1 (eager, TorchScript, ONNX Runtime FP32; the graph holds the whole detector
 with NMS). Without ``--seg-run`` / ``--det-run`` the weights are random (seeded); with a run
 directory they are that run's best checkpoint, and the inputs its validation images, which
-matters for detection (the number of boxes reaching NMS). Runtimes take turns in blocks, as in
+matters for detection (the number of boxes reaching NMS). INT8 is calibrated on random inputs
+(latency only, not accuracy). Runtimes take turns in blocks, as in
 ``export_latency.py``; run on an otherwise idle machine. Prints the median ms per call and the
 speed-up over eager.
 """

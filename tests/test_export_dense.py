@@ -310,3 +310,49 @@ def test_predict_lists_boxes_in_the_images_own_pixels(det_run, tmp_path):
         np.testing.assert_allclose(found["box"], box.numpy(), atol=0.02)
     assert big["size"] == [image.width * 2, image.height * 2]
     assert all(0 <= v <= image.width * 2 for d in big["detections"] for v in d["box"])
+
+
+ARCHS = [
+    ("segmentation", "lraspp_mobilenet_v3_large"),
+    ("segmentation", "deeplabv3_mobilenet_v3_large"),
+    pytest.param("segmentation", "fcn_resnet50", marks=pytest.mark.slow),
+    ("detection", "fasterrcnn_mobilenet_v3_large_fpn"),
+    ("detection", "ssdlite320_mobilenet_v3_large"),
+    pytest.param("detection", "retinanet_resnet50_fpn", marks=pytest.mark.slow),
+    pytest.param("detection", "fcos_resnet50_fpn", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize(("task", "arch"), ARCHS)
+def test_every_torchvision_architecture_exports_and_verifies(task, arch, tmp_path):
+    """Untrained (random) weights: the hardest case for detection, whose scores tie a lot."""
+    from types import SimpleNamespace
+
+    from mlcycle.export import export_onnx, export_torchscript
+    from mlcycle.export.tasks import export_for
+    from mlcycle.export.verify import Artifact
+    from mlcycle.tasks.detection import DetectionTask
+    from mlcycle.tasks.segmentation import SegmentationTask
+
+    torch.manual_seed(0)
+    size = 64 if task == "segmentation" else 96
+    if task == "segmentation":
+        model = SegmentationTask(3, 3, arch=arch).eval()
+        data = [
+            (torch.randn(3, size, size), torch.randint(0, 3, (size, size)), i) for i in range(3)
+        ]
+    else:
+        model = DetectionTask(2, 3, arch=arch).eval()
+        truth = {"boxes": torch.tensor([[2.0, 2.0, 30.0, 30.0]]), "labels": torch.tensor([1])}
+        data = [(torch.randn(3, size, size), truth, i) for i in range(2)]
+    exporter = export_for(task)
+    module = exporter.module(model).eval()
+    x = next(exporter.batches(data, 2))[0]
+    ts = export_torchscript(module, x, tmp_path / "m.ts", len(exporter.io.outputs))
+    onnx_path = export_onnx(module, x, tmp_path / "m.onnx", io=exporter.io)
+    args = SimpleNamespace(
+        batch_size=2, max_logit_diff=1e-4, max_f1_drop=0.01, max_box_diff=1e-3, max_score_diff=1e-4
+    )
+    artifacts = [Artifact(ts, "torchscript", "fp32"), Artifact(onnx_path, "onnx", "fp32")]
+    report = exporter.verify(module, artifacts, data, {"class_names": ["a", "b", "c"]}, args)
+    assert report["passed"], exporter.failures(report)

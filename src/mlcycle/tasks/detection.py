@@ -29,9 +29,11 @@ SUMMARY = (
 
 def detection_metric() -> MeanAveragePrecision:
     """COCO's box mAP, computed by pycocotools through torchmetrics; AP per class as well."""
-    return MeanAveragePrecision(
+    metric = MeanAveragePrecision(
         box_format="xyxy", iou_type="bbox", class_metrics=True, backend="pycocotools"
     )
+    metric.warn_on_many_detections = False  # COCO scores the best 100 per image, by design
+    return metric
 
 
 def flatten_map(
