@@ -329,7 +329,7 @@ def test_every_torchvision_architecture_exports_and_verifies(task, arch, tmp_pat
     from types import SimpleNamespace
 
     from mlcycle.export import export_onnx, export_torchscript
-    from mlcycle.export.tasks import export_for
+    from mlcycle.export.tasks import Verification, export_for
     from mlcycle.export.verify import Artifact
     from mlcycle.tasks.detection import DetectionTask
     from mlcycle.tasks.segmentation import SegmentationTask
@@ -354,5 +354,6 @@ def test_every_torchvision_architecture_exports_and_verifies(task, arch, tmp_pat
         batch_size=2, max_logit_diff=1e-4, max_f1_drop=0.01, max_box_diff=1e-3, max_score_diff=1e-4
     )
     artifacts = [Artifact(ts, "torchscript", "fp32"), Artifact(onnx_path, "onnx", "fp32")]
-    report = exporter.verify(module, artifacts, data, {"class_names": ["a", "b", "c"]}, args)
+    job = Verification(module, artifacts, data, {"class_names": ["a", "b", "c"]}, args)
+    report = exporter.verify(job)
     assert report["passed"], exporter.failures(report)

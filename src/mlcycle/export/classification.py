@@ -8,29 +8,22 @@ from typing import Any
 from torch import nn
 
 from mlcycle.export import verify as checks
-from mlcycle.export.tasks import TaskExport, register_export
-from mlcycle.export.verify import Artifact
+from mlcycle.export.tasks import TaskExport, Verification, register_export
 
 
 @register_export("classification")
 class ClassificationExport(TaskExport):
     headline = "val/f1"
 
-    def verify(
-        self,
-        module: nn.Module,
-        artifacts: list[Artifact],
-        dataset: Any,
-        data_info: dict[str, Any],
-        args: Any,
-    ) -> dict[str, Any]:
+    def verify(self, job: Verification) -> dict[str, Any]:
+        args = job.args
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # torchmetrics on classes absent from val
             return checks.verify(
-                module,
-                artifacts,
-                self.batches(dataset, args.batch_size),
-                len(data_info["class_names"]),
+                job.module,
+                job.artifacts,
+                self.batches(job.dataset, args.batch_size),
+                len(job.data_info["class_names"]),
                 max_logit_diff=args.max_logit_diff,
                 max_f1_drop=args.max_f1_drop,
             )

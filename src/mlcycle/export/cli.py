@@ -16,7 +16,7 @@ from mlcycle.export.detection import MAX_BOX_DIFF, MAX_SCORE_DIFF
 from mlcycle.export.metadata import build_model_json, input_spec, task_name
 from mlcycle.export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_onnx, opset_range
 from mlcycle.export.quantize import CALIBRATION_METHODS, quantize_int8
-from mlcycle.export.tasks import TaskExport, export_for
+from mlcycle.export.tasks import TaskExport, Verification, export_for
 from mlcycle.export.torchscript import export_torchscript
 from mlcycle.export.verify import MAX_F1_DROP, MAX_LOGIT_DIFF, Artifact
 from mlcycle.run_loader import Run, sha256
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         artifacts.append(Artifact(path, "onnx", "int8"))
         print(f"wrote {path} ({_mb(path)}, static INT8 calibrated on {calibrated} training images)")
 
-    report = exporter.verify(model, artifacts, val, run.data_info, args)
+    report = exporter.verify(Verification(model, artifacts, val, run.data_info, args))
     report["checkpoint"] = f"checkpoints/{checkpoint.name}"
     report[f"recorded_{exporter.headline.replace('/', '_')}"] = metrics.get(exporter.headline)
     if calibrated:

@@ -27,7 +27,7 @@ from torch import nn
 
 from mlcycle.errors import UserError
 from mlcycle.export.onnx_export import OnnxIO
-from mlcycle.export.tasks import TaskExport, register_export
+from mlcycle.export.tasks import TaskExport, Verification, register_export
 from mlcycle.export.verify import (
     Artifact,
     check,
@@ -204,11 +204,7 @@ def verify_detection(
         ours, theirs = _map(ranked[f"{name}:{name}"]), _map(ranked[f"{name}:eager"])
         ranked_change = max(abs(ours[k] - theirs[k]) for k in ours)
         row: dict[str, Any] = {
-            "file": artifact.name,
-            "format": artifact.format,
-            "precision": artifact.precision,
-            "size_bytes": artifact.path.stat().st_size,
-            "images": count,
+            **artifact.row(count),
             **totals[artifact.name],
             **scores,
             **change,
@@ -266,18 +262,12 @@ class DetectionExport(TaskExport):
             x, target, *_ = dataset[i]
             yield x.float().unsqueeze(0), target
 
-    def verify(
-        self,
-        module: nn.Module,
-        artifacts: list[Artifact],
-        dataset: Any,
-        data_info: dict[str, Any],
-        args: Any,
-    ) -> dict[str, Any]:
+    def verify(self, job: Verification) -> dict[str, Any]:
+        args = job.args
         return verify_detection(
-            module,
-            artifacts,
-            self.batches(dataset, 1),
+            job.module,
+            job.artifacts,
+            self.batches(job.dataset, 1),
             max_box_diff=args.max_box_diff,
             max_score_diff=args.max_score_diff,
         )

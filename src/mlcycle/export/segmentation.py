@@ -16,7 +16,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
 from mlcycle.export.onnx_export import OnnxIO
-from mlcycle.export.tasks import TaskExport, register_export
+from mlcycle.export.tasks import TaskExport, Verification, register_export
 from mlcycle.export.verify import (
     Artifact,
     check,
@@ -112,11 +112,7 @@ def verify_segmentation(
     for artifact in artifacts:
         s, got = stats[artifact.name], results[artifact.name]
         row: dict[str, Any] = {
-            "file": artifact.name,
-            "format": artifact.format,
-            "precision": artifact.precision,
-            "size_bytes": artifact.path.stat().st_size,
-            "images": images,
+            **artifact.row(images),
             "pixels": pixels,
             "max_abs_logit_diff": s["max"],
             "mean_abs_logit_diff": s["sum"] / values,
@@ -161,20 +157,14 @@ class SegmentationExport(TaskExport):
     def module(self, task: Any) -> nn.Module:
         return SegmentationLogits(task.model)
 
-    def verify(
-        self,
-        module: nn.Module,
-        artifacts: list[Artifact],
-        dataset: Any,
-        data_info: dict[str, Any],
-        args: Any,
-    ) -> dict[str, Any]:
+    def verify(self, job: Verification) -> dict[str, Any]:
+        args = job.args
         return verify_segmentation(
-            module,
-            artifacts,
-            self.batches(dataset, args.batch_size),
-            len(data_info["class_names"]),
-            int(data_info.get("ignore_index", 255)),
+            job.module,
+            job.artifacts,
+            self.batches(job.dataset, args.batch_size),
+            len(job.data_info["class_names"]),
+            int(job.data_info.get("ignore_index", 255)),
             max_logit_diff=args.max_logit_diff,
             max_miou_drop=args.max_f1_drop,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -24,6 +25,17 @@ from mlcycle.export.onnx_export import OnnxIO
 from mlcycle.export.verify import Artifact
 
 EXPORTS: dict[str, type[TaskExport]] = {}
+
+
+@dataclass
+class Verification:
+    """What a task's check against eager gets."""
+
+    module: nn.Module  # the eager module that was exported
+    artifacts: list[Artifact]
+    dataset: Any  # the validation split, without augmentation
+    data_info: dict[str, Any]  # the run's data.json
+    args: Any  # export.py's options: batch size and tolerances
 
 
 def register_export(task: str) -> Callable[[type[TaskExport]], type[TaskExport]]:
@@ -70,14 +82,8 @@ class TaskExport:
         for x, y, *_ in loader:
             yield x.float(), y
 
-    def verify(
-        self,
-        module: nn.Module,
-        artifacts: list[Artifact],
-        dataset: Any,
-        data_info: dict[str, Any],
-        args: Any,
-    ) -> dict[str, Any]:
+    def verify(self, job: Verification) -> dict[str, Any]:
+        """Run every artifact beside the eager module; the report ``verification.json`` holds."""
         raise NotImplementedError
 
     def table(self, report: dict[str, Any], checkpoint: str) -> str:

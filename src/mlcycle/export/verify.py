@@ -29,6 +29,16 @@ class Artifact:
     def name(self) -> str:
         return self.path.name
 
+    def row(self, images: int) -> dict[str, Any]:
+        """The start of this artifact's row in a verification report."""
+        return {
+            "file": self.name,
+            "format": self.format,
+            "precision": self.precision,
+            "size_bytes": self.path.stat().st_size,
+            "images": images,
+        }
+
 
 def load_runner(artifact: Artifact, all_outputs: bool = False) -> Runner:
     """A function from a float32 NCHW batch to the first output (logits), or to the list of
@@ -100,11 +110,7 @@ def verify(
         agree = int((out.argmax(1) == reference.argmax(1)).sum())
         scores = _scores(out, target, num_classes)
         row: dict[str, Any] = {
-            "file": artifact.name,
-            "format": artifact.format,
-            "precision": artifact.precision,
-            "size_bytes": artifact.path.stat().st_size,
-            "images": len(target),
+            **artifact.row(len(target)),
             "max_abs_logit_diff": float(diff.max()),
             "mean_abs_logit_diff": float(diff.mean()),
             "top1_agree": agree,
