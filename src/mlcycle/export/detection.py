@@ -248,8 +248,8 @@ class DetectionExport(TaskExport):
         if "onnx" in args.format:
             if args.exporter != "torchscript":
                 raise UserError(
-                    "detection exports with --exporter torchscript only: the dynamo exporter "
-                    "cannot trace the data-dependent NMS"
+                    "detection exports with --exporter torchscript only: torch.export, which "
+                    "the dynamo exporter starts from, fails on torchvision's detectors"
                 )
             if args.opset < MIN_OPSET:
                 raise UserError(
