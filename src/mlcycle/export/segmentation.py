@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
 from mlcycle.export.onnx_export import OnnxIO
 from mlcycle.export.tasks import TaskExport, Verification, register_export
@@ -28,7 +27,7 @@ from mlcycle.export.verify import (
     render,
     size_text,
 )
-from mlcycle.tasks.segmentation import logits_at_input
+from mlcycle.tasks.segmentation import logits_at_input, segmentation_metrics
 
 MAX_MIOU_DROP = 0.01
 
@@ -45,20 +44,18 @@ class SegmentationLogits(nn.Module):
 
 
 class _Scores:
-    """Mean IoU and pixel accuracy of one model's argmax over the whole split."""
+    """Mean IoU and pixel accuracy of one model's argmax over the whole split, with the metrics
+    training logs (``segmentation_metrics``)."""
 
     def __init__(self, num_classes: int, ignore_index: int) -> None:
-        kwargs = {"num_classes": num_classes, "ignore_index": ignore_index}
-        self.iou = MulticlassJaccardIndex(average="macro", **kwargs)
-        self.acc = MulticlassAccuracy(average="micro", **kwargs)
+        self.metrics = segmentation_metrics(num_classes, ignore_index)
 
     def update(self, pred: np.ndarray, target: torch.Tensor) -> None:
-        p = torch.from_numpy(pred)
-        self.iou.update(p, target)
-        self.acc.update(p, target)
+        self.metrics.update(torch.from_numpy(pred), target)
 
     def compute(self) -> dict[str, float]:
-        return {"miou": float(self.iou.compute()), "pixel_acc": float(self.acc.compute())}
+        values = self.metrics.compute()
+        return {"miou": float(values["iou"]), "pixel_acc": float(values["acc"])}
 
 
 def _top2_gap(logits: np.ndarray) -> np.ndarray:
