@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 from tqdm.auto import tqdm
 
+from mlcycle.data.layout import relative_name
 from mlcycle.errors import UserError
 
 CACHE_LIMIT_BYTES = 1 << 30  # "auto" caching keeps decoded images in memory below this size
@@ -119,10 +120,7 @@ def fingerprint(rows: list[tuple[Any, ...]], root: Path) -> str:
     """sha256 over the manifest rows (path below ``root``, content hash, label, split)."""
     digest = hashlib.sha256()
     for path, sha, _, label, split, _ in sorted(rows, key=lambda r: str(r[0])):
-        try:
-            rel = Path(path).resolve().relative_to(root).as_posix()
-        except ValueError:
-            rel = Path(path).name
+        rel = relative_name(Path(path), root)
         digest.update(f"{rel},{sha},{label},{split}\n".encode())
     return digest.hexdigest()
 
@@ -171,3 +169,14 @@ def no_usable_data(where: str, skipped: list[tuple[str, str]], what: str) -> Use
             f"no usable {what} in '{where}': all {len(skipped)} were skipped; the first: '{path}': {reason}"
         )
     return UserError(f"no {what} found in '{where}'")
+
+
+def check_strict(skipped: list[tuple[str, str]], strict: bool, where: str) -> None:
+    """With ``data.strict=true`` any skipped file stops the run (pipelines that must not drop
+    data silently)."""
+    if strict and skipped:
+        path, reason = skipped[0]
+        raise UserError(
+            f"data.strict=true and {len(skipped)} file(s) of '{where}' would be skipped; the first: "
+            f"'{path}': {reason}. Fix or remove them, or set data.strict=false to skip and list them"
+        )
