@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import os
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,14 +19,15 @@ from tqdm.auto import tqdm
 
 from mlcycle.data.base import ImageDataModule
 from mlcycle.data.images import UnreadableImage, guess_channels, load_image, read_image
+from mlcycle.data.layout import announce, data_root
 from mlcycle.data.records import (
-    MANIFEST_COLUMNS,
-    manifest_changes,
-    read_manifest,
+    check_strict,
+    no_usable_data,
     splits_from_file,
+    write_run_files,
 )
-from mlcycle.data.sources import SPLITS, Sample, load_samples
-from mlcycle.data.splits import stratified_split
+from mlcycle.data.sources import SPLITS, Found, Sample, load_samples
+from mlcycle.data.splits import assign_splits, check_coverage
 from mlcycle.data.transforms import finish, resize
 from mlcycle.errors import UserError
 
@@ -117,6 +117,11 @@ class ImageClassificationData(ImageDataModule):
         source_options: extra keyword arguments for a source registered by a plugin.
         quarantine: a ``quarantine.csv`` (from ``validate_data.py``); its files are left out.
         allow_changed: resume a run even though its data changed since it started.
+        layout: ``auto`` reads ``root/{train,val,test}/<class>/`` as split folders (names in
+            any case; ``valid``/``validation``/``dev`` and ``testing`` too) and other folders as
+            classes; ``splits`` or ``classes`` settles a root that mixes both.
+        strict: stop with exit 2 when any file or manifest row would be skipped, instead of
+            listing it in ``skipped_files.csv`` and going on.
     """
 
     def __init__(
@@ -143,6 +148,8 @@ class ImageClassificationData(ImageDataModule):
         source_options: dict[str, Any] | None = None,
         quarantine: str | None = None,
         allow_changed: bool = False,
+        layout: str = "auto",
+        strict: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -157,37 +164,40 @@ class ImageClassificationData(ImageDataModule):
 
     # --- scanning ----------------------------------------------------------------------------
 
-    def _load_samples(self) -> list[Sample]:
+    def _load_samples(self) -> Found:
         hp = self.hparams
         options = dict(hp.source_options or {})
         options.update(root=hp.root, manifest=hp.manifest, path_column=hp.path_column)
-        options.update(label_column=hp.label_column, url=hp.url, query=hp.query)
-        samples = load_samples(hp.source, **options)
+        options.update(label_column=hp.label_column, url=hp.url, query=hp.query, layout=hp.layout)
+        found = load_samples(hp.source, **options)
         if hp.quarantine:
             held = quarantined(Path(hp.quarantine))
-            samples = [s for s in samples if str(s.path.resolve()) not in held]
-        return samples
+            found.samples = [s for s in found.samples if str(s.path.resolve()) not in held]
+        return found
 
     def _build_index(self) -> Index:
         hp = self.hparams
-        samples = self._load_samples()
+        found = self._load_samples()
         where = hp.manifest or hp.root or hp.source
-        if not samples:
-            raise UserError(
-                f"no images found in '{where}'; expected one subfolder per class holding image files "
-                "(png, jpg, bmp, gif, tif, webp)"
-            )
-        channels = hp.channels or guess_channels([s.path for s in samples])
-        cache, skipped, keep, hashes, sizes = self._verify(samples, channels)
-        samples = [samples[i] for i in keep]
-        class_names = sorted({s.label for s in samples})
+        if not found.samples:
+            raise no_usable_data(where, found.skipped, "images")
+        channels = hp.channels or guess_channels([s.path for s in found.samples])
+        cache, skipped, keep, hashes, sizes = self._verify(found.samples, channels)
+        skipped = found.skipped + skipped
+        check_strict(skipped, hp.strict, where)
+        samples = [found.samples[i] for i in keep]
+        class_names = sorted({s.label for s in samples if s.split in (None, "train")})
         if len(class_names) < 2:
-            found = f"only class '{class_names[0]}'" if class_names else "no readable images"
-            raise UserError(f"'{where}' has {found}; classification needs at least two classes")
+            found_names = (
+                f"only class '{class_names[0]}'" if class_names else "no readable training images"
+            )
+            raise UserError(
+                f"'{where}' has {found_names}; classification needs at least two classes"
+            )
+        splits = self._splits(samples, hashes, found.layout)
         lookup = {name: i for i, name in enumerate(class_names)}
         targets = [lookup[s.label] for s in samples]
-        root = Path(os.path.commonpath([str(s.path.resolve().parent) for s in samples]))
-        splits = self._splits(samples, hashes, targets, class_names, where)
+        root = data_root([s.path for s in samples])
         index = Index(
             samples, targets, splits, class_names, channels, skipped, cache, root, hashes, sizes
         )
@@ -226,31 +236,20 @@ class ImageClassificationData(ImageDataModule):
         cache = [results[i][0] for i in keep] if use_cache else None
         return cache, skipped, keep, [results[i][1] for i in keep], [results[i][2] for i in keep]
 
-    def _splits(
-        self,
-        samples: list[Sample],
-        hashes: list[str],
-        targets: list[int],
-        names: list[str],
-        where: str,
-    ) -> list[str]:
+    def _splits(self, samples: list[Sample], hashes: list[str], layout: str) -> list[str]:
         hp = self.hparams
+        labels = [s.label for s in samples]
         if hp.split_file:
+            announce(f"{layout}; splits from {hp.split_file}")
             return splits_from_file(hp.split_file, [s.path for s in samples])
-        if any(s.split for s in samples):
-            splits = [s.split or "train" for s in samples]
-            for i, name in enumerate(names):
-                if not any(t == i and s == "train" for t, s in zip(targets, splits, strict=True)):
-                    raise UserError(
-                        f"class '{name}' has no readable training image in '{where}/train'"
-                    )
-            if "val" not in splits:
-                raise UserError(
-                    f"'{where}/val' holds no readable image; the run needs a validation split"
-                )
-            return splits
-        labels = [names[t] for t in targets]
-        return stratified_split(hashes, labels, hp.val_fraction, hp.test_fraction, hp.split_seed)
+        given = [s.split for s in samples]
+        splits, how = assign_splits(
+            given, hashes, labels, hp.val_fraction, hp.test_fraction, hp.split_seed
+        )
+        announce(f"{layout}; {how}")
+        for warning in check_coverage(labels, splits, {g for g in given if g}):
+            print(f"warning: {warning}", file=sys.stderr)
+        return splits
 
     def raw_image(self, position: int) -> np.ndarray:
         """The resized uint8 image of sample ``position`` (for galleries of mistakes)."""
@@ -299,46 +298,18 @@ class ImageClassificationData(ImageDataModule):
             )
         ]
 
-    @property
-    def fingerprint(self) -> str:
-        """sha256 over every file's path below the data root, content hash, label and split."""
-        digest = hashlib.sha256()
-        for sample, h, split in sorted(
-            zip(self.index.samples, self.index.hashes, self.index.splits, strict=True),
-            key=lambda r: str(r[0].path),
-        ):
-            rel = sample.path.resolve().relative_to(self.index.root).as_posix()
-            digest.update(f"{rel},{h},{sample.label},{split}\n".encode())
-        return digest.hexdigest()
-
-    def check_unchanged_since(self, run_dir: Path) -> None:
-        """Stop a resume whose data changed since the run started, unless allowed."""
-        old_file = run_dir / "data_manifest.csv"
-        if not old_file.is_file() or self.hparams.allow_changed:
-            return
-        new = {row[0]: row[1] for row in self.manifest_rows()}
-        changes = manifest_changes(read_manifest(old_file), new)
-        if any(changes.values()):
-            counts = ", ".join(f"{n} {what}" for what, n in changes.items())
-            raise UserError(
-                f"the data changed since this run started ({counts} files); resume anyway with "
-                "--data.allow_changed=true, or start a new run"
-            )
-
     def write_records(self, run_dir: Path) -> None:
         """``splits.csv``, ``data_manifest.csv``, ``skipped_files.csv`` and ``data.json``."""
         index = self.index
-        with (run_dir / "data_manifest.csv").open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(MANIFEST_COLUMNS)
-            writer.writerows(self.manifest_rows())
-        with (run_dir / "splits.csv").open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["path", "label", "split"])
-            for sample, split in zip(index.samples, index.splits, strict=True):
-                writer.writerow([str(sample.path), sample.label, split])
-        with (run_dir / "skipped_files.csv").open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["path", "reason"])
-            writer.writerows(index.skipped)
-        (run_dir / "data.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
+        split_rows = (
+            (str(sample.path), sample.label, split)
+            for sample, split in zip(index.samples, index.splits, strict=True)
+        )
+        write_run_files(
+            run_dir,
+            self.manifest_rows(),
+            ("path", "label", "split"),
+            split_rows,
+            index.skipped,
+            self.describe(),
+        )

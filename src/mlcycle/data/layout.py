@@ -112,10 +112,11 @@ def announce(text: str) -> None:
 def leaves_root(relative: str | Path, root: Path) -> bool:
     """True when a manifest path, read as written, points outside ``root`` (absolute elsewhere,
     or ``..`` climbing out). Links inside the root are the user's own and are not judged here."""
-    base = Path(os.path.normpath(root.expanduser().absolute()))
+    base = absolute(root)
     path = Path(relative).expanduser()
     full = Path(os.path.normpath(path if path.is_absolute() else base / path))
-    return not full.is_relative_to(base)
+    # An absolute path may name the root by its real location (the root given through a link).
+    return not (full.is_relative_to(base) or full.is_relative_to(os.path.realpath(base)))
 
 
 def absolute(path: Path) -> Path:
@@ -134,3 +135,19 @@ def relative_name(path: Path, root: Path) -> str:
         return absolute(path).relative_to(root).as_posix()
     except ValueError:
         return Path(path).name
+
+
+def walk_files(folder: Path) -> list[Path]:
+    """Every non-hidden file below ``folder``, sorted, links to files and folders followed
+    (each real folder visited once, so a link loop ends)."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for top, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(top) / f for f in files if not f.startswith(".")]
+    return sorted(found)

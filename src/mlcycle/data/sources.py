@@ -13,6 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle.data.images import is_image_file
+from mlcycle.data.layout import (
+    absolute,
+    describe_splits,
+    leaves_root,
+    split_folders,
+    split_of,
+    visible_dirs,
+    walk_files,
+)
 from mlcycle.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -29,11 +38,23 @@ class Sample:
     meta: dict[str, Any] | None = field(default=None, compare=False)
 
 
-SourceFn = Callable[..., list[Sample]]
+@dataclass
+class Found:
+    """What a source read: the samples, the rows it skipped (``(path, reason)``, the reason
+    naming the line or row) and a few words on the layout for the ``layout:`` line."""
+
+    samples: list[Sample]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    layout: str = ""
+
+
+SourceFn = Callable[..., "list[Sample] | Found"]
 SOURCES: dict[str, SourceFn] = {}
 
 
 def register_source(name: str) -> Callable[[SourceFn], SourceFn]:
+    """Register a source. It returns a list of :class:`Sample` or a :class:`Found`."""
+
     def decorator(fn: SourceFn) -> SourceFn:
         SOURCES[name] = fn
         return fn
@@ -41,16 +62,28 @@ def register_source(name: str) -> Callable[[SourceFn], SourceFn]:
     return decorator
 
 
-def load_samples(source: str, **options: Any) -> list[Sample]:
+def load_samples(source: str, **options: Any) -> Found:
     if source not in SOURCES:
         raise UserError(
             f"unknown data.source '{source}'; choose one of: {', '.join(sorted(SOURCES))}"
         )
-    return SOURCES[source](**options)
+    found = SOURCES[source](**options)
+    return found if isinstance(found, Found) else Found(list(found), [], f"source {source}")
 
 
-def _visible_dirs(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+def given_split(value: Any, where: str) -> str | None:
+    """A manifest's or query's ``split`` value as train/val/test (aliases such as ``valid`` or
+    ``testing`` accepted, any case); empty means "not fixed"."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    split = split_of(text)
+    if split is None:
+        raise UserError(
+            f"{where}: split '{text}' is not one of train, val (valid, validation, dev), "
+            "test (testing)"
+        )
+    return split
 
 
 def inside(path: Path, root: Path) -> bool:
@@ -60,20 +93,17 @@ def inside(path: Path, root: Path) -> bool:
 
 def _class_folder(root: Path, split: str | None = None) -> list[Sample]:
     samples = []
-    for class_dir in _visible_dirs(root):
-        for path in sorted(class_dir.rglob("*")):
-            if path.is_file() and is_image_file(path) and not path.name.startswith("."):
-                if not inside(path, root):
-                    raise UserError(
-                        f"'{path}' links outside the data root '{root}'; copy the file in or remove the link"
-                    )
+    for class_dir in visible_dirs(root):
+        for path in walk_files(class_dir):
+            if is_image_file(path):
                 samples.append(Sample(path, class_dir.name, split))
     return samples
 
 
 @register_source("folder")
-def folder_source(root: str | None = None, **_: Any) -> list[Sample]:
-    """ImageFolder layout: ``root/<class>/*.png``, or ``root/{train,val[,test]}/<class>/*``."""
+def folder_source(root: str | None = None, layout: str = "auto", **_: Any) -> Found:
+    """``root/<class>/*`` or ``root/<split>/<class>/*`` with split folders named train, val
+    (valid, validation, dev) and test (testing), any case. Links inside the root are followed."""
     if not root:
         raise UserError(
             "data.root is not set; pass --data.root PATH to a folder with one subfolder per class"
@@ -84,13 +114,14 @@ def folder_source(root: str | None = None, **_: Any) -> list[Sample]:
             f"data root '{root}' does not exist or is not a folder; "
             "pass --data.root PATH to a folder with one subfolder per class"
         )
-    if (base / "train").is_dir() and (base / "val").is_dir():
+    folders = split_folders(base, layout or "auto")
+    if folders:
         samples = []
         for split in SPLITS:
-            if (base / split).is_dir():
-                samples += _class_folder(base / split, split)
-        return samples
-    return _class_folder(base)
+            if split in folders:
+                samples += _class_folder(folders[split], split)
+        return Found(samples, [], describe_splits(folders, 0, 0, drawn=False))
+    return Found(_class_folder(base), [], "class folders")
 
 
 @register_source("csv")
@@ -111,7 +142,7 @@ def csv_source(
     csv_path = Path(manifest).expanduser()
     if not csv_path.is_file():
         raise UserError(f"manifest '{manifest}' does not exist; pass --data.manifest PATH.csv")
-    root = csv_path.parent.resolve()
+    root = absolute(csv_path.parent)
     with csv_path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         columns = reader.fieldnames or []
@@ -121,27 +152,27 @@ def csv_source(
                     f"manifest '{manifest}' has no '{column}' column (columns: {', '.join(columns) or 'none'}); "
                     f"add it or set data.{key}"
                 )
-        samples = []
+        samples, skipped = [], []
         for line, row in enumerate(reader, start=2):
             rel, label = (row[path_column] or "").strip(), (row[label_column] or "").strip()
-            if not rel or not label:
-                raise UserError(
-                    f"manifest '{manifest}' line {line}: empty {path_column} or {label_column}"
-                )
-            path = root / rel
-            if not inside(path, root):
-                raise UserError(
-                    f"manifest '{manifest}' line {line}: path '{rel}' leads outside the manifest's folder "
-                    f"{root}; keep image paths inside it"
-                )
-            split = (row.get("split") or "").strip() or None
-            if split is not None and split not in SPLITS:
-                raise UserError(
-                    f"manifest '{manifest}' line {line}: split '{split}' is not one of {SPLITS}"
-                )
+            problem = (
+                f"line {line}: empty {path_column}"
+                if not rel
+                else f"line {line}: empty {label_column}"
+                if not label
+                else f"line {line}: path leaves the manifest's folder {root}"
+                if leaves_root(rel, root)
+                else None
+            )
+            if problem:
+                skipped.append((rel or f"{csv_path.name}:{line}", problem))
+                continue
+            split = given_split(row.get("split"), f"manifest '{manifest}' line {line}")
             extra = {k: v for k, v in row.items() if k not in (path_column, label_column, "split")}
-            samples.append(Sample(path, label, split, extra or None))
-    return samples
+            samples.append(Sample(root / rel, label, split, extra or None))
+    given = sorted({s.split for s in samples if s.split}, key=SPLITS.index)
+    column = f" with a split column ({', '.join(given)})" if given else ""
+    return Found(samples, skipped, f"CSV manifest {csv_path.name}{column}")
 
 
 @register_source("digits")
@@ -150,4 +181,4 @@ def digits_source(root: str | None = None, **_: Any) -> list[Sample]:
     from mlcycle.data.digits import write_digits
 
     base = write_digits(Path(root or "data/digits"))
-    return _class_folder(base)
+    return Found(_class_folder(base), [], f"built-in digits in {base}/, class folders")

@@ -40,6 +40,13 @@ def stratified_split(
 ) -> list[str]:
     """Return ``train``/``val``/``test`` for each file (given by its content hash and label)."""
     check_fractions(val_fraction, test_fraction)
+    return _draw(hashes, labels, val_fraction, test_fraction, seed)
+
+
+def _draw(
+    hashes: list[str], labels: list[str], val_fraction: float, test_fraction: float, seed: int
+) -> list[str]:
+    """The seeded draw; a split whose fraction is 0 is not drawn."""
     draws = [draw(seed, h) for h in hashes]
     splits = [
         "test" if u < test_fraction else "val" if u < test_fraction + val_fraction else "train"
@@ -48,26 +55,98 @@ def stratified_split(
     by_class: dict[str, list[int]] = defaultdict(list)
     for index, label in enumerate(labels):
         by_class[label].append(index)
-    wanted = ["val"] + (["test"] if test_fraction > 0 else [])
+    wanted = (["val"] if val_fraction > 0 else []) + (["test"] if test_fraction > 0 else [])
     for label, indexes in sorted(by_class.items()):
         if len(indexes) < 1 + len(wanted):
             raise UserError(
-                f"class '{label}' has {len(indexes)} readable image(s); the train/{'/'.join(wanted)} "
-                f"splits need at least {1 + len(wanted)}. Add images to it, remove the class, or set "
-                "data.test_fraction=0"
+                f"class '{label}' has {len(indexes)} readable training image(s); the "
+                f"{'/'.join(['train', *wanted])} splits need at least {1 + len(wanted)}. Add images "
+                "to it, remove the class, or set data.test_fraction=0"
             )
         for split in ["train", *wanted]:
             if any(splits[i] == split for i in indexes):
                 continue
-            # Take a file from the largest split of this class (it has two or more by now).
+            # Take files from the largest split of this class (it has two or more by now):
+            # every copy of one content moves together, so duplicates never straddle splits.
             sizes = defaultdict(list)
             for i in indexes:
                 sizes[splits[i]].append(i)
             donors = max(sizes.values(), key=len)
+            groups: dict[str, list[int]] = defaultdict(list)
+            for i in donors:
+                groups[hashes[i]].append(i)
+            movable = [g for g in groups.values() if len(g) < len(donors)] or [[donors[0]]]
             pick = (
-                max(donors, key=lambda i: draws[i])
+                max(movable, key=lambda g: draws[g[0]])
                 if split == "train"
-                else min(donors, key=lambda i: draws[i])
+                else min(movable, key=lambda g: draws[g[0]])
             )
-            splits[pick] = split
+            for i in pick:
+                splits[i] = split
     return splits
+
+
+def assign_splits(
+    given: list[str | None],
+    hashes: list[str],
+    labels: list[str],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> tuple[list[str], str]:
+    """Splits for every file and a few words on how they were made.
+
+    Splits the layout fixed (``given``, ``None`` for "not fixed", which counts as train when
+    others are fixed) are kept; a missing val is drawn from train, and a missing test too unless
+    ``test_fraction`` is 0. Without any fixed split, every file is drawn.
+    """
+    fixed = {g for g in given if g}
+    if not fixed:
+        splits = stratified_split(hashes, labels, val_fraction, test_fraction, seed)
+        test = f"test {test_fraction:.0%}" if test_fraction > 0 else "no test split"
+        return splits, f"val {val_fraction:.0%}, {test} drawn per class"
+    splits = [g or "train" for g in given]
+    val = val_fraction if "val" not in fixed else 0.0
+    test = test_fraction if "test" not in fixed else 0.0
+    if fixed >= {"val", "test"}:
+        return splits, "every split given"
+    if "val" not in fixed and not 0 < val < 1 or not 0 <= test < 1 or val + test >= 1:
+        raise UserError(
+            f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction}: the splits "
+            "drawn from train need a val fraction above 0 (when val is not given) and a sum below 1"
+        )
+    pool = [i for i, s in enumerate(splits) if s == "train"] if val or test else []
+    drawn = _draw([hashes[i] for i in pool], [labels[i] for i in pool], val, test, seed)
+    for i, split in zip(pool, drawn, strict=True):
+        splits[i] = split
+    words = []
+    if "val" not in fixed:
+        words.append(f"val drawn from train ({val:.0%})")
+    if "test" not in fixed:
+        words.append(f"test drawn from train ({test:.0%})" if test else "no test split")
+    return splits, "; ".join(words)
+
+
+def check_coverage(labels: list[str], splits: list[str], given: set[str]) -> list[str]:
+    """Warnings for classes missing from a given val/test split; an error for a class found in
+    val or test but not in train (the model could never predict it)."""
+    present: dict[str, set[str]] = defaultdict(set)
+    for label, split in zip(labels, splits, strict=True):
+        present[split].add(label)
+    only = sorted((present["val"] | present["test"]) - present["train"])
+    if only:
+        where = {c: [s for s in ("val", "test") if c in present[s]] for c in only}
+        listed = ", ".join(f"'{c}' ({'/'.join(where[c])})" for c in only)
+        raise UserError(
+            f"class(es) {listed} have images in val or test but none in train; add training "
+            "images for them or remove them from val/test"
+        )
+    warnings = []
+    for split in ("val", "test"):
+        if split in given:
+            for label in sorted(present["train"] - present[split]):
+                warnings.append(
+                    f"class '{label}' has no image in the given {split} split; its {split} "
+                    "score cannot be measured"
+                )
+    return warnings

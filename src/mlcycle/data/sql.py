@@ -1,7 +1,7 @@
 """The ``sql`` source: a SQLAlchemy URL and a query that returns ``path`` and ``label`` columns.
 
-Paths are resolved against ``data.root`` and must stay inside it (``..``, absolute paths
-elsewhere and links leading out are refused). Other columns go to ``Sample.meta`` for EDA; a
+Paths are resolved against ``data.root``; a row whose path leaves it (``..``, an absolute path
+elsewhere) is skipped and listed with its row number, and links inside the root are followed. Other columns go to ``Sample.meta`` for EDA; a
 ``split`` column (train/val/test) fixes each row's split, as in a CSV manifest. The query runs
 in a transaction that is rolled back, and SQLite files are opened read-only.
 """
@@ -13,7 +13,8 @@ import decimal
 from pathlib import Path
 from typing import Any
 
-from mlcycle.data.sources import SPLITS, Sample, inside, register_source
+from mlcycle.data.layout import absolute, leaves_root
+from mlcycle.data.sources import SPLITS, Found, Sample, given_split, register_source
 from mlcycle.errors import UserError
 
 
@@ -64,6 +65,16 @@ def _engine(url: str) -> tuple[Any, str]:
         ) from exc
 
 
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed (no password)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - the query already ran with it; just print less
+        return url.split("@")[-1]
+
+
 def run_query(url: str, query: str) -> tuple[list[str], list[tuple]]:
     """Column names and rows of ``query``; any database failure becomes one UserError line."""
     from sqlalchemy import text
@@ -82,20 +93,6 @@ def run_query(url: str, query: str) -> tuple[list[str], list[tuple]]:
         engine.dispose()
 
 
-def _resolve(root: Path, value: Any, row: int) -> Path:
-    text = str(value).strip() if value is not None else ""
-    if not text:
-        raise UserError(f"data.query row {row}: empty path")
-    path = Path(text).expanduser()
-    full = path if path.is_absolute() else root / path
-    if not inside(full, root):
-        raise UserError(
-            f"data.query row {row}: path '{text}' leads outside data.root '{root}'; "
-            "keep image paths inside the root (relative paths, no '..', no links out)"
-        )
-    return full
-
-
 @register_source("sql")
 def sql_source(
     url: str | None = None,
@@ -104,7 +101,7 @@ def sql_source(
     path_column: str = "path",
     label_column: str = "label",
     **_: Any,
-) -> list[Sample]:
+) -> Found:
     """Rows of ``query`` on the database at ``url``; image paths relative to ``root``."""
     if not url:
         raise UserError(
@@ -117,7 +114,7 @@ def sql_source(
     base = Path(root).expanduser()
     if not base.is_dir():
         raise UserError(f"data root '{root}' does not exist or is not a folder")
-    base = base.resolve()
+    base = absolute(base)
     columns, rows = run_query(url, query)
     missing = [c for c in (path_column, label_column) if c not in columns]
     if missing:
@@ -128,18 +125,31 @@ def sql_source(
         )
     at_path, at_label = columns.index(path_column), columns.index(label_column)
     at_split = columns.index("split") if "split" in columns else None
-    samples = []
+    samples, skipped = [], []
     for number, row in enumerate(rows, start=1):
-        path = _resolve(base, row[at_path], number)
+        text = "" if row[at_path] is None else str(row[at_path]).strip()
         label = "" if row[at_label] is None else str(row[at_label]).strip()
-        if not label:
-            raise UserError(f"data.query row {number} ('{row[at_path]}'): empty {label_column}")
-        split = None if at_split is None or row[at_split] is None else str(row[at_split]).strip()
-        if split is not None and split not in SPLITS:
-            raise UserError(f"data.query row {number}: split '{split}' is not one of {SPLITS}")
+        problem = (
+            f"row {number}: empty {path_column}"
+            if not text
+            else f"row {number}: empty {label_column}"
+            if not label
+            else f"row {number}: path leaves data.root {base}"
+            if leaves_root(text, base)
+            else None
+        )
+        if problem:
+            skipped.append((text or f"row {number}", problem))
+            continue
+        path = Path(text).expanduser()
+        split = None if at_split is None else given_split(row[at_split], f"data.query row {number}")
         skip = {at_path, at_label, at_split}
         meta = {
             c: _plain(v) for i, (c, v) in enumerate(zip(columns, row, strict=True)) if i not in skip
         }
-        samples.append(Sample(path, label, split or None, meta or None))
-    return samples
+        samples.append(
+            Sample(path if path.is_absolute() else base / path, label, split, meta or None)
+        )
+    given = sorted({s.split for s in samples if s.split}, key=SPLITS.index)
+    column = f" with a split column ({', '.join(given)})" if given else ""
+    return Found(samples, skipped, f"SQL query on {shown_url(url)}{column}")

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mlcycle.data.datamodule import ImageClassificationData
-from mlcycle.data.sources import Sample, load_samples
+from mlcycle.data.records import check_strict
+from mlcycle.data.sources import Found, load_samples
 from mlcycle.errors import ArgParser, UserError
 
 
@@ -133,14 +135,22 @@ def build_data(configs: list[str], overrides: dict[str, Any]) -> ImageClassifica
     return cls(**init_args)
 
 
-def all_samples(dm: ImageClassificationData) -> list[Sample]:
-    """Every sample of the configured source, including files a quarantine list leaves out."""
+def all_samples(dm: ImageClassificationData) -> Found:
+    """Every sample of the configured source, including files a quarantine list leaves out;
+    manifest rows the source skipped are counted on stderr."""
     hp = dm.hparams
     options = dict(hp.source_options or {})
     options.update(root=hp.root, manifest=hp.manifest, path_column=hp.path_column)
-    options.update(label_column=hp.label_column, url=hp.url, query=hp.query)
-    samples = load_samples(hp.source, **options)
-    if not samples:
-        where = hp.manifest or hp.root or hp.url or hp.source
+    options.update(label_column=hp.label_column, url=hp.url, query=hp.query, layout=hp.layout)
+    found = load_samples(hp.source, **options)
+    where = hp.manifest or hp.root or hp.url or hp.source
+    check_strict(found.skipped, hp.strict, where)
+    if found.skipped:
+        path, reason = found.skipped[0]
+        print(
+            f"warning: skipped {len(found.skipped)} row(s) of '{where}'; the first: '{path}': {reason}",
+            file=sys.stderr,
+        )
+    if not found.samples:
         raise UserError(f"no images found in '{where}'; check the data section of the config")
-    return samples
+    return found

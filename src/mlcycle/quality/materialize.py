@@ -21,6 +21,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from mlcycle.data.datamodule import ImageClassificationData
+from mlcycle.data.layout import relative_name
 from mlcycle.errors import ArgParser, UserError, main_guard
 from mlcycle.quality.config import add_config_arguments, build_data, parse_overrides
 from mlcycle.quality.exif import strip_metadata
@@ -83,7 +84,7 @@ def materialize(dm: ImageClassificationData, out: Path, strip_exif: bool) -> dic
             target = _target(tmp, sample.label, sample.path, digest, taken)
             target.parent.mkdir(exist_ok=True)
             target.write_bytes(copy)
-            rel_source = sample.path.resolve().relative_to(index.root).as_posix()
+            rel_source = relative_name(sample.path, index.root)
             row = [
                 target.relative_to(tmp).as_posix(),
                 sample.label,

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm.auto import tqdm
 
-from mlcycle.data.images import convert
+from mlcycle.data.images import UnreadableImage, convert, plain_reason, read_bytes
 
 # Modes the image loader converts faithfully to 1 or 3 channels.
 SUPPORTED_MODES = {
@@ -74,9 +74,9 @@ def inspect_file(path: str, detail: bool = False) -> Facts:
     """Read and check one file. Never raises for a bad file: the problem is in the result."""
     facts = Facts(path)
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        facts.problem, facts.reason = "unreadable", exc.strerror or type(exc).__name__
+        data = read_bytes(path)
+    except UnreadableImage as exc:
+        facts.problem, facts.reason = "unreadable", str(exc)
         return facts
     facts.bytes, facts.sha256 = len(data), hashlib.sha256(data).hexdigest()
     if not data:
@@ -92,19 +92,18 @@ def inspect_file(path: str, detail: bool = False) -> Facts:
                 img.load()
                 _measure(img, facts, detail)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        if isinstance(exc, UnidentifiedImageError):
-            reason = "not an image PIL can identify"
+        reason = plain_reason(data, exc)
         if facts.mode is not None and facts.mode not in SUPPORTED_MODES:
             facts.problem, facts.reason = "unsupported_mode", f"mode {facts.mode}: {reason}"
         else:
-            truncated = cut or "truncated" in reason.lower()
+            truncated = cut or reason.startswith("truncated")
             facts.problem = "truncated" if truncated else "unreadable"
             facts.reason = reason
         facts.decoded = False
         return facts
     if cut:
-        facts.problem, facts.reason = "truncated", "file ends before the image's end marker"
+        facts.problem = "truncated"
+        facts.reason = f"truncated after {len(data)} bytes (no end-of-image marker)"
     elif facts.mode not in SUPPORTED_MODES:
         facts.problem, facts.reason = "unsupported_mode", f"mode {facts.mode}"
     return facts

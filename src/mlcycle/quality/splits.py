@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 from mlcycle.data.datamodule import ImageClassificationData
-from mlcycle.data.sources import Sample
-from mlcycle.data.splits import check_fractions, draw, stratified_split
+from mlcycle.data.layout import announce
+from mlcycle.data.sources import Found
+from mlcycle.data.splits import assign_splits as data_splits
+from mlcycle.data.splits import check_coverage, check_fractions, draw
 from mlcycle.errors import UserError
 
 
 def assign_splits(
-    dm: ImageClassificationData, samples: list[Sample], hashes: list[str | None]
+    dm: ImageClassificationData, found: Found, hashes: list[str | None]
 ) -> list[str | None]:
     """``train``/``val``/``test`` per sample; ``None`` where the file is unreadable (hash None).
 
-    Follows the data module: a ``split_file`` wins, then splits fixed by the source (folders or
-    a ``split`` column), else the content-hash split. When a class is too small for that split
-    (training would stop), each file keeps its drawn split so the checks can still run.
+    Follows the data module: a ``split_file`` wins, then splits fixed by the layout (split
+    folders or a ``split`` column, missing ones drawn from train), else the content-hash split.
+    When a class is too small for that split (training would stop), each file keeps its drawn
+    split so the checks can still run. Prints the ``layout:`` line as training does.
     """
     hp = dm.hparams
+    samples = found.samples
     readable = [i for i, h in enumerate(hashes) if h is not None]
     splits: list[str | None] = [None] * len(samples)
     if hp.split_file:
@@ -31,22 +36,35 @@ def assign_splits(
             recorded = {row["path"]: row["split"] for row in csv.DictReader(fh)}
         for i in readable:
             splits[i] = recorded.get(str(samples[i].path))
+        announce(f"{found.layout}; splits from {path}")
         return splits
-    if any(s.split for s in samples):
-        for i in readable:
-            splits[i] = samples[i].split or "train"
-        return splits
-    check_fractions(hp.val_fraction, hp.test_fraction)
+    given = [samples[i].split for i in readable]
     digests = [hashes[i] or "" for i in readable]
     labels = [samples[i].label for i in readable]
     try:
-        drawn = stratified_split(digests, labels, hp.val_fraction, hp.test_fraction, hp.split_seed)
-    except UserError:
-        val, test = hp.val_fraction, hp.test_fraction
+        drawn, how = data_splits(
+            given, digests, labels, hp.val_fraction, hp.test_fraction, hp.split_seed
+        )
+    except UserError as exc:
+        check_fractions(hp.val_fraction, hp.test_fraction)
+        fixed = {g for g in given if g}
+        val = 0.0 if "val" in fixed else hp.val_fraction
+        test = 0.0 if "test" in fixed else hp.test_fraction
         drawn = []
-        for h in digests:
+        for g, h in zip(given, digests, strict=True):
             u = draw(hp.split_seed, h)
-            drawn.append("test" if u < test else "val" if u < test + val else "train")
+            drawn.append(g if g and g != "train" else _pick(u, val, test))
+        how = f"drawn without per-class fixes ({exc})"
+    announce(f"{found.layout}; {how}")
+    try:
+        for warning in check_coverage(labels, drawn, {g for g in given if g}):
+            print(f"warning: {warning}", file=sys.stderr)
+    except UserError as exc:
+        print(f"warning: {exc}", file=sys.stderr)
     for i, split in zip(readable, drawn, strict=True):
         splits[i] = split
     return splits
+
+
+def _pick(u: float, val: float, test: float) -> str:
+    return "test" if u < test else "val" if u < test + val else "train"

@@ -7,13 +7,13 @@ quarantine list. The data is only read.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from mlcycle.data.layout import absolute, data_root
 from mlcycle.errors import ArgParser, UserError, main_guard
 from mlcycle.quality.config import add_config_arguments, all_samples, build_data, parse_overrides
 from mlcycle.quality.findings import FINDINGS, Item, Thresholds, check_all
@@ -59,15 +59,10 @@ def parser() -> ArgParser:
     return p
 
 
-def data_root(paths: list[Path]) -> Path:
-    """The deepest folder holding every data file."""
-    return Path(os.path.commonpath([str(p.resolve().parent) for p in paths]))
-
-
 def check_out_folder(out: Path, paths: list[Path], option: str = "--out") -> None:
     """Reports and copies go next to the data, never into it."""
     root = data_root(paths)
-    if out.resolve().is_relative_to(root):
+    if absolute(out).is_relative_to(root) or out.resolve().is_relative_to(root.resolve()):
         raise UserError(f"{option} '{out}' is inside the data folder '{root}'; choose another")
 
 
@@ -81,12 +76,13 @@ def validate(
 ) -> dict[str, Any]:
     """Scan, check and write ``data_report.json`` and ``quarantine.csv``; return the report."""
     dm = build_data(configs, overrides)
-    samples = all_samples(dm)
+    found = all_samples(dm)
+    samples = found.samples
     check_out_folder(out, [s.path for s in samples])
     start = time.perf_counter()
     facts = scan([s.path for s in samples], workers=workers)
     seconds = time.perf_counter() - start
-    splits = assign_splits(dm, samples, [f.sha256 if f.decoded else None for f in facts])
+    splits = assign_splits(dm, found, [f.sha256 if f.decoded else None for f in facts])
     items = [
         Item(str(s.path), s.label, split, f)
         for s, split, f in zip(samples, splits, facts, strict=True)

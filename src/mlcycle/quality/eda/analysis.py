@@ -130,10 +130,11 @@ def analyse(
     start = time.perf_counter()
     overrides = dict(overrides or {})
     dm = build_data(configs, overrides)
-    samples = all_samples(dm)
+    found = all_samples(dm)
+    samples = found.samples
     with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
         hashes = list(pool.map(_sha256, [s.path for s in samples]))
-    splits = assign_splits(dm, samples, hashes)
+    splits = assign_splits(dm, found, hashes)
     all_counts: dict[str, dict[str, int]] = {}
     for s, split in zip(samples, splits, strict=True):
         key = split or "unreadable"
