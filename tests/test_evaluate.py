@@ -35,7 +35,7 @@ def test_test_split_reuse_is_recorded_and_warned(trained_run, capsys):
     second = capsys.readouterr().err
     entries = [json.loads(line) for line in ledger.read_text().splitlines()]
     assert len(entries) == before + 2
-    assert entries[-1]["command"].startswith("evaluate.py") or entries[-1]["command"]
+    assert entries[-1]["command"] == f"evaluate.py --run {trained_run} --split test"
     assert "f1" in entries[-1]["metrics"]
     assert entries[-1]["test_split_sha256"] == entries[-2]["test_split_sha256"]
     assert len(entries[-1]["test_split_sha256"]) == 64

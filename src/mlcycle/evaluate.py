@@ -29,13 +29,13 @@ def hash_of_test_split(run_dir: Path) -> str | None:
     return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
 
 
-def record_test_use(run_dir: Path, metrics: dict[str, Any]) -> int:
+def record_test_use(run_dir: Path, metrics: dict[str, Any], command: str | None = None) -> int:
     """Append this test evaluation to the ledger; return how many came before it."""
     ledger = run_dir / LEDGER
     before = len(ledger.read_text().splitlines()) if ledger.is_file() else 0
     entry = {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "test_split_sha256": hash_of_test_split(run_dir),
         "metrics": metrics,
     }
@@ -45,7 +45,11 @@ def record_test_use(run_dir: Path, metrics: dict[str, Any]) -> int:
 
 
 def evaluate(
-    run_dir: str | Path, split: str = "val", which: str = "best", batch_size: int | None = None
+    run_dir: str | Path,
+    split: str = "val",
+    which: str = "best",
+    batch_size: int | None = None,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Score checkpoint ``which`` on ``split``; write ``eval_<split>.json`` and the figures."""
     run = Run(run_dir)
@@ -59,7 +63,7 @@ def evaluate(
     result.update(evaluator(model, data, split, run.path))
     result["time"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if split == "test":
-        result["test_evaluations_before"] = record_test_use(run.path, result["metrics"])
+        result["test_evaluations_before"] = record_test_use(run.path, result["metrics"], command)
     write_json(
         run.path / f"eval_{split}.json", {k: v for k, v in result.items() if k != "report_lines"}
     )
@@ -76,7 +80,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best")
     parser.add_argument("--batch-size", type=int, default=None)
     args = parser.parse_args(argv)
-    result = evaluate(args.run, args.split, args.checkpoint, args.batch_size)
+    command = shlex.join(["evaluate.py", *(sys.argv[1:] if argv is None else argv)])
+    result = evaluate(args.run, args.split, args.checkpoint, args.batch_size, command)
     if args.split == "test" and result["test_evaluations_before"]:
         n = result["test_evaluations_before"] + 1
         print(
