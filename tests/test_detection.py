@@ -98,7 +98,7 @@ def test_yolo_parses_like_the_coco_file(coco_root, tmp_path):
     for sample in data.index.samples:
         assert np.allclose(sample.boxes, truth[sample.path.name], atol=1e-3)
     split = write_yolo(coco_root, tmp_path / "yolo_splits", split_folders=True)
-    data = DetectionData(source="yolo", root=str(split), image_size=64)
+    data = DetectionData(source="yolo", root=str(split), image_size=64, test_fraction=0)
     assert data.index.splits.count("val") == 10 and set(data.index.splits) == {"train", "val"}
 
 

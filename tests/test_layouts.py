@@ -63,7 +63,7 @@ def test_missing_test_is_drawn_from_train_unless_zero(tmp_path, capsys, test_fra
     assert counts["val"] == 9 and split_paths(dm, "val") == files(tmp_path / "ds" / "dev")
     assert (counts["test"] > 0) == expect_test and counts["train"] + counts["test"] == 60
     line = capsys.readouterr().out.splitlines()[0]
-    tail = "test drawn from train (15%)" if expect_test else "no test split"
+    tail = "test drawn from train (15%)" if expect_test else "no test split (data.test_fraction=0)"
     assert line == f"layout: split folders train/ dev/; {tail}"
 
 
@@ -181,7 +181,7 @@ def test_training_goes_on_past_skipped_rows_and_strict_stops(tmp_path, capsys):
     args += ["--trainer.max_epochs=1", "--model.arch=small_cnn", "--data.image_size=16"]
     run = run_train(tmp_path / "unused", tmp_path / "run", *args, "--data.test_fraction=0")
     out = capsys.readouterr().out
-    assert out.startswith("layout: CSV manifest labels.csv; val 15%, no test split drawn per class")
+    assert out.startswith("layout: CSV manifest labels.csv; splits drawn (val 15%, no test split)")
     assert "skipped 3 " in out
     with (run / "skipped_files.csv").open() as fh:
         assert [r["reason"][:7] for r in csv.DictReader(fh)] == ["line 5:", "line 7:", "line 9:"]

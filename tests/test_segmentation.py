@@ -70,7 +70,8 @@ def write_voc(root: Path, n: int = 6, size: int = 20) -> Path:
 
 def test_voc_layout_parses(tmp_path):
     root = write_voc(tmp_path / "VOC2012")
-    data = SegmentationData(source="voc", root=str(root), image_size=20)
+    # train.txt and val.txt give those splits; no test list, and test_fraction=0 draws none.
+    data = SegmentationData(source="voc", root=str(root), image_size=20, test_fraction=0)
     assert data.num_classes == 21 and data.class_names[15] == "person"
     by_name = {
         s.image.stem: split for s, split in zip(data.index.samples, data.index.splits, strict=True)

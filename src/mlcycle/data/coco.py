@@ -1,24 +1,34 @@
 """COCO object-detection JSON: reading it into samples, and writing ground truth and results.
 
 A problem with the file as a whole (missing, not JSON, no ``images`` or ``categories``, two
-images with one id, a path leading outside the image root) stops the run. A problem with one
-image (the file is missing, an annotation has a box of negative or zero width or height, or an
-unknown category) skips that image, with the reason in ``skipped_files.csv``.
+images with one id) stops the run. A problem with one image (the file is missing, its
+``file_name`` leads outside the image root, an annotation has a box of negative or zero width
+or height, or an unknown category) skips that image, with the reason in ``skipped_files.csv``.
+A ``file_name`` that leaves the root is never opened; a link inside the root is followed.
+
+Several files ``annotations/instances_<split>.json`` (``instances_train2017.json``,
+``instances_val2017.json``: the split is the name without digits, as in
+:mod:`mlcycle.data.layout`) give one split each; their categories must agree. An image is
+looked for at ``file_name`` below the root, then in ``<root>/<name>/`` and
+``<root>/images/<name>/`` (``<name>`` being ``train2017``, ...), then ``<root>/images/<split>/``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mlcycle.data.boxes import BoxSample
-from mlcycle.data.sources import inside
+from mlcycle.data.layout import leaves_root, split_of
 from mlcycle.errors import UserError
+
+LEAVES = "path leaves the data root"
 
 
 @dataclass
@@ -27,6 +37,8 @@ class CocoSet:
     class_names: list[str]
     category_ids: list[int]  # COCO category id of each class index
     skipped: list[tuple[str, str]]
+    files: list[Path] = field(default_factory=list)  # the annotation files read
+    given: set[str] = field(default_factory=set)  # the splits the files give
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -64,9 +76,94 @@ def _box_problem(ann: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def read_coco(annotations: str | Path, image_root: str | Path | None = None) -> CocoSet:
+def split_name(file: Path) -> str | None:
+    """``train2017`` for ``instances_train2017.json``; ``None`` for other names."""
+    match = re.fullmatch(r"instances_(.+)\.json", file.name, flags=re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def split_files(folder: Path) -> dict[str, Path]:
+    """``{split: instances_<split>.json}`` of ``folder``; an instances file whose name is not
+    a split, or two files of one split, stop with the reason."""
+    found: dict[str, Path] = {}
+    for file in sorted(folder.glob("*.json")):
+        name = split_name(file)
+        if name is None:
+            continue
+        split = split_of(re.sub(r"[0-9]+", "", name).strip("_-"))
+        if split is None:
+            raise UserError(
+                f"'{file}' is not a split's file (instances_train*, instances_val*, "
+                "instances_test*); move it away, or set data.annotations to one file"
+            )
+        if split in found:
+            raise UserError(
+                f"'{folder}' has two {split} files, {found[split].name} and {file.name}; keep one"
+            )
+        found[split] = file
+    return found
+
+
+def read_coco_splits(files: dict[str, Path], root: Path, keep_splits: bool = True) -> CocoSet:
+    """One CocoSet of several files, each image in its file's split (unless ``keep_splits``
+    is false: then every split is drawn). The files' categories must agree."""
+    if "train" not in files:
+        listed = ", ".join(p.name for p in files.values())
+        raise UserError(
+            f"COCO annotation files {listed} have no train file (instances_train*.json); add "
+            "one, or set data.annotations to the file to read"
+        )
+    order = [s for s in ("train", "val", "test") if s in files]
+    sets = {s: read_coco(files[s], root, split=s if keep_splits else None) for s in order}
+    first = sets[order[0]]
+    for split in order[1:]:
+        other = sets[split]
+        if (other.category_ids, other.class_names) != (first.category_ids, first.class_names):
+            raise UserError(
+                f"the categories of {files[split].name} ({_categories(other)}) differ from those "
+                f"of {files[order[0]].name} ({_categories(first)}); the files of one data set "
+                "need the same categories"
+            )
+    samples, skipped = [], []
+    owner: dict[int, str] = {}
+    for split in order:
+        for sample in sets[split].samples:
+            if not keep_splits and owner.setdefault(sample.image_id, split) != split:
+                raise UserError(
+                    f"image id {sample.image_id} is in both {files[owner[sample.image_id]].name} "
+                    f"and {files[split].name}; with data.layout=classes the files are drawn into "
+                    "splits together and need distinct image ids"
+                )
+            samples.append(sample)
+        skipped += sets[split].skipped
+    given = set(order) if keep_splits else set()
+    return CocoSet(
+        samples, first.class_names, first.category_ids, skipped, [files[s] for s in order], given
+    )
+
+
+def _categories(coco: CocoSet) -> str:
+    pairs = [f"{i}:{n}" for i, n in zip(coco.category_ids, coco.class_names, strict=True)]
+    return ", ".join(pairs[:6]) + (" ..." if len(pairs) > 6 else "")
+
+
+def _find_image(root: Path, file_name: str, folder: str | None, split: str | None) -> Path:
+    """The first place ``file_name`` exists: below the root as written, then in the split's
+    image folders; the written place when none exists."""
+    written = root / file_name
+    places = [written]
+    if folder:
+        places += [root / folder / file_name, root / "images" / folder / file_name]
+    if split and split != folder:
+        places += [root / "images" / split / file_name]
+    return next((p for p in places if p.is_file()), written)
+
+
+def read_coco(
+    annotations: str | Path, image_root: str | Path | None = None, split: str | None = None
+) -> CocoSet:
     """Samples of a COCO file; ``file_name`` paths are relative to ``image_root`` (default: the
-    annotation file's folder)."""
+    annotation file's folder). ``split`` (train/val/test) is set on every sample."""
     path = Path(annotations).expanduser()
     data = _load_json(path)
     root = Path(image_root).expanduser() if image_root else path.parent
@@ -78,6 +175,8 @@ def read_coco(annotations: str | Path, image_root: str | Path | None = None) -> 
     if len(set(ids)) != len(ids) or not all(isinstance(i, int) for i in ids):
         raise UserError(f"COCO annotation file '{path}': category ids must be unique integers")
     lookup = {cid: k for k, cid in enumerate(ids)}
+    folder = split_name(path)
+    skipped: list[tuple[str, str]] = []
     samples: dict[int, BoxSample] = {}
     for image in data["images"]:
         if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
@@ -86,23 +185,25 @@ def read_coco(annotations: str | Path, image_root: str | Path | None = None) -> 
             )
         if image["id"] in samples:
             raise UserError(f"COCO annotation file '{path}': image id {image['id']} appears twice")
-        file = root / str(image["file_name"])
-        if not inside(file, root):
-            raise UserError(
-                f"COCO annotation file '{path}': '{image['file_name']}' leads outside the image root {root}"
-            )
+        written = str(image["file_name"])
         size = (
             (int(image["width"]), int(image["height"]))
             if "width" in image and "height" in image
             else None
         )
-        sample = BoxSample(file, int(image["id"]), size=size)
+        if leaves_root(written, root):  # as written, relative to the root
+            # Never opened: listed with the reason, the other images go on.
+            sample = BoxSample(root / written, int(image["id"]), size=size, split=split)
+            sample.problem = f"{LEAVES} ('{written}' in {name}, image id {image['id']})"
+            samples[image["id"]] = sample
+            continue
+        file = _find_image(root, written, folder, split)
+        sample = BoxSample(file, int(image["id"]), size=size, split=split)
         if not file.is_file():
             sample.problem = (
                 f"listed in {name} (image id {image['id']}) but the file does not exist"
             )
         samples[image["id"]] = sample
-    skipped: list[tuple[str, str]] = []
     found: dict[int, list[tuple[list[float], int, bool, float]]] = {}
     for ann in data.get("annotations", []):
         image_id = ann.get("image_id")
@@ -133,7 +234,8 @@ def read_coco(annotations: str | Path, image_root: str | Path | None = None) -> 
         sample.crowd = np.array([o[2] for o in objects], bool)
         sample.areas = np.array([o[3] for o in objects], np.float64)
     names = [str(c.get("name", c["id"])) for c in categories]
-    return CocoSet(list(samples.values()), names, ids, skipped)
+    given = {split} if split else set()
+    return CocoSet(list(samples.values()), names, ids, skipped, [path], given)
 
 
 def ground_truth(

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import csv
-import os
 import sys
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,6 @@ import albumentations as A
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from mlcycle.data.base import ImageDataModule
 from mlcycle.data.images import UnreadableImage, guess_channels, load_image, read_image
@@ -23,15 +20,15 @@ from mlcycle.data.layout import announce, data_root
 from mlcycle.data.records import (
     check_strict,
     no_usable_data,
+    parallel_map,
     splits_from_file,
+    use_cache,
     write_run_files,
 )
 from mlcycle.data.sources import SPLITS, Found, Sample, load_samples
-from mlcycle.data.splits import assign_splits, check_coverage
+from mlcycle.data.splits import assign_splits, check_coverage, describe_draw
 from mlcycle.data.transforms import finish, resize
 from mlcycle.errors import UserError
-
-CACHE_LIMIT_BYTES = 1 << 30  # "auto" caching keeps decoded images in memory below this size
 
 
 @dataclass
@@ -179,6 +176,9 @@ class ImageClassificationData(ImageDataModule):
         hp = self.hparams
         found = self._load_samples()
         where = hp.manifest or hp.root or hp.source
+        given = {s.split for s in found.samples if s.split}
+        words = describe_draw(given, hp.val_fraction, hp.test_fraction, hp.split_file)
+        announce(f"{found.layout}; {words}" if words else found.layout)
         if not found.samples:
             raise no_usable_data(where, found.skipped, "images")
         channels = hp.channels or guess_channels([s.path for s in found.samples])
@@ -194,7 +194,7 @@ class ImageClassificationData(ImageDataModule):
             raise UserError(
                 f"'{where}' has {found_names}; classification needs at least two classes"
             )
-        splits = self._splits(samples, hashes, found.layout)
+        splits = self._splits(samples, hashes)
         lookup = {name: i for i, name in enumerate(class_names)}
         targets = [lookup[s.label] for s in samples]
         root = data_root([s.path for s in samples])
@@ -217,39 +217,25 @@ class ImageClassificationData(ImageDataModule):
                 return str(exc)
             return resizer(image=image)["image"], digest, size
 
-        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            results = list(
-                tqdm(
-                    pool.map(decode, samples, chunksize=64),
-                    total=len(samples),
-                    desc="checking images",
-                    unit="img",
-                    disable=len(samples) < 2000,
-                    leave=False,
-                )
-            )
+        results = parallel_map(decode, samples, "checking images")
         keep = [i for i, r in enumerate(results) if not isinstance(r, str)]
         skipped = [(str(samples[i].path), r) for i, r in enumerate(results) if isinstance(r, str)]
-        cache_flag = self.hparams.cache_images
-        size = len(keep) * self.image_size[0] * self.image_size[1] * channels
-        use_cache = cache_flag or (cache_flag is None and size < CACHE_LIMIT_BYTES)
-        cache = [results[i][0] for i in keep] if use_cache else None
+        h, w = self.image_size
+        cached = use_cache(self.hparams.cache_images, len(keep), h * w * channels)
+        cache = [results[i][0] for i in keep] if cached else None
         return cache, skipped, keep, [results[i][1] for i in keep], [results[i][2] for i in keep]
 
-    def _splits(self, samples: list[Sample], hashes: list[str], layout: str) -> list[str]:
+    def _splits(self, samples: list[Sample], hashes: list[str]) -> list[str]:
         hp = self.hparams
-        labels = [s.label for s in samples]
         if hp.split_file:
-            announce(f"{layout}; splits from {hp.split_file}")
             return splits_from_file(hp.split_file, [s.path for s in samples])
         given = [s.split for s in samples]
-        splits, how = assign_splits(
+        for warning in check_coverage([[s.label] for s in samples], given):
+            print(f"warning: {warning}", file=sys.stderr)
+        labels = [s.label for s in samples]
+        return assign_splits(
             given, hashes, labels, hp.val_fraction, hp.test_fraction, hp.split_seed
         )
-        announce(f"{layout}; {how}")
-        for warning in check_coverage(labels, splits, {g for g in given if g}):
-            print(f"warning: {warning}", file=sys.stderr)
-        return splits
 
     def raw_image(self, position: int) -> np.ndarray:
         """The resized uint8 image of sample ``position`` (for galleries of mistakes)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -15,10 +14,12 @@ from torch.utils.data import Dataset
 
 from mlcycle.data.base import ImageDataModule
 from mlcycle.data.boxes import BoxSample, clip_boxes, to_pixels
-from mlcycle.data.coco import read_coco
+from mlcycle.data.coco import CocoSet, read_coco, read_coco_splits, split_files
 from mlcycle.data.images import UnreadableImage, guess_channels, read_image
+from mlcycle.data.layout import data_root
 from mlcycle.data.records import (
     BadSample,
+    check_strict,
     file_digest,
     no_usable_data,
     parallel_map,
@@ -26,10 +27,10 @@ from mlcycle.data.records import (
     use_cache,
     write_run_files,
 )
+from mlcycle.data.segmentation import announce_layout, given_splits, warn_coverage
 from mlcycle.data.sources import SPLITS
-from mlcycle.data.splits import stratified_split
 from mlcycle.data.transforms import resize
-from mlcycle.data.yolo import read_yolo, yolo_classes
+from mlcycle.data.yolo import read_yolo
 from mlcycle.errors import UserError
 
 SHAPES_ROOT = "data/shapes_det"
@@ -58,6 +59,21 @@ class BoxIndex:
     digests: list[tuple[str, int]]
     extra_files: list[tuple[str, str, int, str]]  # annotation/label files: path, sha, bytes, what
     positions: dict[str, list[int]] = field(default_factory=dict)
+    layout: str = ""  # the words of the ``layout:`` line
+
+
+@dataclass
+class Listing:
+    """What a reader found, before any image is opened."""
+
+    samples: list[BoxSample]
+    class_names: list[str]
+    category_ids: list[int]
+    skipped: list[tuple[str, str]]
+    annotations: str  # where the boxes come from, for messages
+    given: set[str]  # the splits the layout gives
+    text: str  # the layout, for the ``layout:`` line
+    files: list[tuple[Path, str]]  # files read besides images and label files, with their role
 
 
 def prepare(
@@ -140,12 +156,14 @@ class DetectionData(ImageDataModule):
 
     Args:
         source: ``shapes`` (built-in shapes with exact boxes, written under ``root`` once as a
-            COCO file), ``coco`` (a COCO JSON file, ``annotations``) or ``yolo`` (``root/images``
-            + ``root/labels`` txt files).
-        root: ``yolo``: the data folder; ``coco``: the folder that ``file_name`` paths are
-            relative to (default: the annotation file's folder); ``shapes``: where it is written
-            (``data/shapes_det``).
-        annotations: the COCO JSON file (``coco``).
+            COCO file), ``coco`` (a COCO JSON file, ``annotations``, or
+            ``root/annotations/instances_<split>.json`` files) or ``yolo`` (``root/images`` +
+            ``root/labels`` txt files, split folders, or an Ultralytics ``data.yaml``).
+        root: ``yolo``: the data folder (or its ``data.yaml``); ``coco``: the folder that
+            ``file_name`` paths are relative to (default: the annotation file's folder);
+            ``shapes``: where it is written (``data/shapes_det``).
+        annotations: the COCO JSON file, or a folder of ``instances_<split>.json`` files
+            (``coco``; default ``root/annotations/`` when it holds such files).
         images_dir: the images folder below ``root`` (``yolo``).
         labels_dir: the label files folder below ``root`` (``yolo``).
         classes: class names in index order (``yolo``; default ``classes.txt`` or ``data.yaml``).
@@ -153,8 +171,10 @@ class DetectionData(ImageDataModule):
         channels: 1 or 3; ``None`` takes 1 when every sampled image is grayscale, else 3.
         mean: per-channel normalization mean in 0..1; ``None`` measures it on the train split.
         std: per-channel normalization std in 0..1; ``None`` measures it on the train split.
-        val_fraction: share of the images held for validation (unless the layout fixes it).
-        test_fraction: share held out as the test split.
+        val_fraction: share of the images held for validation (unless the layout fixes it;
+            a layout without a val split draws this share from train).
+        test_fraction: share held out as the test split (drawn from train when the layout
+            gives splits but no test split; 0: no test split).
         split_seed: seed of the split.
         split_file: a run's ``splits.csv``; reuses that run's split exactly.
         train_transforms: albumentations transforms for training images; boxes move with the
@@ -166,6 +186,12 @@ class DetectionData(ImageDataModule):
         cache_images: keep decoded, resized images in memory; ``None``: when they fit in 1 GiB.
         allow_changed: resume a run even though its data changed since it started.
         shapes_options: arguments of the built-in generator (``count``, ``size``, ``seed``, ...).
+        layout: ``auto`` takes the splits from the layout when it has them (YOLO split folders
+            or data.yaml entries, COCO ``instances_<split>.json`` files; split names
+            ``train``; ``val``, ``valid``, ``validation``, ``dev``; ``test``, ``testing``; any
+            case); ``splits`` insists on them; ``classes`` ignores them (all splits drawn).
+        strict: stop with exit 2 when any file is skipped, instead of listing it in
+            skipped_files.csv.
     """
 
     collate_fn = collate_boxes  # targets are dicts of varying length: batch them as lists
@@ -193,11 +219,15 @@ class DetectionData(ImageDataModule):
         cache_images: bool | None = None,
         allow_changed: bool = False,
         shapes_options: dict[str, Any] | None = None,
+        layout: str = "auto",
+        strict: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         if source not in ("shapes", "coco", "yolo"):
             raise UserError(f"data.source '{source}' is not one of: shapes, coco, yolo")
+        if layout not in ("auto", "splits", "classes"):
+            raise UserError(f"data.layout='{layout}' is not one of auto, splits, classes")
         if not 0 <= min_visibility <= 1:
             raise UserError(f"data.min_visibility={min_visibility} must be in [0, 1]")
         self.check_arguments()  # channels, batch size, image size, augmentations
@@ -216,32 +246,81 @@ class DetectionData(ImageDataModule):
 
     # --- reading ------------------------------------------------------------------------------
 
-    def _annotation_file(self) -> Path:
+    def _where(self) -> str:
         hp = self.hparams
-        if hp.source == "shapes":
-            return Path(hp.root or SHAPES_ROOT) / "annotations.json"
-        if not hp.annotations:
-            raise UserError("data.annotations is not set; pass --data.annotations PATH.json (COCO)")
-        return Path(hp.annotations).expanduser()
+        return str(hp.annotations or hp.root or (SHAPES_ROOT if hp.source == "shapes" else "."))
 
-    def _list(self) -> tuple[list[BoxSample], list[str], list[int], list[tuple[str, str]], str]:
+    def _coco(self) -> CocoSet:
+        """One COCO file (``data.annotations``, or the built-in one), or the
+        ``instances_<split>.json`` files of a folder (``data.annotations`` or
+        ``root/annotations``)."""
         hp = self.hparams
-        if hp.source == "yolo":
-            names = yolo_classes(Path(hp.root or "."), hp.classes)
-            samples = read_yolo(hp.root, hp.images_dir, hp.labels_dir, len(names))
-            return samples, names, list(range(len(names))), [], "its label file"
         if hp.source == "shapes":
+            root = Path(hp.root or SHAPES_ROOT)
             from mlcycle.data.shapes import write_shape_boxes
 
-            write_shape_boxes(Path(hp.root or SHAPES_ROOT), **(hp.shapes_options or {}))
-        file = self._annotation_file()
-        coco = read_coco(file, hp.root if hp.source == "coco" else None)
-        return coco.samples, coco.class_names, coco.category_ids, coco.skipped, file.name
+            write_shape_boxes(root, **(hp.shapes_options or {}))
+            return read_coco(root / "annotations.json")
+        keep = hp.layout != "classes"
+        if hp.annotations:
+            path = Path(hp.annotations).expanduser()
+            if path.is_dir():
+                files = split_files(path)
+                if not files:
+                    raise UserError(f"'{path}' holds no instances_<split>.json file")
+                root = Path(hp.root).expanduser() if hp.root else path.parent
+                return read_coco_splits(files, root, keep)
+            if hp.layout == "splits":
+                raise UserError(
+                    f"data.layout=splits but data.annotations is one file ('{path}'); point it "
+                    "at a folder of instances_<split>.json files"
+                )
+            return read_coco(path, hp.root)
+        if hp.root:
+            root = Path(hp.root).expanduser()
+            files = split_files(root / "annotations") if (root / "annotations").is_dir() else {}
+            if files:
+                return read_coco_splits(files, root, keep)
+        raise UserError(
+            "data.annotations is not set; pass --data.annotations PATH.json (COCO), or a "
+            "data.root whose annotations/ folder holds instances_<split>.json files"
+        )
+
+    def _list(self) -> Listing:
+        hp = self.hparams
+        if hp.source == "yolo":
+            yolo = read_yolo(hp.root, hp.images_dir, hp.labels_dir, hp.classes, hp.layout)
+            names = yolo.class_names
+            files = [(f, "data.yaml" if f.suffix != ".txt" else "image list") for f in yolo.files]
+            return Listing(
+                yolo.samples,
+                names,
+                list(range(len(names))),
+                yolo.skipped,
+                "its label file",
+                yolo.given,
+                yolo.text,
+                files,
+            )
+        coco = self._coco()
+        names = " ".join(f.name for f in coco.files)
+        return Listing(
+            coco.samples,
+            coco.class_names,
+            coco.category_ids,
+            coco.skipped,
+            names,
+            coco.given,
+            f"COCO {names}",
+            [(f, "annotations") for f in coco.files],
+        )
 
     def _build_index(self) -> BoxIndex:
         hp = self.hparams
-        samples, names, category_ids, skipped, annotations = self._list()
-        where = hp.annotations if hp.source == "coco" else (hp.root or SHAPES_ROOT)
+        listing = self._list()
+        samples, names, skipped = listing.samples, listing.class_names, listing.skipped
+        text = announce_layout(listing.text, listing.given, hp)
+        where = self._where()
         channels = hp.channels or guess_channels([s.path for s in samples if s.problem is None])
 
         def check(sample: BoxSample) -> Any:
@@ -249,7 +328,7 @@ class DetectionData(ImageDataModule):
                 return sample.problem
             try:
                 image, digest, nbytes = read_image(sample.path, channels)
-                checked, item = prepare(sample, image, self.image_size, annotations)
+                checked, item = prepare(sample, image, self.image_size, listing.annotations)
             except UnreadableImage as exc:
                 return f"image cannot be read: {exc}"
             except BadSample as exc:
@@ -260,9 +339,10 @@ class DetectionData(ImageDataModule):
         skipped += [
             (str(s.path), r) for s, r in zip(samples, results, strict=True) if isinstance(r, str)
         ]
+        check_strict(skipped, hp.strict, where)
         keep = [r for r in results if not isinstance(r, str)]
         if not keep:
-            raise no_usable_data(str(where), skipped, "images")
+            raise no_usable_data(where, skipped, "images")
         h, w = self.image_size
         cache = (
             [r[1] for r in keep]
@@ -271,48 +351,40 @@ class DetectionData(ImageDataModule):
         )
         kept = [r[0] for r in keep]
         digests = [r[2] for r in keep]
-        splits = self._splits(kept, digests, where)
-        root = Path(os.path.commonpath([str(s.path.resolve().parent) for s in kept]))
+        splits = self._splits(kept, digests, listing.given)
+        if not hp.split_file:
+            warn_coverage(
+                [set(s.labels[~s.crowd].tolist()) for s in kept],
+                [s.split for s in kept],
+                names,
+                "object",
+            )
+        files = [(s.label_file, f"labels of {s.path.name}") for s in kept if s.label_file]
+        extra = [(str(p), *file_digest(p), what) for p, what in listing.files + files]
         index = BoxIndex(
             kept,
             splits,
             names,
-            category_ids,
+            listing.category_ids,
             channels,
             skipped,
             cache,
-            root,
+            data_root([s.path for s in kept]),
             digests,
-            self._extra_files(kept),
+            extra,
+            layout=text,
         )
         index.positions = {name: [i for i, s in enumerate(splits) if s == name] for name in SPLITS}
         return index
 
-    def _extra_files(self, samples: list[BoxSample]) -> list[tuple[str, str, int, str]]:
-        if self.hparams.source == "yolo":
-            files = [(s.label_file, f"labels of {s.path.name}") for s in samples if s.label_file]
-        else:
-            files = [(self._annotation_file(), "annotations")]
-        return [(str(p), *file_digest(p), what) for p, what in files]
-
     def _splits(
-        self, samples: list[BoxSample], digests: list[tuple[str, int]], where: str
+        self, samples: list[BoxSample], digests: list[tuple[str, int]], given: set[str]
     ) -> list[str]:
         hp = self.hparams
         if hp.split_file:
             return splits_from_file(hp.split_file, [s.path for s in samples])
-        if any(s.split for s in samples):
-            splits = [s.split or "train" for s in samples]
-            for needed in ("train", "val"):
-                if needed not in splits:
-                    raise UserError(
-                        f"the data's own split folders give no usable {needed} image in '{where}'"
-                    )
-            return splits
         hashes = [d[0] for d in digests]
-        return stratified_split(
-            hashes, ["images"] * len(hashes), hp.val_fraction, hp.test_fraction, hp.split_seed
-        )
+        return given_splits([s.split for s in samples], given, hashes, hp, self._where())
 
     def prepared(self, position: int) -> Prepared:
         """Sample ``position`` resized, with its boxes in the resized image's pixels."""
@@ -379,6 +451,7 @@ class DetectionData(ImageDataModule):
             "input_range": "uint8 0..255 scaled to 0..1, then (x - mean) / std",
             "boxes": "x1, y1, x2, y2 in pixels of the resized image; detector label = class index + 1 (0 is background)",
             "source": self.hparams.source,
+            "layout": index.layout,
             "split_counts": {s: len(p) for s, p in index.positions.items()},
             "objects": int(sum(len(s.labels) for s in index.samples)),
             "images_without_objects": int(sum(len(s.labels) == 0 for s in index.samples)),

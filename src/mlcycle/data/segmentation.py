@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,9 +15,11 @@ import torch
 from torch.utils.data import Dataset
 
 from mlcycle.data.base import ImageDataModule
-from mlcycle.data.images import UnreadableImage, decode_image, guess_channels
+from mlcycle.data.images import UnreadableImage, decode_image, guess_channels, read_bytes
+from mlcycle.data.layout import announce, data_root
 from mlcycle.data.masks import (
     VOC_CLASSES,
+    MaskListing,
     MaskSample,
     decode_mask,
     masks_folder_samples,
@@ -25,6 +28,7 @@ from mlcycle.data.masks import (
 )
 from mlcycle.data.records import (
     BadSample,
+    check_strict,
     no_usable_data,
     parallel_map,
     splits_from_file,
@@ -32,7 +36,7 @@ from mlcycle.data.records import (
     write_run_files,
 )
 from mlcycle.data.sources import SPLITS
-from mlcycle.data.splits import stratified_split
+from mlcycle.data.splits import assign_splits, check_coverage, describe_draw
 from mlcycle.data.transforms import finish, resize
 from mlcycle.errors import UserError
 
@@ -52,6 +56,44 @@ class MaskIndex:
     root: Path
     digests: list[tuple[str, int, str, int]]  # image sha256, bytes, mask sha256, bytes
     positions: dict[str, list[int]] = field(default_factory=dict)
+    layout: str = ""  # the words of the ``layout:`` line
+
+
+def given_splits(
+    given: list[str | None],
+    expected: set[str],
+    hashes: list[str],
+    hp: Any,
+    where: str,
+) -> list[str]:
+    """Splits the layout fixed (``given`` per kept sample; ``expected``: the splits the layout
+    named) kept, missing ones drawn from train; without any, every split drawn."""
+    lost = [s for s in SPLITS if s in expected and s not in given]
+    if lost:
+        raise UserError(
+            f"the layout of '{where}' gives a {lost[0]} split, but none of its files is usable "
+            "(see skipped_files.csv)"
+        )
+    return assign_splits(
+        given, hashes, ["images"] * len(hashes), hp.val_fraction, hp.test_fraction, hp.split_seed
+    )
+
+
+def announce_layout(text: str, given: set[str], hp: Any) -> str:
+    """Print and return the ``layout:`` line's words."""
+    words = describe_draw(given, hp.val_fraction, hp.test_fraction, hp.split_file)
+    line = f"{text}; {words}" if words else text
+    announce(line)
+    return line
+
+
+def warn_coverage(
+    present: list[Iterable[int]], given: list[str | None], names: list[str], what: str
+) -> None:
+    """Class coverage of given splits (see :func:`check_coverage`), warnings on stderr."""
+    named = [[names[c] for c in classes] for classes in present]
+    for warning in check_coverage(named, given, what):
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def read_pair(
@@ -59,14 +101,14 @@ def read_pair(
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, int, str, int]]:
     """Decode and check one pair; raises :class:`BadSample` with the reason."""
     try:
-        image_bytes = sample.image.read_bytes()
+        image_bytes = read_bytes(sample.image)
         image = decode_image(image_bytes, channels)
-    except (OSError, UnreadableImage) as exc:
+    except UnreadableImage as exc:
         raise BadSample(f"image cannot be read: {exc}") from exc
     try:
-        mask_bytes = sample.mask.read_bytes()
-    except OSError as exc:
-        raise BadSample(f"mask cannot be read: {exc.strerror}") from exc
+        mask_bytes = read_bytes(sample.mask)
+    except UnreadableImage as exc:
+        raise BadSample(f"mask cannot be read: {exc}") from exc
     mask = decode_mask(mask_bytes, num_classes, ignore_index)
     if mask.shape != image.shape[:2]:
         raise BadSample(
@@ -124,8 +166,10 @@ class SegmentationData(ImageDataModule):
 
     Args:
         source: ``shapes`` (built-in shapes on textured backgrounds, written under ``root``
-            once), ``masks`` (``root/images`` + ``root/masks``, matched by file stem) or ``voc``
-            (a Pascal VOC root: JPEGImages, SegmentationClass, ImageSets/Segmentation).
+            once), ``masks`` (``root/images`` + ``root/masks``, matched by file stem; split
+            folders ``images/<split>/`` + ``masks/<split>/`` or ``<split>/images/`` +
+            ``<split>/masks/`` give the splits) or ``voc`` (a Pascal VOC root: JPEGImages,
+            SegmentationClass, ImageSets/Segmentation lists).
         root: the data folder (for ``shapes``: where it is written, ``data/shapes_seg``).
         images_dir: the images folder below ``root`` (``masks``).
         masks_dir: the masks folder below ``root`` (``masks``).
@@ -135,8 +179,10 @@ class SegmentationData(ImageDataModule):
         channels: 1 or 3; ``None`` takes 1 when every sampled image is grayscale, else 3.
         mean: per-channel normalization mean in 0..1; ``None`` measures it on the train split.
         std: per-channel normalization std in 0..1; ``None`` measures it on the train split.
-        val_fraction: share of the images held for validation (unless the layout fixes it).
-        test_fraction: share held out as the test split.
+        val_fraction: share of the images held for validation (unless the layout fixes it;
+            a layout without a val split draws this share from train).
+        test_fraction: share held out as the test split (drawn from train when the layout
+            gives splits but no test split; 0: no test split).
         split_seed: seed of the split.
         split_file: a run's ``splits.csv``; reuses that run's split exactly.
         train_transforms: albumentations transforms for training pairs; geometric ones move the
@@ -146,6 +192,11 @@ class SegmentationData(ImageDataModule):
         cache_images: keep decoded, resized pairs in memory; ``None``: when they fit in 1 GiB.
         allow_changed: resume a run even though its data changed since it started.
         shapes_options: arguments of the built-in generator (``count``, ``size``, ``seed``, ...).
+        layout: ``auto`` takes the splits from split folders (``train``; ``val``, ``valid``,
+            ``validation``, ``dev``; ``test``, ``testing``; any case) or VOC's lists when there
+            are any; ``splits`` insists on them; ``classes`` ignores them (all splits drawn).
+        strict: stop with exit 2 when any file is skipped, instead of listing it in
+            skipped_files.csv.
     """
 
     def __init__(
@@ -170,11 +221,15 @@ class SegmentationData(ImageDataModule):
         cache_images: bool | None = None,
         allow_changed: bool = False,
         shapes_options: dict[str, Any] | None = None,
+        layout: str = "auto",
+        strict: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         if source not in ("shapes", "masks", "voc"):
             raise UserError(f"data.source '{source}' is not one of: shapes, masks, voc")
+        if layout not in ("auto", "splits", "classes"):
+            raise UserError(f"data.layout='{layout}' is not one of auto, splits, classes")
         if not 0 <= ignore_index <= 255:
             raise UserError(f"data.ignore_index={ignore_index} must be in 0..255")
         self.check_arguments()  # channels, batch size, image size, augmentations
@@ -191,22 +246,24 @@ class SegmentationData(ImageDataModule):
         hp = self.hparams
         return Path(hp.root or (SHAPES_ROOT if hp.source == "shapes" else ".")).expanduser()
 
-    def _list(self) -> tuple[list[MaskSample], list[tuple[str, str]], list[str]]:
+    def _list(self) -> tuple[MaskListing, list[str]]:
         hp = self.hparams
         root = self._where()
         if hp.source == "voc":
-            samples, skipped = voc_samples(hp.root)
-            return samples, skipped, read_classes(root, hp.classes, VOC_CLASSES)
+            listing = voc_samples(hp.root, hp.layout)
+            return listing, read_classes(root, hp.classes, VOC_CLASSES)
         if hp.source == "shapes":
             from mlcycle.data.shapes import write_shape_masks
 
             write_shape_masks(root, **(hp.shapes_options or {}))
-        samples, skipped = masks_folder_samples(str(root), hp.images_dir, hp.masks_dir)
-        return samples, skipped, read_classes(root, hp.classes)
+        listing = masks_folder_samples(str(root), hp.images_dir, hp.masks_dir, hp.layout)
+        return listing, read_classes(root, hp.classes)
 
     def _build_index(self) -> MaskIndex:
         hp = self.hparams
-        samples, skipped, class_names = self._list()
+        listing, class_names = self._list()
+        samples, skipped = listing.samples, listing.skipped
+        text = announce_layout(listing.text, listing.given, hp)
         if len(class_names) < 2:
             raise UserError(
                 f"segmentation needs at least two classes (usually background and one more); got {class_names}"
@@ -220,13 +277,15 @@ class SegmentationData(ImageDataModule):
                 )
             except BadSample as exc:
                 return str(exc)
+            present = set(np.flatnonzero(np.bincount(mask.ravel(), minlength=256)).tolist())
             both = resize(*self.image_size)(image=image, mask=mask)
-            return both["image"], both["mask"], digests
+            return both["image"], both["mask"], digests, present - {hp.ignore_index}
 
         results = parallel_map(check, samples, "checking images and masks")
         skipped += [
             (str(s.image), r) for s, r in zip(samples, results, strict=True) if isinstance(r, str)
         ]
+        check_strict(skipped, hp.strict, str(self._where()))
         keep = [i for i, r in enumerate(results) if not isinstance(r, str)]
         if not keep:
             raise no_usable_data(str(self._where()), skipped, "image/mask pairs")
@@ -238,30 +297,29 @@ class SegmentationData(ImageDataModule):
             if use_cache(hp.cache_images, len(keep), h * w * (channels + 1))
             else None
         )
-        splits = self._splits(samples, digests)
-        root = Path(os.path.commonpath([str(s.image.resolve().parent) for s in samples]))
-        index = MaskIndex(samples, splits, class_names, channels, skipped, cache, root, digests)
+        splits = self._splits(samples, digests, listing.given)
+        if not hp.split_file:
+            warn_coverage(
+                [results[i][3] for i in keep], [s.split for s in samples], class_names, "pixel"
+            )
+        root = data_root([s.image for s in samples])
+        index = MaskIndex(
+            samples, splits, class_names, channels, skipped, cache, root, digests, layout=text
+        )
         index.positions = {name: [i for i, s in enumerate(splits) if s == name] for name in SPLITS}
         return index
 
     def _splits(
-        self, samples: list[MaskSample], digests: list[tuple[str, int, str, int]]
+        self,
+        samples: list[MaskSample],
+        digests: list[tuple[str, int, str, int]],
+        given: set[str],
     ) -> list[str]:
         hp = self.hparams
         if hp.split_file:
             return splits_from_file(hp.split_file, [s.image for s in samples])
-        if any(s.split for s in samples):
-            splits = [s.split or "train" for s in samples]
-            for needed in ("train", "val"):
-                if needed not in splits:
-                    raise UserError(
-                        f"the data's own split lists give no usable {needed} image in '{self._where()}'"
-                    )
-            return splits
         hashes = [d[0] for d in digests]
-        return stratified_split(
-            hashes, ["images"] * len(hashes), hp.val_fraction, hp.test_fraction, hp.split_seed
-        )
+        return given_splits([s.split for s in samples], given, hashes, hp, str(self._where()))
 
     def raw_pair(self, position: int) -> tuple[np.ndarray, np.ndarray]:
         """The resized uint8 image (HxWxC) and mask (HxW) of sample ``position``."""
@@ -308,6 +366,7 @@ class SegmentationData(ImageDataModule):
             "input_range": "uint8 0..255 scaled to 0..1, then (x - mean) / std",
             "ignore_index": self.hparams.ignore_index,
             "mask_format": "PNG of class indices (mode L or P), same size as the image",
+            "layout": self.index.layout,
             "split_counts": {s: len(p) for s, p in self.index.positions.items()},
             "skipped_files": len(self.index.skipped),
             "fingerprint": self.fingerprint,

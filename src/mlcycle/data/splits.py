@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Iterable
 
 from mlcycle.errors import UserError
 
@@ -93,8 +94,8 @@ def assign_splits(
     val_fraction: float,
     test_fraction: float,
     seed: int,
-) -> tuple[list[str], str]:
-    """Splits for every file and a few words on how they were made.
+) -> list[str]:
+    """Splits for every file.
 
     Splits the layout fixed (``given``, ``None`` for "not fixed", which counts as train when
     others are fixed) are kept; a missing val is drawn from train, and a missing test too unless
@@ -102,14 +103,10 @@ def assign_splits(
     """
     fixed = {g for g in given if g}
     if not fixed:
-        splits = stratified_split(hashes, labels, val_fraction, test_fraction, seed)
-        test = f"test {test_fraction:.0%}" if test_fraction > 0 else "no test split"
-        return splits, f"val {val_fraction:.0%}, {test} drawn per class"
+        return stratified_split(hashes, labels, val_fraction, test_fraction, seed)
     splits = [g or "train" for g in given]
     val = val_fraction if "val" not in fixed else 0.0
     test = test_fraction if "test" not in fixed else 0.0
-    if fixed >= {"val", "test"}:
-        return splits, "every split given"
     if "val" not in fixed and not 0 < val < 1 or not 0 <= test < 1 or val + test >= 1:
         raise UserError(
             f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction}: the splits "
@@ -119,34 +116,57 @@ def assign_splits(
     drawn = _draw([hashes[i] for i in pool], [labels[i] for i in pool], val, test, seed)
     for i, split in zip(pool, drawn, strict=True):
         splits[i] = split
+    return splits
+
+
+def describe_draw(
+    given: set[str], val_fraction: float, test_fraction: float, split_file: str | None = None
+) -> str:
+    """How the splits are made, for the ``layout:`` line: ``splits drawn (val 15%, test 15%)``,
+    ``val drawn from train (15%)``, ``splits from runs/x/splits.csv``; empty when all given."""
+    if split_file:
+        return f"splits from {split_file}"
+    if not given:
+        test = f"test {test_fraction:.0%}" if test_fraction > 0 else "no test split"
+        return f"splits drawn (val {val_fraction:.0%}, {test})"
     words = []
-    if "val" not in fixed:
-        words.append(f"val drawn from train ({val:.0%})")
-    if "test" not in fixed:
-        words.append(f"test drawn from train ({test:.0%})" if test else "no test split")
-    return splits, "; ".join(words)
-
-
-def check_coverage(labels: list[str], splits: list[str], given: set[str]) -> list[str]:
-    """Warnings for classes missing from a given val/test split; an error for a class found in
-    val or test but not in train (the model could never predict it)."""
-    present: dict[str, set[str]] = defaultdict(set)
-    for label, split in zip(labels, splits, strict=True):
-        present[split].add(label)
-    only = sorted((present["val"] | present["test"]) - present["train"])
-    if only:
-        where = {c: [s for s in ("val", "test") if c in present[s]] for c in only}
-        listed = ", ".join(f"'{c}' ({'/'.join(where[c])})" for c in only)
-        raise UserError(
-            f"class(es) {listed} have images in val or test but none in train; add training "
-            "images for them or remove them from val/test"
+    if "val" not in given:
+        words.append(f"val drawn from train ({val_fraction:.0%})")
+    if "test" not in given:
+        words.append(
+            f"test drawn from train ({test_fraction:.0%})"
+            if test_fraction > 0
+            else "no test split (data.test_fraction=0)"
         )
-    warnings = []
-    for split in ("val", "test"):
-        if split in given:
-            for label in sorted(present["train"] - present[split]):
-                warnings.append(
-                    f"class '{label}' has no image in the given {split} split; its {split} "
-                    "score cannot be measured"
-                )
-    return warnings
+    return "; ".join(words)
+
+
+def check_coverage(
+    present: list[Iterable[str]], given: list[str | None], what: str = "image"
+) -> list[str]:
+    """Class coverage of the splits a layout gives (``present``: the classes in each file).
+
+    A class found in a given val or test split but never in train is an error (a model cannot
+    learn it); a class in train but missing from a given val or test split is a warning.
+    """
+    fixed = {g for g in given if g}
+    if not fixed:
+        return []
+    found: dict[str, set[str]] = {s: set() for s in ("train", "val", "test")}
+    for classes, split in zip(present, given, strict=True):
+        found[split or "train"].update(classes)
+    only = sorted((found["val"] | found["test"]) - found["train"])
+    if only:
+        listed = ", ".join(
+            f"'{c}' ({'/'.join(s for s in ('val', 'test') if c in found[s])})" for c in only
+        )
+        raise UserError(
+            f"class(es) {listed} have {what}s in val or test but none in train; a model cannot "
+            "learn them. Add training data with them, or remove them from val/test"
+        )
+    return [
+        f"class '{c}' has no {what} in the given {split} split; its {split} score cannot be measured"
+        for split in ("val", "test")
+        if split in fixed
+        for c in sorted(found["train"] - found[split])
+    ]

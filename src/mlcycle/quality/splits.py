@@ -10,7 +10,7 @@ from mlcycle.data.datamodule import ImageClassificationData
 from mlcycle.data.layout import announce
 from mlcycle.data.sources import Found
 from mlcycle.data.splits import assign_splits as data_splits
-from mlcycle.data.splits import check_coverage, check_fractions, draw
+from mlcycle.data.splits import check_coverage, check_fractions, describe_draw, draw
 from mlcycle.errors import UserError
 
 
@@ -36,31 +36,31 @@ def assign_splits(
             recorded = {row["path"]: row["split"] for row in csv.DictReader(fh)}
         for i in readable:
             splits[i] = recorded.get(str(samples[i].path))
-        announce(f"{found.layout}; splits from {path}")
+        announce(f"{found.layout}; {describe_draw(set(), 0, 0, str(path))}")
         return splits
     given = [samples[i].split for i in readable]
+    fixed = {g for g in given if g}
+    words = describe_draw(fixed, hp.val_fraction, hp.test_fraction)
+    announce(f"{found.layout}; {words}" if words else found.layout)
     digests = [hashes[i] or "" for i in readable]
     labels = [samples[i].label for i in readable]
     try:
-        drawn, how = data_splits(
+        for warning in check_coverage([[label] for label in labels], given):
+            print(f"warning: {warning}", file=sys.stderr)
+    except UserError as exc:  # reported, not fatal: the checks can still run
+        print(f"warning: {exc}", file=sys.stderr)
+    try:
+        drawn = data_splits(
             given, digests, labels, hp.val_fraction, hp.test_fraction, hp.split_seed
         )
-    except UserError as exc:
+    except UserError:
         check_fractions(hp.val_fraction, hp.test_fraction)
-        fixed = {g for g in given if g}
         val = 0.0 if "val" in fixed else hp.val_fraction
         test = 0.0 if "test" in fixed else hp.test_fraction
         drawn = []
         for g, h in zip(given, digests, strict=True):
             u = draw(hp.split_seed, h)
             drawn.append(g if g and g != "train" else _pick(u, val, test))
-        how = f"drawn without per-class fixes ({exc})"
-    announce(f"{found.layout}; {how}")
-    try:
-        for warning in check_coverage(labels, drawn, {g for g in given if g}):
-            print(f"warning: {warning}", file=sys.stderr)
-    except UserError as exc:
-        print(f"warning: {exc}", file=sys.stderr)
     for i, split in zip(readable, drawn, strict=True):
         splits[i] = split
     return splits
