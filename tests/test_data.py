@@ -195,7 +195,7 @@ def test_csv_manifest_relative_paths(tmp_path):
         ),
         (
             lambda t: {"source": "csv", "manifest": _csv(t, "path,label\n../x.png,a\n")},
-            "path leaves the manifest's folder",
+            "path leaves the data root",
         ),
         (lambda t: {"source": "sqlite"}, "unknown data.source 'sqlite'"),
         (

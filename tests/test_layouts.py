@@ -168,8 +168,8 @@ def test_manifest_rows_leaving_the_root_are_skipped_with_their_line(tmp_path):
     dm = data(source="csv", manifest=str(manifest), test_fraction=0)
     assert len(dm.index.samples) == 24
     assert dm.index.skipped == [
-        ("../secret/passwd.png", f"line 5: path leaves the manifest's folder {tmp_path}"),
-        (f"{tmp_path.parent}/x.png", f"line 7: path leaves the manifest's folder {tmp_path}"),
+        ("../secret/passwd.png", f"line 5: path leaves the data root {tmp_path}"),
+        (f"{tmp_path.parent}/x.png", f"line 7: path leaves the data root {tmp_path}"),
         ("labels.csv:9", "line 9: empty path"),
     ]
 

@@ -93,7 +93,7 @@ def test_rows_leaving_the_root_are_skipped_with_the_row(tmp_path, kind):
         url=f"sqlite:///{db}", query="SELECT * FROM images ORDER BY rowid", root=str(root)
     )
     assert len(found.samples) == 6  # the run goes on with the rows inside the root
-    assert found.skipped == [(bad, f"row 7: path leaves data.root {root}")]
+    assert found.skipped == [(bad, f"row 7: path leaves the data root {root}")]
 
 
 def test_a_link_inside_the_root_is_followed(tmp_path):

@@ -82,24 +82,10 @@ def split_folders(root: Path, layout: str = "auto", what: str = "class") -> dict
     return found
 
 
-def describe_splits(
-    folders: dict[str, Path], val_fraction: float, test_fraction: float, drawn: bool = True
-) -> str:
-    """``split folders train/ test/; val drawn from train (15%)`` for the layout line."""
+def describe_folders(folders: dict[str, Path]) -> str:
+    """``split folders train/ test/`` for the layout line."""
     given = " ".join(folders[s].name + "/" for s in ("train", "val", "test") if s in folders)
-    text = f"split folders {given}"
-    if not drawn:
-        return text
-    missing = []
-    if "val" not in folders:
-        missing.append(f"val drawn from train ({val_fraction:.0%})")
-    if "test" not in folders:
-        missing.append(
-            f"test drawn from train ({test_fraction:.0%})"
-            if test_fraction > 0
-            else "no test split (data.test_fraction=0)"
-        )
-    return text + ("; " + "; ".join(missing) if missing else "")
+    return f"split folders {given}"
 
 
 def announce(text: str) -> None:

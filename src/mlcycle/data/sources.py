@@ -15,7 +15,7 @@ from typing import Any
 from mlcycle.data.images import is_image_file
 from mlcycle.data.layout import (
     absolute,
-    describe_splits,
+    describe_folders,
     leaves_root,
     split_folders,
     split_of,
@@ -91,6 +91,19 @@ def inside(path: Path, root: Path) -> bool:
     return path.resolve().is_relative_to(root.resolve())
 
 
+def row_problem(
+    where: str, path: str, label: str, root: Path, columns: tuple[str, str]
+) -> str | None:
+    """Why a manifest or query row is skipped (``where`` names its line or row), or ``None``."""
+    if not path:
+        return f"{where}: empty {columns[0]}"
+    if not label:
+        return f"{where}: empty {columns[1]}"
+    if leaves_root(path, root):
+        return f"{where}: path leaves the data root {root}"
+    return None
+
+
 def _class_folder(root: Path, split: str | None = None) -> list[Sample]:
     samples = []
     for class_dir in visible_dirs(root):
@@ -120,7 +133,7 @@ def folder_source(root: str | None = None, layout: str = "auto", **_: Any) -> Fo
         for split in SPLITS:
             if split in folders:
                 samples += _class_folder(folders[split], split)
-        return Found(samples, [], describe_splits(folders, 0, 0, drawn=False))
+        return Found(samples, [], describe_folders(folders))
     return Found(_class_folder(base), [], "class folders")
 
 
@@ -155,15 +168,7 @@ def csv_source(
         samples, skipped = [], []
         for line, row in enumerate(reader, start=2):
             rel, label = (row[path_column] or "").strip(), (row[label_column] or "").strip()
-            problem = (
-                f"line {line}: empty {path_column}"
-                if not rel
-                else f"line {line}: empty {label_column}"
-                if not label
-                else f"line {line}: path leaves the manifest's folder {root}"
-                if leaves_root(rel, root)
-                else None
-            )
+            problem = row_problem(f"line {line}", rel, label, root, (path_column, label_column))
             if problem:
                 skipped.append((rel or f"{csv_path.name}:{line}", problem))
                 continue

@@ -13,8 +13,15 @@ import decimal
 from pathlib import Path
 from typing import Any
 
-from mlcycle.data.layout import absolute, leaves_root
-from mlcycle.data.sources import SPLITS, Found, Sample, given_split, register_source
+from mlcycle.data.layout import absolute
+from mlcycle.data.sources import (
+    SPLITS,
+    Found,
+    Sample,
+    given_split,
+    register_source,
+    row_problem,
+)
 from mlcycle.errors import UserError
 
 
@@ -129,15 +136,7 @@ def sql_source(
     for number, row in enumerate(rows, start=1):
         text = "" if row[at_path] is None else str(row[at_path]).strip()
         label = "" if row[at_label] is None else str(row[at_label]).strip()
-        problem = (
-            f"row {number}: empty {path_column}"
-            if not text
-            else f"row {number}: empty {label_column}"
-            if not label
-            else f"row {number}: path leaves data.root {base}"
-            if leaves_root(text, base)
-            else None
-        )
+        problem = row_problem(f"row {number}", text, label, base, (path_column, label_column))
         if problem:
             skipped.append((text or f"row {number}", problem))
             continue
