@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from conftest import run_train, train_args, tree_digest
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -214,3 +215,58 @@ def test_ddp_on_two_cpu_processes_writes_one_run(image_folder, tmp_path):
     assert len(made) == 1, made
     assert json.loads((made[0] / "metrics.json").read_text())["epochs"] == 2
     assert proc.stdout.strip().splitlines()[-1] == f"run directory: {made[0].relative_to(tmp_path)}"
+
+
+INTEGER_LIMITS = (
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "limit_predict_batches",
+    "overfit_batches",
+    "val_check_interval",
+    "check_val_every_n_epoch",
+)
+
+
+def resolved_trainer(capsys, *args: str) -> dict:
+    from mlcycle.train import main
+
+    with pytest.raises(SystemExit):
+        main(["--config", "configs/quickstart.yaml", *args, "--print_config"])
+    return yaml.safe_load(capsys.readouterr().out)["trainer"]
+
+
+@pytest.mark.parametrize("key", INTEGER_LIMITS)
+def test_integer_limits_stay_integers_from_the_command_line_and_yaml(key, tmp_path, capsys):
+    """Lightning reads an int as a number of batches and a float as a fraction; a union that
+    typing cached as float-first used to turn 1 into 1.0 (all batches)."""
+    value = resolved_trainer(capsys, f"--trainer.{key}=1")[key]
+    assert value == 1 and type(value) is int
+    extra = tmp_path / "limits.yaml"
+    extra.write_text(f"trainer:\n  {key}: 2\n")
+    value = resolved_trainer(capsys, "--config", str(extra))[key]
+    assert value == 2 and type(value) is int
+    if key != "check_val_every_n_epoch":  # epochs: an int only
+        value = resolved_trainer(capsys, f"--trainer.{key}=1.0")[key]
+        assert value == 1.0 and type(value) is float
+
+
+def test_limit_train_batches_1_is_one_batch_and_1_0_all(image_folder, tmp_path):
+    one = run_train(
+        image_folder, tmp_path / "one", "--trainer.max_epochs=2", "--trainer.limit_train_batches=1"
+    )
+    everything = run_train(
+        image_folder,
+        tmp_path / "all",
+        "--trainer.max_epochs=2",
+        "--trainer.limit_train_batches=1.0",
+    )
+    steps = {
+        name: torch.load(run / "checkpoints/last.ckpt", weights_only=False)["global_step"]
+        for name, run in (("one", one), ("all", everything))
+    }
+    with (everything / "splits.csv").open() as fh:
+        train = sum(row["split"] == "train" for row in csv.DictReader(fh))
+    assert steps == {"one": 2, "all": 2 * (train // 8)} and train // 8 > 1
+    config = yaml.safe_load((one / "config.yaml").read_text())
+    assert config["trainer"]["limit_train_batches"] == 1

@@ -6,15 +6,17 @@ import difflib
 import inspect
 import os
 import re
+from functools import reduce
+from operator import or_
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin
 
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, LossCurves
+from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, GradNorm, LossCurves
 from mlcycle.errors import UserError, fail
 from mlcycle.run_record import RUN_DIR_ENV, check_run_dir, create_run_dir, default_run_dir
 
@@ -22,6 +24,42 @@ DEFAULT_MODEL = "mlcycle.tasks.ClassificationTask"
 DEFAULT_DATA = "mlcycle.data.ImageClassificationData"
 # What every task takes from its data module; never written in a config.
 LINKED = ("num_classes", "in_channels", "class_names")
+# Trainer keys where an int means a number of batches (or epochs) and a float a fraction.
+INTEGER_LIMITS = (
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "limit_predict_batches",
+    "overfit_batches",
+    "val_check_interval",
+    "check_val_every_n_epoch",
+)
+FINDER = bool | Literal["apply"]
+
+
+def int_before_float(typehint: Any) -> Any:
+    """``typehint`` with ``int`` tried before ``float`` when it is a union of both.
+
+    Python's typing caches unions and treats ``Union[float, int]`` and ``Union[int, float]`` as
+    equal, so ``Trainer.__init__``'s ``Optional[Union[int, float]]`` comes back as
+    ``Union[float, int, None]`` once Lightning Fabric has spelled it that way. jsonargparse
+    tries the subtypes in order, and ``float`` accepts ``1`` as ``1.0``: "one batch" became
+    "all batches". ``|`` builds an uncached union that keeps the order given here.
+    """
+    args = get_args(typehint)
+    if get_origin(typehint) is not Union and not isinstance(typehint, type(int | float)):
+        return typehint
+    if int not in args or float not in args:
+        return typehint
+    rest = [a for a in args if a not in (int, float)]
+    return reduce(or_, [int, float, *rest])
+
+
+def keep_integer_limits(parser: LightningArgumentParser) -> None:
+    """Make the ``trainer`` keys in ``INTEGER_LIMITS`` keep an int as an int (CLI and YAML)."""
+    for action in parser._actions:
+        if action.dest.removeprefix("trainer.") in INTEGER_LIMITS and hasattr(action, "_typehint"):
+            action._typehint = int_before_float(action._typehint)
 
 
 def _class_keys(group: str, class_path: str) -> list[str]:
@@ -108,7 +146,10 @@ class MLCycleCLI(LightningCLI):
 
     * ``--run_dir DIR`` (default ``runs/<config name>/<timestamp>``) receives everything;
     * ``--ckpt_path last`` resumes the run in ``--run_dir``;
-    * ``num_classes``, ``in_channels`` and ``class_names`` flow from the data to the model.
+    * ``num_classes``, ``in_channels`` and ``class_names`` flow from the data to the model;
+    * ``--strict_learning`` exits 1 when the best model is at or below chance;
+    * ``--find_lr`` / ``--find_batch_size`` run Lightning's tuner first (``=apply`` then trains
+      with its result, otherwise the run stops after reporting it).
     """
 
     def __init__(self, args: list[str] | None = None) -> None:
@@ -143,9 +184,48 @@ class MLCycleCLI(LightningCLI):
             default=None,
             help="'last' resumes the run in --run_dir; or a .ckpt path.",
         )
+        parser.add_argument(
+            "--strict_learning",
+            type=bool,
+            nargs="?",
+            const=True,
+            default=False,
+            help="Exit 1 (after writing metrics.json) when the best model is at or below chance.",
+        )
+        parser.add_argument(
+            "--find_lr",
+            type=FINDER,
+            nargs="?",
+            const=True,
+            default=False,
+            help="Run the learning-rate finder: write lr_finder.png/.json and stop; "
+            "'apply' trains with its suggestion.",
+        )
+        parser.add_argument(
+            "--find_lr_steps",
+            type=int,
+            default=100,
+            help="Learning rates the finder tries (one training step each).",
+        )
+        parser.add_argument(
+            "--find_batch_size",
+            type=FINDER,
+            nargs="?",
+            const=True,
+            default=False,
+            help="Run the batch-size finder (powers of 2 until out of memory): write "
+            "batch_size_finder.json and stop; 'apply' trains with its result.",
+        )
+        parser.add_argument(
+            "--find_batch_size_trials",
+            type=int | None,
+            default=None,
+            help="Batch sizes the finder tries at most (default: 25 on CUDA, 6 elsewhere).",
+        )
         parser.set_defaults(
             {"model": {"class_path": DEFAULT_MODEL}, "data": {"class_path": DEFAULT_DATA}}
         )
+        keep_integer_limits(parser)
         for key in LINKED:
             parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
@@ -156,6 +236,10 @@ class MLCycleCLI(LightningCLI):
         if config.ckpt_path and config.ckpt_path != "last" and not Path(config.ckpt_path).is_file():
             raise UserError(
                 f"--ckpt_path '{config.ckpt_path}' does not exist; use 'last' or a .ckpt file"
+            )
+        if config.ckpt_path and (config.find_lr or config.find_batch_size):
+            raise UserError(
+                "--find_lr and --find_batch_size start a new run; they cannot resume one (--ckpt_path)"
             )
         self.run_dir = check_run_dir(run_dir, resume=config.ckpt_path == "last")
         os.environ[RUN_DIR_ENV] = str(self.run_dir)
@@ -210,6 +294,7 @@ def standard_callbacks(run_dir: Path, monitor: str, mode: str) -> list[Callback]
         best,
         last,
         LearningRateMonitor(logging_interval="epoch"),
+        GradNorm(),
         LossCurves(),
         FitDiagnosis(),
         FiniteLossGuard(),

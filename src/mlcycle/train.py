@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import main_guard
+from mlcycle.errors import fail, main_guard
 from mlcycle.run_record import (
     RUN_DIR_ENV,
     Stopwatch,
@@ -20,8 +21,18 @@ from mlcycle.run_record import (
 
 
 class _NoAdverts(logging.Filter):
+    # Lightning's advertisement, and what its tuner says about its own temporary checkpoint
+    # and about the task's callbacks being attached a second time after a finder ran.
+    NOISE = (
+        "Tip: For seamless cloud",
+        ".lr_find_",
+        ".scale_batch_size_",
+        "will override existing callbacks passed to Trainer",
+    )
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Tip: For seamless cloud" not in record.getMessage()
+        message = record.getMessage()
+        return not any(n in message for n in self.NOISE)
 
 
 def _quiet() -> None:
@@ -45,7 +56,13 @@ def best_row(history: list[dict[str, float]], monitor: str, mode: str) -> dict[s
     return (max if mode == "max" else min)(rows, key=lambda r: r[monitor])
 
 
-def summary(cli: Any, status: str, clock: Stopwatch, error: str | None = None) -> dict[str, Any]:
+def summary(
+    cli: Any,
+    status: str,
+    clock: Stopwatch,
+    error: str | None = None,
+    tuned: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     from mlcycle.callbacks import FitDiagnosis, LossCurves
 
     trainer = cli.trainer
@@ -54,6 +71,9 @@ def summary(cli: Any, status: str, clock: Stopwatch, error: str | None = None) -
     diagnosis = next((c for c in trainer.callbacks if isinstance(c, FitDiagnosis)), None)
     history = curves.history if curves else []
     best = best_row(history, monitor, mode)
+    if diagnosis is not None and not diagnosis.final and diagnosis.rows:
+        diagnosis.conclude()  # a failed or interrupted fit never reached on_fit_end
+    findings = diagnosis.findings if diagnosis else []
     record: dict[str, Any] = {
         "status": status,
         "monitor": monitor,
@@ -69,12 +89,23 @@ def summary(cli: Any, status: str, clock: Stopwatch, error: str | None = None) -
         "resumed_from": cli.config.get("ckpt_path"),
         "data_fingerprint": getattr(cli.datamodule, "fingerprint", None),
         "checkpoints": {"best": "checkpoints/best.ckpt", "last": "checkpoints/last.ckpt"},
-        "diagnosis": diagnosis.flags if diagnosis else [],
+        "diagnosis": findings,
+        "learned": learned(findings),
+        **(tuned or {}),
         "versions": library_versions(),
     }
     if error:
         record["error"] = error
     return record
+
+
+def learned(findings: list[dict[str, Any]]) -> bool | None:
+    """False: the best model is at or below chance; true: above it; None: no chance level known."""
+    if any(f["kind"] == "at_chance" for f in findings):
+        return False
+    if any(f["kind"] == "learning" and "chance" in f["values"] for f in findings):
+        return True
+    return None
 
 
 @main_guard
@@ -93,17 +124,72 @@ def main(args: list[str] | None = None) -> Path:
             os.environ.pop(RUN_DIR_ENV, None)
 
 
+def _tune(cli: Any, run_dir: Path) -> tuple[dict[str, Any], bool]:
+    """``--find_batch_size`` then ``--find_lr`` (the learning rate depends on the batch size).
+
+    Returns what they found, for metrics.json, and whether to train: only when every finder
+    asked for was told to ``apply`` its result.
+    """
+    from mlcycle.callbacks.tuning import find_batch_size, find_lr
+
+    config, tuned = cli.config, {}
+    if config.find_batch_size:
+        apply = config.find_batch_size == "apply"
+        found = find_batch_size(
+            cli.trainer, cli.model, cli.datamodule, run_dir, config.find_batch_size_trials, apply
+        )
+        tuned["batch_size_finder"] = found
+        print(
+            f"batch-size finder: batch size {found['batch_size']} ran without running out of memory "
+            f"(limited by {found['limited_by']}; configured {found['configured_batch_size']}); "
+            f"{run_dir / 'batch_size_finder.json'}"
+        )
+        if apply:
+            config.data.init_args.batch_size = found["batch_size"]
+    if config.find_lr:
+        apply = config.find_lr == "apply"
+        found = find_lr(
+            cli.trainer, cli.model, cli.datamodule, run_dir, config.find_lr_steps, apply
+        )
+        tuned["lr_finder"] = {k: v for k, v in found.items() if k != "curve"}
+        print(
+            f"learning-rate finder: suggested lr {found['suggestion']:.3g} (configured "
+            f"{found['configured_lr']:.3g}; {found['steps']} steps over {found['range'][0]:g}..{found['range'][1]:g}); "
+            f"{run_dir / 'lr_finder.png'}"
+        )
+        if apply:
+            config.model.init_args.lr = found["suggestion"]
+    wanted = [f for f in (config.find_batch_size, config.find_lr) if f]
+    train = all(f == "apply" for f in wanted)
+    if wanted and not train:
+        hints = []
+        if "batch_size_finder" in tuned:
+            hints.append(f"--data.batch_size={tuned['batch_size_finder']['batch_size']}")
+        if "lr_finder" in tuned:
+            hints.append(f"--model.lr={tuned['lr_finder']['suggestion']:.3g}")
+        print(f"not trained; train with {' '.join(hints)}, or pass =apply to the finder flags")
+    # config.yaml reproduces the run: the values found, not the search.
+    config.find_lr = config.find_batch_size = False
+    return tuned, train
+
+
 def _train(cli: Any, clock: Stopwatch) -> Path:
     run_dir: Path = cli.run_dir
     lead = global_rank() == 0  # only one process of a distributed run writes the record
     if cli.config.ckpt_path:
         cli.datamodule.check_unchanged_since(run_dir)
+    tuned, train = (
+        _tune(cli, run_dir) if cli.config.find_lr or cli.config.find_batch_size else ({}, True)
+    )
     if lead:
         cli.datamodule.write_records(run_dir)
         (run_dir / "config.yaml").write_text(cli.parser.dump(cli.config, skip_unset=False))
         skipped = len(getattr(getattr(cli.datamodule, "index", None), "skipped", []))
         if skipped:
-            print(f"skipped {skipped} unreadable file(s); see {run_dir / 'skipped_files.csv'}")
+            print(f"skipped {skipped} file(s); see {run_dir / 'skipped_files.csv'}")
+    if not train:
+        print(f"run directory: {run_dir}")
+        return run_dir
     status, error = "finished", None
     try:
         cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path)
@@ -114,13 +200,38 @@ def _train(cli: Any, clock: Stopwatch) -> Path:
         if cli.trainer.state.status.value == "interrupted":
             status = "interrupted"
         if lead:
-            write_json(run_dir / "metrics.json", summary(cli, status, clock, error))
+            write_json(run_dir / "metrics.json", summary(cli, status, clock, error, tuned))
     if lead:
-        record = summary(cli, status, clock)
+        from mlcycle.callbacks.diagnosis import Finding
+
+        record = summary(cli, status, clock, tuned=tuned)
         monitor = record["monitor"]
         print(
             f"best {monitor} {record.get(monitor, float('nan')):.4f} at epoch {record['best_epoch']} "
             f"({record['epochs']} epochs, {record['wall_time_s']:.1f}s); tensorboard --logdir {run_dir}"
         )
+        for finding in record["diagnosis"]:
+            if finding.get("scope") == "run":
+                print(f"diagnosis: {Finding(**finding).line()}")
         print(f"run directory: {run_dir}")
+        report_learning(record["diagnosis"], strict=bool(cli.config.strict_learning))
     return run_dir
+
+
+def report_learning(findings: list[dict[str, Any]], strict: bool) -> None:
+    """The last line when the best model is at or below chance: a warning, or with
+    ``--strict_learning`` an error and exit code 1 (metrics.json is already written)."""
+    low = next((f for f in findings if f["kind"] == "at_chance"), None)
+    if low is None:
+        return
+    others = [
+        f["kind"]
+        for f in findings
+        if f.get("scope") == "run" and f["kind"] not in ("at_chance", "learning")
+    ]
+    also = f" ({', '.join(others)})" if others else ""
+    reason = f"the model did not learn: {low['message']}{also}; next: {low['next_step']}"
+    sys.stdout.flush()
+    if strict:
+        fail(f"{reason} [--strict_learning]", 1)
+    print(f"warning: {reason}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from mlcycle.callbacks.confusion import ConfusionMatrix
 from mlcycle.callbacks.finite_loss import FiniteLossGuard, NonFiniteLoss
 from mlcycle.callbacks.fit_diagnosis import FitDiagnosis
+from mlcycle.callbacks.grad_norm import GradNorm
 from mlcycle.callbacks.loss_curves import LossCurves
 from mlcycle.callbacks.misclassified import Misclassified
 
@@ -10,6 +11,7 @@ __all__ = [
     "ConfusionMatrix",
     "FiniteLossGuard",
     "FitDiagnosis",
+    "GradNorm",
     "LossCurves",
     "Misclassified",
     "NonFiniteLoss",
