@@ -11,7 +11,21 @@ class GradNorm(Callback):
     """Logs the total L2 norm of all gradients just before each optimizer step (after AMP
     unscaling, before clipping): ``train/grad_norm`` per step, ``train/grad_norm_mean`` and
     ``train/grad_norm_max`` per epoch. The fit diagnosis reads the epoch values to flag
-    exploding and vanishing gradients."""
+    exploding and vanishing gradients.
+
+    The epoch figures are kept here as tensors (no host sync per step) and logged once an epoch:
+    the per-step value is logged at the logger's own cadence (``log_every_n_steps``), which keeps
+    the overhead of a small model's step low.
+    """
+
+    def __init__(self) -> None:
+        self._sum: torch.Tensor | None = None
+        self._max: torch.Tensor | None = None
+        self._steps = 0
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._sum = self._max = None
+        self._steps = 0
 
     def on_before_optimizer_step(
         self, trainer: Trainer, pl_module: LightningModule, optimizer: Optimizer
@@ -21,10 +35,15 @@ class GradNorm(Callback):
         if not grads:
             return
         norm = torch.nn.utils.get_total_norm(grads, norm_type=2.0).detach().float()
-        # batch_size=1: the epoch mean is over steps, whatever the batch holds.
-        log = {"batch_size": 1, "logger": True}
-        pl_module.log("train/grad_norm", norm, on_step=True, on_epoch=False, **log)
-        pl_module.log("train/grad_norm_mean", norm, on_step=False, on_epoch=True, **log)
-        pl_module.log(
-            "train/grad_norm_max", norm, on_step=False, on_epoch=True, reduce_fx="max", **log
-        )
+        self._sum = norm if self._sum is None else self._sum + norm
+        self._max = norm if self._max is None else torch.maximum(self._max, norm)
+        self._steps += 1
+        # The logger writes a step's value only every log_every_n_steps; skip the call otherwise.
+        if trainer.global_step % max(trainer.log_every_n_steps, 1) == 0:
+            pl_module.log("train/grad_norm", norm, on_step=True, on_epoch=False, batch_size=1)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._sum is None:
+            return
+        epoch = {"train/grad_norm_mean": self._sum / self._steps, "train/grad_norm_max": self._max}
+        pl_module.log_dict(epoch, on_step=False, on_epoch=True, batch_size=1, sync_dist=True)
