@@ -31,7 +31,7 @@ from export_latency import time_blocks
 from mlcycle.export import export_onnx, export_torchscript, quantize_int8
 from mlcycle.export.detection import DetectionExport
 from mlcycle.export.segmentation import SegmentationExport
-from mlcycle.run_loader import Run
+from mlcycle.run.loader import Run
 from mlcycle.tasks.detection import DetectionTask
 from mlcycle.tasks.segmentation import SegmentationTask
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from lightning.pytorch import Callback
 
-from mlcycle.cli import MLCycleCLI
+from mlcycle.commands.train_cli import MLCycleCLI
 from mlcycle.models import build_model
 from mlcycle.tasks.optim import SCHEDULERS
 

@@ -71,7 +71,7 @@ def train_args(data_root: Path, run_dir: Path, *extra: str) -> list[str]:
 
 
 def run_train(data_root: Path, run_dir: Path, *extra: str) -> Path:
-    from mlcycle.train import main
+    from mlcycle.commands.train import main
 
     return main(train_args(data_root, run_dir, *extra))
 

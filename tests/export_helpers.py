@@ -61,7 +61,7 @@ def write_images(root: Path, per_class: int = 12) -> Path:
 
 
 def train_run(base: Path) -> Path:
-    from mlcycle.train import main
+    from mlcycle.commands.train import main
 
     data = write_images(base / "images")
     args = [

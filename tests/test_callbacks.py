@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mlcycle.analysis import confusion_matrix, top_mistakes
 from mlcycle.callbacks.fit_diagnosis import diagnose
+from mlcycle.reports.mistakes import confusion_matrix, top_mistakes
 
 
 def rows(train_loss, val_loss, train_err, val_err):
@@ -65,7 +65,7 @@ def test_confusion_matrix_and_most_confident_mistakes():
 
 
 def test_curves_without_error_draw_the_tasks_metrics():
-    from mlcycle.plots import curves_figure
+    from mlcycle.reports.figures import curves_figure
 
     history = [
         {"epoch": e, "train/loss": 2 / e, "val/loss": 1.5 / e, "val/map": 0.1 * e}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlcycle.train import main
+from mlcycle.commands.train import main
 
 CONFIGS = sorted(
     str(p) for p in Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml")

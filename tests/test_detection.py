@@ -18,9 +18,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from mlcycle.data.detection import DetectionData
 from mlcycle.data.shapes import write_shape_boxes
-from mlcycle.dense_analysis import match_boxes
 from mlcycle.errors import UserError
 from mlcycle.evaluators.detection import evaluate_detection
+from mlcycle.reports.mask_box_errors import match_boxes
 
 SHAPES = ["circle", "square", "triangle"]
 
@@ -321,8 +321,8 @@ def test_map_agrees_with_pycocotools(coco_root, tmp_path):
 
 
 def test_detection_run_trains_evaluates_and_agrees_with_pycocotools(coco_root, tmp_path, capsys):
-    from mlcycle.evaluate import main as evaluate
-    from mlcycle.train import main as train
+    from mlcycle.commands.evaluate import main as evaluate
+    from mlcycle.commands.train import main as train
 
     run = train(
         [

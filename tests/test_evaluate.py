@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mlcycle.evaluate import main
+from mlcycle.commands.evaluate import main
 
 
 def test_evaluate_val_writes_metrics_and_figures(trained_run, capsys):

@@ -94,7 +94,7 @@ def test_onnx_is_checked_and_has_a_dynamic_batch(exported):
 
 def test_torchscript_loads_in_a_process_without_mlcycle(exported, tmp_path):
     run, _, _ = exported
-    from mlcycle.run_loader import Run
+    from mlcycle.run.loader import Run
 
     model = Run(run).load_model().model.eval()
     x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
@@ -184,7 +184,7 @@ def _one_error_line(capsys, code: int = 2) -> str:
 
 def test_operator_the_opset_cannot_express(exported, tmp_path, monkeypatch, capsys):
     run, _, _ = exported
-    from mlcycle.run_loader import Run
+    from mlcycle.run.loader import Run
 
     real = Run.load_model
 

@@ -20,7 +20,7 @@ from torch import nn
 from mlcycle.data.shapes import write_shape_boxes, write_shape_masks
 from mlcycle.export import cli as export_cli
 from mlcycle.export.detection import match_detections
-from mlcycle.run_loader import Run
+from mlcycle.run.loader import Run
 
 QUIET = [
     "--trainer.max_epochs=1",
@@ -30,7 +30,7 @@ QUIET = [
 
 
 def _train(args: list[str]) -> Path:
-    from mlcycle.train import main
+    from mlcycle.commands.train import main
 
     with contextlib.redirect_stdout(io.StringIO()):
         return Path(main([*args, *QUIET]))

@@ -56,7 +56,7 @@ def eager_probs(run, paths) -> np.ndarray:
     """Training's own pipeline (mlcycle + albumentations) and the eager model."""
     from mlcycle.data.images import load_image
     from mlcycle.data.transforms import finish, resize
-    from mlcycle.run_loader import Run
+    from mlcycle.run.loader import Run
 
     loaded = Run(run)
     model = loaded.load_model().model.eval()

@@ -15,8 +15,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from mlcycle.data.segmentation import SegmentationData
 from mlcycle.data.shapes import write_shape_masks
-from mlcycle.dense_analysis import image_iou
 from mlcycle.errors import UserError
+from mlcycle.reports.mask_box_errors import image_iou
 from mlcycle.tasks.segmentation import dice_loss
 
 CLASSES = ["background", "circle", "square", "triangle"]
@@ -194,8 +194,8 @@ def seg_args(root: Path, run_dir: Path, *extra: str) -> list[str]:
 
 
 def test_segmentation_run_trains_and_evaluates(shapes, tmp_path, capsys):
-    from mlcycle.evaluate import main as evaluate
-    from mlcycle.train import main as train
+    from mlcycle.commands.evaluate import main as evaluate
+    from mlcycle.commands.train import main as train
 
     run = train(seg_args(shapes, tmp_path / "run", "--trainer.max_epochs=2"))
     metrics = json.loads((run / "metrics.json").read_text())

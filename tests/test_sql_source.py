@@ -142,7 +142,7 @@ def sql_train_args(root: Path, db: Path, run: Path, *extra: str) -> list[str]:
 
 @pytest.mark.slow
 def test_trains_one_epoch_from_sqlite(sql_data, tmp_path):
-    from mlcycle.train import main
+    from mlcycle.commands.train import main
 
     root, db = sql_data
     before = tree_digest(root)
@@ -155,7 +155,7 @@ def test_trains_one_epoch_from_sqlite(sql_data, tmp_path):
 
 
 def test_train_script_prints_one_error_line_for_bad_sql(sql_data, tmp_path, capsys):
-    from mlcycle.train import main
+    from mlcycle.commands.train import main
 
     root, db = sql_data
     args = sql_train_args(root, db, tmp_path / "run", "--data.query=SELECT nope FROM images")

@@ -78,7 +78,7 @@ def test_resume_continues_where_the_run_stopped(image_folder, tmp_path):
     )
     first = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
     # Resume from the run's own config (it names its run_dir), training longer than planned.
-    from mlcycle.train import main
+    from mlcycle.commands.train import main
 
     main(["--config", str(run / "config.yaml"), "--trainer.max_epochs=3", "--ckpt_path=last"])
     last = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
@@ -229,7 +229,7 @@ INTEGER_LIMITS = (
 
 
 def resolved_trainer(capsys, *args: str) -> dict:
-    from mlcycle.train import main
+    from mlcycle.commands.train import main
 
     with pytest.raises(SystemExit):
         main(["--config", "configs/quickstart.yaml", *args, "--print_config"])

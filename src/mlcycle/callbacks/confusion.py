@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from lightning.pytorch import LightningModule, Trainer
 
-from mlcycle.analysis import confusion_matrix
 from mlcycle.callbacks.predictions import BestEpochPredictions, publish
-from mlcycle.plots import confusion_matrix_figure
+from mlcycle.reports.figures import confusion_matrix_figure
+from mlcycle.reports.mistakes import confusion_matrix
 
 
 class ConfusionMatrix(BestEpochPredictions):

@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 
 from mlcycle.callbacks.predictions import publish
 from mlcycle.callbacks.worst_examples import BestEpochWorst
-from mlcycle.dense_analysis import Worst, match_boxes
-from mlcycle.dense_plots import BoxPanel, box_gallery_figure
+from mlcycle.reports.mask_box_errors import Worst, match_boxes
+from mlcycle.reports.mask_box_galleries import BoxPanel, box_gallery_figure
 
 
 def score_errors(

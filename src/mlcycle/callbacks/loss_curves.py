@@ -9,7 +9,7 @@ from typing import Any
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from mlcycle.plots import curves_figure, save
+from mlcycle.reports.figures import curves_figure, save
 
 CURVES = ("train/loss", "val/loss", "train/error", "val/error")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from lightning.pytorch import LightningModule, Trainer
 
-from mlcycle.analysis import top_mistakes
 from mlcycle.callbacks.predictions import BestEpochPredictions, publish
-from mlcycle.plots import gallery_figure
+from mlcycle.reports.figures import gallery_figure
+from mlcycle.reports.mistakes import top_mistakes
 
 
 def mistake_gallery(datamodule, mistakes, class_names, title):

@@ -11,7 +11,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 
 from mlcycle.callbacks.best_epoch import BestEpochReport
-from mlcycle.plots import save
+from mlcycle.reports.figures import save
 
 
 class BestEpochPredictions(BestEpochReport):

@@ -10,8 +10,8 @@ from matplotlib.figure import Figure
 
 from mlcycle.callbacks.predictions import publish
 from mlcycle.callbacks.worst_examples import BestEpochWorst
-from mlcycle.dense_analysis import Worst
-from mlcycle.dense_plots import mask_gallery_figure
+from mlcycle.reports.mask_box_errors import Worst
+from mlcycle.reports.mask_box_galleries import mask_gallery_figure
 
 
 def worst_iou_figure(

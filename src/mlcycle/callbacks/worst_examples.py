@@ -7,7 +7,7 @@ from typing import Any
 from lightning.pytorch import LightningModule, Trainer
 
 from mlcycle.callbacks.best_epoch import BestEpochReport
-from mlcycle.dense_analysis import Worst
+from mlcycle.reports.mask_box_errors import Worst
 
 
 class BestEpochWorst(BestEpochReport):

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mlcycle.analysis import confusion_matrix, top_mistakes
 from mlcycle.evaluators import register_evaluator
-from mlcycle.plots import confusion_matrix_figure, save
+from mlcycle.reports.figures import confusion_matrix_figure, save
+from mlcycle.reports.mistakes import confusion_matrix, top_mistakes
 
 
 @torch.inference_mode()

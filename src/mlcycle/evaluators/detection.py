@@ -13,9 +13,9 @@ from tqdm.auto import tqdm
 
 from mlcycle.callbacks.detection_gallery import errors_figure, score_errors
 from mlcycle.data.coco import ground_truth, results
-from mlcycle.dense_analysis import Worst
 from mlcycle.evaluators import register_evaluator
-from mlcycle.plots import save
+from mlcycle.reports.figures import save
+from mlcycle.reports.mask_box_errors import Worst
 
 
 def _from_rows(rows: list[dict[str, Any]], class_of: dict[int, int]) -> dict[str, torch.Tensor]:

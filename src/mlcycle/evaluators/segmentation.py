@@ -10,9 +10,9 @@ from torchmetrics import MeanMetric
 from tqdm.auto import tqdm
 
 from mlcycle.callbacks.segmentation_gallery import worst_iou_figure
-from mlcycle.dense_analysis import Worst, image_iou
 from mlcycle.evaluators import register_evaluator
-from mlcycle.plots import save
+from mlcycle.reports.figures import save
+from mlcycle.reports.mask_box_errors import Worst, image_iou
 
 
 @register_evaluator("SegmentationTask")

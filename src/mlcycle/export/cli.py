@@ -19,8 +19,8 @@ from mlcycle.export.quantize import CALIBRATION_METHODS, quantize_int8
 from mlcycle.export.tasks import TaskExport, Verification, export_for
 from mlcycle.export.torchscript import export_torchscript
 from mlcycle.export.verify import MAX_F1_DROP, MAX_LOGIT_DIFF, Artifact
-from mlcycle.run_loader import Run, sha256
-from mlcycle.run_record import write_json
+from mlcycle.run.loader import Run, sha256
+from mlcycle.run.record import write_json
 
 FORMATS = ("torchscript", "onnx")
 FILES = {"torchscript": "model.ts", "onnx": "model.onnx", "onnx_int8": "model.int8.onnx"}

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from mlcycle.data.datamodule import ImageClassificationData
+from mlcycle.data.classification import ImageClassificationData
 from mlcycle.data.records import check_strict
 from mlcycle.data.sources import Found, load_samples
 from mlcycle.errors import ArgParser, UserError

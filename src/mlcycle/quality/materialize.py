@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from mlcycle.data.datamodule import ImageClassificationData
+from mlcycle.data.classification import ImageClassificationData
 from mlcycle.data.layout import relative_name
 from mlcycle.errors import ArgParser, UserError, main_guard
 from mlcycle.quality.config import add_config_arguments, build_data, parse_overrides

@@ -6,7 +6,7 @@ import csv
 import sys
 from pathlib import Path
 
-from mlcycle.data.datamodule import ImageClassificationData
+from mlcycle.data.classification import ImageClassificationData
 from mlcycle.data.layout import announce
 from mlcycle.data.sources import Found
 from mlcycle.data.splits import assign_splits as data_splits

@@ -15,9 +15,9 @@ from torchmetrics.classification import (
 )
 
 from mlcycle.callbacks.segmentation_gallery import SegmentationGallery
-from mlcycle.dense_analysis import image_iou
 from mlcycle.errors import UserError
 from mlcycle.models.task_registry import SEGMENTATION_MODELS
+from mlcycle.reports.mask_box_errors import image_iou
 from mlcycle.tasks.common import check_common, configure_optimizers
 
 

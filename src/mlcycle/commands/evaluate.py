@@ -13,8 +13,8 @@ from typing import Any
 
 from mlcycle.errors import ArgParser, main_guard
 from mlcycle.evaluators import evaluator_for
-from mlcycle.run_loader import Run, sha256
-from mlcycle.run_record import write_json
+from mlcycle.run.loader import Run, sha256
+from mlcycle.run.record import write_json
 
 LEDGER = "test_ledger.jsonl"
 

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from mlcycle.plots import plt  # pyplot with the Agg backend
+from mlcycle.reports.figures import plt  # pyplot with the Agg backend
 
 IGNORED_COLOUR = (255, 255, 255)
 CORRECT, FALSE_POSITIVE, MISSED = "#2ca02c", "#d62728", "#ffbf00"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle.errors import fail, main_guard
-from mlcycle.run_record import (
+from mlcycle.run.record import (
     RUN_DIR_ENV,
     Stopwatch,
     device_name,
@@ -111,7 +111,7 @@ def learned(findings: list[dict[str, Any]]) -> bool | None:
 @main_guard
 def main(args: list[str] | None = None) -> Path:
     _quiet()
-    from mlcycle.cli import MLCycleCLI
+    from mlcycle.commands.train_cli import MLCycleCLI
 
     clock = Stopwatch()
     inherited = os.environ.get(RUN_DIR_ENV)

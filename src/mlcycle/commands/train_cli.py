@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, GradNorm, LossCurves
 from mlcycle.errors import UserError, fail
-from mlcycle.run_record import RUN_DIR_ENV, check_run_dir, create_run_dir, default_run_dir
+from mlcycle.run.record import RUN_DIR_ENV, check_run_dir, create_run_dir, default_run_dir
 
 DEFAULT_MODEL = "mlcycle.tasks.ClassificationTask"
 DEFAULT_DATA = "mlcycle.data.ImageClassificationData"

@@ -1,0 +1,1 @@
+"""The commands behind ``scripts/*.py`` and the ``mlcycle-*`` entry points."""
