@@ -1,0 +1,43 @@
+"""``[project.scripts]`` targets: each runs a command's ``main`` and exits 0 on success.
+
+The ``main`` functions return what they did (a run directory, a report) for callers in Python;
+a console script would take that value for an exit status, so these return nothing.
+"""
+
+from __future__ import annotations
+
+
+def train() -> None:
+    from mlcycle.commands.train import main
+
+    main()
+
+
+def evaluate() -> None:
+    from mlcycle.commands.evaluate import main
+
+    main()
+
+
+def export() -> None:
+    from mlcycle.export.cli import main
+
+    main()
+
+
+def validate_data() -> None:
+    from mlcycle.quality.validate import main
+
+    main()
+
+
+def eda() -> None:
+    from mlcycle.quality.eda.main import main
+
+    main()
+
+
+def materialize_data() -> None:
+    from mlcycle.quality.materialize import main
+
+    main()
