@@ -99,7 +99,7 @@ def test_real_process_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
-        "error: unknown model.arch 'resnet17'; did you mean 'resnet18'? available: "
+        "error: unknown model.arch 'resnet17' (classification architecture); did you mean 'resnet18'? registered: "
         + ", ".join(__import__("mlcycle.models", fromlist=["list_models"]).list_models())
     )
     assert not run_dir.exists()

@@ -8,14 +8,14 @@ import torch
 
 from mlcycle.errors import UserError
 from mlcycle.models import list_models
-from mlcycle.models.task_registry import DETECTION_MODELS, SEGMENTATION_MODELS
+from mlcycle.models.registry import DETECTION_MODELS, SEGMENTATION_MODELS, build_architecture
 
 
 @pytest.mark.parametrize("name", SEGMENTATION_MODELS.names())
 @pytest.mark.parametrize("in_channels", [1, 3])
 def test_segmentation_model_gives_full_resolution_logits(name, in_channels):
     torch.manual_seed(0)
-    model = SEGMENTATION_MODELS.build(name, in_channels, num_classes=5)
+    model = build_architecture(SEGMENTATION_MODELS, name, in_channels, num_classes=5)
     out = model(torch.randn(2, in_channels, 32, 32))
     logits = out["out"] if isinstance(out, dict) else out
     assert logits.shape == (2, 5, 32, 32)
@@ -26,7 +26,9 @@ def test_segmentation_model_gives_full_resolution_logits(name, in_channels):
 @pytest.mark.parametrize("in_channels", [1, 3])
 def test_detector_trains_and_detects(name, in_channels):
     torch.manual_seed(0)
-    model = DETECTION_MODELS.build(name, in_channels, num_classes=4)  # 3 classes + background
+    model = build_architecture(
+        DETECTION_MODELS, name, in_channels, num_classes=4
+    )  # 3 classes + background
     images = list(torch.randn(2, in_channels, 64, 64))
     targets = [
         {"boxes": torch.tensor([[4.0, 6.0, 30.0, 40.0]]), "labels": torch.tensor([2])},
@@ -51,8 +53,12 @@ def test_task_models_stay_out_of_the_classifier_registry():
 
 
 def test_anchor_sizes_and_local_backbone_weights(tmp_path):
-    model = DETECTION_MODELS.build(
-        "fasterrcnn_mobilenet_v3_large_fpn", 3, 3, options={"anchor_sizes": [8, 16, 32]}
+    model = build_architecture(
+        DETECTION_MODELS,
+        "fasterrcnn_mobilenet_v3_large_fpn",
+        3,
+        3,
+        options={"anchor_sizes": [8, 16, 32]},
     )
     assert model.rpn.anchor_generator.sizes[0] == (8, 16, 32)
     import torchvision
@@ -60,26 +66,30 @@ def test_anchor_sizes_and_local_backbone_weights(tmp_path):
     classifier = torchvision.models.mobilenet_v3_large(weights=None)
     path = tmp_path / "mobilenet.pth"
     torch.save(classifier.state_dict(), path)
-    model = DETECTION_MODELS.build(
-        "fasterrcnn_mobilenet_v3_large_fpn", 3, 3, backbone_weights=str(path)
+    model = build_architecture(
+        DETECTION_MODELS, "fasterrcnn_mobilenet_v3_large_fpn", 3, 3, backbone_weights=str(path)
     )
     assert torch.equal(
         model.backbone.body["1"].block[0][0].weight, classifier.features[1].block[0][0].weight
     )
-    seg = SEGMENTATION_MODELS.build("lraspp_mobilenet_v3_large", 3, 2, backbone_weights=str(path))
+    seg = build_architecture(
+        SEGMENTATION_MODELS, "lraspp_mobilenet_v3_large", 3, 2, backbone_weights=str(path)
+    )
     assert torch.equal(
         seg.backbone["1"].block[0][0].weight, classifier.features[1].block[0][0].weight
     )
     with pytest.raises(UserError, match="no torchvision backbone"):
-        SEGMENTATION_MODELS.build("unet", 3, 2, backbone_weights=str(path))
+        build_architecture(SEGMENTATION_MODELS, "unet", 3, 2, backbone_weights=str(path))
     resnet = tmp_path / "resnet.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), resnet)
     with pytest.raises(UserError, match="matches no layer"):
-        SEGMENTATION_MODELS.build("lraspp_mobilenet_v3_large", 3, 2, backbone_weights=str(resnet))
+        build_architecture(
+            SEGMENTATION_MODELS, "lraspp_mobilenet_v3_large", 3, 2, backbone_weights=str(resnet)
+        )
 
 
 def test_unknown_task_arch_suggests_the_closest():
     with pytest.raises(UserError, match="did you mean 'unet'"):
-        SEGMENTATION_MODELS.build("unet2", 3, 2)
-    with pytest.raises(UserError, match="unknown detection model.arch"):
-        DETECTION_MODELS.build("yolov8", 3, 2)
+        build_architecture(SEGMENTATION_MODELS, "unet2", 3, 2)
+    with pytest.raises(UserError, match=r"unknown model.arch .* \(detection architecture\)"):
+        build_architecture(DETECTION_MODELS, "yolov8", 3, 2)

@@ -23,6 +23,7 @@ from mlcycle.data.layout import (
     walk_files,
 )
 from mlcycle.errors import UserError
+from mlcycle.registry import Registry
 
 SPLITS = ("train", "val", "test")
 
@@ -49,25 +50,17 @@ class Found:
 
 
 SourceFn = Callable[..., "list[Sample] | Found"]
-SOURCES: dict[str, SourceFn] = {}
-
-
-def register_source(name: str) -> Callable[[SourceFn], SourceFn]:
-    """Register a source. It returns a list of :class:`Sample` or a :class:`Found`."""
-
-    def decorator(fn: SourceFn) -> SourceFn:
-        SOURCES[name] = fn
-        return fn
-
-    return decorator
+# A source is ``fn(**options) -> list[Sample] | Found``; it receives every data key it may need
+# (root, manifest, url, query, path_column, label_column, layout and data.source_options) and
+# ignores the rest. Plugins register through the ``mlcycle.data_sources`` entry-point group.
+SOURCES: Registry[SourceFn] = Registry(
+    "classification data source", "data.source", "mlcycle.data_sources", ["mlcycle.data"]
+)
+register_source = SOURCES.register
 
 
 def load_samples(source: str, **options: Any) -> Found:
-    if source not in SOURCES:
-        raise UserError(
-            f"unknown data.source '{source}'; choose one of: {', '.join(sorted(SOURCES))}"
-        )
-    found = SOURCES[source](**options)
+    found = SOURCES.get(source)(**options)
     return found if isinstance(found, Found) else Found(list(found), [], f"source {source}")
 
 

@@ -4,13 +4,12 @@
 exports, write TorchScript and ONNX, verify them against eager, write ``model.json``. A
 ``TaskExport`` supplies the parts that differ: the module, the graph's outputs, the check
 against eager and the description of the outputs. A new task adds a file with a subclass
-decorated by ``register_export``.
+decorated by ``register_export`` (a plugin: a module in the ``mlcycle.exporters``
+entry-point group).
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +19,13 @@ from lightning.pytorch import LightningModule
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mlcycle.errors import UserError
 from mlcycle.export.onnx_export import OnnxIO
 from mlcycle.export.verify import Artifact
+from mlcycle.registry import Registry
 
-EXPORTS: dict[str, type[TaskExport]] = {}
+EXPORTS: Registry[type[TaskExport]] = Registry(
+    "exporter", "task", "mlcycle.exporters", ["mlcycle.export"]
+)
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Verification:
 def register_export(task: str) -> Callable[[type[TaskExport]], type[TaskExport]]:
     def decorator(cls: type[TaskExport]) -> type[TaskExport]:
         cls.task = task
-        EXPORTS[task] = cls
+        EXPORTS.add(task, cls)
         return cls
 
     return decorator
@@ -49,16 +50,7 @@ def register_export(task: str) -> Callable[[type[TaskExport]], type[TaskExport]]
 
 def export_for(task: str) -> TaskExport:
     """The exporter of ``task`` (``classification``, ``segmentation``, ``detection``, ...)."""
-    import mlcycle.export
-
-    for module in pkgutil.iter_modules(mlcycle.export.__path__):  # each task file registers itself
-        importlib.import_module(f"mlcycle.export.{module.name}")
-
-    if task not in EXPORTS:
-        raise UserError(
-            f"export does not know the task '{task}'; it exports {', '.join(sorted(EXPORTS))}"
-        )
-    return EXPORTS[task]()
+    return EXPORTS.get(task)()
 
 
 class TaskExport:

@@ -1,7 +1,25 @@
-"""Architectures. Importing this package registers every built-in one."""
+"""Architectures: each file registers its own; the registries import them when first asked."""
 
-from mlcycle.models import small_cnn, torchvision_models  # noqa: F401  (registration)
-from mlcycle.models.registry import MODELS, build_model, list_models, register_model
+from mlcycle.models.registry import (
+    CLASSIFICATION_MODELS,
+    DETECTION_MODELS,
+    SEGMENTATION_MODELS,
+    build_architecture,
+    build_model,
+    list_models,
+    register_detection_model,
+    register_model,
+    register_segmentation_model,
+)
 
-__all__ = ["MODELS", "build_model", "list_models", "register_model"]
-from mlcycle.models import detection_models, segmentation_models, unet  # noqa: E402,F401  (task registries)
+__all__ = [
+    "CLASSIFICATION_MODELS",
+    "DETECTION_MODELS",
+    "SEGMENTATION_MODELS",
+    "build_architecture",
+    "build_model",
+    "list_models",
+    "register_detection_model",
+    "register_model",
+    "register_segmentation_model",
+]

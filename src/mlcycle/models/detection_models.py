@@ -26,7 +26,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import FeaturePyramidNetwork
 
 from mlcycle.errors import UserError
-from mlcycle.models.task_registry import register_detection_model
+from mlcycle.models.registry import register_detection_model
 from mlcycle.models.torchvision_models import _replace_first_conv
 
 TORCHVISION_DETECTORS = (

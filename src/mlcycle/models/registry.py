@@ -1,8 +1,11 @@
-"""Architectures registered by name. Adding one is a new file with ``@register_model``."""
+"""Architectures registered by name, one registry per task. Adding one is a new file with
+``@register_model`` (classification: ``(N, num_classes)`` logits), ``@register_segmentation_model``
+(``(N, num_classes, H, W)`` logits, or a dict whose ``"out"`` holds them) or
+``@register_detection_model`` (a torchvision-style detector; ``num_classes`` counts the
+background, label 0). A builder is ``(in_channels, num_classes, **options) -> nn.Module``."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,25 +14,53 @@ import torch
 from torch import nn
 
 from mlcycle.errors import UserError
+from mlcycle.registry import Registry
 
 Builder = Callable[..., nn.Module]
-MODELS: dict[str, Builder] = {}
 
-
-def register_model(name: str) -> Callable[[Builder], Builder]:
-    """Register ``builder(in_channels, num_classes, **options) -> nn.Module`` under ``name``."""
-
-    def decorator(builder: Builder) -> Builder:
-        if name in MODELS:
-            raise ValueError(f"model '{name}' is registered twice")
-        MODELS[name] = builder
-        return builder
-
-    return decorator
+# One registry per task, because each promises its own output (see the module docstring); a
+# plugin registers through the entry-point group named second.
+CLASSIFICATION_MODELS: Registry[Builder] = Registry(
+    "classification architecture", "model.arch", "mlcycle.models.classification", ["mlcycle.models"]
+)
+SEGMENTATION_MODELS: Registry[Builder] = Registry(
+    "segmentation architecture", "model.arch", "mlcycle.models.segmentation", ["mlcycle.models"]
+)
+DETECTION_MODELS: Registry[Builder] = Registry(
+    "detection architecture", "model.arch", "mlcycle.models.detection", ["mlcycle.models"]
+)
+register_model = CLASSIFICATION_MODELS.register
+register_segmentation_model = SEGMENTATION_MODELS.register
+register_detection_model = DETECTION_MODELS.register
 
 
 def list_models() -> list[str]:
-    return sorted(MODELS)
+    """The classification architectures."""
+    return CLASSIFICATION_MODELS.names()
+
+
+def build_architecture(
+    registry: Registry[Builder],
+    name: str,
+    in_channels: int,
+    num_classes: int,
+    weights: str | None = None,
+    options: dict[str, Any] | None = None,
+    backbone_weights: str | None = None,
+) -> nn.Module:
+    """Build ``name`` from ``registry``; load ``weights`` (a whole-model state dict) or
+    ``backbone_weights`` (a classifier's, into a torchvision backbone) from local files.
+    Nothing is ever downloaded."""
+    builder = registry.get(name)
+    try:
+        model = builder(in_channels, num_classes, **(options or {}))
+    except TypeError as exc:
+        raise UserError(f"model.arch_options {options} do not fit '{name}': {exc}") from exc
+    if backbone_weights:
+        load_backbone_weights(model, backbone_weights)
+    if weights:
+        load_weights(model, weights)
+    return model
 
 
 def build_model(
@@ -39,18 +70,10 @@ def build_model(
     weights: str | None = None,
     options: dict[str, Any] | None = None,
 ) -> nn.Module:
-    """Build architecture ``name``; load ``weights`` (a local state-dict file) when given."""
-    if name not in MODELS:
-        close = difflib.get_close_matches(name, list_models(), n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise UserError(f"unknown model.arch '{name}'; {hint}available: {', '.join(list_models())}")
-    try:
-        model = MODELS[name](in_channels, num_classes, **(options or {}))
-    except TypeError as exc:
-        raise UserError(f"model.arch_options {options} do not fit '{name}': {exc}") from exc
-    if weights:
-        load_weights(model, weights)
-    return model
+    """Build classification architecture ``name`` (``(N, num_classes)`` logits)."""
+    return build_architecture(
+        CLASSIFICATION_MODELS, name, in_channels, num_classes, weights, options
+    )
 
 
 def load_weights(model: nn.Module, path: str) -> None:
@@ -84,3 +107,39 @@ def load_weights(model: nn.Module, path: str) -> None:
             f"weights file '{path}' matches no layer of this model; is it for another architecture?"
         )
     model.load_state_dict(usable, strict=False)
+
+
+def load_backbone_weights(model: nn.Module, path: str) -> None:
+    """Load a classifier's state dict into ``model.backbone`` (``.body`` for FPN detectors).
+
+    torchvision classifiers keep their layers under ``features.`` (MobileNet) or at the top
+    (ResNet); their detection and segmentation backbones drop that prefix.
+    """
+    target = getattr(model, "backbone", None)
+    target = getattr(target, "body", target)
+    if not isinstance(target, nn.Module):
+        raise UserError(
+            f"model.backbone_weights: this architecture has no torchvision backbone; use model.weights for '{path}'"
+        )
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UserError(
+            f"backbone weights file '{path}' does not exist; give a local .pt/.pth state dict"
+        )
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a bad file
+        raise UserError(
+            f"backbone weights file '{path}' cannot be read as a state dict: {exc}"
+        ) from exc
+    own = target.state_dict()
+    usable = {}
+    for key, value in state.items():
+        key = key.removeprefix("features.")
+        if key in own and own[key].shape == value.shape:
+            usable[key] = value
+    if not usable:
+        raise UserError(
+            f"backbone weights file '{path}' matches no layer of this backbone; is it for another architecture?"
+        )
+    target.load_state_dict(usable, strict=False)

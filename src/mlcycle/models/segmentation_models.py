@@ -13,7 +13,7 @@ from typing import Any
 import torchvision
 from torch import nn
 
-from mlcycle.models.task_registry import register_segmentation_model
+from mlcycle.models.registry import register_segmentation_model
 from mlcycle.models.torchvision_models import _replace_first_conv
 
 TORCHVISION_SEGMENTERS = (

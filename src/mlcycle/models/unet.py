@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mlcycle.models.task_registry import register_segmentation_model
+from mlcycle.models.registry import register_segmentation_model
 
 
 def _double_conv(cin: int, cout: int) -> nn.Sequential:

@@ -11,7 +11,7 @@ from torchmetrics.detection import MeanAveragePrecision
 
 from mlcycle.callbacks.detection_gallery import DetectionGallery
 from mlcycle.errors import UserError
-from mlcycle.models.task_registry import DETECTION_MODELS
+from mlcycle.models.registry import DETECTION_MODELS, build_architecture
 from mlcycle.tasks.common import check_common, configure_optimizers
 
 SUMMARY = (
@@ -113,8 +113,14 @@ class DetectionTask(LightningModule):
         if not 0 <= gallery_score <= 1:
             raise UserError(f"model.gallery_score={gallery_score} must be in [0, 1]")
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
-        self.model = DETECTION_MODELS.build(
-            arch, in_channels, num_classes + 1, weights, arch_options, backbone_weights
+        self.model = build_architecture(
+            DETECTION_MODELS,
+            arch,
+            in_channels,
+            num_classes + 1,
+            weights,
+            arch_options,
+            backbone_weights,
         )
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
         self.val_map = detection_metric()

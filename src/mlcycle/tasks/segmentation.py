@@ -16,7 +16,7 @@ from torchmetrics.classification import (
 
 from mlcycle.callbacks.segmentation_gallery import SegmentationGallery
 from mlcycle.errors import UserError
-from mlcycle.models.task_registry import SEGMENTATION_MODELS
+from mlcycle.models.registry import SEGMENTATION_MODELS, build_architecture
 from mlcycle.reports.mask_box_errors import image_iou
 from mlcycle.tasks.common import check_common, configure_optimizers
 
@@ -129,8 +129,14 @@ class SegmentationTask(LightningModule):
                 f"model.class_weights has {len(class_weights)} values; the data has {num_classes} classes"
             )
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
-        self.model = SEGMENTATION_MODELS.build(
-            arch, in_channels, num_classes, weights, arch_options, backbone_weights
+        self.model = build_architecture(
+            SEGMENTATION_MODELS,
+            arch,
+            in_channels,
+            num_classes,
+            weights,
+            arch_options,
+            backbone_weights,
         )
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("loss_weight", weight, persistent=False)
