@@ -116,9 +116,8 @@ def _mb(path: Path) -> str:
     return f"{path.stat().st_size / 1e6:.2f} MB"
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = build_parser().parse_args(argv)
+def _check_args(args: Any) -> list[str]:
+    """The formats to write, after refusing option combinations that cannot work."""
     formats = list(dict.fromkeys(args.format))
     if args.quantize and "onnx" not in formats:
         raise UserError("--quantize int8 quantizes the ONNX model; add onnx to --format")
@@ -129,7 +128,71 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     if args.batch_size < 1 or args.calibration_images < 1:
         raise UserError("--batch-size and --calibration-images must be at least 1")
+    return formats
 
+
+def _write_artifacts(
+    args: Any, formats: list[str], exporter: TaskExport, model: Any, data: Any, out: Path
+) -> tuple[list[Artifact], int]:
+    """TorchScript, ONNX and INT8 files as asked; returns them and the calibration count."""
+    val, train = data.dataset("val"), data.dataset("train")
+    example = next(exporter.batches(val, 2))[0]
+    io = exporter.io
+    artifacts: list[Artifact] = []
+    if "torchscript" in formats:
+        path = export_torchscript(model, example, out / FILES["torchscript"], len(io.outputs))
+        artifacts.append(Artifact(path, "torchscript", "fp32"))
+        print(f"wrote {path} ({_mb(path)})")
+    if "onnx" in formats:
+        path = export_onnx(model, example, out / FILES["onnx"], args.opset, args.exporter, io=io)
+        artifacts.append(Artifact(path, "onnx", "fp32"))
+        batch = "dynamic batch" if io.dynamic_batch else "batch 1"
+        print(f"wrote {path} ({_mb(path)}, opset {args.opset}, {batch})")
+    calibrated = 0
+    if args.quantize == "int8":
+        path = out / FILES["onnx_int8"]
+        calibration = _calibration(exporter, train, args.calibration_images)
+        calibrated = quantize_int8(out / FILES["onnx"], path, calibration, args.calibration_method)
+        artifacts.append(Artifact(path, "onnx", "int8"))
+        print(f"wrote {path} ({_mb(path)}, static INT8 calibrated on {calibrated} training images)")
+    return artifacts, calibrated
+
+
+def _model_json(
+    args: Any,
+    formats: list[str],
+    run: Run,
+    exporter: TaskExport,
+    task: Any,
+    model: Any,
+    **record: Any,
+) -> dict[str, Any]:
+    """``model.json``: what a device needs to run the artifacts, and where they came from."""
+    checkpoint, artifacts, report = record["checkpoint"], record["artifacts"], record["report"]
+    files = {a.format if a.precision == "fp32" else "onnx_int8": a.name for a in artifacts}
+    meta = build_model_json(
+        config=run.config,
+        data_info=run.data_info,
+        metrics=record["metrics"],
+        checkpoint=checkpoint,
+        checkpoint_sha256=sha256(checkpoint),
+        files=files,
+        opset=args.opset if "onnx" in formats else None,
+        exporter=args.exporter if "onnx" in formats else None,
+        hparams=dict(getattr(task, "hparams", {})),
+        output=exporter.output(run.data_info, model),
+        dynamic_axes=exporter.io.dynamic_axes,
+    )
+    if not exporter.io.dynamic_batch:
+        meta["input"]["shape"][0] = 1
+    meta["verification"] = {"passed": report["passed"], "report": "verification.json"}
+    return meta
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
+    formats = _check_args(args)
     run = Run(args.run)
     checkpoint = run.checkpoint(args.checkpoint)
     input_spec(run.data_info)  # fails early when data.json lacks the preprocessing
@@ -144,55 +207,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     task = run.load_model(args.checkpoint)
     model = exporter.module(task).float().cpu().eval()
     data = run.load_data(num_workers=0)
-    val, train = data.dataset("val"), data.dataset("train")
-    if len(val) == 0:
+    if len(data.dataset("val")) == 0:
         raise UserError(f"run '{run.path}' has no validation images to verify the export on")
-    example = next(exporter.batches(val, 2))[0]
-    io = exporter.io
-    batch = "dynamic batch" if io.dynamic_batch else "batch 1"
+    artifacts, calibrated = _write_artifacts(args, formats, exporter, model, data, out)
 
-    artifacts: list[Artifact] = []
-    if "torchscript" in formats:
-        path = export_torchscript(model, example, out / FILES["torchscript"], len(io.outputs))
-        artifacts.append(Artifact(path, "torchscript", "fp32"))
-        print(f"wrote {path} ({_mb(path)})")
-    if "onnx" in formats:
-        path = export_onnx(model, example, out / FILES["onnx"], args.opset, args.exporter, io=io)
-        artifacts.append(Artifact(path, "onnx", "fp32"))
-        print(f"wrote {path} ({_mb(path)}, opset {args.opset}, {batch})")
-    calibrated = 0
-    if args.quantize == "int8":
-        fp32 = out / FILES["onnx"]
-        path = out / FILES["onnx_int8"]
-        calibration = _calibration(exporter, train, args.calibration_images)
-        calibrated = quantize_int8(fp32, path, calibration, args.calibration_method)
-        artifacts.append(Artifact(path, "onnx", "int8"))
-        print(f"wrote {path} ({_mb(path)}, static INT8 calibrated on {calibrated} training images)")
-
-    report = exporter.verify(Verification(model, artifacts, val, run.data_info, args))
+    job = Verification(model, artifacts, data.dataset("val"), run.data_info, args)
+    report = exporter.verify(job)
     report["checkpoint"] = f"checkpoints/{checkpoint.name}"
     report[f"recorded_{exporter.headline.replace('/', '_')}"] = metrics.get(exporter.headline)
     if calibrated:
         report["calibration_images"] = calibrated
     write_json(out / "verification.json", report)
-
-    files = {a.format if a.precision == "fp32" else "onnx_int8": a.name for a in artifacts}
-    meta = build_model_json(
-        config=run.config,
-        data_info=run.data_info,
-        metrics=metrics,
-        checkpoint=checkpoint,
-        checkpoint_sha256=sha256(checkpoint),
-        files=files,
-        opset=args.opset if "onnx" in formats else None,
-        exporter=args.exporter if "onnx" in formats else None,
-        hparams=dict(getattr(task, "hparams", {})),
-        output=exporter.output(run.data_info, model),
-        dynamic_axes=io.dynamic_axes,
-    )
-    if not io.dynamic_batch:
-        meta["input"]["shape"][0] = 1
-    meta["verification"] = {"passed": report["passed"], "report": "verification.json"}
+    meta = _model_json(
+        args, formats, run, exporter, task, model,
+        checkpoint=checkpoint, artifacts=artifacts, report=report, metrics=metrics,
+    )  # fmt: skip
     write_json(out / "model.json", meta)
 
     print(f"\nverification on {report['images']} validation images ({report['checkpoint']}):")
