@@ -1,0 +1,1 @@
+"""Figures, galleries and error analysis: what a person looks at after a run."""
