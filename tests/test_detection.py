@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from mlcycle.data.shapes import write_shape_boxes
 from mlcycle.errors import UserError
 from mlcycle.evaluators.detection import evaluate_detection
 from mlcycle.reports.mask_box_errors import match_boxes
+from mlcycle.tasks.detection import DetectionTask
 
 SHAPES = ["circle", "square", "triangle"]
 
@@ -247,20 +247,18 @@ def test_box_matching_counts_false_positives_and_misses():
     assert errors.correct == [0] and errors.false_positives == [1, 2] and errors.missed == [1]
 
 
-class NoisyTruth:
+class NoisyTruth(DetectionTask):
     """Stands in for a trained detector: the val objects, shifted and scored at random, with
-    misses and false positives, in the order the val loader gives the images."""
+    misses and false positives, in the order the val loader gives the images. A real task, so
+    the evaluator runs it through ``Trainer.predict``."""
 
     def __init__(self, data: DetectionData, split: str) -> None:
+        names = list(data.class_names)
+        super().__init__(num_classes=len(names), in_channels=3, class_names=names)
         self.data, self.queue = data, list(data.index.positions[split])
         self.rng = np.random.default_rng(0)
-        self.class_names = data.class_names
-        self.hparams = SimpleNamespace(gallery_score=0.5)
 
-    def to(self, device):
-        return self
-
-    def __call__(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    def forward(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         out = []
         for _ in range(len(x)):
             item = self.data.prepared(self.queue.pop(0))
@@ -371,8 +369,6 @@ def test_detection_run_trains_evaluates_and_agrees_with_pycocotools(coco_root, t
 
 
 def test_validation_loss_leaves_the_model_as_it_was():
-    from mlcycle.tasks.detection import DetectionTask
-
     task = DetectionTask(num_classes=2, in_channels=3, arch="fcos_small").eval()
     before = {k: v.clone() for k, v in task.state_dict().items()}
     x = torch.rand(2, 3, 64, 64)

@@ -19,8 +19,12 @@ def test_evaluate_val_writes_metrics_and_figures(trained_run, capsys):
     assert sum(map(sum, saved["confusion_matrix"])) == val
     assert 0 <= saved["metrics"]["f1"] <= 1 and saved["checkpoint"] == "checkpoints/best.ckpt"
     # The f1 of best.ckpt on val is the one training recorded for it.
-    recorded = json.loads((trained_run / "metrics.json").read_text())["val/f1"]
-    assert saved["metrics"]["f1"] == pytest.approx(recorded, abs=1e-4)
+    recorded = json.loads((trained_run / "metrics.json").read_text())
+    assert saved["metrics"]["f1"] == pytest.approx(recorded["val/f1"], abs=1e-4)
+    # Per class too: evaluation and training share one metric definition.
+    for name, row in saved["per_class"].items():
+        assert row["f1"] == pytest.approx(recorded[f"val/f1/{name}"], abs=1e-4)
+        assert 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1
     for name in ("confusion_matrix_val.png", "misclassified_val.png"):
         assert (trained_run / name).stat().st_size > 1000
     assert f"val: {val} images" in capsys.readouterr().out
@@ -67,3 +71,11 @@ def test_missing_checkpoint(trained_run, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--run", str(copy)])
     assert "no best checkpoint" in capsys.readouterr().err
+
+
+def test_evaluators_are_found_by_task_name():
+    from mlcycle.evaluators import EVALUATORS, evaluator_for
+    from mlcycle.tasks.segmentation import SegmentationTask
+
+    task = SegmentationTask(num_classes=2, in_channels=1, arch_options={"width": 4})
+    assert evaluator_for(task) is EVALUATORS.get("segmentation")

@@ -337,12 +337,12 @@ def test_every_torchvision_architecture_exports_and_verifies(task, arch, tmp_pat
     torch.manual_seed(0)
     size = 64 if task == "segmentation" else 96
     if task == "segmentation":
-        model = SegmentationTask(3, 3, arch=arch).eval()
+        model = SegmentationTask(num_classes=3, in_channels=3, arch=arch).eval()
         data = [
             (torch.randn(3, size, size), torch.randint(0, 3, (size, size)), i) for i in range(3)
         ]
     else:
-        model = DetectionTask(2, 3, arch=arch).eval()
+        model = DetectionTask(num_classes=2, in_channels=3, arch=arch).eval()
         truth = {"boxes": torch.tensor([[2.0, 2.0, 30.0, 30.0]]), "labels": torch.tensor([1])}
         data = [(torch.randn(3, size, size), truth, i) for i in range(2)]
     exporter = export_for(task)

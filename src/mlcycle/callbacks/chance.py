@@ -1,7 +1,7 @@
 """The score a model gets without learning anything, per monitored metric.
 
-A task chooses its floor by the name of the metric it monitors (``CHANCE``), or overrides it
-with a ``chance_level(datamodule)`` method of its own that returns a :class:`Chance`.
+A task's ``chance_level(datamodule)`` (``mlcycle.tasks.base.Task``) finds its floor here by the
+name of the metric it monitors (``CHANCE``); a task with a metric of its own overrides it.
 """
 
 from __future__ import annotations
@@ -129,13 +129,9 @@ CHANCE: dict[str, Callable[[Any], Chance | None]] = {
 }
 
 
-def chance_level(pl_module: Any, datamodule: Any) -> Chance | None:
-    """The task's own ``chance_level(datamodule)`` if it has one, else ``CHANCE`` by its monitored
-    metric; ``None`` when neither knows (the chance rule is then skipped)."""
-    own = getattr(pl_module, "chance_level", None)
-    if callable(own):
-        return own(datamodule)
-    metric = getattr(pl_module, "monitor", ("val/loss", "min"))[0]
+def chance_for_metric(metric: str, datamodule: Any) -> Chance | None:
+    """``CHANCE``'s floor for ``metric`` on ``datamodule``; ``None`` when unknown (the chance
+    rule is then skipped). ``Task.chance_level`` calls this unless a task overrides it."""
     find = CHANCE.get(metric)
     if find is None or datamodule is None:
         return None

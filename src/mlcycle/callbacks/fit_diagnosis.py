@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_only
 
-from mlcycle.callbacks.chance import Chance, chance_level
+from mlcycle.callbacks.chance import Chance
 from mlcycle.callbacks.diagnosis import Finding, conclude, diagnose
+
+if TYPE_CHECKING:  # tasks import the callbacks
+    from mlcycle.tasks.base import Task
 
 __all__ = ["FitDiagnosis", "diagnose"]
 
@@ -18,8 +21,10 @@ GRADS = ("train/grad_norm_mean", "train/grad_norm_max")
 class FitDiagnosis(Callback):
     """Prints ``epoch 3/20  train loss .. err ..  val loss .. err ..  f1 ..  [flag]``.
 
-    The errors appear when the task logs ``train/acc`` and ``val/error``; after them, the
-    task's ``epoch_metrics`` (default: its monitored metric), e.g. ``map .. map_50 ..``.
+    It reads the task's contract (``mlcycle.tasks.base.Task``): ``monitor``, ``epoch_metrics``,
+    ``chance_level`` and ``hparams.num_classes``. The errors appear when the task logs
+    ``train/acc`` and ``val/error``; after them, the task's ``epoch_metrics`` (default: its
+    monitored metric), e.g. ``map .. map_50 ..``.
     ``findings`` holds the over-/under-fitting flags of the epochs and, once the fit ends,
     the run's diagnosis (:func:`mlcycle.callbacks.diagnosis.conclude`).
     """
@@ -36,13 +41,13 @@ class FitDiagnosis(Callback):
         return self.flags + self.final
 
     @rank_zero_only
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.monitor = tuple(getattr(pl_module, "monitor", ("val/loss", "min")))
-        self.chance = chance_level(pl_module, getattr(trainer, "datamodule", None))
+    def on_fit_start(self, trainer: Trainer, pl_module: Task) -> None:
+        self.monitor = tuple(pl_module.monitor)
+        self.chance = pl_module.chance_level(getattr(trainer, "datamodule", None))
         self.final = []
 
     @rank_zero_only
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: Task) -> None:
         m = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         if trainer.sanity_checking or not {"train/loss", "val/loss"} <= m.keys():
             return
@@ -53,7 +58,7 @@ class FitDiagnosis(Callback):
         monitor = self.monitor[0]
         row.update({k: m[k] for k in (monitor, *GRADS) if k in m})
         self.rows = [r for r in self.rows if r.get("epoch") != epoch] + [row]
-        flag = diagnose(self.rows, getattr(pl_module.hparams, "num_classes", 2))
+        flag = diagnose(self.rows, pl_module.hparams.num_classes)
         epochs = f"{epoch}/{trainer.max_epochs}" if trainer.max_epochs else str(epoch)
         train = f"train loss {row['train/loss']:.4f}"
         val = f"val loss {row['val/loss']:.4f}"
@@ -61,7 +66,7 @@ class FitDiagnosis(Callback):
             train += f" err {row['train/error']:.2%}"
             val += f" err {row['val/error']:.2%}"
         line = f"epoch {epochs}  {train}  {val}"
-        for key in getattr(pl_module, "epoch_metrics", (monitor,)):
+        for key in pl_module.epoch_metrics or (monitor,):
             if key in m:
                 line += f" {key.removeprefix('val/')} {m[key]:.4f}"
         if flag:

@@ -66,7 +66,7 @@ def summary(
     from mlcycle.callbacks import FitDiagnosis, LossCurves
 
     trainer = cli.trainer
-    monitor, mode = getattr(cli.model, "monitor", ("val/loss", "min"))
+    monitor, mode = cli.model.monitor
     curves = next((c for c in trainer.callbacks if isinstance(c, LossCurves)), None)
     diagnosis = next((c for c in trainer.callbacks if isinstance(c, FitDiagnosis)), None)
     history = curves.history if curves else []

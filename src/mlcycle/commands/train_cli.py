@@ -19,11 +19,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, GradNorm, LossCurves
 from mlcycle.errors import UserError, fail
 from mlcycle.run.record import RUN_DIR_ENV, check_run_dir, create_run_dir, default_run_dir
+from mlcycle.tasks.base import Task
 
 DEFAULT_MODEL = "mlcycle.tasks.ClassificationTask"
 DEFAULT_DATA = "mlcycle.data.ImageClassificationData"
-# What every task takes from its data module; never written in a config.
-LINKED = ("num_classes", "in_channels", "class_names")
 # Trainer keys where an int means a number of batches (or epochs) and a float a fraction.
 INTEGER_LIMITS = (
     "limit_train_batches",
@@ -71,11 +70,15 @@ def _class_keys(group: str, class_path: str) -> list[str]:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         return []
-    return [
-        f"{group}.{p}"
-        for p in inspect.signature(cls.__init__).parameters
-        if p not in ("self", *LINKED)
+    linked = Task.linked if group == "model" else ()
+    keys = [
+        f"{group}.{arg}"
+        for c in cls.__mro__  # a task's own arguments, then those it passes on to Task's
+        if "__init__" in vars(c)
+        for arg, p in inspect.signature(c.__init__).parameters.items()
+        if arg != "self" and arg not in linked and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
+    return list(dict.fromkeys(keys))
 
 
 def _closest_key(parser: LightningArgumentParser, key: str, class_path: str | None) -> str | None:
@@ -226,7 +229,7 @@ class MLCycleCLI(LightningCLI):
             {"model": {"class_path": DEFAULT_MODEL}, "data": {"class_path": DEFAULT_DATA}}
         )
         keep_integer_limits(parser)
-        for key in LINKED:
+        for key in Task.linked:
             parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
@@ -254,7 +257,7 @@ class MLCycleCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         assert self.run_dir is not None
         create_run_dir(self.run_dir)  # only now: a config or data error leaves no empty folder
-        monitor, mode = getattr(self.model, "monitor", ("val/loss", "min"))
+        monitor, mode = self.model.monitor
         kwargs["default_root_dir"] = str(self.run_dir)
         kwargs["logger"] = TensorBoardLogger(
             save_dir=str(self.run_dir), name="tensorboard", version="", default_hp_metric=False

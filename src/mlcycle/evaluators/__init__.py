@@ -1,15 +1,25 @@
-"""Per-task evaluation for ``evaluate.py``, registered by the task's class name.
+"""Per-task evaluation for ``evaluate.py``, registered by the task's ``task_name``.
 
 An evaluator takes ``(model, data, split, run_dir)``, writes its figures into ``run_dir`` and
-returns a JSON-ready dict with at least ``images`` and ``metrics``. A new task adds one file
-here (or a plugin module in the ``mlcycle.evaluators`` entry-point group) with
-``@EVALUATORS.register("MyTask")``; the registry finds it.
+returns a JSON-ready dict with at least ``images`` and ``metrics``. It runs the model through
+:func:`predict_split` (``Trainer.predict``: device, precision and distributed sampling come
+with it) and consumes the task's ``predict_step`` outputs batch by batch; its metrics are the
+task's own definitions (``classification_metrics``, ``segmentation_metrics``,
+``detection_metric``). A new task adds one file here (or a plugin module in the
+``mlcycle.evaluators`` entry-point group) with ``@EVALUATORS.register("<task_name>")``.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import move_data_to_device
 
 from mlcycle.errors import UserError
 from mlcycle.registry import Registry
@@ -22,11 +32,54 @@ register_evaluator = EVALUATORS.register
 
 
 def evaluator_for(model: Any) -> Evaluator:
-    """The evaluator of ``model``'s task class, or of the nearest base class that has one."""
-    for cls in type(model).__mro__:
-        if cls.__name__ in EVALUATORS:
-            return EVALUATORS.get(cls.__name__)
-    raise UserError(
-        f"evaluate.py does not know how to score a {type(model).__name__}; evaluators exist for "
-        f"{', '.join(EVALUATORS.names())}"
-    )
+    """The evaluator registered under ``model.task_name``."""
+    name = model.task_name
+    if name not in EVALUATORS:
+        raise UserError(
+            f"evaluate.py does not know how to score a {name} task ({type(model).__name__}); "
+            f"evaluators exist for {', '.join(EVALUATORS.names())}"
+        )
+    return EVALUATORS.get(name)
+
+
+class _Consume(Callback):
+    """Hands each batch's ``predict_step`` output, moved to the CPU, to ``consume``."""
+
+    def __init__(self, consume: Callable[[dict[str, Any]], None]) -> None:
+        self.consume = consume
+
+    def on_predict_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, *args: Any
+    ) -> None:
+        self.consume(move_data_to_device(outputs, torch.device("cpu")))
+
+
+def predict_split(
+    model: LightningModule,
+    data: Any,
+    split: str,
+    consume: Callable[[dict[str, Any]], None],
+    progress: bool | None = None,
+) -> None:
+    """Run ``model.predict_step`` over ``data.split_dataloader(split)`` with ``Trainer.predict``
+    on one device; ``consume`` gets every batch's outputs on the CPU, so a split's predictions
+    are never held in memory at once. ``progress``: a progress bar (default: on a terminal)."""
+    quiet = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # no "GPU available: ..." lines around the report
+    try:
+        trainer = Trainer(
+            accelerator="auto",
+            devices=1,
+            logger=False,
+            enable_progress_bar=sys.stderr.isatty() if progress is None else progress,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            callbacks=[_Consume(consume)],
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", ".*does not have many workers.*")
+            loader = data.split_dataloader(split)
+            trainer.predict(model, dataloaders=loader, return_predictions=False)
+    finally:
+        quiet.setLevel(level)

@@ -7,72 +7,63 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from torchmetrics import MeanMetric
 
-from mlcycle.evaluators import register_evaluator
+from mlcycle.evaluators import predict_split, register_evaluator
 from mlcycle.reports.figures import confusion_matrix_figure, save
 from mlcycle.reports.mistakes import confusion_matrix, top_mistakes
 
 
-@torch.inference_mode()
-def predict(model: torch.nn.Module, loader: Any, device: torch.device) -> dict[str, torch.Tensor]:
-    model.to(device)
+def collect(model: Any, data: Any, split: str) -> dict[str, Any]:
+    """The split's metrics (the task's ``classification_metrics``), mean loss, and every
+    image's probabilities, label and position, from the task's ``predict_step``."""
+    from mlcycle.tasks.classification import classification_metrics
+
+    metrics = classification_metrics(len(model.class_names), per_class=True)
+    loss = MeanMetric()
     parts: dict[str, list[torch.Tensor]] = {"probs": [], "target": [], "index": []}
-    for x, y, index in tqdm(loader, desc="evaluating", unit="batch", leave=False):
-        parts["probs"].append(model(x.to(device)).float().softmax(dim=1).cpu())
-        parts["target"].append(y)
-        parts["index"].append(index)
-    return {k: torch.cat(v) for k, v in parts.items()}
+
+    def consume(out: dict[str, torch.Tensor]) -> None:
+        metrics.update(out["probs"], out["target"])
+        nll = torch.nn.functional.nll_loss(out["probs"].clamp_min(1e-12).log(), out["target"])
+        loss.update(nll, weight=len(out["target"]))
+        for key, values in parts.items():
+            values.append(out[key])
+
+    predict_split(model, data, split, consume)
+    out: dict[str, Any] = {k: torch.cat(v) for k, v in parts.items()}
+    out["values"] = metrics.compute()
+    out["loss"] = float(loss.compute())
+    return out
 
 
-def per_class(matrix: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
-    tp = np.diag(matrix).astype(float)
-    support, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    f1 = np.divide(
-        2 * precision * recall,
-        precision + recall,
-        out=np.zeros_like(tp),
-        where=precision + recall > 0,
-    )
+def per_class(values: dict[str, torch.Tensor], support: np.ndarray, names: list[str]):
+    """``{class: {precision, recall, f1, support}}`` from the metrics' per-class values."""
+    columns = {m: values[f"{m}_per_class"].tolist() for m in ("precision", "recall", "f1")}
     return {
-        name: {
-            "precision": round(p, 6),
-            "recall": round(r, 6),
-            "f1": round(f, 6),
-            "support": int(s),
-        }
-        for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
+        name: {**{m: round(float(v[i]), 6) for m, v in columns.items()}, "support": int(support[i])}
+        for i, name in enumerate(names)
     }
 
 
-def overall(probs: torch.Tensor, target: torch.Tensor, num_classes: int) -> dict[str, float]:
-    from mlcycle.tasks.classification import classification_metrics
-
-    metrics = classification_metrics(num_classes)
-    metrics.update(probs, target)
-    values = {k: v for k, v in metrics.compute().items() if k != "f1_per_class"}
-    result = {k: round(float(v), 6) for k, v in values.items()}
-    result["loss"] = round(
-        float(torch.nn.functional.nll_loss(probs.clamp_min(1e-12).log(), target)), 6
-    )
+def overall(values: dict[str, torch.Tensor], loss: float) -> dict[str, float]:
+    result = {k: round(float(v), 6) for k, v in values.items() if not k.endswith("_per_class")}
+    result["loss"] = round(loss, 6)
     result["error"] = round(1 - result["acc"], 6)
     return result
 
 
-@register_evaluator("ClassificationTask")
+@register_evaluator("classification")
 def evaluate_classification(model: Any, data: Any, split: str, run_dir: Path) -> dict[str, Any]:
     from mlcycle.callbacks.misclassified import mistake_gallery
 
     names = list(model.class_names)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    out = predict(model, data.split_dataloader(split), device)
+    out = collect(model, data, split)
     matrix = confusion_matrix(out["probs"], out["target"], len(names))
     result = {
         "images": int(len(out["target"])),
-        "metrics": overall(out["probs"], out["target"], len(names)),
-        "per_class": per_class(matrix, names),
+        "metrics": overall(out["values"], out["loss"]),
+        "per_class": per_class(out["values"], matrix.sum(axis=1), names),
         "confusion_matrix": matrix.tolist(),
         "class_names": names,
     }

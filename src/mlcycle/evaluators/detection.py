@@ -9,11 +9,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mlcycle.callbacks.detection_gallery import errors_figure, score_errors
 from mlcycle.data.coco import ground_truth, results
-from mlcycle.evaluators import register_evaluator
+from mlcycle.evaluators import predict_split, register_evaluator
 from mlcycle.reports.figures import save
 from mlcycle.reports.mask_box_errors import Worst
 
@@ -28,33 +27,27 @@ def _from_rows(rows: list[dict[str, Any]], class_of: dict[int, int]) -> dict[str
     }
 
 
-@register_evaluator("DetectionTask")
-@torch.inference_mode()
-def evaluate_detection(model: Any, data: Any, split: str, run_dir: Path) -> dict[str, Any]:
-    """Scores the split in the image files' own pixels, as a COCO evaluation of
-    ``predictions_<split>.json`` against ``ground_truth_<split>.json`` would; writes both and
-    ``detection_errors_<split>.png``."""
-    from mlcycle.tasks.detection import detection_metric, flatten_map
+def collect(model: Any, data: Any, split: str) -> tuple[Any, list, list, Worst]:
+    """The split through the task's ``predict_step``: the COCO metric (``detection_metric``)
+    fed with each image's detections as written to the results file, in the image file's own
+    pixels; the results rows; the original samples; the images with the most errors."""
+    from mlcycle.tasks.detection import detection_metric
 
-    names = list(model.class_names)
     category_ids = list(data.category_ids)
     class_of = {c: k for k, c in enumerate(category_ids)}
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
     metric = detection_metric()
     height, width = data.image_size
     rows: list[dict[str, Any]] = []
     samples, worst = [], Worst(12)
-    for x, targets, index in tqdm(
-        data.split_dataloader(split), desc="evaluating", unit="batch", leave=False
-    ):
-        preds = model(x.to(device))
-        for pred, target, pos in zip(preds, targets, index.tolist(), strict=True):
+
+    def consume(out: dict[str, Any]) -> None:
+        for pred, target, pos in zip(
+            out["preds"], out["target"], out["index"].tolist(), strict=True
+        ):
             sample = data.original(pos)
             samples.append(sample)
             w, h = sample.size
             scale = torch.tensor([w / width, h / height, w / width, h / height])
-            pred = {k: v.cpu() for k, v in pred.items()}
             mine = results(
                 sample.image_id,
                 (pred["boxes"].double() * scale).numpy(),
@@ -62,18 +55,37 @@ def evaluate_detection(model: Any, data: Any, split: str, run_dir: Path) -> dict
                 pred["labels"].numpy(),
                 category_ids,
             )
-            rows += mine
-            truth = {
-                "boxes": torch.tensor(sample.boxes, dtype=torch.float64).reshape(-1, 4),
-                "labels": torch.tensor(sample.labels, dtype=torch.long),
-                "iscrowd": torch.tensor(sample.crowd, dtype=torch.long),
-            }
-            if sample.areas is not None:
-                truth["area"] = torch.tensor(sample.areas, dtype=torch.float64)
-            metric.update([_from_rows(mine, class_of)], [truth])
+            rows.extend(mine)
+            metric.update([_from_rows(mine, class_of)], [_truth(sample)])
             count, row = score_errors(pred, target, pos, model.hparams.gallery_score)
             if count:
                 worst.add(count, row)
+
+    predict_split(model, data, split, consume)
+    return metric, rows, samples, worst
+
+
+def _truth(sample: Any) -> dict[str, torch.Tensor]:
+    truth = {
+        "boxes": torch.tensor(sample.boxes, dtype=torch.float64).reshape(-1, 4),
+        "labels": torch.tensor(sample.labels, dtype=torch.long),
+        "iscrowd": torch.tensor(sample.crowd, dtype=torch.long),
+    }
+    if sample.areas is not None:
+        truth["area"] = torch.tensor(sample.areas, dtype=torch.float64)
+    return truth
+
+
+@register_evaluator("detection")
+def evaluate_detection(model: Any, data: Any, split: str, run_dir: Path) -> dict[str, Any]:
+    """Scores the split in the image files' own pixels, as a COCO evaluation of
+    ``predictions_<split>.json`` against ``ground_truth_<split>.json`` would; writes both and
+    ``detection_errors_<split>.png``."""
+    from mlcycle.tasks.detection import flatten_map
+
+    names = list(model.class_names)
+    category_ids = list(data.category_ids)
+    metric, rows, samples, worst = collect(model, data, split)
     values = flatten_map(metric.compute(), names, split)
     summary = {k.split("/", 1)[1]: round(v, 6) for k, v in values.items() if k.count("/") == 1}
     objects = np.bincount(

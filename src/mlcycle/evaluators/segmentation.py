@@ -7,42 +7,37 @@ from typing import Any
 
 import torch
 from torchmetrics import MeanMetric
-from tqdm.auto import tqdm
 
 from mlcycle.callbacks.segmentation_gallery import worst_iou_figure
-from mlcycle.evaluators import register_evaluator
+from mlcycle.evaluators import predict_split, register_evaluator
 from mlcycle.reports.figures import save
 from mlcycle.reports.mask_box_errors import Worst, image_iou
 
 
-@register_evaluator("SegmentationTask")
-@torch.inference_mode()
+@register_evaluator("segmentation")
 def evaluate_segmentation(model: Any, data: Any, split: str, run_dir: Path) -> dict[str, Any]:
     """Writes ``worst_iou_<split>.png``; returns the metrics of the whole split."""
     from mlcycle.tasks.segmentation import flatten_segmentation, segmentation_metrics
 
     names = list(model.class_names)
     k, ignore = len(names), int(model.hparams.ignore_index)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
-    metrics = segmentation_metrics(k, ignore).to(device)
-    loss = MeanMetric().to(device)
+    metrics = segmentation_metrics(k, ignore)
+    loss = MeanMetric()
     support = torch.zeros(k, dtype=torch.long)
-    worst, images = Worst(12), 0
-    for x, y, index in tqdm(
-        data.split_dataloader(split), desc="evaluating", unit="batch", leave=False
-    ):
-        x, y = x.to(device), y.to(device)
-        logits = model(x).float()
-        pred = logits.argmax(1)
+    worst, seen = Worst(12), [0]
+
+    def consume(out: dict[str, torch.Tensor]) -> None:
+        pred, y = out["pred"], out["target"]
         metrics.update(pred, y)
-        loss.update(model.loss(logits, y))
-        labels = y[y != ignore].cpu()
-        support += torch.bincount(labels.long(), minlength=k)[:k]
-        ious = image_iou(pred.cpu(), y.cpu(), k, ignore)
-        for p, iou, pos in zip(pred.cpu(), ious.tolist(), index.tolist(), strict=True):
+        loss.update(out["loss"])
+        support.add_(torch.bincount(y[y != ignore].long(), minlength=k)[:k])
+        ious = image_iou(pred, y, k, ignore)
+        for p, iou, pos in zip(pred, ious.tolist(), out["index"].tolist(), strict=True):
             worst.add(1 - iou, {"position": pos, "iou": iou, "pred": p.to(torch.uint8, copy=True)})
-        images += len(x)
+        seen[0] += len(pred)
+
+    predict_split(model, data, split, consume)
+    images = seen[0]
     flat = flatten_segmentation(metrics.compute(), names, split)
     summary = {key.split("/", 1)[1]: round(v, 6) for key, v in flat.items() if key.count("/") == 1}
     summary["loss"] = round(float(loss.compute()), 6)

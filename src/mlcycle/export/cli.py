@@ -13,7 +13,7 @@ from torch.utils.data import Subset
 
 from mlcycle.errors import ArgParser, UserError, main_guard
 from mlcycle.export.detection import MAX_BOX_DIFF, MAX_SCORE_DIFF
-from mlcycle.export.metadata import build_model_json, input_spec, task_name
+from mlcycle.export.metadata import build_model_json, input_spec
 from mlcycle.export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_onnx, opset_range
 from mlcycle.export.quantize import CALIBRATION_METHODS, quantize_int8
 from mlcycle.export.tasks import TaskExport, Verification, export_for
@@ -182,6 +182,7 @@ def _model_json(
         hparams=dict(getattr(task, "hparams", {})),
         output=exporter.output(run.data_info, model),
         dynamic_axes=exporter.io.dynamic_axes,
+        task=task.task_name,
     )
     if not exporter.io.dynamic_batch:
         meta["input"]["shape"][0] = 1
@@ -196,15 +197,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run = Run(args.run)
     checkpoint = run.checkpoint(args.checkpoint)
     input_spec(run.data_info)  # fails early when data.json lacks the preprocessing
-    kind = task_name(str(run.config.get("model", {}).get("class_path", "ClassificationTask")))
-    exporter = export_for(kind)
+    clock = time.perf_counter()
+    task = run.load_model(args.checkpoint)
+    exporter = export_for(task.task_name)
     exporter.check_options(args)
     out = prepare_out(Path(args.out) if args.out else run.path / "export")
     metrics_file = run.path / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-
-    clock = time.perf_counter()
-    task = run.load_model(args.checkpoint)
     model = exporter.module(task).float().cpu().eval()
     data = run.load_data(num_workers=0)
     if len(data.dataset("val")) == 0:

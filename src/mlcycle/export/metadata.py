@@ -26,12 +26,6 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def task_name(class_path: str) -> str:
-    """``mlcycle.tasks.ClassificationTask`` -> ``classification``."""
-    name = class_path.rsplit(".", 1)[-1]
-    return (name[: -len("Task")] if name.endswith("Task") else name).lower()
-
-
 def input_spec(data_info: dict[str, Any]) -> dict[str, Any]:
     """The preprocessing of training, from the run's ``data.json``."""
     missing = [key for key in REQUIRED if key not in data_info]
@@ -81,12 +75,13 @@ def build_model_json(
     hparams: dict[str, Any],
     output: dict[str, Any],
     dynamic_axes: dict[str, dict[int, str]],
+    task: str,
 ) -> dict[str, Any]:
     class_path = str(config.get("model", {}).get("class_path", "mlcycle.tasks.ClassificationTask"))
     class_names = [str(c) for c in data_info["class_names"]]
     return {
         "format_version": FORMAT_VERSION,
-        "task": task_name(class_path),
+        "task": task,
         "task_class": class_path,
         "arch": hparams.get("arch"),
         "class_names": class_names,

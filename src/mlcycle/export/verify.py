@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+
+from mlcycle.tasks.classification import classification_metrics
 
 Runner = Callable[[np.ndarray], Any]
 
@@ -69,11 +70,10 @@ def load_runner(artifact: Artifact, all_outputs: bool = False) -> Runner:
 
 
 def _scores(logits: np.ndarray, target: torch.Tensor, num_classes: int) -> dict[str, float]:
-    preds = torch.from_numpy(logits.argmax(1))
-    return {
-        "accuracy": float(multiclass_accuracy(preds, target, num_classes, average="micro")),
-        "macro_f1": float(multiclass_f1_score(preds, target, num_classes, average="macro")),
-    }
+    """Accuracy and macro F1 as training and ``evaluate.py`` define them
+    (``classification_metrics``)."""
+    values = classification_metrics(num_classes)(torch.from_numpy(logits), target)
+    return {"accuracy": float(values["acc"]), "macro_f1": float(values["f1"])}
 
 
 def verify(

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch import LightningDataModule
 
 from mlcycle.errors import UserError
+from mlcycle.tasks.base import Task
 
 
 def _import(class_path: str, base: type) -> type:
@@ -63,8 +64,9 @@ class Run:
             )
         return path
 
-    def load_model(self, which: str = "best") -> LightningModule:
-        cls = _import(self.config["model"]["class_path"], LightningModule)
+    def load_model(self, which: str = "best") -> Task:
+        """The task of checkpoint ``which``, rebuilt from its saved hyperparameters, in eval mode."""
+        cls = _import(self.config["model"]["class_path"], Task)
         try:
             model = cls.load_from_checkpoint(
                 self.checkpoint(which), map_location="cpu", weights_only=True

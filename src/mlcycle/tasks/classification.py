@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from lightning.pytorch import Callback, LightningModule
+from lightning.pytorch import Callback
 from torch.nn import functional as F
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
@@ -18,20 +18,24 @@ from torchmetrics.classification import (
 from mlcycle.callbacks import ConfusionMatrix, Misclassified
 from mlcycle.errors import UserError
 from mlcycle.models import build_model
-from mlcycle.tasks.common import check_common, configure_optimizers
+from mlcycle.tasks.base import Monitor, Task, per_class, register_task
 
 
-def classification_metrics(num_classes: int) -> MetricCollection:
-    """Overall accuracy and macro precision, recall and F1, plus F1 per class."""
-    return MetricCollection(
-        {
-            "acc": MulticlassAccuracy(num_classes, average="micro"),
-            "precision": MulticlassPrecision(num_classes, average="macro"),
-            "recall": MulticlassRecall(num_classes, average="macro"),
-            "f1": MulticlassF1Score(num_classes, average="macro"),
-            "f1_per_class": MulticlassF1Score(num_classes, average=None),
-        }
-    )
+def classification_metrics(num_classes: int, per_class: bool = False) -> MetricCollection:
+    """Overall accuracy and macro precision, recall and F1, plus F1 per class; with
+    ``per_class``, precision and recall per class as well. The one definition of these metrics:
+    training logs them, ``evaluate.py`` reports them, export verification compares with them."""
+    metrics = {
+        "acc": MulticlassAccuracy(num_classes, average="micro"),
+        "precision": MulticlassPrecision(num_classes, average="macro"),
+        "recall": MulticlassRecall(num_classes, average="macro"),
+        "f1": MulticlassF1Score(num_classes, average="macro"),
+        "f1_per_class": MulticlassF1Score(num_classes, average=None),
+    }
+    if per_class:
+        metrics["precision_per_class"] = MulticlassPrecision(num_classes, average=None)
+        metrics["recall_per_class"] = MulticlassRecall(num_classes, average=None)
+    return MetricCollection(metrics)
 
 
 def flatten_metrics(
@@ -40,72 +44,50 @@ def flatten_metrics(
     """``{"f1_per_class": tensor([...])}`` becomes ``{"val/f1/<class>": ...}`` next to the scalars."""
     flat = {}
     for name, value in values.items():
-        if name == "f1_per_class":
-            for cls, v in zip(class_names, value.tolist(), strict=True):
-                flat[f"{prefix}/f1/{cls}"] = float(v)
+        if name.endswith("_per_class"):
+            metric = name.removesuffix("_per_class")
+            for cls, v in per_class(value, class_names).items():
+                flat[f"{prefix}/{metric}/{cls}"] = v
         else:
             flat[f"{prefix}/{name}"] = float(value)
     flat[f"{prefix}/error"] = 1.0 - flat[f"{prefix}/acc"]
     return flat
 
 
-class ClassificationTask(LightningModule):
-    """Classify images with any registered architecture.
+@register_task
+class ClassificationTask(Task):
+    """Classify images with any registered architecture, with cross-entropy.
 
-    ``num_classes``, ``in_channels`` and ``class_names`` come from the data module (linked by
-    the CLI); they are never written in a config.
+    The shared arguments (``num_classes``, ``in_channels`` and ``class_names`` from the data;
+    ``arch_options``, ``weights``, ``lr``, ``optimizer``, ...) are :class:`~mlcycle.tasks.base.Task`'s.
 
     Args:
-        num_classes: number of classes (from the data).
-        in_channels: image channels (from the data).
-        class_names: class names in index order (from the data).
         arch: a registered architecture: ``small_cnn``, ``resnet18``, ``vit_b_16``, ...
-        arch_options: extra keyword arguments for the architecture builder.
-        weights: a local state-dict file to start from; mismatched layers keep their init.
-        lr: peak learning rate.
-        weight_decay: weight decay for the optimizer.
-        optimizer: a ``torch.optim`` class name: ``AdamW``, ``SGD``, ``Adam``, ...
-        optimizer_options: extra optimizer arguments, e.g. ``{momentum: 0.9, nesterov: true}``.
-        scheduler: ``cosine`` (per step, with warm-up), ``onecycle`` or ``constant``.
-        warmup_epochs: linear warm-up length in epochs (may be fractional).
         label_smoothing: cross-entropy label smoothing in [0, 1).
         class_weights: ``balanced`` (inverse class frequency), a list of per-class weights, or none.
     """
 
+    task_name = "classification"
+    monitor = Monitor("val/f1", "max")  # the checkpoint and galleries follow this metric
+
     def __init__(
         self,
-        num_classes: int,
-        in_channels: int,
-        class_names: list[str] | None = None,
         arch: str = "small_cnn",
-        arch_options: dict[str, Any] | None = None,
-        weights: str | None = None,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        optimizer: str = "AdamW",
-        optimizer_options: dict[str, Any] | None = None,
-        scheduler: Literal["cosine", "onecycle", "constant"] = "cosine",
-        warmup_epochs: float = 0.0,
         label_smoothing: float = 0.0,
         class_weights: Literal["balanced"] | list[float] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+        super().__init__(arch=arch, **kwargs)
         if not 0 <= label_smoothing < 1:
             raise UserError(f"model.label_smoothing={label_smoothing} must be in [0, 1)")
-        check_common(lr, optimizer)  # fail now, not after the data is loaded
-        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+        hp = self.hparams
         self.model = build_model(
-            arch, in_channels, num_classes, weights=weights, options=arch_options
+            arch, hp.in_channels, hp.num_classes, weights=hp.weights, options=hp.arch_options
         )
-        self.loss_weight: torch.Tensor | None = (
-            None  # set in setup(); not a buffer, not checkpointed
-        )
+        self.loss_weight: torch.Tensor | None = None  # set in setup(); not checkpointed
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_metrics = classification_metrics(num_classes)
-
-    monitor = ("val/f1", "max")  # the checkpoint and galleries follow this metric
+        self.train_acc = MulticlassAccuracy(hp.num_classes, average="micro")
+        self.val_metrics = classification_metrics(hp.num_classes)
 
     def configure_callbacks(self) -> list[Callback]:
         monitor, mode = self.monitor
@@ -162,14 +144,9 @@ class ClassificationTask(LightningModule):
         values["val/loss"] = float(self.val_loss.compute())
         self.val_metrics.reset()
         self.val_loss.reset()
-        bar = {"val/loss", "val/f1", "val/acc"}
-        # Values are already reduced across processes by torchmetrics; sync_dist keeps DDP quiet.
-        self.log_dict({k: v for k, v in values.items() if k in bar}, prog_bar=True, sync_dist=True)
-        self.log_dict({k: v for k, v in values.items() if k not in bar}, sync_dist=True)
+        self.log_epoch(values, {"val/loss", "val/f1", "val/acc"})
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        """``probs`` (N, K) softmax scores, ``target`` (N,) labels, ``index`` (N,) positions."""
         x, y, index = batch
         return {"probs": self(x).float().softmax(dim=1), "target": y, "index": index}
-
-    def configure_optimizers(self) -> Any:
-        return configure_optimizers(self)

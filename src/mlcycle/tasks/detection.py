@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from lightning.pytorch import Callback, LightningModule
+from lightning.pytorch import Callback
 from torchmetrics import MeanMetric
 from torchmetrics.detection import MeanAveragePrecision
 
 from mlcycle.callbacks.detection_gallery import DetectionGallery
 from mlcycle.errors import UserError
 from mlcycle.models.registry import DETECTION_MODELS, build_architecture
-from mlcycle.tasks.common import check_common, configure_optimizers
+from mlcycle.tasks.base import Monitor, Task, register_task
 
 SUMMARY = (
     "map",
@@ -60,66 +60,46 @@ def to_model_targets(targets: list[dict[str, torch.Tensor]]) -> list[dict[str, t
     return out
 
 
-class DetectionTask(LightningModule):
+@register_task
+class DetectionTask(Task):
     """Find and classify objects with any registered detector.
 
-    ``num_classes`` (object classes, without background), ``in_channels`` and ``class_names``
-    come from the data module; the detector gets ``num_classes + 1`` outputs (0 = background).
+    The shared arguments (``num_classes``: object classes, without background; ``in_channels``
+    and ``class_names`` from the data; ``lr``, ``optimizer``, ...) are
+    :class:`~mlcycle.tasks.base.Task`'s. The detector gets ``num_classes + 1`` outputs (0 =
+    background).
 
     Args:
-        num_classes: number of object classes (from the data).
-        in_channels: image channels (from the data).
-        class_names: class names in index order (from the data).
         arch: ``fcos_small``, ``fasterrcnn_mobilenet_v3_large_fpn``, ``retinanet_resnet50_fpn``,
             ``fcos_resnet50_fpn``, ``ssdlite320_mobilenet_v3_large``.
-        arch_options: extra keyword arguments for the detector, e.g. ``{anchor_sizes: [16, 32]}``
-            for Faster R-CNN, or torchvision's ``score_thresh``, ``detections_per_img``, ...
-        weights: a local whole-model state-dict file; mismatched layers keep their init.
         backbone_weights: a local classifier state dict for a torchvision backbone.
-        lr: peak learning rate.
-        weight_decay: weight decay for the optimizer.
-        optimizer: a ``torch.optim`` class name.
-        optimizer_options: extra optimizer arguments.
-        scheduler: ``cosine``, ``onecycle`` or ``constant``.
-        warmup_epochs: linear warm-up length in epochs.
         gallery_size: how many images ``detection_errors.png`` shows.
         gallery_score: the score at which a detection counts in the gallery.
     """
 
-    monitor = ("val/map", "max")  # COCO's primary metric, AP at IoU 0.50:0.95
+    task_name = "detection"
+    monitor = Monitor("val/map", "max")  # COCO's primary metric, AP at IoU 0.50:0.95
     epoch_metrics = ("val/map", "val/map_50")  # shown on each epoch's summary line
 
     def __init__(
         self,
-        num_classes: int,
-        in_channels: int,
-        class_names: list[str] | None = None,
         arch: str = "fcos_small",
-        arch_options: dict[str, Any] | None = None,
-        weights: str | None = None,
         backbone_weights: str | None = None,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        optimizer: str = "AdamW",
-        optimizer_options: dict[str, Any] | None = None,
-        scheduler: Literal["cosine", "onecycle", "constant"] = "cosine",
-        warmup_epochs: float = 0.0,
         gallery_size: int = 12,
         gallery_score: float = 0.5,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        check_common(lr, optimizer)
+        super().__init__(arch=arch, **kwargs)
         if not 0 <= gallery_score <= 1:
             raise UserError(f"model.gallery_score={gallery_score} must be in [0, 1]")
-        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+        hp = self.hparams
         self.model = build_architecture(
             DETECTION_MODELS,
             arch,
-            in_channels,
-            num_classes + 1,
-            weights,
-            arch_options,
+            hp.in_channels,
+            hp.num_classes + 1,
+            hp.weights,
+            hp.arch_options,
             backbone_weights,
         )
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
@@ -182,12 +162,10 @@ class DetectionTask(LightningModule):
         values["val/loss"] = float(self.val_loss.compute())
         self.val_map.reset()
         self.val_loss.reset()
-        bar = {"val/loss", "val/map", "val/map_50"}
-        self.log_dict({k: v for k, v in values.items() if k in bar}, prog_bar=True, sync_dist=True)
-        self.log_dict({k: v for k, v in values.items() if k not in bar}, sync_dist=True)
+        self.log_epoch(values, {"val/loss", "val/map", "val/map_50"})
 
-    def predict_step(self, batch: Any, batch_idx: int) -> list[dict[str, torch.Tensor]]:
-        return self(batch[0])
-
-    def configure_optimizers(self) -> Any:
-        return configure_optimizers(self)
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        """``preds``: per image, a dict of ``boxes``, ``scores``, ``labels`` (see ``forward``);
+        ``target``: the batch's target dicts; ``index`` (N,) positions."""
+        x, targets, index = batch
+        return {"preds": self(x), "target": targets, "index": index}

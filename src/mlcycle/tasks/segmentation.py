@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from lightning.pytorch import Callback, LightningModule
+from lightning.pytorch import Callback
 from torch.nn import functional as F
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
@@ -18,7 +18,7 @@ from mlcycle.callbacks.segmentation_gallery import SegmentationGallery
 from mlcycle.errors import UserError
 from mlcycle.models.registry import SEGMENTATION_MODELS, build_architecture
 from mlcycle.reports.mask_box_errors import image_iou
-from mlcycle.tasks.common import check_common, configure_optimizers
+from mlcycle.tasks.base import Monitor, Task, per_class, register_task
 
 
 def segmentation_metrics(num_classes: int, ignore_index: int) -> MetricCollection:
@@ -42,8 +42,8 @@ def flatten_segmentation(
     flat = {}
     for name, value in values.items():
         if name == "iou_per_class":
-            for cls, v in zip(class_names, value.tolist(), strict=True):
-                flat[f"{prefix}/iou/{cls}"] = float(v)
+            for cls, v in per_class(value, class_names).items():
+                flat[f"{prefix}/iou/{cls}"] = v
         else:
             flat[f"{prefix}/{name}"] = float(value)
     flat[f"{prefix}/error"] = 1.0 - flat[f"{prefix}/acc"]
@@ -72,77 +72,59 @@ def logits_at_input(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-class SegmentationTask(LightningModule):
+@register_task
+class SegmentationTask(Task):
     """Label every pixel with any registered segmentation architecture.
 
-    ``num_classes``, ``in_channels`` and ``class_names`` come from the data module.
+    The shared arguments (``num_classes``, background included, ``in_channels`` and
+    ``class_names`` from the data; ``lr``, ``optimizer``, ...) are :class:`~mlcycle.tasks.base.Task`'s.
 
     Args:
-        num_classes: number of classes, background included (from the data).
-        in_channels: image channels (from the data).
-        class_names: class names in index order (from the data).
         arch: ``unet``, ``fcn_resnet50``, ``deeplabv3_mobilenet_v3_large``, ``lraspp_mobilenet_v3_large``.
-        arch_options: extra keyword arguments for the architecture builder, e.g. ``{width: 16}``.
-        weights: a local whole-model state-dict file; mismatched layers keep their init.
         backbone_weights: a local classifier state dict for a torchvision backbone.
-        lr: peak learning rate.
-        weight_decay: weight decay for the optimizer.
-        optimizer: a ``torch.optim`` class name.
-        optimizer_options: extra optimizer arguments.
-        scheduler: ``cosine``, ``onecycle`` or ``constant``.
-        warmup_epochs: linear warm-up length in epochs.
         dice_weight: weight of the Dice loss added to the cross-entropy (0: none).
         class_weights: one cross-entropy weight per class, or none.
         ignore_index: the mask value that counts for nothing (the same as ``data.ignore_index``).
         gallery_size: how many of the worst validation images ``worst_iou.png`` shows.
     """
 
-    monitor = ("val/iou", "max")  # the checkpoint and the gallery follow this metric
+    task_name = "segmentation"
+    monitor = Monitor("val/iou", "max")  # the checkpoint and the gallery follow this metric
 
     def __init__(
         self,
-        num_classes: int,
-        in_channels: int,
-        class_names: list[str] | None = None,
         arch: str = "unet",
-        arch_options: dict[str, Any] | None = None,
-        weights: str | None = None,
         backbone_weights: str | None = None,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        optimizer: str = "AdamW",
-        optimizer_options: dict[str, Any] | None = None,
-        scheduler: Literal["cosine", "onecycle", "constant"] = "cosine",
-        warmup_epochs: float = 0.0,
         dice_weight: float = 0.0,
         class_weights: list[float] | None = None,
         ignore_index: int = 255,
         gallery_size: int = 12,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        check_common(lr, optimizer)
+        super().__init__(arch=arch, **kwargs)
+        hp = self.hparams
         if dice_weight < 0:
             raise UserError(f"model.dice_weight={dice_weight} must be 0 or more")
-        if class_weights is not None and len(class_weights) != num_classes:
+        if class_weights is not None and len(class_weights) != hp.num_classes:
             raise UserError(
-                f"model.class_weights has {len(class_weights)} values; the data has {num_classes} classes"
+                f"model.class_weights has {len(class_weights)} values; the data has {hp.num_classes} classes"
             )
-        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
         self.model = build_architecture(
             SEGMENTATION_MODELS,
             arch,
-            in_channels,
-            num_classes,
-            weights,
-            arch_options,
+            hp.in_channels,
+            hp.num_classes,
+            hp.weights,
+            hp.arch_options,
             backbone_weights,
         )
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("loss_weight", weight, persistent=False)
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro", ignore_index=ignore_index)
-        self.val_metrics = segmentation_metrics(num_classes, ignore_index)
+        self.train_acc = MulticlassAccuracy(
+            hp.num_classes, average="micro", ignore_index=ignore_index
+        )
+        self.val_metrics = segmentation_metrics(hp.num_classes, ignore_index)
 
     def configure_callbacks(self) -> list[Callback]:
         monitor, mode = self.monitor
@@ -193,13 +175,11 @@ class SegmentationTask(LightningModule):
         values["val/loss"] = float(self.val_loss.compute())
         self.val_metrics.reset()
         self.val_loss.reset()
-        bar = {"val/loss", "val/iou", "val/acc"}
-        self.log_dict({k: v for k, v in values.items() if k in bar}, prog_bar=True, sync_dist=True)
-        self.log_dict({k: v for k, v in values.items() if k not in bar}, sync_dist=True)
+        self.log_epoch(values, {"val/loss", "val/iou", "val/acc"})
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
-        x, _, index = batch
-        return {"pred": self(x).argmax(1), "index": index}
-
-    def configure_optimizers(self) -> Any:
-        return configure_optimizers(self)
+        """``pred`` (N, H, W) class per pixel, ``target`` (N, H, W), ``index`` (N,), and ``loss``
+        (the batch's mean loss, a scalar)."""
+        x, y, index = batch
+        logits = self(x).float()
+        return {"pred": logits.argmax(1), "target": y, "index": index, "loss": self.loss(logits, y)}

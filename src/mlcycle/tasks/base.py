@@ -1,0 +1,160 @@
+"""The task contract: what every task declares, and what the framework reads from it.
+
+A task is one :class:`Task` subclass: a LightningModule that owns a network, its loss and its
+metrics. Everything around it (the CLI, ``train.py``, ``evaluate.py``, ``export.py``, the
+diagnosis callbacks) reads only the names below, never the concrete class.
+
+Writing a task::
+
+    from mlcycle.tasks.base import Monitor, Task, register_task
+
+    @register_task
+    class RegressionTask(Task):
+        \"\"\"Predict one number per image.
+
+        Args:
+            arch: a registered classification architecture (its head gives the outputs).
+            loss_name: ``mse`` or ``l1``.
+        \"\"\"
+
+        task_name = "regression"  # the key of its evaluator and exporter
+        monitor = Monitor("val/mae", "min")  # checkpoint, galleries and diagnosis follow it
+
+        def __init__(self, arch: str = "small_cnn", loss_name: str = "mse", **kwargs: Any):
+            super().__init__(arch=arch, **kwargs)  # the shared arguments, documented below
+            self.model = build_model(arch, self.hparams.in_channels, 1)
+            ...
+
+        def training_step(self, batch, batch_idx): ...     # log "train/loss"
+        def validation_step(self, batch, batch_idx): ...   # log "val/<metric>", the monitor among them
+        def predict_step(self, batch, batch_idx): ...      # a dict of tensors per batch (below)
+
+Class attributes:
+    ``task_name`` (str): ``classification``, ``segmentation``, ``detection``, ... Registers the
+    task in :data:`TASKS` (with ``@register_task``) and finds its evaluator
+    (``mlcycle.evaluators.EVALUATORS``) and exporter (``mlcycle.export.tasks.EXPORTS``).
+    ``monitor`` (:class:`Monitor`): the logged metric the best checkpoint, the galleries,
+    ``metrics.json`` and the fit diagnosis follow, and whether higher (``max``) or lower
+    (``min``) is better. ``epoch_metrics``: metrics printed on each epoch's summary line
+    (empty: the monitor). ``linked``: the init arguments the CLI takes from the data module
+    (``data.<name>`` -> ``model.init_args.<name>``); never written in a config.
+
+Init arguments: the base takes the linked ones and the shared training ones (architecture
+name and options, weights, optimizer and schedule; see :class:`Task`). A subclass lists only
+its own arguments, documents them in its docstring, and passes the rest on as
+``super().__init__(**kwargs)`` (or ``arch=arch, **kwargs`` to give ``arch`` its own default).
+jsonargparse follows ``**kwargs`` into this signature, so ``--help`` and ``--print_config``
+show every argument; ``save_hyperparameters`` here records the subclass's arguments too, so
+``load_from_checkpoint`` rebuilds the task from ``hparams`` alone.
+
+``predict_step(batch, batch_idx)`` returns a dict of tensors (or lists of them) per batch,
+with ``"index"`` (the samples' positions in the data module, for galleries) and, when the
+batch carries targets, ``"target"``. The task's evaluator receives exactly these dicts, on
+the CPU, one batch at a time, from ``Trainer.predict`` (``mlcycle.evaluators.predict_split``);
+exporters may use them to compare an artifact with the eager model.
+
+``configure_optimizers`` is defined here once (``optimizer``, ``scheduler``, ...).
+``chance_level(datamodule)`` returns the score of a model that learned nothing for the
+monitored metric (a :class:`~mlcycle.callbacks.chance.Chance`), or ``None``; the default looks
+it up by the monitor's name; a task with a metric of its own overrides it.
+``configure_callbacks`` adds the task's own galleries (default: none).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
+
+import torch
+from lightning.pytorch import LightningModule
+
+from mlcycle.callbacks.chance import Chance, chance_for_metric
+from mlcycle.registry import Registry
+from mlcycle.tasks.common import check_common, configure_optimizers
+
+
+class Monitor(NamedTuple):
+    """The metric a task is judged by: a logged key and whether higher or lower is better."""
+
+    metric: str
+    mode: Literal["min", "max"]
+
+
+class Task(LightningModule):
+    """The base of every task: linked data arguments, shared training arguments, the contract.
+
+    Args:
+        num_classes: number of classes (from the data).
+        in_channels: image channels (from the data).
+        class_names: class names in index order (from the data).
+        arch: a registered architecture of the task.
+        arch_options: extra keyword arguments for the architecture builder.
+        weights: a local state-dict file to start from; mismatched layers keep their init.
+        lr: peak learning rate.
+        weight_decay: weight decay for the optimizer.
+        optimizer: a ``torch.optim`` class name: ``AdamW``, ``SGD``, ``Adam``, ...
+        optimizer_options: extra optimizer arguments, e.g. ``{momentum: 0.9, nesterov: true}``.
+        scheduler: ``cosine`` (per step, with warm-up), ``onecycle`` or ``constant``.
+        warmup_epochs: linear warm-up length in epochs (may be fractional).
+    """
+
+    task_name: ClassVar[str]
+    monitor: ClassVar[Monitor]
+    epoch_metrics: ClassVar[tuple[str, ...]] = ()
+    linked: ClassVar[tuple[str, ...]] = ("num_classes", "in_channels", "class_names")
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        class_names: list[str] | None = None,
+        arch: str = "small_cnn",
+        arch_options: dict[str, Any] | None = None,
+        weights: str | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        optimizer: str = "AdamW",
+        optimizer_options: dict[str, Any] | None = None,
+        scheduler: Literal["cosine", "onecycle", "constant"] = "cosine",
+        warmup_epochs: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()  # the subclass's arguments as well (Lightning walks its frame)
+        check_common(lr, optimizer)  # fail now, not after the data is loaded
+        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        """What the evaluator consumes, per batch: at least ``index`` (and ``target``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define predict_step")
+
+    def configure_optimizers(self) -> Any:
+        return configure_optimizers(self)
+
+    def chance_level(self, datamodule: Any) -> Chance | None:
+        """The monitored metric's score without learning; ``None`` when unknown."""
+        return chance_for_metric(self.monitor.metric, datamodule)
+
+    def log_epoch(self, values: dict[str, float], prog_bar: set[str]) -> None:
+        """Log an epoch's (already reduced) values; those in ``prog_bar`` also on the bar."""
+        # torchmetrics reduced them across processes already; sync_dist keeps DDP quiet.
+        self.log_dict(
+            {k: v for k, v in values.items() if k in prog_bar}, prog_bar=True, sync_dist=True
+        )
+        self.log_dict({k: v for k, v in values.items() if k not in prog_bar}, sync_dist=True)
+
+
+TASKS: Registry[type[Task]] = Registry(
+    "task", "model.class_path", "mlcycle.tasks", ["mlcycle.tasks"]
+)
+
+T = TypeVar("T", bound=type[Task])
+
+
+def register_task(cls: T) -> T:
+    """Class decorator: register ``cls`` in :data:`TASKS` under its ``task_name``."""
+    TASKS.add(cls.task_name, cls)
+    return cls
+
+
+def per_class(values: torch.Tensor, class_names: list[str]) -> dict[str, float]:
+    """A per-class metric tensor as ``{class name: value}``."""
+    return {c: float(v) for c, v in zip(class_names, values.tolist(), strict=True)}
