@@ -406,3 +406,38 @@ def test_coco_files_must_agree_on_categories(tmp_path):
         _ = DetectionData(source="coco", root=str(root)).index
     assert "instances_val2017.json" in str(info.value)
     assert "instances_train2017.json" in str(info.value)
+
+
+def test_a_registered_source_is_read_with_no_other_edit(tmp_path):
+    from mlcycle.data.index import Listing
+    from mlcycle.data.segmentation import SEGMENTATION_SOURCES, MaskSample
+
+    root = tmp_path / "pairs"
+    seg_pairs(root / "images", root / "masks", 6, "p", classes=(1,))
+
+    def listed(root: str | None = None, **_) -> Listing:
+        base = Path(root)
+        pairs = [
+            MaskSample(p, base / "masks" / p.name) for p in sorted((base / "images").iterdir())
+        ]
+        return Listing(pairs, str(base), text="test pairs", class_names=["background", "thing"])
+
+    SEGMENTATION_SOURCES.add("test_pairs", listed)  # what a plugin's entry point does
+    data = SegmentationData(source="test_pairs", root=str(root), image_size=16, test_fraction=0)
+    assert len(data.index.samples) == 6 and data.num_classes == 2
+    with pytest.raises(UserError, match="unknown data.source 'mask'.*did you mean 'masks'"):
+        _ = SegmentationData(source="mask", root=str(root)).index
+
+
+@pytest.mark.parametrize("cls", [SegmentationData, DetectionData])
+def test_shared_arguments_are_documented_once_for_every_data_module(cls):
+    from jsonargparse import ArgumentParser
+
+    from mlcycle.data import ImageClassificationData
+
+    for module in (cls, ImageClassificationData):
+        parser = ArgumentParser()
+        parser.add_class_arguments(module, "data")
+        text = " ".join(parser.format_help().split())
+        assert "--data.val_fraction" in text and "share of the images held for validation" in text
+        assert "--data.strict" in text and "--data.image_size" in text

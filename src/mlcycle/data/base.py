@@ -1,8 +1,18 @@
-"""What the image data modules (classification, segmentation, detection) share.
+"""The one base of the image data modules (classification, segmentation, detection).
 
-A subclass calls ``check_arguments()`` after ``save_hyperparameters()``, and provides
-``_build_index()`` (an index with ``class_names``, ``channels`` and ``positions`` per split),
-``raw_image(position)`` (the resized uint8 image) and ``dataset(split, augment)``.
+It owns what does not depend on the kind of label: the shared arguments, the index (every
+sample decoded and hashed once on a few threads, unusable ones skipped and listed, decoded
+images cached when they fit, content-stable splits), normalization, the loaders and the run
+record (manifest, fingerprint, ``splits.csv``). A subclass keeps its sample type, decoding and
+transforms, through a few hooks:
+
+* ``list_samples()``: a :class:`~mlcycle.data.index.Listing` from its registered sources;
+* ``decoder(channels, class_names)``: a picklable ``sample -> Decoded`` that raises
+  :class:`~mlcycle.data.skipped.BadSample` with the reason a sample cannot be used;
+* ``dataset_type``: an :class:`~mlcycle.data.index.IndexDataset` that turns a decoded item
+  into a batch item;
+* ``raw_image(position)``, ``split_value(sample)`` (the second column of ``splits.csv``) and
+  ``describe()``, which adds the task's own entries to the shared ones.
 """
 
 from __future__ import annotations
@@ -11,46 +21,128 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import albumentations as A
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from mlcycle.data.records import (
-    check_pixels,
-    check_unchanged,
-    fingerprint,
-    measure_normalization,
-    sample_positions,
+from mlcycle.data.images import guess_channels
+from mlcycle.data.index import (
+    Decoded,
+    Index,
+    IndexDataset,
+    Listing,
+    decode_all,
+    make_splits,
+    use_cache,
 )
-from mlcycle.data.transforms import build_augmentations
+from mlcycle.data.layout import LAYOUTS, announce, data_root
+from mlcycle.data.manifest import check_unchanged, file_digest, fingerprint, write_run_files
+from mlcycle.data.normalization import measure_normalization, sample_positions
+from mlcycle.data.skipped import check_strict, no_usable_data
+from mlcycle.data.splits import SPLITS, describe_draw
+from mlcycle.data.transforms import build_augmentations, check_pixels, finish
 from mlcycle.errors import UserError
 
 
 class ImageDataModule(LightningDataModule):
-    """Checked shared arguments, the lazily built index, normalization and the loaders."""
+    """The arguments every image data module shares; a subclass passes them on as ``**kwargs``.
+
+    Args:
+        image_size: images are resized (stretched) to this: one number for a square, or
+            ``[height, width]``; masks and boxes follow the image.
+        channels: 1 or 3; ``None`` takes 1 when every sampled image is grayscale, else 3.
+        mean: per-channel normalization mean in 0..1; ``None`` measures it on the train split.
+        std: per-channel normalization std in 0..1; ``None`` measures it on the train split.
+        val_fraction: share of the images held for validation (of each class, for
+            classification), unless the layout gives a val split.
+        test_fraction: share held out as the test split, never used by training (drawn from
+            train when the layout gives splits but no test split; 0: no test split).
+        split_seed: seed of the split; a file's split depends only on it and the file's contents.
+        split_file: a run's ``splits.csv``; reuses that run's split exactly.
+        train_transforms: albumentations transforms for training images only; geometric ones
+            move a mask or boxes with the image, pixel ones touch the image only.
+        batch_size: images per batch.
+        num_workers: DataLoader worker processes.
+        cache_images: keep decoded, resized images in memory; ``None`` caches when they fit in 1 GiB.
+        allow_changed: resume a run even though its data changed since it started.
+        layout: ``auto`` takes the splits from the layout when it has them (split folders
+            ``train``; ``val``, ``valid``, ``validation``, ``dev``; ``test``, ``testing``; any
+            case; a manifest's ``split`` column, VOC lists, a YOLO data.yaml, COCO
+            ``instances_<split>.json`` files); ``splits`` insists on them; ``classes`` ignores
+            them (class folders: every folder is a class) and draws every split.
+        strict: stop with exit 2 when any file or manifest row would be skipped, instead of
+            listing it in ``skipped_files.csv`` and going on.
+    """
 
     collate_fn: Callable[[list[Any]], Any] | None = None  # None: torch's default collate
+    dataset_type: type[IndexDataset] = IndexDataset
+    what = "images"  # what a sample is, in messages
+    coverage = "image"  # what holds a class, in messages on the classes of given splits
+    split_column = "label"  # the second column of splits.csv: split_value(sample)
+    resize = "stretch to image_size (albumentations Resize, bilinear)"
 
-    def check_arguments(self) -> None:
-        """Check ``channels``, ``batch_size``, ``image_size`` and ``train_transforms`` before
-        any data is read."""
-        hp = self.hparams
-        if hp.channels not in (None, 1, 3):
+    def __init__(
+        self,
+        image_size: int | list[int] = 32,
+        channels: int | None = None,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_seed: int = 42,
+        split_file: str | None = None,
+        train_transforms: list[dict[str, Any]] | None = None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        cache_images: bool | None = None,
+        allow_changed: bool = False,
+        layout: str = "auto",
+        strict: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()  # the subclass's arguments too (Lightning walks the frames)
+        if channels not in (None, 1, 3):
             raise UserError(
-                f"data.channels={hp.channels} is not supported; use 1, 3 or leave it unset"
+                f"data.channels={channels} is not supported; use 1, 3 or leave it unset"
             )
-        if hp.batch_size < 1:
-            raise UserError(f"data.batch_size={hp.batch_size} must be at least 1")
-        self.image_size = check_pixels(hp.image_size, "data.image_size")
-        self.augment = build_augmentations(hp.train_transforms, "data.train_transforms")
-        self._index: Any = None
+        if batch_size < 1:
+            raise UserError(f"data.batch_size={batch_size} must be at least 1")
+        if layout not in LAYOUTS:
+            raise UserError(f"data.layout='{layout}' is not one of {', '.join(LAYOUTS)}")
+        self.image_size = check_pixels(image_size, "data.image_size")
+        self.augment = build_augmentations(train_transforms, "data.train_transforms")
+        self._index: Index | None = None
         self._norm: tuple[list[float], list[float]] | None = None
 
-    # --- what the model and the run record need -----------------------------------------------
+    # --- what a subclass provides --------------------------------------------------------------
+
+    def list_samples(self) -> Listing:
+        raise NotImplementedError
+
+    def decoder(self, channels: int, class_names: list[str] | None) -> Callable[[Any], Decoded]:
+        raise NotImplementedError
+
+    def raw_image(self, position: int) -> np.ndarray:
+        """The resized uint8 image (HxWxC) of sample ``position``."""
+        raise NotImplementedError
+
+    def split_value(self, sample: Any) -> Any:
+        return sample.label
+
+    def check_classes(self, class_names: list[str], where: str) -> None:
+        """Stop when the classes cannot make a task (classification: fewer than two)."""
+
+    def item_bytes(self, channels: int) -> int:
+        """Bytes of one cached item, to decide ``cache_images: null``."""
+        height, width = self.image_size
+        return height * width * channels
+
+    # --- what the model and the run record need -------------------------------------------------
 
     @property
-    def index(self) -> Any:
+    def index(self) -> Index:
         if self._index is None:
             self._index = self._build_index()
         return self._index
@@ -86,31 +178,64 @@ class ImageDataModule(LightningDataModule):
                 )
         return self._norm
 
-    def _build_index(self) -> Any:
-        raise NotImplementedError
+    def prepared(self, position: int) -> Any:
+        """The decoded, resized item of sample ``position`` (before augmentation)."""
+        return self.index.item(position)
 
-    def raw_image(self, position: int) -> np.ndarray:
-        raise NotImplementedError
+    # --- the index ------------------------------------------------------------------------------
 
-    def dataset(self, split: str, augment: bool = False) -> Dataset:
-        raise NotImplementedError
+    def _build_index(self) -> Index:
+        hp = self.hparams
+        listing = self.list_samples()
+        words = describe_draw(listing.given, hp.val_fraction, hp.test_fraction, hp.split_file)
+        text = f"{listing.text}; {words}" if words else listing.text
+        announce(text)
+        if listing.class_names is not None:
+            self.check_classes(listing.class_names, listing.where)
+        samples = listing.samples
+        channels = hp.channels or guess_channels([Path(s.path) for s in samples])
+        decode = self.decoder(channels, listing.class_names)
+        kept, skipped = decode_all(decode, samples, self.what)
+        skipped = listing.skipped + skipped
+        check_strict(skipped, hp.strict, listing.where)
+        if not kept:
+            raise no_usable_data(listing.where, skipped, self.what)
+        names = listing.class_names
+        if names is None:
+            train = [d.classes for d in kept if d.sample.split in (None, "train")]
+            names = sorted(set().union(*train))
+            self.check_classes(names, listing.where)
+        cached = use_cache(hp.cache_images, len(kept), self.item_bytes(channels))
+        index = Index(
+            samples=[d.sample for d in kept],
+            splits=make_splits(kept, listing, hp, self.coverage),
+            class_names=names,
+            category_ids=listing.category_ids or list(range(len(names))),
+            channels=channels,
+            skipped=skipped,
+            cache=[d.item for d in kept] if cached else None,
+            root=data_root([Path(d.files[0][0]) for d in kept]),
+            files=[d.files for d in kept],
+            extra_files=[(str(p), *file_digest(p), what) for p, what in listing.files],
+            decode=decode,
+            layout=text,
+        )
+        index.positions = {s: [i for i, x in enumerate(index.splits) if x == s] for s in SPLITS}
+        return index
 
-    def manifest_rows(self) -> list[tuple[str, str, int, str, str, str]]:
-        """``(path, sha256, bytes, what, split, source)`` of every file the data is read from."""
-        raise NotImplementedError
+    # --- datasets and loaders -------------------------------------------------------------------
 
-    # --- the run record -----------------------------------------------------------------------
+    def pipeline(self, augment: bool) -> A.Compose:
+        """Augmentations (training only), normalization, tensor."""
+        mean, std = self.normalization
+        # Albumentations keeps its own random state: seed it from torch's (set by seed_everything).
+        seed = torch.initial_seed() % 2**32 if augment else None
+        return finish(self.augment if augment else [], mean, std, seed=seed)
 
-    @property
-    def fingerprint(self) -> str:
-        """sha256 over every file's path below the data root, content hash, role and split."""
-        return fingerprint(self.manifest_rows(), self.index.root)
-
-    def check_unchanged_since(self, run_dir: Path) -> None:
-        """Stop a resume whose data changed since the run started, unless allowed."""
-        check_unchanged(run_dir, self.manifest_rows(), self.hparams.allow_changed)
-
-    # --- loaders ------------------------------------------------------------------------------
+    def dataset(self, split: str, augment: bool = False) -> IndexDataset:
+        if split not in SPLITS:
+            raise UserError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
+        return self.dataset_type(self.index, self.index.positions[split], self.pipeline(augment))
 
     def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
         dataset = self.dataset(split, augment=augment)
@@ -139,3 +264,55 @@ class ImageDataModule(LightningDataModule):
     def split_dataloader(self, split: str) -> DataLoader:
         """Any split without augmentation; used by evaluation, never by training."""
         return self._loader(split, shuffle=False, augment=False)
+
+    # --- the run record -------------------------------------------------------------------------
+
+    def manifest_rows(self) -> list[tuple[str, str, int, str, str, str]]:
+        """``(path, sha256, bytes, what, split, source)`` of every file the data is read from."""
+        index, source = self.index, self.hparams.source
+        rows = [
+            (path, sha, size, what, split, source)
+            for files, split in zip(index.files, index.splits, strict=True)
+            for path, sha, size, what in files
+        ]
+        return rows + [(path, sha, n, what, "", source) for path, sha, n, what in index.extra_files]
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over every file's path below the data root, content hash, role and split."""
+        return fingerprint(self.manifest_rows(), self.index.root)
+
+    def check_unchanged_since(self, run_dir: Path) -> None:
+        """Stop a resume whose data changed since the run started, unless allowed."""
+        check_unchanged(run_dir, self.manifest_rows(), self.hparams.allow_changed)
+
+    def describe(self) -> dict[str, Any]:
+        """What a later step (evaluate, export, serve) needs to rebuild the input pipeline."""
+        mean, std = self.normalization
+        index = self.index
+        return {
+            "class_names": self.class_names,
+            "num_classes": self.num_classes,
+            "channels": self.in_channels,
+            "image_size": list(self.image_size),
+            "resize": self.resize,
+            "mean": mean,
+            "std": std,
+            "input_range": "uint8 0..255 scaled to 0..1, then (x - mean) / std",
+            "source": self.hparams.source,
+            "layout": index.layout,
+            "split_counts": {s: len(p) for s, p in index.positions.items()},
+            "skipped_files": len(index.skipped),
+            "fingerprint": self.fingerprint,
+        }
+
+    def write_records(self, run_dir: Path) -> None:
+        """``splits.csv`` (``path,<split_column>,split``), ``data_manifest.csv``,
+        ``skipped_files.csv`` and ``data.json``."""
+        index = self.index
+        rows = [
+            (files[0][0], self.split_value(sample), split)
+            for sample, files, split in zip(index.samples, index.files, index.splits, strict=True)
+        ]
+        header = ("path", self.split_column, "split")
+        write_run_files(run_dir, self.manifest_rows(), header, rows, index.skipped, self.describe())

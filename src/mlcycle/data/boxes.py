@@ -29,6 +29,7 @@ class BoxSample:
     label_file: Path | None = None
     normalized: bool = False
     problem: str | None = None  # set by a reader: the sample is skipped with this reason
+    annotations: str | None = None  # the file its boxes come from, for messages
 
 
 def to_pixels(sample: BoxSample, width: int, height: int) -> np.ndarray:

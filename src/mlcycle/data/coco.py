@@ -1,85 +1,72 @@
-"""COCO object-detection JSON: reading it into samples, and writing ground truth and results.
+"""The COCO detection source, and COCO ground truth and results for ``pycocotools``.
 
-A problem with the file as a whole (missing, not JSON, no ``images`` or ``categories``, two
-images with one id) stops the run. A problem with one image (the file is missing, its
-``file_name`` leads outside the image root, an annotation has a box of negative or zero width
-or height, or an unknown category) skips that image, with the reason in ``skipped_files.csv``.
-A ``file_name`` that leaves the root is never opened; a link inside the root is followed.
-
-Several files ``annotations/instances_<split>.json`` (``instances_train2017.json``,
-``instances_val2017.json``: the split is the name without digits, as in
-:mod:`mlcycle.data.layout`) give one split each; their categories must agree. An image is
-looked for at ``file_name`` below the root, then in ``<root>/<name>/`` and
-``<root>/images/<name>/`` (``<name>`` being ``train2017``, ...), then ``<root>/images/<split>/``.
+``data.annotations`` names one COCO JSON file (see :mod:`mlcycle.data.coco_file`), or a folder
+of ``instances_<split>.json`` files (``instances_train2017.json``, ``instances_val2017.json``:
+the split is the name without digits, as in :mod:`mlcycle.data.layout`), each giving one
+split; their categories must agree. Without it, ``root/annotations/`` is such a folder.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mlcycle.data.boxes import BoxSample
-from mlcycle.data.layout import leaves_root, split_of
+from mlcycle.data.coco_file import CocoSet, read_coco, split_name
+from mlcycle.data.detection import register_detection_source
+from mlcycle.data.index import Listing
+from mlcycle.data.layout import split_of
 from mlcycle.errors import UserError
 
-LEAVES = "path leaves the data root"
+
+@register_detection_source("coco")
+def coco(
+    root: str | None = None, annotations: str | None = None, layout: str = "auto", **_: Any
+) -> Listing:
+    """``data.annotations`` (a file, or a folder of split files), else ``root/annotations/``."""
+    keep = layout != "classes"
+    if annotations:
+        path = Path(annotations).expanduser()
+        if path.is_dir():
+            files = split_files(path)
+            if not files:
+                raise UserError(f"'{path}' holds no instances_<split>.json file")
+            base = Path(root).expanduser() if root else path.parent
+            return coco_listing(read_coco_splits(files, base, keep), str(path))
+        if layout == "splits":
+            raise UserError(
+                f"data.layout=splits but data.annotations is one file ('{path}'); point it "
+                "at a folder of instances_<split>.json files"
+            )
+        return coco_listing(read_coco(path, root), str(path))
+    if root:
+        base = Path(root).expanduser()
+        files = split_files(base / "annotations") if (base / "annotations").is_dir() else {}
+        if files:
+            return coco_listing(read_coco_splits(files, base, keep), str(base))
+    raise UserError(
+        "data.annotations is not set; pass --data.annotations PATH.json (COCO), or a "
+        "data.root whose annotations/ folder holds instances_<split>.json files"
+    )
 
 
-@dataclass
-class CocoSet:
-    samples: list[BoxSample]
-    class_names: list[str]
-    category_ids: list[int]  # COCO category id of each class index
-    skipped: list[tuple[str, str]]
-    files: list[Path] = field(default_factory=list)  # the annotation files read
-    given: set[str] = field(default_factory=set)  # the splits the files give
-
-
-def _load_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(f"COCO annotation file '{path}' does not exist; set data.annotations")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"COCO annotation file '{path}' is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"COCO annotation file '{path}' cannot be read: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise UserError(f"COCO annotation file '{path}' has no 'images' list")
-    if not isinstance(data.get("categories"), list) or not data["categories"]:
-        raise UserError(f"COCO annotation file '{path}' has no 'categories' list")
-    if not isinstance(data.get("annotations", []), list):
-        raise UserError(f"COCO annotation file '{path}': 'annotations' is not a list")
-    return data
-
-
-def _box_problem(ann: dict[str, Any], name: str) -> str | None:
-    bbox = ann.get("bbox")
-    if not (
-        isinstance(bbox, list)
-        and len(bbox) == 4
-        and all(isinstance(v, int | float) and np.isfinite(v) for v in bbox)
-    ):
-        return f"annotation {ann.get('id')} in {name} has bbox {bbox!r}; expected [x, y, width, height]"
-    for value, what in ((bbox[2], "width"), (bbox[3], "height")):
-        if value <= 0:
-            kind = "negative" if value < 0 else "zero"
-            return f"annotation {ann.get('id')} in {name} has a box of {kind} {what} ({value}): bbox {bbox}"
-    return None
-
-
-def split_name(file: Path) -> str | None:
-    """``train2017`` for ``instances_train2017.json``; ``None`` for other names."""
-    match = re.fullmatch(r"instances_(.+)\.json", file.name, flags=re.IGNORECASE)
-    return match.group(1) if match else None
+def coco_listing(found: CocoSet, where: str) -> Listing:
+    """A data module's listing of what the COCO files hold."""
+    names = " ".join(f.name for f in found.files)
+    return Listing(
+        found.samples,
+        where,
+        found.skipped,
+        found.given,
+        f"COCO {names}",
+        found.class_names,
+        found.category_ids,
+        [(f, "annotations") for f in found.files],
+    )
 
 
 def split_files(folder: Path) -> dict[str, Path]:
@@ -145,97 +132,6 @@ def read_coco_splits(files: dict[str, Path], root: Path, keep_splits: bool = Tru
 def _categories(coco: CocoSet) -> str:
     pairs = [f"{i}:{n}" for i, n in zip(coco.category_ids, coco.class_names, strict=True)]
     return ", ".join(pairs[:6]) + (" ..." if len(pairs) > 6 else "")
-
-
-def _find_image(root: Path, file_name: str, folder: str | None, split: str | None) -> Path:
-    """The first place ``file_name`` exists: below the root as written, then in the split's
-    image folders; the written place when none exists."""
-    written = root / file_name
-    places = [written]
-    if folder:
-        places += [root / folder / file_name, root / "images" / folder / file_name]
-    if split and split != folder:
-        places += [root / "images" / split / file_name]
-    return next((p for p in places if p.is_file()), written)
-
-
-def read_coco(
-    annotations: str | Path, image_root: str | Path | None = None, split: str | None = None
-) -> CocoSet:
-    """Samples of a COCO file; ``file_name`` paths are relative to ``image_root`` (default: the
-    annotation file's folder). ``split`` (train/val/test) is set on every sample."""
-    path = Path(annotations).expanduser()
-    data = _load_json(path)
-    root = Path(image_root).expanduser() if image_root else path.parent
-    if not root.is_dir():
-        raise UserError(f"image root '{root}' does not exist; set data.root to the images' folder")
-    name = path.name
-    categories = sorted(data["categories"], key=lambda c: c.get("id", 0))
-    ids = [c.get("id") for c in categories]
-    if len(set(ids)) != len(ids) or not all(isinstance(i, int) for i in ids):
-        raise UserError(f"COCO annotation file '{path}': category ids must be unique integers")
-    lookup = {cid: k for k, cid in enumerate(ids)}
-    folder = split_name(path)
-    skipped: list[tuple[str, str]] = []
-    samples: dict[int, BoxSample] = {}
-    for image in data["images"]:
-        if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
-            raise UserError(
-                f"COCO annotation file '{path}': every image needs 'id' and 'file_name'"
-            )
-        if image["id"] in samples:
-            raise UserError(f"COCO annotation file '{path}': image id {image['id']} appears twice")
-        written = str(image["file_name"])
-        size = (
-            (int(image["width"]), int(image["height"]))
-            if "width" in image and "height" in image
-            else None
-        )
-        if leaves_root(written, root):  # as written, relative to the root
-            # Never opened: listed with the reason, the other images go on.
-            sample = BoxSample(root / written, int(image["id"]), size=size, split=split)
-            sample.problem = f"{LEAVES} ('{written}' in {name}, image id {image['id']})"
-            samples[image["id"]] = sample
-            continue
-        file = _find_image(root, written, folder, split)
-        sample = BoxSample(file, int(image["id"]), size=size, split=split)
-        if not file.is_file():
-            sample.problem = (
-                f"listed in {name} (image id {image['id']}) but the file does not exist"
-            )
-        samples[image["id"]] = sample
-    found: dict[int, list[tuple[list[float], int, bool, float]]] = {}
-    for ann in data.get("annotations", []):
-        image_id = ann.get("image_id")
-        if image_id not in samples:
-            skipped.append(
-                (
-                    str(path),
-                    f"annotation {ann.get('id')} refers to image id {image_id}, which 'images' does not list",
-                )
-            )
-            continue
-        sample = samples[image_id]
-        problem = _box_problem(ann, name)
-        if problem is None and ann.get("category_id") not in lookup:
-            problem = f"annotation {ann.get('id')} in {name} has category_id {ann.get('category_id')}, which 'categories' does not list"
-        if problem:
-            sample.problem = sample.problem or problem
-            continue
-        x, y, w, h = (float(v) for v in ann["bbox"])
-        area = float(ann.get("area", w * h))
-        found.setdefault(image_id, []).append(
-            ([x, y, x + w, y + h], lookup[ann["category_id"]], bool(ann.get("iscrowd", 0)), area)
-        )
-    for image_id, objects in found.items():
-        sample = samples[image_id]
-        sample.boxes = np.array([o[0] for o in objects], np.float64).reshape(-1, 4)
-        sample.labels = np.array([o[1] for o in objects], np.int64)
-        sample.crowd = np.array([o[2] for o in objects], bool)
-        sample.areas = np.array([o[3] for o in objects], np.float64)
-    names = [str(c.get("name", c["id"])) for c in categories]
-    given = {split} if split else set()
-    return CocoSet(list(samples.values()), names, ids, skipped, [path], given)
 
 
 def ground_truth(

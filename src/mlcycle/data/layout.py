@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from mlcycle.data.images import is_image_file
 from mlcycle.errors import UserError
 
 SPLIT_NAMES = {
@@ -24,6 +25,7 @@ SPLIT_NAMES = {
     "testing": "test",
 }
 LAYOUTS = ("auto", "splits", "classes")
+PLAIN = "plain image folder (splits drawn)"  # what a non-split folder is, in layout messages
 
 
 def split_of(name: str) -> str | None:
@@ -82,10 +84,35 @@ def split_folders(root: Path, layout: str = "auto", what: str = "class") -> dict
     return found
 
 
+def root_folder(root: str | None, needs: str) -> Path:
+    """``data.root`` as an existing folder; the errors say what it should hold (``needs``)."""
+    if not root:
+        raise UserError(f"data.root is not set; pass --data.root PATH to {needs}")
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise UserError(
+            f"data root '{root}' does not exist or is not a folder; pass --data.root PATH to {needs}"
+        )
+    return base
+
+
+def folder_names(folders: dict[str, Path]) -> str:
+    """``train/ test/``: the split folders' own names, in split order."""
+    return " ".join(folders[s].name + "/" for s in ("train", "val", "test") if s in folders)
+
+
 def describe_folders(folders: dict[str, Path]) -> str:
     """``split folders train/ test/`` for the layout line."""
-    given = " ".join(folders[s].name + "/" for s in ("train", "val", "test") if s in folders)
-    return f"split folders {given}"
+    return f"split folders {folder_names(folders)}"
+
+
+def loose_files(folder: Path, names: str) -> list[tuple[str, str]]:
+    """Image files directly in ``folder`` next to its split folders (``names``), as skipped."""
+    return [
+        (str(p), f"not in a split folder ({names}) of {folder}")
+        for p in sorted(folder.iterdir())
+        if p.is_file() and is_image_file(p) and not p.name.startswith(".")
+    ]
 
 
 def announce(text: str) -> None:

@@ -10,21 +10,30 @@ always writes the same files.
 * detection: ``root/images/NNNN.png`` and ``root/annotations.json`` in COCO format
   (``file_name`` relative to ``root``, category ids from 1, boxes ``[x, y, width, height]``);
   some images hold no object (negatives).
+
+Both are registered as the ``shapes`` source of their task (``data.shapes_options`` are the
+generator's arguments).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-MARKER = ".complete"
+from mlcycle.data.coco import coco_listing
+from mlcycle.data.coco_file import read_coco
+from mlcycle.data.detection import register_detection_source
+from mlcycle.data.generated import write_once
+from mlcycle.data.index import Listing
+from mlcycle.data.masks import read_classes, read_pairs
+from mlcycle.data.segmentation import register_segmentation_source
+
+SEGMENTATION_ROOT = "data/shapes_seg"
+DETECTION_ROOT = "data/shapes_det"
 SHAPES = ("circle", "square", "triangle")
 
 
@@ -78,24 +87,6 @@ def _box(mask: np.ndarray) -> list[int]:
     ]
 
 
-def _write_once(root: Path, write: Callable[[Path], None], note: str) -> Path:
-    """Run ``write(tmp)`` and rename ``tmp`` to ``root``; never touch a folder we did not write."""
-    root = Path(root)
-    if (root / MARKER).exists() or (root.exists() and any(root.iterdir())):
-        return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    try:
-        write(tmp)
-        (tmp / MARKER).write_text(note + "\n")
-        if root.exists():
-            root.rmdir()
-        os.replace(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
-
-
 def write_shape_masks(
     root: str | Path,
     count: int = 1000,
@@ -127,7 +118,7 @@ def write_shape_masks(
             Image.fromarray(labels, mode="L").save(tmp / "masks" / f"{i:04d}.png")
 
     note = f"mlcycle shapes, segmentation: {count} images {size}x{size}, seed {seed}"
-    return _write_once(Path(root), write, note)
+    return write_once(Path(root), write, note)
 
 
 def _overlaps(box: list[int], others: list[list[int]], margin: int = 2) -> bool:
@@ -198,4 +189,30 @@ def write_shape_boxes(
         (tmp / "annotations.json").write_text(json.dumps(coco))
 
     note = f"mlcycle shapes, detection: {count} images {size}x{size}, seed {seed}"
-    return _write_once(Path(root), write, note)
+    return write_once(Path(root), write, note)
+
+
+@register_segmentation_source("shapes")
+def shapes_masks(
+    root: str | None = None,
+    shapes_options: dict[str, Any] | None = None,
+    images_dir: str = "images",
+    masks_dir: str = "masks",
+    classes: list[str] | None = None,
+    layout: str = "auto",
+    **_: Any,
+) -> Listing:
+    """The segmentation shapes, written under ``root`` (default ``data/shapes_seg``) once."""
+    base = write_shape_masks(Path(root or SEGMENTATION_ROOT).expanduser(), **(shapes_options or {}))
+    listing = read_pairs(base, images_dir, masks_dir, layout)
+    listing.class_names = read_classes(base, classes)
+    return listing
+
+
+@register_detection_source("shapes")
+def shapes_boxes(
+    root: str | None = None, shapes_options: dict[str, Any] | None = None, **_: Any
+) -> Listing:
+    """The detection shapes, written under ``root`` (default ``data/shapes_det``) once."""
+    base = write_shape_boxes(Path(root or DETECTION_ROOT).expanduser(), **(shapes_options or {}))
+    return coco_listing(read_coco(base / "annotations.json"), str(base / "annotations.json"))

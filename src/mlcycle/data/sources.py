@@ -17,15 +17,15 @@ from mlcycle.data.layout import (
     absolute,
     describe_folders,
     leaves_root,
+    root_folder,
     split_folders,
     split_of,
     visible_dirs,
     walk_files,
 )
+from mlcycle.data.splits import SPLITS
 from mlcycle.errors import UserError
 from mlcycle.registry import Registry
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -110,16 +110,7 @@ def _class_folder(root: Path, split: str | None = None) -> list[Sample]:
 def folder_source(root: str | None = None, layout: str = "auto", **_: Any) -> Found:
     """``root/<class>/*`` or ``root/<split>/<class>/*`` with split folders named train, val
     (valid, validation, dev) and test (testing), any case. Links inside the root are followed."""
-    if not root:
-        raise UserError(
-            "data.root is not set; pass --data.root PATH to a folder with one subfolder per class"
-        )
-    base = Path(root).expanduser()
-    if not base.is_dir():
-        raise UserError(
-            f"data root '{root}' does not exist or is not a folder; "
-            "pass --data.root PATH to a folder with one subfolder per class"
-        )
+    base = root_folder(root, "a folder with one subfolder per class")
     folders = split_folders(base, layout or "auto")
     if folders:
         samples = []

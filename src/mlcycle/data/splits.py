@@ -11,11 +11,15 @@ when others are added.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 
 from mlcycle.errors import UserError
+
+SPLITS = ("train", "val", "test")
 
 
 def draw(seed: int, content_hash: str) -> float:
@@ -170,3 +174,21 @@ def check_coverage(
         if split in fixed
         for c in sorted(found["train"] - found[split])
     ]
+
+
+def splits_from_file(path_text: str, paths: list[str]) -> list[str]:
+    """The split of every path, as a run's ``splits.csv`` recorded it."""
+    path = Path(path_text)
+    if not path.is_file():
+        raise UserError(f"split file '{path}' does not exist")
+    with path.open(newline="") as fh:
+        recorded = {row["path"]: row["split"] for row in csv.DictReader(fh)}
+    splits = []
+    for image in paths:
+        split = recorded.get(str(image))
+        if split is None:
+            raise UserError(
+                f"'{image}' is not in split file '{path}'; the data changed since that run"
+            )
+        splits.append(split)
+    return splits

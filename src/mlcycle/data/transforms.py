@@ -75,3 +75,11 @@ def finish(
 
 def resize(height: int, width: int) -> A.Resize:
     return A.Resize(height=height, width=width)
+
+
+def check_pixels(value: int | list[int], key: str) -> tuple[int, int]:
+    """``image_size`` as ``(height, width)``; one number means a square."""
+    size = [value, value] if isinstance(value, int) else list(value)
+    if len(size) != 2 or min(size) < 1:
+        raise UserError(f"{key}={value} must be a positive size or [height, width]")
+    return int(size[0]), int(size[1])
