@@ -13,7 +13,7 @@ from quality_helpers import near_copy, plant_faults, save, split_layout, texture
 
 from mlcycle.data.splits import draw
 from mlcycle.errors import UserError
-from mlcycle.quality.config import build_data, parse_overrides
+from mlcycle.quality.config import build_data
 from mlcycle.quality.validate import main
 
 
@@ -145,22 +145,40 @@ def test_out_folder_inside_the_data_is_refused(faulty, capsys):
     assert tree_digest(root) == before
 
 
-def test_configs_merge_and_dotted_overrides(tmp_path):
+def test_configs_compose_and_dotted_overrides_as_train_py(tmp_path, capsys):
+    """The same parser as train.py: configs compose, both override forms, train.py's errors."""
     extra = tmp_path / "more.yaml"
     extra.write_text("data:\n  init_args:\n    image_size: 24\n    val_fraction: 0.2\n")
-    overrides = parse_overrides(["--data.root", str(tmp_path), "--data.val_fraction=0.3"])
-    assert overrides == {"root": str(tmp_path), "val_fraction": 0.3}
-    query = "SELECT path, label FROM t WHERE note = 'a: b'"
-    assert parse_overrides([f"--data.query={query}", "--data.image_size=[8, 12]"]) == {
-        "query": query,
-        "image_size": [8, 12],
-    }
+    overrides = ["--data.root", str(tmp_path), "--data.init_args.val_fraction=0.3"]
     dm = build_data(["configs/image_folder.yaml", str(extra)], overrides)
     assert dm.image_size == (24, 24) and dm.hparams.val_fraction == 0.3
     assert dm.hparams.source == "folder" and dm.hparams.batch_size == 32
-    with pytest.raises(UserError, match="unknown data key.*imagesize"):
+    assert build_data(["configs/image_folder.yaml"], {"image_size": [8, 12]}).image_size == (8, 12)
+    with pytest.raises(
+        UserError, match="unknown config key 'data.imagesize'; did you mean 'data.image_size'"
+    ):
         build_data(["configs/image_folder.yaml"], {"imagesize": 3})
-    with pytest.raises(UserError, match="unrecognized argument '--model.lr=1'"):
-        parse_overrides(["--model.lr=1"])
-    with pytest.raises(UserError, match="config 'nope.yaml' does not exist"):
+    with pytest.raises(UserError, match="nope.yaml"):
         build_data(["nope.yaml"], {})
+    with pytest.raises(SystemExit) as exit_info:  # the script: one line, exit 2, no report
+        main(
+            [
+                "--config",
+                "configs/image_folder.yaml",
+                f"--data.root={tmp_path}",
+                "--data.imagesize=3",
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+    assert exit_info.value.code == 2 and not (tmp_path / "r").exists()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean 'data.image_size'" in err
+
+
+def test_a_training_config_and_command_line_validate_as_they_are(faulty, tmp_path):
+    """model, trainer and seed_everything (file or command line) are read and ignored."""
+    root, _ = faulty
+    report = validate(root, tmp_path / "r", "--model.init_args.lr=0.5", "--trainer.max_epochs=1")
+    assert report["files"] > 0 and report["task"] == "classification"
+    assert report["overrides"] == [f"--data.root={root}"]

@@ -1,142 +1,102 @@
-"""Build the data module of a training config, the way ``train.py`` would, without training.
+"""Read a training config the way ``train.py`` does, and build only its data module.
 
-Several ``--config`` files merge in order (later keys win) and dotted overrides such as
-``--data.root=PATH`` or ``--data.root PATH`` apply last; values are read as YAML.
+The parser is ``train.py``'s own kind (:class:`~mlcycle.commands.train_cli.MLCycleParser`, a
+jsonargparse ``LightningArgumentParser``): ``--config`` files compose in order, ``--data.KEY=VALUE``
+and ``--data.init_args.KEY VALUE`` override them, ``data.class_path`` names any data module, and an
+unknown or mistyped key is one ``error:`` line with the closest valid key (exit 2). The
+``model``, ``trainer`` and ``seed_everything`` sections are read and ignored, so the file (and the
+command line) that trains also validates. No model, trainer or run directory is built.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
+import json
 import sys
-from pathlib import Path
+from argparse import ArgumentError
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
+from jsonargparse import ActionConfigFile, Namespace
+from lightning.pytorch import LightningDataModule
 
-from mlcycle.data.classification import ImageClassificationData
-from mlcycle.data.records import check_strict
+from mlcycle.commands.train_cli import DEFAULT_DATA, MLCycleParser, one_line_error
+from mlcycle.data.skipped import check_strict
 from mlcycle.data.sources import Found, load_samples
-from mlcycle.errors import ArgParser, UserError
+from mlcycle.errors import UserError
+
+IGNORED = {"model": dict | None, "trainer": dict | None, "seed_everything": int | bool | None}
 
 
-def add_config_arguments(parser: ArgParser) -> None:
-    parser.add_argument(
-        "--config",
-        action="append",
-        required=True,
-        metavar="YAML",
-        help="a training config; repeat to merge several in order",
+def data_parser(prog: str = "mlcycle", description: str = "") -> MLCycleParser:
+    """``--config`` and the ``data`` section of ``train.py``; a tool adds its own options."""
+    parser = MLCycleParser(
+        prog=prog, description=description, allow_abbrev=False, exit_on_error=False
     )
+    parser.add_argument("-c", "--config", action=ActionConfigFile, help="a training config (YAML); repeat to compose several")  # fmt: skip
+    parser.add_lightning_class_args(LightningDataModule, "data", subclass_mode=True)
+    parser.set_defaults({"data": {"class_path": DEFAULT_DATA}})
+    for key, kind in IGNORED.items():
+        parser.add_argument(f"--{key}", type=kind, default=None, help="read from the config and ignored here")  # fmt: skip
+    return parser
 
 
-def parse_overrides(extra: list[str]) -> dict[str, Any]:
-    """``['--data.root=x', '--data.image_size', '16']`` -> ``{'root': 'x', 'image_size': 16}``."""
-    overrides: dict[str, Any] = {}
-    i = 0
-    while i < len(extra):
-        arg = extra[i]
-        if not arg.startswith("--data."):
-            raise UserError(
-                f"unrecognized argument '{arg}'; only --config and --data.KEY=VALUE overrides are accepted"
-            )
-        key, sep, value = arg[len("--data.") :].partition("=")
-        if not sep:
-            if i + 1 >= len(extra):
-                raise UserError(f"'{arg}' needs a value, e.g. {arg}=VALUE")
-            i += 1
-            value = extra[i]
-        overrides[key.removeprefix("init_args.")] = _value(value)
-        i += 1
-    return overrides
-
-
-def _value(text: str) -> Any:
-    """A command-line value read as YAML (numbers, null, lists), else kept as the string."""
-    if text == "":
-        return None
+def parse(parser: MLCycleParser, argv: Sequence[str] | None = None) -> Namespace:
+    """The parsed arguments; a bad key or value raises :class:`UserError` (one line, exit 2)."""
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    # 'SELECT a FROM t WHERE b = 'x: y'' must stay a string, not become a mapping.
-    if isinstance(value, dict | list) and not text.lstrip().startswith(("{", "[")):
-        return text
-    return value
+        return parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except ArgumentError as exc:
+        raise UserError(one_line_error(parser, str(exc))) from exc
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
+def instantiate_data(parser: MLCycleParser, cfg: Namespace) -> LightningDataModule:
+    """The data module of ``cfg`` (its arguments are checked; no image is read yet)."""
+    try:
+        return parser.instantiate(cfg).data
+    except ArgumentError as exc:
+        raise UserError(one_line_error(parser, str(exc))) from exc
+
+
+def config_names(cfg: Namespace) -> list[str]:
+    return [str(c) for c in (cfg.get("config") or [])]
+
+
+def data_argv(overrides: Mapping[str, Any] | Sequence[str] | None) -> list[str]:
+    """``{'root': 'x', 'image_size': 16}`` -> ``['--data.root=x', '--data.image_size=16']``;
+    a list of such arguments is returned as it is."""
+    if overrides is None:
+        return []
+    if not isinstance(overrides, Mapping):
+        return [str(a) for a in overrides]
+    return [
+        f"--data.{key}={value if isinstance(value, str) else json.dumps(value)}"
+        for key, value in overrides.items()
+    ]
+
+
+def build_data(
+    configs: Sequence[str], overrides: Mapping[str, Any] | Sequence[str] | None = None
+) -> LightningDataModule:
+    """The data module of ``configs`` with ``overrides``, as ``train.py`` would build it."""
+    parser = data_parser()
+    argv = [a for c in configs for a in ("--config", str(c))] + data_argv(overrides)
+    return instantiate_data(parser, parse(parser, argv))
+
+
+def data_arguments(argv: Sequence[str]) -> list[str]:
+    """The ``--data...`` arguments among ``argv`` (with their values), to record them."""
+    out, take = [], False
+    for arg in argv:
+        if take:
+            out.append(arg)
+            take = False
+        elif arg == "--data" or arg.startswith(("--data.", "--data=")):
+            out.append(arg)
+            take = "=" not in arg
     return out
 
 
-def read_configs(paths: list[str]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for name in paths:
-        path = Path(name)
-        if not path.is_file():
-            raise UserError(f"config '{name}' does not exist; pass --config PATH.yaml")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise UserError(
-                f"config '{name}' is not valid YAML: {' '.join(str(exc).split())}"
-            ) from exc
-        if not isinstance(loaded, dict):
-            raise UserError(f"config '{name}' must be a mapping of keys to values")
-        merged = _merge(merged, loaded)
-    return merged
-
-
-def _data_class(class_path: str | None) -> type[ImageClassificationData]:
-    if not class_path:
-        return ImageClassificationData
-    module, _, name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise UserError(f"data.class_path '{class_path}' cannot be imported") from exc
-    if not (isinstance(cls, type) and issubclass(cls, ImageClassificationData)):
-        raise UserError(
-            f"data.class_path '{class_path}' is not an image classification data module; "
-            "these tools read mlcycle.data.ImageClassificationData configs"
-        )
-    return cls
-
-
-def data_arguments(configs: list[str], overrides: dict[str, Any]) -> tuple[str | None, dict]:
-    """The data class path and its merged ``init_args``."""
-    data = read_configs(configs).get("data") or {}
-    if not isinstance(data, dict):
-        raise UserError("the config's 'data' section must be a mapping")
-    if "class_path" in data or "init_args" in data:
-        class_path, init_args = data.get("class_path"), dict(data.get("init_args") or {})
-    else:
-        class_path, init_args = None, dict(data)
-    init_args.update(overrides)
-    return class_path, init_args
-
-
-def build_data(configs: list[str], overrides: dict[str, Any]) -> ImageClassificationData:
-    """Instantiate the config's data module (checks its arguments; reads no image yet)."""
-    class_path, init_args = data_arguments(configs, overrides)
-    cls = _data_class(class_path)
-    known = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = sorted(set(init_args) - known)
-    if unknown:
-        raise UserError(
-            f"unknown data key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(known))}"
-        )
-    return cls(**init_args)
-
-
-def all_samples(dm: ImageClassificationData) -> Found:
-    """Every sample of the configured source, including files a quarantine list leaves out;
+def all_samples(dm: Any) -> Found:
+    """Every sample of a classification source, including files a quarantine list leaves out;
     manifest rows the source skipped are counted on stderr."""
     hp = dm.hparams
     options = dict(hp.source_options or {})

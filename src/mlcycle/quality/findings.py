@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,13 +138,14 @@ def class_counts(items: list[Item]) -> Counter:
     return Counter(it.label for it in items if it.facts.decoded)
 
 
-def small_classes(items: list[Item], min_per_class: int) -> list[dict]:
-    counts = class_counts(items)
+def small_classes(counts: Mapping[str, int], min_per_class: int) -> list[dict]:
+    """Classes counted fewer than ``min_per_class`` times (images, or objects for boxes)."""
     return [{"class": name, "count": n} for name, n in sorted(counts.items()) if n < min_per_class]
 
 
-def class_imbalance(items: list[Item], max_ratio: float) -> list[dict]:
-    counts = class_counts(items)
+def class_imbalance(counts: Mapping[str, int], max_ratio: float) -> list[dict]:
+    """The largest and the smallest class when their ratio is above ``max_ratio``."""
+    counts = Counter(counts)
     if len(counts) < 2:
         return []
     (big, n_big), (small, n_small) = counts.most_common()[0], counts.most_common()[-1]
@@ -220,8 +222,18 @@ def _shown(measure: str, f: Facts) -> float | str:
     return round(float(getattr(f, measure)), 1)
 
 
-def check_all(items: list[Item], t: Thresholds) -> dict[str, list[dict]]:
-    """Every finding by name (see :data:`FINDINGS`)."""
+IMAGE_FINDINGS = (
+    *FILE_PROBLEMS,
+    "too_small",
+    "exact_duplicates",
+    "near_duplicates",
+    "leakage",
+    "outliers",
+)
+
+
+def check_images(items: list[Item], t: Thresholds) -> dict[str, list[dict]]:
+    """The findings of the images alone (see :data:`IMAGE_FINDINGS`), whatever the task."""
     groups = exact_groups(items)
     near = near_duplicates(items, t.near_distance, t.near_correlation)
     found = file_problems(items)
@@ -231,8 +243,15 @@ def check_all(items: list[Item], t: Thresholds) -> dict[str, list[dict]]:
     ]
     found["near_duplicates"] = [_pair(items, i, j, "near", d) for i, j, d in near]
     found["leakage"] = leakage(items, groups, near)
-    found["label_conflicts"] = label_conflicts(items, groups, near)
-    found["small_classes"] = small_classes(items, t.min_per_class)
-    found["class_imbalance"] = class_imbalance(items, t.max_imbalance)
     found["outliers"] = outliers(items, t.outlier_z)
+    found["label_conflicts"] = label_conflicts(items, groups, near)
     return found
+
+
+def check_all(items: list[Item], t: Thresholds) -> dict[str, list[dict]]:
+    """Every finding of classification data by name (see :data:`FINDINGS`)."""
+    found = check_images(items, t)
+    counts = class_counts(items)
+    found["small_classes"] = small_classes(counts, t.min_per_class)
+    found["class_imbalance"] = class_imbalance(counts, t.max_imbalance)
+    return {name: found[name] for name in FINDINGS}

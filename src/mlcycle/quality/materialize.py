@@ -22,22 +22,22 @@ from tqdm.auto import tqdm
 
 from mlcycle.data.classification import ImageClassificationData
 from mlcycle.data.layout import relative_name
-from mlcycle.errors import ArgParser, UserError, main_guard
-from mlcycle.quality.config import add_config_arguments, build_data, parse_overrides
+from mlcycle.errors import UserError, main_guard
+from mlcycle.quality.config import data_parser, instantiate_data, parse
 from mlcycle.quality.exif import strip_metadata
+from mlcycle.quality.tasks import annotation_checks
 from mlcycle.quality.validate import check_out_folder
 
 COLUMNS = ("path", "label", "split", "sha256", "bytes", "source_path", "source_sha256")
 
 
-def parser() -> ArgParser:
-    p = ArgParser(
-        prog="materialize_data.py",
-        description="Copy a config's data (quarantined and unreadable files left out) into "
-        "OUT/<class>/ with OUT/manifest.csv. Extra --data.KEY=VALUE arguments override the config.",
+def parser() -> Any:
+    p = data_parser(
+        "materialize_data.py",
+        "Copy a config's classification data (quarantined and unreadable files left out) into "
+        "OUT/<class>/ with OUT/manifest.csv. Reads the config as train.py does.",
     )
-    add_config_arguments(p)
-    p.add_argument("--out", required=True, help="a new or empty folder outside the data")
+    p.add_argument("--out", type=str, required=True, help="a new or empty folder outside the data")
     p.add_argument(
         "--strip-exif",
         action="store_true",
@@ -60,8 +60,20 @@ def _target(tmp: Path, label: str, source: Path, digest: str, taken: set[str]) -
     return tmp / rel
 
 
+def check_classification(dm: Any) -> None:
+    """Only classification data is copied: masks and boxes have no manifest to carry them."""
+    checks = annotation_checks(dm)  # also refuses data modules the quality tools do not read
+    if checks is not None:
+        raise UserError(
+            f"materialize_data.py copies classification data only; this config's data is "
+            f"{checks.task} ({type(dm).__name__}): copy its folder as it is, and check it with "
+            "validate_data.py"
+        )
+
+
 def materialize(dm: ImageClassificationData, out: Path, strip_exif: bool) -> dict[str, Any]:
     """Write the copies and ``manifest.csv`` through a temporary folder renamed at the end."""
+    check_classification(dm)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out '{out}' exists and is not an empty folder; choose a new one")
     index = dm.index  # decodes every file once, applies data.quarantine, fixes the splits
@@ -122,8 +134,9 @@ def materialize(dm: ImageClassificationData, out: Path, strip_exif: bool) -> dic
 
 @main_guard
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args, extra = parser().parse_known_args(argv)
-    dm = build_data(args.config, parse_overrides(extra))
+    p = parser()
+    args = parse(p, argv)
+    dm = instantiate_data(p, args)
     out = Path(args.out)
     record = materialize(dm, out, args.strip_exif)
     note = (

@@ -1,8 +1,9 @@
 """What the EDA shows, computed once: counts, sizes, channel statistics, a 2-D map, duplicate,
-leakage and outlier findings, and the manifest's or query's extra attributes.
+leakage and outlier findings, the manifest's or query's extra attributes, and for segmentation
+and detection data their masks or boxes (:mod:`mlcycle.quality.eda.dense`).
 
-Only train and val files are decoded unless ``include_test`` is set. Every file's bytes are
-hashed (not decoded) to learn its split, as training does.
+Only train and val images are decoded unless ``include_test`` is set. For classification every
+file's bytes are hashed (not decoded) to learn its split, as training does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from mlcycle.quality.attributes import Attribute, describe_attributes
-from mlcycle.quality.config import all_samples, build_data
+from mlcycle.quality.config import all_samples, build_data, data_argv
+from mlcycle.quality.eda.dense import Annotations, read_dense
 from mlcycle.quality.findings import (
     Item,
     Thresholds,
@@ -31,6 +33,7 @@ from mlcycle.quality.findings import (
 )
 from mlcycle.quality.scan import scan
 from mlcycle.quality.splits import assign_splits
+from mlcycle.quality.tasks import annotation_checks
 
 TSNE_MAX = 1000  # t-SNE points at most (it is quadratic); PCA takes every analysed image
 
@@ -40,7 +43,7 @@ class EDA:
     """The analysis; figures and tables read it, nothing else does any work."""
 
     configs: list[str]
-    overrides: dict[str, Any]
+    overrides: list[str]  # the --data arguments
     include_test: bool
     sample: int | None
     seed: int
@@ -60,10 +63,14 @@ class EDA:
     attributes: list[Attribute] = field(default_factory=list)
     attribute_correlations: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    task: str = "classification"
+    count_unit: str = "files"  # what all_counts counts: files, images with the class, objects
+    classes: list[str] = field(default_factory=list)  # in the data module's order, when known
+    annotations: Annotations | None = None  # masks or boxes (segmentation, detection)
 
     @property
     def class_names(self) -> list[str]:
-        return sorted({c for counts in self.all_counts.values() for c in counts})
+        return self.classes or sorted({c for counts in self.all_counts.values() for c in counts})
 
     @property
     def splits_read(self) -> list[str]:
@@ -78,7 +85,7 @@ def _sha256(path: Path) -> str | None:
     return hashlib.sha256(data).hexdigest() if data else None
 
 
-def _pick(indexes: list[int], labels: list[str], cap: int | None, seed: int) -> list[int]:
+def pick(indexes: list[int], labels: list[str], cap: int | None, seed: int) -> list[int]:
     """At most ``cap`` indexes, at random, keeping up to 5 of every class first."""
     if cap is None or len(indexes) <= cap:
         return indexes
@@ -118,18 +125,10 @@ def _embed(eda: EDA, seed: int) -> None:
             eda.tsne, eda.tsne_index = tsne.fit_transform(x[index]), index
 
 
-def analyse(
-    configs: list[str],
-    overrides: dict[str, Any] | None = None,
-    sample: int | None = None,
-    include_test: bool = False,
-    seed: int = 0,
-    workers: int | None = None,
-) -> EDA:
-    """Run the whole analysis (a few seconds per thousand images, plus t-SNE)."""
-    start = time.perf_counter()
-    overrides = dict(overrides or {})
-    dm = build_data(configs, overrides)
+def _classification(
+    dm: Any, wanted: set[str], sample: int | None, seed: int, workers: int | None
+) -> tuple[dict[str, Any], list[Any]]:
+    """The EDA's fields for classification data, and the extra columns of the analysed files."""
     found = all_samples(dm)
     samples = found.samples
     with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
@@ -137,36 +136,61 @@ def analyse(
     splits = assign_splits(dm, found, hashes)
     all_counts: dict[str, dict[str, int]] = {}
     for s, split in zip(samples, splits, strict=True):
-        key = split or "unreadable"
-        all_counts.setdefault(key, {})
-        all_counts[key][s.label] = all_counts[key].get(s.label, 0) + 1
-    wanted = {"train", "val", "test"} if include_test else {"train", "val"}
+        counts = all_counts.setdefault(split or "unreadable", {})
+        counts[s.label] = counts.get(s.label, 0) + 1
     chosen = [i for i, split in enumerate(splits) if split in wanted]
-    picked = _pick(chosen, [s.label for s in samples], sample, seed)
+    picked = pick(chosen, [s.label for s in samples], sample, seed)
     facts = scan([samples[i].path for i in picked], detail=True, workers=workers, desc="reading")
-    items, not_decoded = [], []
+    items, not_decoded, metas = [], [], []
     for i, f in zip(picked, facts, strict=True):
         if f.decoded:
             items.append(Item(str(samples[i].path), samples[i].label, splits[i], f))
+            metas.append(samples[i].meta)
         else:
             not_decoded.append((str(samples[i].path), f.problem or "unreadable"))
+    return {
+        "all_counts": {k: dict(sorted(v.items())) for k, v in sorted(all_counts.items())},
+        "file_types": dict(
+            Counter(samples[i].path.suffix.lower() or "(none)" for i in chosen).most_common()
+        ),
+        "items": items,
+        "not_decoded": not_decoded,
+        "skipped_test": sum(1 for s in splits if s == "test") if "test" not in wanted else 0,
+        "sampled_out": len(chosen) - len(picked),
+    }, metas
+
+
+def analyse(
+    configs: list[str],
+    overrides: dict[str, Any] | list[str] | None = None,
+    sample: int | None = None,
+    include_test: bool = False,
+    seed: int = 0,
+    workers: int | None = None,
+) -> EDA:
+    """Run the whole analysis (a few seconds per thousand images, plus t-SNE). ``overrides``:
+    ``{"root": PATH}`` or ``["--data.root=PATH"]``, applied as train.py applies them."""
+    start = time.perf_counter()
+    argv = data_argv(overrides)
+    dm = build_data(configs, argv)
+    checks = annotation_checks(dm)
+    wanted = {"train", "val", "test"} if include_test else {"train", "val"}
+    metas: list[Any] = []
+    if checks is None:
+        fields, metas = _classification(dm, wanted, sample, seed, workers)
+    else:
+        fields = read_dense(dm, checks, wanted, sample, seed, workers)
     eda = EDA(
-        configs=list(configs),
-        overrides=overrides,
+        configs=[str(c) for c in configs],
+        overrides=argv,
         include_test=include_test,
         sample=sample,
         seed=seed,
-        source=dm.hparams.source,
+        source=str(dm.hparams.source),
         created=time.strftime("%Y-%m-%d %H:%M:%S"),
-        all_counts={k: dict(sorted(v.items())) for k, v in sorted(all_counts.items())},
-        file_types=dict(
-            Counter(samples[i].path.suffix.lower() or "(none)" for i in chosen).most_common()
-        ),
-        items=items,
-        not_decoded=not_decoded,
-        skipped_test=sum(1 for s in splits if s == "test") if not include_test else 0,
-        sampled_out=len(chosen) - len(picked),
+        **fields,
     )
+    items = eda.items
     t = Thresholds()
     groups = exact_groups(items)
     near = near_duplicates(items, t.near_distance, t.near_correlation)
@@ -176,13 +200,13 @@ def analyse(
             {"files": [items[i].path, items[j].path], "distance": d} for i, j, d in near
         ],
         "leakage": leakage(items, groups, near),
-        "label_conflicts": label_conflicts(items, groups, near),
+        "label_conflicts": label_conflicts(items, groups, near) if checks is None else [],
         "outliers": outliers(items, t.outlier_z),
     }
     _embed(eda, seed)
-    metas = [samples[i].meta for i, f in zip(picked, facts, strict=True) if f.decoded]
-    eda.attributes, eda.attribute_correlations = describe_attributes(
-        metas, [it.label for it in items]
-    )
+    if metas:
+        eda.attributes, eda.attribute_correlations = describe_attributes(
+            metas, [it.label for it in items]
+        )
     eda.seconds = round(time.perf_counter() - start, 2)
     return eda

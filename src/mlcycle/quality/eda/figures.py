@@ -53,7 +53,7 @@ def class_balance(eda: EDA) -> Figure:
         ax.barh(names, values, left=left, label=split, color=SPLIT_COLOURS.get(split, "grey"))
         left += values
     ax.invert_yaxis()
-    ax.set(xlabel="files", title="class balance (every file, by split)")
+    ax.set(xlabel=eda.count_unit, title="class balance (every file, by split)")
     ax.legend(fontsize=8)
     return fig
 
@@ -98,7 +98,9 @@ def pixel_statistics(eda: EDA) -> Figure:
     return fig
 
 
-def sample_grid(eda: EDA, per_class: int = 8) -> Figure:
+def sample_grid(eda: EDA, per_class: int = 8) -> Figure | None:
+    if eda.annotations is not None:  # no label per image: annotations.annotated_samples
+        return None
     by_class: dict[str, list[Item]] = defaultdict(list)
     for it in sorted(eda.items, key=lambda it: (it.split != "train", it.path)):
         if len(by_class[it.label]) < per_class:
@@ -125,7 +127,7 @@ def embedding(eda: EDA, method: str = "pca") -> Figure | None:
     cmap = "tab10" if len(names) <= 10 else "tab20"
     for k, name in enumerate(names):
         mask = np.array([lab == name for lab in labels])
-        ax.scatter(points[mask, 0], points[mask, 1], s=10, alpha=0.7, label=name,
+        ax.scatter(points[mask, 0], points[mask, 1], s=10, alpha=0.7, label=name or "images",
                    color=_colour(cmap, k))  # fmt: skip
     title = "PCA" if method == "pca" else "t-SNE"
     if method == "pca" and eda.pca_variance:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from mlcycle.quality.eda import figures, tables
+from mlcycle.quality.eda import annotations, figures, tables
 from mlcycle.quality.eda.analysis import EDA
 from mlcycle.quality.eda.sections import SECTIONS
 
@@ -23,12 +23,13 @@ img { max-width: 100%; display: block; margin: 0.6em 0; }
 """
 
 
+MODULES = {"tables": tables, "figures": figures, "annotations": annotations}
+
+
 def _part(eda: EDA, module: str, name: str, *args: str) -> str:
-    if module == "tables":
-        return getattr(tables, name)(eda, *args)
-    fig = getattr(figures, name)(eda, *args)
-    if fig is None:
-        return ""
+    fig = getattr(MODULES[module], name)(eda, *args)
+    if fig is None or isinstance(fig, str):
+        return fig or ""
     data = base64.b64encode(figures.png(fig)).decode("ascii")
     return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
 
@@ -43,7 +44,7 @@ def render(eda: EDA) -> str:
     body = [
         "<h1>Exploratory data analysis</h1>",
         f'<p class="note">{html.escape(test_note)} Source: {html.escape(eda.source)}; '
-        f"{len(eda.items)} images analysed.</p>",
+        f"{len(eda.items)} images analysed ({html.escape(eda.task)}).</p>",
     ]
     parts = [(h, e) for h, entries in SECTIONS for e in entries]
     done: set[str] = set()

@@ -10,22 +10,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import ArgParser, UserError, main_guard
-from mlcycle.quality.config import add_config_arguments, parse_overrides
+from mlcycle.errors import UserError, main_guard
+from mlcycle.quality.config import config_names, data_arguments, data_parser, parse
 from mlcycle.quality.eda import notebook
 from mlcycle.quality.eda.analysis import analyse
 from mlcycle.quality.eda.html import write_html
 
 
-def parser() -> ArgParser:
-    p = ArgParser(
-        prog="eda.py",
-        description="Exploratory analysis of a config's train and val data: reports/eda/index.html "
-        "and eda.ipynb. Extra --data.KEY=VALUE arguments override the config.",
+def parser() -> Any:
+    p = data_parser(
+        "eda.py",
+        "Exploratory analysis of a config's train and val data (classification, segmentation or "
+        "detection): reports/eda/index.html and eda.ipynb. Reads the config as train.py does.",
     )
-    add_config_arguments(p)
     p.add_argument("--out", default="reports/eda", help="report folder (default: reports/eda)")
-    p.add_argument("--sample", type=int, default=None, help="analyse at most N images")
+    p.add_argument("--sample", type=int | None, default=None, help="analyse at most N images")
     p.add_argument(
         "--include-test",
         action="store_true",
@@ -33,7 +32,7 @@ def parser() -> ArgParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of --sample and t-SNE")
     p.add_argument("--no-notebook", action="store_true", help="write only index.html")
-    p.add_argument("--workers", type=int, default=None, help="reading threads")
+    p.add_argument("--workers", type=int | None, default=None, help="reading threads")
     return p
 
 
@@ -41,6 +40,8 @@ def summary(eda: Any) -> dict[str, Any]:
     """What ``eda.json`` records: the choices made and the counts, no pixel statistics."""
     return {
         "configs": eda.configs,
+        "task": eda.task,
+        "count_unit": eda.count_unit,
         "overrides": eda.overrides,
         "include_test": eda.include_test,
         "splits_read": eda.splits_read,
@@ -58,12 +59,13 @@ def summary(eda: Any) -> dict[str, Any]:
 
 @main_guard
 def main(argv: list[str] | None = None) -> Path:
-    args, extra = parser().parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse(parser(), argv)  # every key checked before anything is read
     if args.sample is not None and args.sample < 10:
         raise UserError(f"--sample {args.sample} is too small; use 10 or more")
-    eda = analyse(
-        args.config, parse_overrides(extra), args.sample, args.include_test, args.seed, args.workers
-    )
+    overrides = data_arguments(argv)
+    configs = config_names(args)
+    eda = analyse(configs, overrides, args.sample, args.include_test, args.seed, args.workers)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     page = write_html(eda, out / "index.html")

@@ -21,11 +21,14 @@ os.chdir({workdir!r})  # where the configs' relative paths point
 
 from IPython.display import HTML, Image, display
 
-from mlcycle.quality.eda import analysis, figures, tables
+from mlcycle.quality.eda import analysis, annotations, figures, tables
 
 
-def show(fig):
-    display(Image(figures.png(fig)) if fig is not None else HTML("<p>nothing to show</p>"))
+def show(part):
+    if isinstance(part, str):
+        display(HTML(part or "<p>nothing to show</p>"))
+    else:
+        display(Image(figures.png(part)) if part is not None else HTML("<p>nothing to show</p>"))
 
 
 eda = analysis.analyse(
@@ -63,8 +66,7 @@ def build(eda: EDA, workdir: Path) -> nbformat.NotebookNode:
         cells.append(new_markdown_cell(f"## {heading}"))
         for module, name, *args in entries:
             expr = call(module, name, *args)
-            code = f"display(HTML({expr}))" if module == "tables" else f"show({expr})"
-            cells.append(new_code_cell(code))
+            cells.append(new_code_cell(f"show({expr})"))
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
         "name": "python3",

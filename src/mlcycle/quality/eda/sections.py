@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-# (heading, [(module, function, *arguments)]) with module "tables" or "figures"
+# (heading, [(module, function, *arguments)]) with module "tables", "figures" or "annotations";
+# an entry that has nothing to show for the data (masks for classification) returns "" or None.
 SECTIONS: list[tuple[str, list[tuple[str, ...]]]] = [
     ("What was read", [("tables", "provenance")]),
     (
@@ -15,6 +16,16 @@ SECTIONS: list[tuple[str, list[tuple[str, ...]]]] = [
         [("tables", "channel_stats"), ("figures", "pixel_statistics")],
     ),
     ("Sample images per class", [("figures", "sample_grid")]),
+    (
+        "Masks and boxes (segmentation, detection)",
+        [
+            ("annotations", "summary"),
+            ("annotations", "class_share"),
+            ("annotations", "per_image"),
+            ("annotations", "box_shapes"),
+            ("annotations", "annotated_samples"),
+        ],
+    ),
     (
         "2-D map of the data (PCA and t-SNE)",
         [("figures", "embedding", "pca"), ("figures", "embedding", "tsne")],

@@ -39,7 +39,8 @@ def provenance(eda: EDA) -> str:
         test = f"not read ({eda.skipped_test} files; only hashed to learn the splits)"
     rows = [
         ("configs", ", ".join(eda.configs)),
-        ("overrides", ", ".join(f"data.{k}={v}" for k, v in eda.overrides.items()) or "none"),
+        ("overrides", " ".join(eda.overrides) or "none"),
+        ("task", eda.task),
         ("source", eda.source),
         ("splits analysed", ", ".join(eda.splits_read)),
         ("test split", test),
@@ -58,7 +59,8 @@ def counts(eda: EDA) -> str:
         rows.append([name, *row, sum(row)])
     totals = [sum(eda.all_counts[s].values()) for s in splits]
     rows.append(["all", *totals, sum(totals)])
-    return table(["class", *splits, "total"], rows, "files per class and split (every file)")
+    caption = f"{eda.count_unit} per class and split (every file)"
+    return table(["class", *splits, "total"], rows, caption)
 
 
 def file_types(eda: EDA) -> str:
