@@ -5,10 +5,14 @@
     python scripts/predict.py SEG_RUN/export/model.onnx IMAGES ... --masks-dir NEW_FOLDER
     python scripts/predict.py DET_RUN/export/model.onnx IMAGES ... [--min-score 0.5]
 
-Classification lists the top-k classes. Segmentation writes one mask PNG per image (class
-indices, the image's own size) into --masks-dir, a new or empty folder, and lists the share of
-pixels per class. Detection lists boxes in the image's own pixels (x1, y1, x2, y2) with their
-class and score, those scoring at least --min-score.
+What is printed follows ``model.json``: its ``output.kind`` when the exporter wrote one, else
+its ``task`` (``HANDLERS`` below). Classification lists the top-k classes. Segmentation writes
+one mask PNG per image (class indices, the image's own size) into --masks-dir, a new or empty
+folder, and lists the share of pixels per class. Detection lists boxes in the image's own pixels
+(x1, y1, x2, y2) with their class and score, those scoring at least --min-score. ``multilabel``
+(a task added by a plugin, for one) lists every label's probability and the labels at or above
+the threshold (``output.threshold``, or --threshold). Any other task gets its raw outputs,
+per image, so a new task needs no change here: its exporter describes its output instead.
 
 Standalone on purpose, so it can be copied to a device: it needs numpy, pillow and onnxruntime
 (or torch for a ``.ts`` model) and reads the preprocessing from ``model.json`` beside the model.
@@ -301,6 +305,83 @@ def detect(
     return results
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+
+
+def tag(
+    model: Callable[[np.ndarray], list[np.ndarray]],
+    meta: dict[str, Any],
+    paths: list[Path],
+    threshold: float | None,
+) -> list[dict[str, Any]]:
+    """Multi-label: each label's probability, and the labels at or above the threshold.
+
+    ``output.labels`` names the outputs (default: ``class_names``); ``output.sigmoid_applied``
+    false means the graph returns logits."""
+    output = meta.get("output") or {}
+    labels = [str(v) for v in output.get("labels") or meta["class_names"]]
+    cut = float(output.get("threshold", 0.5)) if threshold is None else threshold
+    results, inputs, slots, _ = read_images(paths, meta["input"])
+    if inputs:
+        probs = np.asarray(model(np.stack(inputs))[0], dtype=np.float64)
+        if not output.get("sigmoid_applied", True):
+            probs = sigmoid(probs)
+        for slot, p in zip(slots, probs, strict=True):
+            results[slot].update(
+                {
+                    "labels": [label for label, v in zip(labels, p, strict=True) if v >= cut],
+                    "probabilities": {
+                        label: round(float(v), 6) for label, v in zip(labels, p, strict=True)
+                    },
+                    "threshold": cut,
+                }
+            )
+    return results
+
+
+def raw(
+    model: Callable[[np.ndarray], list[np.ndarray]], meta: dict[str, Any], paths: list[Path]
+) -> list[dict[str, Any]]:
+    """A task predict.py has no reader for: every output of the graph, per image, as numbers,
+    under the names ``model.json`` gives (``output.names``, ``output.name``, else output0, ...)."""
+    output = meta.get("output") or {}
+    spec = meta["input"]
+    results, inputs, slots, _ = read_images(paths, spec)
+    if not inputs:
+        return results
+    batched = str(spec.get("shape", ["batch"])[0]) == "batch"
+    chunks = [np.stack(inputs)] if batched else [x[None] for x in inputs]
+    per_image: list[list[np.ndarray]] = []
+    for chunk in chunks:
+        outs = [np.asarray(o) for o in model(chunk)]
+        per_image += [[o[i] for o in outs] for i in range(len(chunk))]
+    names = output.get("names") or ([output["name"]] if output.get("name") else [])
+    for slot, outs in zip(slots, per_image, strict=True):
+        keys = [names[i] if i < len(names) else f"output{i}" for i in range(len(outs))]
+        values = {
+            k: np.round(o.astype(np.float64), 6).tolist() for k, o in zip(keys, outs, strict=True)
+        }
+        results[slot].update({"task": meta.get("task"), "outputs": values})
+    return results
+
+
+def output_kind(meta: dict[str, Any]) -> str:
+    """How to read the model's output: ``output.kind`` when the exporter wrote one, else the task."""
+    return str((meta.get("output") or {}).get("kind") or meta.get("task") or "classification")
+
+
+# Readers by output kind; any other kind prints the raw outputs (``raw``).
+HANDLERS: dict[str, Callable[..., list[dict[str, Any]]]] = {
+    "classification": lambda model, meta, paths, args: predict(model, meta, paths, args.top_k),
+    "segmentation": lambda model, meta, paths, args: segment(
+        model, meta, paths, args.masks_dir, args.taken
+    ),
+    "detection": lambda model, meta, paths, args: detect(model, meta, paths, args.min_score),
+    "multilabel": lambda model, meta, paths, args: tag(model, meta, paths, args.threshold),
+}
+
+
 def read_meta(model_path: Path) -> dict[str, Any]:
     meta_path = model_path.parent / "model.json"
     if not meta_path.is_file():
@@ -334,6 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--min-score", type=float, default=0.5, help="detection: lowest score listed (0.5)"
     )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="multi-label: lowest probability of a listed label (default: model.json's)",
+    )
     args = parser.parse_args(argv)
     try:
         model_path = Path(args.model)
@@ -342,14 +428,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.top_k < 1 or args.batch_size < 1:
             raise UsageError("--top-k and --batch-size must be at least 1")
         meta = read_meta(model_path)
-        task = meta.get("task", "classification")
-        if task not in ("classification", "segmentation", "detection"):
-            raise UsageError(f"model.json names the task '{task}', which predict.py does not know")
-        masks_dir = Path(args.masks_dir) if args.masks_dir else None
-        if task == "segmentation":
-            masks_dir = new_folder(masks_dir)
+        kind = output_kind(meta)
+        args.masks_dir = Path(args.masks_dir) if args.masks_dir else None
+        if kind == "segmentation":
+            args.masks_dir = new_folder(args.masks_dir)
         if not 0 <= args.min_score <= 1:
             raise UsageError("--min-score must be in [0, 1]")
+        if args.threshold is not None and not 0 <= args.threshold <= 1:
+            raise UsageError("--threshold must be in [0, 1]")
         model = load_model(model_path)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -358,16 +444,10 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print(f"error: no image files in {' '.join(args.inputs)}", file=sys.stderr)
         return 2
-    failed, taken = 0, set()
+    handler = HANDLERS.get(kind, lambda model, meta, paths, args: raw(model, meta, paths))
+    failed, args.taken = 0, set()
     for start in range(0, len(paths), args.batch_size):
-        chunk = paths[start : start + args.batch_size]
-        if task == "segmentation":
-            results = segment(model, meta, chunk, masks_dir, taken)
-        elif task == "detection":
-            results = detect(model, meta, chunk, args.min_score)
-        else:
-            results = predict(model, meta, chunk, args.top_k)
-        for result in results:
+        for result in handler(model, meta, paths[start : start + args.batch_size], args):
             failed += "error" in result
             print(json.dumps(result), flush=True)
     if failed:

@@ -164,3 +164,75 @@ def test_resize_is_opencv_bilinear_bit_for_bit(predict_module):
             img = rng.integers(0, 256, (sh, sw, channels), dtype=np.uint8)
             ref = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, channels)
             np.testing.assert_array_equal(predict_module.resize_bilinear(img, h, w), ref)
+
+
+def tiny_export(folder, task: str, output: dict) -> tuple:
+    """A hand-made three-output ONNX model (sigmoid of pooled 1x1 convolutions) and a
+    model.json naming ``task`` and ``output``, as a plugin's exporter would write them."""
+    folder.mkdir()
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 1),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Sigmoid(),
+    ).eval()
+    example = torch.zeros(2, 1, 8, 8)
+    torch.onnx.export(
+        module, example, str(folder / "model.onnx"), input_names=["input"],
+        output_names=["probabilities"], dynamic_axes={"input": {0: "batch"}}, dynamo=False,
+    )  # fmt: skip
+    spec = {"channels": 1, "height": 8, "width": 8, "mean": [0.5], "std": [0.25]}
+    meta = {
+        "format_version": 1,
+        "task": task,
+        "class_names": ["a|b", "c"],
+        "input": {**spec, "shape": ["batch", 1, 8, 8]},
+        "output": output,
+    }
+    (folder / "model.json").write_text(json.dumps(meta))
+    images = []
+    for i in range(3):
+        path = folder / f"{i}.png"
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (11, 9), dtype=np.uint8)).save(
+            path
+        )
+        images.append(path)
+    return module, images
+
+
+def expected_outputs(predict_module, module, images) -> np.ndarray:
+    spec = {"height": 8, "width": 8, "mean": [0.5], "std": [0.25]}
+    x = np.stack([predict_module.preprocess(predict_module.load_image(p, 1), spec) for p in images])
+    with torch.no_grad():
+        return module(torch.from_numpy(x)).numpy()
+
+
+def test_a_multilabel_model_lists_labels_over_the_threshold(predict_module, tmp_path):
+    output = {"name": "probabilities", "kind": "multilabel", "labels": ["a", "b", "c"]}
+    module, images = tiny_export(tmp_path / "ml", "multilabel", {**output, "threshold": 0.5})
+    expected = expected_outputs(predict_module, module, images)
+    ranked = np.sort(expected.ravel())
+    cut = float(ranked[len(ranked) // 2 - 1] + ranked[len(ranked) // 2]) / 2  # labels both sides
+    model = str(tmp_path / "ml" / "model.onnx")
+    done = run_blocked(NOT_FOR_ONNX, PREDICT, model, *map(str, images), "--threshold", str(cut))
+    assert done.returncode == 0, done.stderr
+    for result, probs in zip(parse(done.stdout), expected, strict=True):
+        assert list(result["probabilities"]) == ["a", "b", "c"]
+        for p, want in zip(result["probabilities"].values(), probs, strict=True):
+            assert p == pytest.approx(float(want), abs=1e-5)
+        assert result["labels"] == [n for n, p in zip("abc", probs, strict=True) if p >= cut]
+        assert result["threshold"] == cut
+
+
+def test_an_unknown_task_prints_its_raw_outputs(predict_module, tmp_path):
+    module, images = tiny_export(tmp_path / "new", "regression", {"name": "probabilities"})
+    expected = expected_outputs(predict_module, module, images)
+    model = str(tmp_path / "new" / "model.onnx")
+    done = run_blocked(NOT_FOR_ONNX, PREDICT, model, *map(str, images))
+    assert done.returncode == 0, done.stderr
+    results = parse(done.stdout)
+    assert [r["path"] for r in results] == [str(p) for p in images]
+    for result, want in zip(results, expected, strict=True):
+        assert result["task"] == "regression" and list(result["outputs"]) == ["probabilities"]
+        np.testing.assert_allclose(result["outputs"]["probabilities"], want, atol=1e-5)

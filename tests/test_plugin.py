@@ -1,0 +1,186 @@
+"""examples/plugin, pip-installed, extends mlcycle through entry points only: its architecture,
+data source and multi-label task train, evaluate, export and predict through the scripts.
+
+The plugin is installed with pip (no index, no build isolation: nothing is downloaded) into a
+folder of its own that the scripts' subprocesses find on ``PYTHONPATH``; the shared virtual
+environment is left as it was, so no other test sees the plugin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN = ROOT / "examples" / "plugin"
+CONFIG = PLUGIN / "multilabel.yaml"
+# Label sets of the generated images; each label is a pattern drawn into the image.
+COMBINATIONS = ("h", "v", "blob", "h|v", "blob|h")
+
+
+@pytest.fixture(scope="session")
+def plugin_path(tmp_path_factory) -> Path:
+    """The plugin installed by pip into a folder of its own (built from a copy of its source,
+    so no build files land in the repository)."""
+    work = tmp_path_factory.mktemp("plugin")
+    source = shutil.copytree(PLUGIN, work / "source")
+    target = work / "site"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
+        + ["--no-build-isolation", "--target", str(target), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return target
+
+
+def script(plugin_path: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    paths = [str(plugin_path), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def draw(labels: set[str], size: int, seed: int) -> np.ndarray:
+    """Horizontal stripes (``h``), vertical stripes (``v``) and a disk (``blob``), with noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    image = rng.normal(30, 15, (size, size))
+    if "h" in labels:
+        image += 110 * ((yy // 2) % 2)
+    if "v" in labels:
+        image += 110 * ((xx // 2) % 2)
+    if "blob" in labels:
+        cy, cx = rng.integers(size // 3, 2 * size // 3, size=2)
+        image += 160 * (((yy - cy) ** 2 + (xx - cx) ** 2) < (size / 4) ** 2)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_manifest(root: Path, per_combination: int = 20, size: int = 16) -> Path:
+    """``root/labels.jsonl`` over ``root/img/*.png``, plus three rows the source must skip."""
+    (root / "img").mkdir(parents=True)
+    lines = []
+    for c, combination in enumerate(COMBINATIONS):
+        labels = combination.split("|")
+        for i in range(per_combination):
+            name = f"img/{c}_{i:02d}.png"
+            Image.fromarray(draw(set(labels), size, c * 100 + i)).save(root / name)
+            label = labels if len(labels) > 1 else labels[0]  # a list, or a plain string
+            lines.append(json.dumps({"path": name, "label": label, "source": "generated"}))
+    lines.insert(3, json.dumps({"path": "../outside.png", "label": "h"}))  # line 4
+    lines.insert(5, "{not json")  # line 6
+    lines.insert(7, json.dumps({"path": "img/0_00.png", "label": []}))  # line 8
+    (root / "labels.jsonl").write_text("\n".join(lines) + "\n")
+    return root / "labels.jsonl"
+
+
+def test_the_plugin_registers_through_entry_points_only(plugin_path, tmp_path):
+    manifest = write_manifest(tmp_path / "data", per_combination=2)
+    probe = f"""
+import json
+from mlcycle.data.sources import SOURCES, load_samples
+from mlcycle.evaluators import EVALUATORS
+from mlcycle.export.tasks import EXPORTS
+from mlcycle.models.registry import CLASSIFICATION_MODELS
+from mlcycle.tasks.base import TASKS
+import torch
+model = CLASSIFICATION_MODELS.get("tiny_dwnet")(3, 5, width=4, blocks=2)
+found = load_samples("jsonl", manifest={str(manifest)!r}, path_column="path", label_column="label")
+print(json.dumps({{
+    "names": [n in r for n, r in [("tiny_dwnet", CLASSIFICATION_MODELS), ("jsonl", SOURCES),
+              ("multilabel", TASKS), ("multilabel", EVALUATORS), ("multilabel", EXPORTS)]],
+    "shape": list(model(torch.zeros(2, 3, 13, 17)).shape),
+    "labels": sorted({{s.label for s in found.samples}}),
+    "meta": found.samples[0].meta,
+    "skipped": found.skipped,
+    "layout": found.layout,
+}}))
+"""
+    done = script(plugin_path, "-c", probe)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["names"] == [True] * 5
+    assert got["shape"] == [2, 5]
+    assert got["labels"] == ["blob", "blob|h", "h", "h|v", "v"]  # lists sorted and joined
+    assert got["meta"] == {"source": "generated"}
+    reasons = [reason for _, reason in got["skipped"]]
+    assert reasons[0].startswith("line 4: path leaves the data root")
+    assert reasons[1].startswith("line 6: not JSON")
+    assert reasons[2] == "line 8: empty label"
+    assert got["layout"] == "JSON-lines manifest labels.jsonl"
+
+
+@pytest.mark.slow
+def test_a_plugin_task_trains_evaluates_exports_and_predicts(plugin_path, tmp_path):
+    manifest = write_manifest(tmp_path / "data")
+    run = tmp_path / "run"
+    done = script(
+        plugin_path,
+        "scripts/train.py",
+        "--config",
+        str(CONFIG),
+        f"--data.manifest={manifest}",
+        f"--run_dir={run}",
+        "--data.image_size=16",
+        "--data.batch_size=16",
+        "--data.val_fraction=0.25",
+        "--data.test_fraction=0.25",
+        "--trainer.max_epochs=15",
+        "--trainer.accelerator=cpu",
+        "--trainer.enable_progress_bar=false",
+        "--model.lr=0.01",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "finished" and metrics["monitor"] == "val/f1"
+    assert {"val/f1", "val/exact_match", "val/f1/blob", "val/f1/h", "val/f1/v"} <= set(metrics)
+    assert metrics["val/f1"] > 0.6, metrics  # three easy patterns; chance is about 0.5
+    skipped = (run / "skipped_files.csv").read_text()
+    assert "line 4: path leaves the data root" in skipped and "line 6: not JSON" in skipped
+    config = (run / "config.yaml").read_text()
+    assert "MultiLabelTask" in config and "tiny_dwnet" in config and "jsonl" in config
+
+    done = script(plugin_path, "scripts/evaluate.py", "--run", str(run), "--split", "test")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((run / "eval_test.json").read_text())
+    assert report["labels"] == ["blob", "h", "v"]
+    splits = (run / "splits.csv").read_text().splitlines()
+    assert report["images"] == sum(line.endswith(",test") for line in splits) > 0
+    assert {"f1", "precision", "recall", "exact_match", "hamming", "loss"} <= set(report["metrics"])
+    assert set(report["per_label"]) == {"blob", "h", "v"}
+    assert "f1 " in done.stdout
+
+    done = script(plugin_path, "scripts/export.py", "--run", str(run))
+    assert done.returncode == 0, done.stderr[-3000:]
+    export = run / "export"
+    meta = json.loads((export / "model.json").read_text())
+    assert meta["task"] == "multilabel"
+    assert meta["output"]["kind"] == "multilabel" and meta["output"]["labels"] == ["blob", "h", "v"]
+    assert meta["output"]["sigmoid_applied"] is True
+    verification = json.loads((export / "verification.json").read_text())
+    assert verification["passed"]
+    assert {row["file"] for row in verification["artifacts"]} == {"model.onnx", "model.ts"}
+    assert all(row["labels_agree"] == row["images"] for row in verification["artifacts"])
+
+    images = sorted((tmp_path / "data" / "img").glob("3_*.png"))[:4]  # labelled h|v
+    done = script(plugin_path, "scripts/predict.py", str(export / "model.onnx"), *map(str, images))
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["path"] for r in results] == [str(p) for p in images]
+    for result in results:
+        assert set(result["probabilities"]) == {"blob", "h", "v"}
+        assert result["threshold"] == 0.5
+        present = [k for k, p in result["probabilities"].items() if p >= 0.5]
+        assert result["labels"] == present
+    assert sum(r["labels"] == ["h", "v"] for r in results) >= 3  # a learned, exported model
