@@ -60,6 +60,10 @@ def test_configs_compose_and_dotted_keys_override(tmp_path, capsys):
         (["--trainer.max_epochs=abc"], "config key 'trainer.max_epochs'"),
         (["--model.scheduler=cos"], "config key 'model.scheduler'"),
         (["--config", "missing.yaml"], "missing.yaml"),
+        (
+            ["--data.image_size", "abc"],
+            "config key 'data.image_size': expected one of [int, list[int]], got 'abc'",
+        ),
     ],
 )
 def test_bad_config_is_one_line_exit_2(args, expected, capsys):

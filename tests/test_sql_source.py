@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import train_args, tree_digest, write_folder
 
 from mlcycle.data import ImageClassificationData
@@ -165,3 +166,23 @@ def test_train_script_prints_one_error_line_for_bad_sql(sql_data, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: data.query failed on") and "no such column" in err[-1]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_query_with_colon_space_stays_a_string_for_train_and_validate(sql_data, tmp_path):
+    from mlcycle.commands.train import main
+    from mlcycle.quality.validate import main as validate
+
+    root, db = sql_data
+    query = "SELECT path, label FROM images WHERE camera != 'x: y' ORDER BY path"
+    args = sql_train_args(root, db, tmp_path / "run", "--data.query", query)
+    run = main([*args, "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1"])
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["data"]["init_args"]["query"] == query
+    config = [
+        "--config",
+        "configs/image_sql.yaml",
+        f"--data.root={root}",
+        f"--data.url=sqlite:///{db}",
+    ]
+    report = validate([*config, f"--data.query={query}", "--out", str(tmp_path / "report")])
+    assert report["files"] == 24

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 import os
 import re
+import sys
 from functools import reduce
 from operator import or_
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+import yaml
+from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -112,6 +116,14 @@ def one_line_error(parser: LightningArgumentParser, message: str) -> str:
         close = _closest_key(parser, key, chosen.group(1) if chosen else None)
         hint = f"; did you mean '{close}'?" if close else ""
         return f"unknown config key '{key}'{hint} (--help lists every key)"
+    nested = re.search(
+        r"Problem with given class_path '[\w.]+': Parser key \"([\w.]+)\": "
+        r"Does not validate against any of the Union subtypes Subtypes: \[(.*?)\] Errors:.*?Given value: (.*?) - ",
+        text,
+    )
+    if nested and prefix:
+        kinds = re.sub(r"<class '([\w.]+)'>", r"\1", nested.group(2)).replace("NoneType", "null")
+        return f"config key '{prefix}{nested.group(1)}': expected one of [{kinds}], got '{nested.group(3)}'"
     union = re.match(
         r'Parser key "([\w.]+)": Does not validate against any of the Union subtypes Subtypes: \[(.*?)\]',
         text,
@@ -135,8 +147,52 @@ def one_line_error(parser: LightningArgumentParser, message: str) -> str:
     return text if len(text) <= 400 else text[:400] + " ..."
 
 
+def quote_plain_strings(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Command-line values that YAML would read as a mapping or list although they are not
+    written as one (``SELECT ... WHERE b = 'x: y'``) are passed on quoted; returns the new
+    arguments and ``{quoted: original}`` to undo the quoting where it survives parsing.
+
+    jsonargparse reads a value as YAML; inside a ``class_path`` group that turns such a SQL query
+    into a dict and fails. A value meant as a mapping or list is written ``{...}`` / ``[...]``.
+    """
+    out, quoted = [], {}
+    for arg in args:
+        key, sep, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        if arg.startswith("--") and not sep:
+            out.append(arg)
+            continue
+        try:
+            loaded = yaml.safe_load(value)
+        except yaml.YAMLError:
+            loaded = None
+        if isinstance(loaded, dict | list) and not value.lstrip().startswith(("{", "[")):
+            quoted[json.dumps(value)] = value
+            value = json.dumps(value)
+        out.append(f"{key}{sep}{value}")
+    return out, quoted
+
+
+def _unquote(node: Any, quoted: dict[str, str]) -> Any:
+    """``node`` with every string that is a key of ``quoted`` replaced by its original."""
+    if isinstance(node, str):
+        return quoted.get(node, node)
+    if isinstance(node, Namespace):
+        for key, value in vars(node).items():
+            setattr(node, key, _unquote(value, quoted))
+    elif isinstance(node, dict):
+        return {k: _unquote(v, quoted) for k, v in node.items()}
+    elif isinstance(node, list):
+        return [_unquote(v, quoted) for v in node]
+    return node
+
+
 class MLCycleParser(LightningArgumentParser):
     """Errors as one ``error:`` line and exit code 2, without the usage text."""
+
+    def parse_args(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        args, quoted = quote_plain_strings(list(sys.argv[1:] if args is None else args))
+        parsed = super().parse_args(args, *rest, **kwargs)
+        return _unquote(parsed, quoted) if quoted else parsed
 
     def error(self, message: str, ex: Exception | None = None):  # type: ignore[override]
         if not self.exit_on_error:
