@@ -21,12 +21,12 @@ test: install
 	$(PY) -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check src scripts tests benchmarks
-	$(VENV)/bin/ruff format --check src scripts tests benchmarks
+	$(VENV)/bin/ruff check src scripts tests benchmarks examples
+	$(VENV)/bin/ruff format --check src scripts tests benchmarks examples
 
 format: install
-	$(VENV)/bin/ruff format src scripts tests benchmarks
-	$(VENV)/bin/ruff check --fix src scripts tests benchmarks
+	$(VENV)/bin/ruff format src scripts tests benchmarks examples
+	$(VENV)/bin/ruff check --fix src scripts tests benchmarks examples
 
 benchmark: install
 	$(PY) benchmarks/overhead.py
