@@ -2,17 +2,16 @@
 
 A row per epoch holds ``epoch``, ``train/loss``, ``val/loss``, optionally ``train/error`` and
 ``val/error``, the monitored metric, and ``train/grad_norm_mean`` / ``train/grad_norm_max``.
-``docs/training.md`` lists the rules with their thresholds.
+``docs/training.md`` lists the rules with their thresholds; ``finding`` holds what they return.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 from itertools import pairwise
-from typing import Any
 
 from mlcycle.callbacks.chance import Chance
+from mlcycle.callbacks.finding import NEXT, Finding, short
 
 GROWING_EPOCHS = 3  # train loss rising this many epochs running: diverging
 LOSS_TOLERANCE = 0.02  # a loss that fell less than this (relative) did not fall
@@ -25,54 +24,6 @@ VANISH_NORM = 1e-6  # an epoch's mean gradient norm below this: vanishing
 VANISH_RATIO = 1e-3  # ... or below this times the first epoch's, with the loss still high
 
 PROBLEMS = ("diverging", "flat", "at_chance", "exploding_gradients", "vanishing_gradients")
-
-NEXT = {
-    "lower_lr": "lower the learning rate: run --find_lr (or --find_lr=apply)",
-    "raise_lr": "raise the learning rate: run --find_lr (or --find_lr=apply)",
-    "clip": "clip gradients (--trainer.gradient_clip_val=1.0) and lower the learning rate: run --find_lr",
-    "vanishing": "raise the learning rate (--find_lr), check that inputs are normalized (data.json mean/std), "
-    "or use an architecture with normalization layers",
-    "overfitting": "add data or augmentation (data.train_transforms), raise model.weight_decay, or stop "
-    "earlier (checkpoints/best.ckpt already keeps the best epoch)",
-    "underfitting": "train longer (trainer.max_epochs), use a larger model (model.arch), or raise the "
-    "learning rate: run --find_lr",
-}
-
-
-@dataclass
-class Finding:
-    """One diagnosis: what (``kind``), when (``epoch``, 1-based), the numbers behind it, and
-    whether it judges one epoch (over-/under-fitting, ``scope="epoch"``) or the whole run."""
-
-    kind: str
-    epoch: int
-    message: str
-    next_step: str | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    scope: str = "run"
-
-    def as_dict(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["values"] = {k: _number(v) for k, v in self.values.items()}
-        return record
-
-    def line(self) -> str:
-        text = f"{self.kind} (epoch {self.epoch}): {self.message}"
-        return f"{text}; next: {self.next_step}" if self.next_step else text
-
-
-def _number(v: Any) -> Any:
-    """JSON has no NaN or infinity: those become strings."""
-    if isinstance(v, list):
-        return [_number(x) for x in v]
-    if isinstance(v, float):
-        return round(v, 6) if math.isfinite(v) else str(v)
-    return v
-
-
-def _short(v: float) -> str:
-    return f"{v:.4g}" if math.isfinite(v) else str(v)
-
 
 # --- once per epoch: over- and under-fitting -------------------------------------------------
 
@@ -179,19 +130,19 @@ def _diverging(rows: list[dict[str, float]], chance: Chance | None) -> Finding |
     elif chance and chance.loss and min(t1, v1) > CHANCE_LOSS_FACTOR * chance.loss:
         values["chance loss"] = chance.loss
         reason = (
-            f"train loss {_short(t1)} and val loss {_short(v1)} are above {CHANCE_LOSS_FACTOR:g}x "
+            f"train loss {short(t1)} and val loss {short(v1)} are above {CHANCE_LOSS_FACTOR:g}x "
             f"the loss of predicting every class as equally likely (ln K = {chance.loss:.4f})"
         )
     elif len(rows) >= 2 and t1 > (1 + DIVERGE_RISE) * t0:
-        reason = f"train loss {_short(t1)} is above the first epoch's {_short(t0)}"
+        reason = f"train loss {short(t1)} is above the first epoch's {short(t0)}"
     elif len(rows) >= 2 and v1 > (1 + DIVERGE_RISE) * v0 and t1 >= (1 - LOSS_TOLERANCE) * t0:
         # val loss up while train loss falls is over-fitting, not divergence
-        reason = f"val loss {_short(v1)} is above the first epoch's {_short(v0)} and train loss did not fall"
+        reason = f"val loss {short(v1)} is above the first epoch's {short(v0)} and train loss did not fall"
     else:
         tail = [r["train/loss"] for r in rows[-(GROWING_EPOCHS + 1) :]]
         if len(tail) == GROWING_EPOCHS + 1 and all(a < b for a, b in pairwise(tail)):
             values["train/loss tail"] = tail
-            reason = f"train loss grew {GROWING_EPOCHS} epochs running, to {_short(t1)}"
+            reason = f"train loss grew {GROWING_EPOCHS} epochs running, to {short(t1)}"
     if reason is None:
         return None
     return Finding("diverging", _epoch(last), reason, NEXT["lower_lr"], values)
@@ -211,8 +162,8 @@ def _flat(rows: list[dict[str, float]], chance: Chance | None, monitor: str) -> 
     return Finding(
         "flat",
         _epoch(rows[-1]),
-        f"the loss did not decrease from the first epoch (train {_short(t0)} -> best {_short(best_t)}, "
-        f"val {_short(v0)} -> best {_short(best_v)})",
+        f"the loss did not decrease from the first epoch (train {short(t0)} -> best {short(best_t)}, "
+        f"val {short(v0)} -> best {short(best_v)})",
         NEXT["raise_lr"],
         {
             "train/loss first": t0,
@@ -234,8 +185,8 @@ def _exploding(rows: list[dict[str, float]]) -> Finding | None:
             return Finding(
                 "exploding_gradients",
                 _epoch(row),
-                f"a step's gradient norm reached {_short(top)} (epoch mean {_short(mean)}, "
-                f"lowest epoch mean so far {_short(lowest)})",
+                f"a step's gradient norm reached {short(top)} (epoch mean {short(mean)}, "
+                f"lowest epoch mean so far {short(lowest)})",
                 NEXT["clip"],
                 {"train/grad_norm_max": top, "train/grad_norm_mean": mean, "lowest mean": lowest},
             )
@@ -255,7 +206,7 @@ def _vanishing(rows: list[dict[str, float]]) -> Finding | None:
             return Finding(
                 "vanishing_gradients",
                 _epoch(row),
-                f"the mean gradient norm fell to {_short(g)} (first epoch {_short(g0)})",
+                f"the mean gradient norm fell to {short(g)} (first epoch {short(g0)})",
                 NEXT["vanishing"],
                 {
                     "train/grad_norm_mean": g,
@@ -314,7 +265,7 @@ def _learning(
         return Finding(
             "learning",
             _epoch(rows[-1]),
-            f"val loss {_short(rows[0]['val/loss'])} -> {_short(rows[-1]['val/loss'])}",
+            f"val loss {short(rows[0]['val/loss'])} -> {short(rows[-1]['val/loss'])}",
             values={"val/loss first": rows[0]["val/loss"], "val/loss last": rows[-1]["val/loss"]},
         )
     value = best[monitor]

@@ -27,6 +27,30 @@ def _finite(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
+def _run_lr_finder(
+    trainer: Trainer, model: LightningModule, datamodule: LightningDataModule, steps: int
+) -> Any:
+    """``Tuner.lr_find`` over ``LR_RANGE`` for ``steps`` steps (the model left unchanged)."""
+    # The finder stops after `steps` optimizer steps, but also at max_epochs; a small data set
+    # needs more epochs than the run itself.
+    max_epochs = trainer.fit_loop.max_epochs
+    trainer.fit_loop.max_epochs = max(max_epochs or 1, steps)
+    try:
+        finder = Tuner(trainer).lr_find(
+            model,
+            datamodule=datamodule,
+            min_lr=LR_RANGE[0],
+            max_lr=LR_RANGE[1],
+            num_training=steps,
+            update_attr=False,
+        )
+    finally:
+        trainer.fit_loop.max_epochs = max_epochs
+    if finder is None:
+        raise UserError("the learning-rate finder did not run (trainer.fast_dev_run is set)")
+    return finder
+
+
 def find_lr(
     trainer: Trainer,
     model: LightningModule,
@@ -45,23 +69,7 @@ def find_lr(
     if steps < 20:
         raise UserError(f"--find_lr_steps={steps} is too few; the suggestion needs at least 20")
     configured = float(model.hparams.lr)
-    # The finder stops after `steps` optimizer steps, but also at max_epochs; a small data set
-    # needs more epochs than the run itself.
-    max_epochs = trainer.fit_loop.max_epochs
-    trainer.fit_loop.max_epochs = max(max_epochs or 1, steps)
-    try:
-        finder = Tuner(trainer).lr_find(
-            model,
-            datamodule=datamodule,
-            min_lr=LR_RANGE[0],
-            max_lr=LR_RANGE[1],
-            num_training=steps,
-            update_attr=False,
-        )
-    finally:
-        trainer.fit_loop.max_epochs = max_epochs
-    if finder is None:
-        raise UserError("the learning-rate finder did not run (trainer.fast_dev_run is set)")
+    finder = _run_lr_finder(trainer, model, datamodule, steps)
     lrs = [float(v) for v in finder.results["lr"]]
     losses = [float(v) for v in finder.results["loss"]]
     suggestion = steepest_descent(lrs, losses)
@@ -166,18 +174,11 @@ def find_batch_size(
     )
     if found is None:
         raise UserError("the batch-size finder did not run (trainer.fast_dev_run is set)")
-    train_size = len(datamodule.dataset("train")) if hasattr(datamodule, "dataset") else None
-    if train_size is not None and found >= train_size:
-        limit = f"the training split's size ({train_size} images)"
-    elif found >= init * 2 ** (trials - 1):
-        limit = f"the number of trials ({trials}; --find_batch_size_trials)"
-    else:
-        limit = "out of memory at the next size"
     result = {
         "batch_size": int(found),
         "configured_batch_size": configured,
         "applied": apply,
-        "limited_by": limit,
+        "limited_by": _limited_by(found, datamodule, init, trials),
         "mode": "power",
         "init_val": init,
         "max_trials": trials,
@@ -191,8 +192,21 @@ def find_batch_size(
     }
     write_json(run_dir / "batch_size_finder.json", result)
     # The scaler leaves its result in every place it found the attribute; undo it unless applied.
-    size = int(found) if apply else configured
+    _set_batch_size(int(found) if apply else configured, datamodule, model)
+    return result
+
+
+def _limited_by(found: int, datamodule: LightningDataModule, init: int, trials: int) -> str:
+    """What stopped the batch-size search at ``found``."""
+    train_size = len(datamodule.dataset("train")) if hasattr(datamodule, "dataset") else None
+    if train_size is not None and found >= train_size:
+        return f"the training split's size ({train_size} images)"
+    if found >= init * 2 ** (trials - 1):
+        return f"the number of trials ({trials}; --find_batch_size_trials)"
+    return "out of memory at the next size"
+
+
+def _set_batch_size(size: int, datamodule: LightningDataModule, model: LightningModule) -> None:
     for holder in (datamodule.hparams, model.hparams):
         if "batch_size" in holder:
             holder["batch_size"] = size
-    return result

@@ -28,8 +28,13 @@ def draw(seed: int, content_hash: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def _fractions_ok(val: float, test: float, need_val: bool = True) -> bool:
+    """Each fraction in [0, 1), val above 0 when it is drawn (``need_val``), their sum below 1."""
+    return (not need_val or 0 < val < 1) and 0 <= test < 1 and val + test < 1
+
+
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
-    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+    if not _fractions_ok(val_fraction, test_fraction):
         raise UserError(
             f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction} must each be in "
             "[0, 1) with val above 0 and their sum below 1"
@@ -111,7 +116,7 @@ def assign_splits(
     splits = [g or "train" for g in given]
     val = val_fraction if "val" not in fixed else 0.0
     test = test_fraction if "test" not in fixed else 0.0
-    if "val" not in fixed and not 0 < val < 1 or not 0 <= test < 1 or val + test >= 1:
+    if not _fractions_ok(val, test, need_val="val" not in fixed):
         raise UserError(
             f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction}: the splits "
             "drawn from train need a val fraction above 0 (when val is not given) and a sum below 1"

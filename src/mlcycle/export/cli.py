@@ -12,7 +12,7 @@ import numpy as np
 from torch.utils.data import Subset
 
 from mlcycle.errors import ArgParser, UserError, main_guard
-from mlcycle.export.detection import MAX_BOX_DIFF, MAX_SCORE_DIFF
+from mlcycle.export.detection_verify import MAX_BOX_DIFF, MAX_SCORE_DIFF
 from mlcycle.export.metadata import build_model_json, input_spec
 from mlcycle.export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_onnx, opset_range
 from mlcycle.export.quantize import CALIBRATION_METHODS, quantize_int8

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import platform
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from mlcycle.errors import UserError
 from mlcycle.export.onnx_export import INPUT_NAME
+from mlcycle.run.record import package_versions
 
 FORMAT_VERSION = 1
 PACKAGES = ("mlcycle", "torch", "onnx", "onnxruntime", "onnxscript", "numpy")
@@ -17,13 +16,7 @@ REQUIRED = ("class_names", "channels", "image_size", "mean", "std")
 
 
 def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    return package_versions(PACKAGES)
 
 
 def input_spec(data_info: dict[str, Any]) -> dict[str, Any]:

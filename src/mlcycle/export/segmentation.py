@@ -18,14 +18,17 @@ from mlcycle.export.onnx_export import OnnxIO
 from mlcycle.export.tasks import TaskExport, Verification, register_export
 from mlcycle.export.verify import (
     Artifact,
+    artifact_table,
     check,
     drop_phrase,
     failed_checks,
+    float_batch,
+    fp32_onnx_size,
     int8_summary,
     load_runner,
     logit_phrase,
-    render,
-    size_text,
+    precision_checks,
+    report,
 )
 from mlcycle.tasks.segmentation import logits_at_input, segmentation_metrics
 
@@ -64,6 +67,72 @@ def _top2_gap(logits: np.ndarray) -> np.ndarray:
     return top[:, -1] - top[:, -2]
 
 
+class _Stats:
+    """How one artifact's logits and pixels differ from eager's, accumulated over batches."""
+
+    def __init__(self) -> None:
+        self.max = self.sum = 0.0
+        self.disagree = self.beyond_ties = 0
+
+    def update(self, out: np.ndarray, ref: np.ndarray, gap: np.ndarray, tie_gap: float) -> None:
+        diff = np.abs(out.astype(np.float64) - ref)
+        differs = out.argmax(1) != ref.argmax(1)
+        self.max = max(self.max, float(diff.max()))
+        self.sum += float(diff.sum())
+        self.disagree += int(differs.sum())
+        self.beyond_ties += int((differs & (gap > tie_gap)).sum())
+
+
+def _stream(
+    eager: nn.Module,
+    runners: dict[str, Any],
+    batches: Any,
+    scores: dict[str, _Scores],
+    stats: dict[str, _Stats],
+    tie_gap: float,
+) -> tuple[int, int, int]:
+    """Every batch through eager and each runner, into ``scores`` and ``stats``; the number
+    of images, pixels and logit values seen."""
+    images = pixels = values = 0
+    for x, y in batches:
+        with torch.no_grad():
+            ref = eager(x).float().numpy()
+        ref_pred, gap = ref.argmax(1), _top2_gap(ref)
+        scores["eager"].update(ref_pred, y)
+        batch = float_batch(x)
+        for name, run in runners.items():
+            out = np.asarray(run(batch), dtype=np.float32)
+            stats[name].update(out, ref, gap, tie_gap)
+            scores[name].update(out.argmax(1), y)
+        images += len(x)
+        pixels += ref_pred.size
+        values += ref.size
+    if not images:
+        raise ValueError("no validation images to verify the artifacts on")
+    return images, pixels, values
+
+
+def _segmentation_row(
+    artifact: Artifact,
+    s: _Stats,
+    got: dict[str, float],
+    eager_scores: dict[str, float],
+    counts: tuple[int, int, int],
+) -> dict[str, Any]:
+    images, pixels, values = counts
+    return {
+        **artifact.row(images),
+        "pixels": pixels,
+        "max_abs_logit_diff": s.max,
+        "mean_abs_logit_diff": s.sum / values,
+        "pixel_disagreements": s.disagree,
+        "pixel_agreement": 1 - s.disagree / pixels,
+        **got,
+        "miou_change": got["miou"] - eager_scores["miou"],
+        "pixel_acc_change": got["pixel_acc"] - eager_scores["pixel_acc"],
+    }
+
+
 def verify_segmentation(
     eager: nn.Module,
     artifacts: list[Artifact],
@@ -76,74 +145,29 @@ def verify_segmentation(
     """Stream the split through eager and every artifact; compare logits, pixels and mIoU."""
     runners = {a.name: load_runner(a) for a in artifacts}
     scores = {name: _Scores(num_classes, ignore_index) for name in ["eager", *runners]}
-    stats = {name: {"max": 0.0, "sum": 0.0, "disagree": 0, "beyond_ties": 0} for name in runners}
-    images = pixels = values = 0
-    for x, y in batches:
-        with torch.no_grad():
-            ref = eager(x).float().numpy()
-        ref_pred, gap = ref.argmax(1), _top2_gap(ref)
-        scores["eager"].update(ref_pred, y)
-        batch = np.ascontiguousarray(x.numpy(), dtype=np.float32)
-        for name, run in runners.items():
-            out = np.asarray(run(batch), dtype=np.float32)
-            diff = np.abs(out.astype(np.float64) - ref)
-            pred = out.argmax(1)
-            differs = pred != ref_pred
-            s = stats[name]
-            s["max"] = max(s["max"], float(diff.max()))
-            s["sum"] += float(diff.sum())
-            s["disagree"] += int(differs.sum())
-            s["beyond_ties"] += int((differs & (gap > 2 * max_logit_diff)).sum())
-            scores[name].update(pred, y)
-        images += len(x)
-        pixels += ref_pred.size
-        values += ref.size
-    if not images:
-        raise ValueError("no validation images to verify the artifacts on")
+    stats = {name: _Stats() for name in runners}
+    counts = _stream(eager, runners, batches, scores, stats, 2 * max_logit_diff)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # classes absent from val
         results = {name: s.compute() for name, s in scores.items()}
     eager_scores = results["eager"]
-    fp32_size = next((a.path.stat().st_size for a in artifacts if a.name == "model.onnx"), None)
+    fp32_size = fp32_onnx_size(artifacts)
     rows = []
     for artifact in artifacts:
         s, got = stats[artifact.name], results[artifact.name]
-        row: dict[str, Any] = {
-            **artifact.row(images),
-            "pixels": pixels,
-            "max_abs_logit_diff": s["max"],
-            "mean_abs_logit_diff": s["sum"] / values,
-            "pixel_disagreements": s["disagree"],
-            "pixel_agreement": 1 - s["disagree"] / pixels,
-            **got,
-            "miou_change": got["miou"] - eager_scores["miou"],
-            "pixel_acc_change": got["pixel_acc"] - eager_scores["pixel_acc"],
-        }
-        if artifact.precision == "fp32":
-            row["checks"] = [
-                check("max_abs_logit_diff", s["max"], max_logit_diff),
-                check("pixel_disagreements_beyond_ties", s["beyond_ties"], 0),
-            ]
-        else:
-            drop = eager_scores["miou"] - got["miou"]
-            row["checks"] = [check("miou_drop", drop, max_miou_drop)]
-            if fp32_size:
-                row["size_vs_fp32_onnx"] = row["size_bytes"] / fp32_size
-        row["passed"] = all(c["passed"] for c in row["checks"])
-        rows.append(row)
-    return {
-        "split": "val",
-        "images": images,
-        "pixels": pixels,
-        "tolerances": {
-            "max_abs_logit_diff": max_logit_diff,
-            "tie_gap": 2 * max_logit_diff,
-            "max_miou_drop": max_miou_drop,
-        },
-        "eager": eager_scores,
-        "artifacts": rows,
-        "passed": all(r["passed"] for r in rows),
+        row = _segmentation_row(artifact, s, got, eager_scores, counts)
+        fp32 = [
+            check("max_abs_logit_diff", s.max, max_logit_diff),
+            check("pixel_disagreements_beyond_ties", s.beyond_ties, 0),
+        ]
+        int8 = [check("miou_drop", eager_scores["miou"] - got["miou"], max_miou_drop)]
+        rows.append(precision_checks(row, artifact, fp32, int8, fp32_size))
+    tolerances = {
+        "max_abs_logit_diff": max_logit_diff,
+        "tie_gap": 2 * max_logit_diff,
+        "max_miou_drop": max_miou_drop,
     }
+    return report(counts[0], tolerances, eager_scores, rows, pixels=counts[1])
 
 
 @register_export("segmentation")
@@ -169,18 +193,19 @@ class SegmentationExport(TaskExport):
     def table(self, report: dict[str, Any], checkpoint: str) -> str:
         head = ("artifact", "size", "images", "max|dlogit|", "pixels agree", "pixel acc", "mIoU", "dmIoU", "check")  # fmt: skip
         eager = report["eager"]
-        lines = [
-            (f"eager ({checkpoint})", "-", str(report["images"]), "-", "-",
-             f"{eager['pixel_acc']:.4f}", f"{eager['miou']:.4f}", "-", "reference"),
-        ]  # fmt: skip
-        for r in report["artifacts"]:
-            lines.append(
-                (r["file"], size_text(r["size_bytes"]), str(r["images"]),
-                 f"{r['max_abs_logit_diff']:.2e}", f"{r['pixel_agreement'] * 100:.4f}%",
-                 f"{r['pixel_acc']:.4f}", f"{r['miou']:.4f}", f"{r['miou_change']:+.4f}",
-                 "pass" if r["passed"] else "FAIL")
-            )  # fmt: skip
-        return render(head, lines)
+        return artifact_table(
+            report,
+            checkpoint,
+            head,
+            ("-", "-", f"{eager['pixel_acc']:.4f}", f"{eager['miou']:.4f}", "-"),
+            lambda r: (
+                f"{r['max_abs_logit_diff']:.2e}",
+                f"{r['pixel_agreement'] * 100:.4f}%",
+                f"{r['pixel_acc']:.4f}",
+                f"{r['miou']:.4f}",
+                f"{r['miou_change']:+.4f}",
+            ),
+        )
 
     def failures(self, report: dict[str, Any]) -> list[str]:
         def phrase(row: dict[str, Any], c: dict[str, Any]) -> str:

@@ -76,6 +76,104 @@ def _scores(logits: np.ndarray, target: torch.Tensor, num_classes: int) -> dict[
     return {"accuracy": float(values["acc"]), "macro_f1": float(values["f1"])}
 
 
+def float_batch(x: torch.Tensor) -> np.ndarray:
+    """A batch as the artifacts take it: contiguous float32 NCHW."""
+    return np.ascontiguousarray(x.numpy(), dtype=np.float32)
+
+
+def fp32_onnx_size(artifacts: list[Artifact]) -> int | None:
+    """The size of ``model.onnx`` among ``artifacts``, what INT8 sizes are compared with."""
+    return next((a.path.stat().st_size for a in artifacts if a.name == "model.onnx"), None)
+
+
+def with_checks(row: dict[str, Any], checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """``row`` with its ``checks`` and whether all of them ``passed``."""
+    row["checks"] = checks
+    row["passed"] = all(c["passed"] for c in checks)
+    return row
+
+
+def precision_checks(
+    row: dict[str, Any],
+    artifact: Artifact,
+    fp32: list[dict[str, Any]],
+    int8: list[dict[str, Any]],
+    fp32_size: int | None,
+) -> dict[str, Any]:
+    """``row`` with the ``fp32`` checks for an FP32 artifact, otherwise the ``int8`` ones and
+    its size relative to ``model.onnx`` (``fp32_size``)."""
+    if artifact.precision == "fp32":
+        return with_checks(row, fp32)
+    row["checks"] = int8  # keeps the report's key order: checks, size ratio, passed
+    if fp32_size:
+        row["size_vs_fp32_onnx"] = row["size_bytes"] / fp32_size
+    return with_checks(row, int8)
+
+
+def report(
+    images: int,
+    tolerances: dict[str, float],
+    eager: dict[str, float],
+    rows: list[dict[str, Any]],
+    **counts: int,
+) -> dict[str, Any]:
+    """A verification report: split size, other ``counts``, tolerances, eager, the rows."""
+    return {
+        "split": "val",
+        "images": images,
+        **counts,
+        "tolerances": tolerances,
+        "eager": eager,
+        "artifacts": rows,
+        "passed": all(r["passed"] for r in rows),
+    }
+
+
+def _collect_logits(
+    eager: nn.Module,
+    runners: dict[str, Runner],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[dict[str, np.ndarray], torch.Tensor]:
+    """The logits of eager and of every runner over all batches, and the targets."""
+    outputs: dict[str, list[np.ndarray]] = {name: [] for name in ["eager", *runners]}
+    targets = []
+    for x, y in batches:
+        with torch.no_grad():
+            outputs["eager"].append(eager(x).float().numpy())
+        batch = float_batch(x)
+        for name, run in runners.items():
+            outputs[name].append(np.asarray(run(batch), dtype=np.float32))
+        targets.append(y)
+    if not targets:
+        raise ValueError("no validation images to verify the artifacts on")
+    logits = {name: np.concatenate(parts) for name, parts in outputs.items()}
+    return logits, torch.cat(targets).long()
+
+
+def _classification_row(
+    artifact: Artifact,
+    out: np.ndarray,
+    reference: np.ndarray,
+    target: torch.Tensor,
+    eager_scores: dict[str, float],
+    num_classes: int,
+) -> dict[str, Any]:
+    """One artifact's logits against eager's: differences, top-1 agreement and scores."""
+    diff = np.abs(out.astype(np.float64) - reference)
+    agree = int((out.argmax(1) == reference.argmax(1)).sum())
+    scores = _scores(out, target, num_classes)
+    return {
+        **artifact.row(len(target)),
+        "max_abs_logit_diff": float(diff.max()),
+        "mean_abs_logit_diff": float(diff.mean()),
+        "top1_agree": agree,
+        "top1_agreement": agree / len(target),
+        **scores,
+        "accuracy_change": scores["accuracy"] - eager_scores["accuracy"],
+        "macro_f1_change": scores["macro_f1"] - eager_scores["macro_f1"],
+    }
+
+
 def verify(
     eager: nn.Module,
     artifacts: list[Artifact],
@@ -86,59 +184,24 @@ def verify(
 ) -> dict[str, Any]:
     """Logits of the eager model and of each artifact on the same batches, compared."""
     runners = {a.name: load_runner(a) for a in artifacts}
-    eager = eager.eval()
-    outputs: dict[str, list[np.ndarray]] = {name: [] for name in ["eager", *runners]}
-    targets = []
-    for x, y in batches:
-        with torch.no_grad():
-            outputs["eager"].append(eager(x).float().numpy())
-        batch = np.ascontiguousarray(x.numpy(), dtype=np.float32)
-        for name, run in runners.items():
-            outputs[name].append(np.asarray(run(batch), dtype=np.float32))
-        targets.append(y)
-    if not targets:
-        raise ValueError("no validation images to verify the artifacts on")
-    target = torch.cat(targets).long()
-    logits = {name: np.concatenate(parts) for name, parts in outputs.items()}
+    logits, target = _collect_logits(eager.eval(), runners, batches)
     reference = logits["eager"]
     eager_scores = _scores(reference, target, num_classes)
-    fp32_size = next((a.path.stat().st_size for a in artifacts if a.name == "model.onnx"), None)
+    fp32_size = fp32_onnx_size(artifacts)
     rows = []
     for artifact in artifacts:
-        out = logits[artifact.name]
-        diff = np.abs(out.astype(np.float64) - reference)
-        agree = int((out.argmax(1) == reference.argmax(1)).sum())
-        scores = _scores(out, target, num_classes)
-        row: dict[str, Any] = {
-            **artifact.row(len(target)),
-            "max_abs_logit_diff": float(diff.max()),
-            "mean_abs_logit_diff": float(diff.mean()),
-            "top1_agree": agree,
-            "top1_agreement": agree / len(target),
-            **scores,
-            "accuracy_change": scores["accuracy"] - eager_scores["accuracy"],
-            "macro_f1_change": scores["macro_f1"] - eager_scores["macro_f1"],
-        }
-        if artifact.precision == "fp32":
-            row["checks"] = [
-                check("max_abs_logit_diff", row["max_abs_logit_diff"], max_logit_diff),
-                check("top1_mismatches", len(target) - agree, 0),
-            ]
-        else:
-            drop = eager_scores["macro_f1"] - scores["macro_f1"]
-            row["checks"] = [check("macro_f1_drop", drop, max_f1_drop)]
-            if fp32_size:
-                row["size_vs_fp32_onnx"] = row["size_bytes"] / fp32_size
-        row["passed"] = all(c["passed"] for c in row["checks"])
-        rows.append(row)
-    return {
-        "split": "val",
-        "images": len(target),
-        "tolerances": {"max_abs_logit_diff": max_logit_diff, "max_macro_f1_drop": max_f1_drop},
-        "eager": eager_scores,
-        "artifacts": rows,
-        "passed": all(r["passed"] for r in rows),
-    }
+        row = _classification_row(
+            artifact, logits[artifact.name], reference, target, eager_scores, num_classes
+        )
+        fp32 = [
+            check("max_abs_logit_diff", row["max_abs_logit_diff"], max_logit_diff),
+            check("top1_mismatches", len(target) - row["top1_agree"], 0),
+        ]
+        drop = eager_scores["macro_f1"] - row["macro_f1"]
+        int8 = [check("macro_f1_drop", drop, max_f1_drop)]
+        rows.append(precision_checks(row, artifact, fp32, int8, fp32_size))
+    tolerances = {"max_abs_logit_diff": max_logit_diff, "max_macro_f1_drop": max_f1_drop}
+    return report(len(target), tolerances, eager_scores, rows)
 
 
 def check(name: str, value: float, limit: float) -> dict[str, Any]:
@@ -195,45 +258,38 @@ def size_text(n: int) -> str:
 
 def format_table(report: dict[str, Any], checkpoint: str = "checkpoint") -> str:
     """The verification as a plain-text table, one row per artifact."""
-    head = (
-        "artifact",
-        "size",
-        "images",
-        "max|dlogit|",
-        "top-1 agree",
-        "acc",
-        "macro F1",
-        "dF1",
-        "check",
-    )
+    head = ("artifact", "size", "images", "max|dlogit|", "top-1 agree", "acc", "macro F1", "dF1", "check")  # fmt: skip
     eager = report["eager"]
-    lines = [
-        (
-            f"eager ({checkpoint})",
-            "-",
-            str(report["images"]),
-            "-",
-            "-",
-            f"{eager['accuracy']:.4f}",
-            f"{eager['macro_f1']:.4f}",
-            "-",
-            "reference",
+    return artifact_table(
+        report,
+        checkpoint,
+        head,
+        ("-", "-", f"{eager['accuracy']:.4f}", f"{eager['macro_f1']:.4f}", "-"),
+        lambda r: (
+            f"{r['max_abs_logit_diff']:.2e}",
+            f"{r['top1_agree']}/{r['images']}",
+            f"{r['accuracy']:.4f}",
+            f"{r['macro_f1']:.4f}",
+            f"{r['macro_f1_change']:+.4f}",
         ),
-    ]
-    for row in report["artifacts"]:
+    )
+
+
+def artifact_table(
+    report: dict[str, Any],
+    checkpoint: str,
+    head: tuple[str, ...],
+    eager_cells: tuple[str, ...],
+    cells: Callable[[dict[str, Any]], tuple[str, ...]],
+) -> str:
+    """A report as a table: eager's line (name, ``-``, images, ``eager_cells``, ``reference``)
+    then each artifact's (file, size, images, ``cells(row)``, ``pass`` or ``FAIL``)."""
+    lines = [(f"eager ({checkpoint})", "-", str(report["images"]), *eager_cells, "reference")]
+    for r in report["artifacts"]:
         lines.append(
-            (
-                row["file"],
-                size_text(row["size_bytes"]),
-                str(row["images"]),
-                f"{row['max_abs_logit_diff']:.2e}",
-                f"{row['top1_agree']}/{row['images']}",
-                f"{row['accuracy']:.4f}",
-                f"{row['macro_f1']:.4f}",
-                f"{row['macro_f1_change']:+.4f}",
-                "pass" if row["passed"] else "FAIL",
-            )
-        )
+            (r["file"], size_text(r["size_bytes"]), str(r["images"]), *cells(r),
+             "pass" if r["passed"] else "FAIL")
+        )  # fmt: skip
     return render(head, lines)
 
 

@@ -26,6 +26,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import FeaturePyramidNetwork
 
 from mlcycle.errors import UserError
+from mlcycle.models.layers import double_conv
 from mlcycle.models.registry import register_detection_model
 from mlcycle.models.torchvision_models import _replace_first_conv
 
@@ -93,14 +94,7 @@ for _name in TORCHVISION_DETECTORS:
 
 def _stage(cin: int, cout: int) -> nn.Sequential:
     """Halve the resolution, then one more 3x3 convolution."""
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
+    return double_conv(cin, cout, stride=2)
 
 
 class SmallFPNBackbone(nn.Module):

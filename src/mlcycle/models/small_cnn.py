@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
+from mlcycle.models.layers import double_conv
 from mlcycle.models.registry import register_model
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
-    )
+    return nn.Sequential(*double_conv(cin, cout), nn.MaxPool2d(2))
 
 
 class SmallCNN(nn.Module):

@@ -6,18 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mlcycle.models.layers import double_conv
 from mlcycle.models.registry import register_segmentation_model
-
-
-def _double_conv(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
 
 
 class UNet(nn.Module):
@@ -29,10 +19,10 @@ class UNet(nn.Module):
         if depth < 1 or width < 1:
             raise ValueError("depth and width must be at least 1")
         widths = [width * 2**i for i in range(depth + 1)]
-        self.down = nn.ModuleList([_double_conv(in_channels, widths[0])])
-        self.down.extend(_double_conv(widths[i], widths[i + 1]) for i in range(depth))
+        self.down = nn.ModuleList([double_conv(in_channels, widths[0])])
+        self.down.extend(double_conv(widths[i], widths[i + 1]) for i in range(depth))
         self.up = nn.ModuleList(
-            _double_conv(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(depth))
+            double_conv(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(depth))
         )
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 

@@ -19,7 +19,7 @@ from typing import Any
 from jsonargparse import ActionConfigFile, Namespace
 from lightning.pytorch import LightningDataModule
 
-from mlcycle.commands.train_cli import DEFAULT_DATA, MLCycleParser, one_line_error
+from mlcycle.commands.parser import DEFAULT_DATA, MLCycleParser, one_line_error
 from mlcycle.data.skipped import check_strict
 from mlcycle.data.sources import Found, load_samples
 from mlcycle.errors import UserError

@@ -45,14 +45,25 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], titl
     return fig
 
 
-def gallery_figure(images: Sequence[np.ndarray], captions: Sequence[str], title: str) -> Figure:
-    """A grid of uint8 HxWxC images, each with a caption."""
-    n = max(1, len(images))
-    cols = min(8, n)
+def image_grid(
+    n: int, max_cols: int, cell: tuple[float, float], top: float
+) -> tuple[Figure, np.ndarray]:
+    """A grid for ``n`` panels (at least one), ``max_cols`` a row at most, ``cell`` inches
+    (width, height) each and ``top`` inches more for the title; every axis off."""
+    n = max(1, n)
+    cols = min(max_cols, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(cell[0] * cols, cell[1] * rows + top), squeeze=False
+    )
     for ax in axes.flat:
         ax.axis("off")
+    return fig, axes
+
+
+def gallery_figure(images: Sequence[np.ndarray], captions: Sequence[str], title: str) -> Figure:
+    """A grid of uint8 HxWxC images, each with a caption."""
+    fig, axes = image_grid(len(images), 8, (1.9, 2.1), 0.4)
     for ax, image, caption in zip(axes.flat, images, captions, strict=False):
         gray = image.shape[-1] == 1
         ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0, vmax=255)

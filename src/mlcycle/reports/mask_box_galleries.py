@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from mlcycle.reports.figures import plt  # pyplot with the Agg backend
+from mlcycle.reports.figures import image_grid, plt  # pyplot with the Agg backend
 
 IGNORED_COLOUR = (255, 255, 255)
 CORRECT, FALSE_POSITIVE, MISSED = "#2ca02c", "#d62728", "#ffbf00"
@@ -119,12 +119,7 @@ def _draw(ax, box: Sequence[float], colour: str, text: str, dashed: bool = False
 def box_gallery_figure(panels: Sequence[BoxPanel], title: str) -> Figure:
     """Images with correct detections (green), false positives (red) and missed objects
     (yellow, dashed)."""
-    n = max(1, len(panels))
-    cols = min(4, n)
-    rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 3.1 * rows + 0.6), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
+    fig, axes = image_grid(len(panels), 4, (2.6, 3.1), 0.6)
     for ax, panel in zip(axes.flat, panels, strict=False):
         ax.axis("on")
         _show(ax, panel.image)

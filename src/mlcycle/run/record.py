@@ -28,15 +28,19 @@ LIBRARIES = (
 )
 
 
-def library_versions() -> dict[str, str]:
+def package_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """Python's version and each named package's (``not installed`` when it is not)."""
     versions = {"python": platform.python_version()}
-    for name in LIBRARIES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    versions["cuda"] = torch.version.cuda or "none"
     return versions
+
+
+def library_versions() -> dict[str, str]:
+    return {**package_versions(LIBRARIES), "cuda": torch.version.cuda or "none"}
 
 
 RUN_DIR_ENV = "MLCYCLE_RUN_DIR"  # shared with processes Lightning launches for DDP

@@ -58,14 +58,20 @@ exporters may use them to compare an artifact with the eager model.
 monitored metric (a :class:`~mlcycle.callbacks.chance.Chance`), or ``None``; the default looks
 it up by the monitor's name; a task with a metric of its own overrides it.
 ``configure_callbacks`` adds the task's own galleries (default: none).
+
+Helpers for subclasses that keep ``train_loss`` and ``val_loss`` (``MeanMetric``):
+``log_train_loss`` logs a training step's loss (and metrics); ``log_validation_epoch`` logs and
+resets a validation epoch's metrics and loss.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 import torch
 from lightning.pytorch import LightningModule
+from torchmetrics import Metric, MetricCollection
 
 from mlcycle.callbacks.chance import Chance, chance_for_metric
 from mlcycle.registry import Registry
@@ -133,6 +139,38 @@ class Task(LightningModule):
         """The monitored metric's score without learning; ``None`` when unknown."""
         return chance_for_metric(self.monitor.metric, datamodule)
 
+    def log_train_loss(
+        self, loss: torch.Tensor, batch_size: int | None = None, **metrics: Metric
+    ) -> torch.Tensor:
+        """Accumulate ``loss`` in ``self.train_loss`` and log it per epoch as ``train/loss`` (on
+        the bar), and each already updated metric as ``train/<name>``; returns ``loss``."""
+        self.train_loss.update(loss.detach())
+        self.log(
+            "train/loss",
+            self.train_loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=batch_size,
+        )
+        for name, metric in metrics.items():
+            self.log(f"train/{name}", metric, on_step=False, on_epoch=True, batch_size=batch_size)
+        return loss
+
+    def log_validation_epoch(
+        self,
+        metrics: Metric | MetricCollection,
+        flatten: Callable[[Any, list[str], str], dict[str, float]],
+        prog_bar: set[str],
+    ) -> None:
+        """Log ``flatten(metrics.compute(), class_names, "val")`` and ``val/loss`` (from
+        ``self.val_loss``), those in ``prog_bar`` on the bar; then reset both metrics."""
+        values = flatten(metrics.compute(), self.class_names, "val")
+        values["val/loss"] = float(self.val_loss.compute())
+        metrics.reset()
+        self.val_loss.reset()
+        self.log_epoch(values, prog_bar)
+
     def log_epoch(self, values: dict[str, float], prog_bar: set[str]) -> None:
         """Log an epoch's (already reduced) values; those in ``prog_bar`` also on the bar."""
         # torchmetrics reduced them across processes already; sync_dist keeps DDP quiet.
@@ -158,3 +196,20 @@ def register_task(cls: T) -> T:
 def per_class(values: torch.Tensor, class_names: list[str]) -> dict[str, float]:
     """A per-class metric tensor as ``{class name: value}``."""
     return {c: float(v) for c, v in zip(class_names, values.tolist(), strict=True)}
+
+
+def flatten_per_class(
+    values: dict[str, torch.Tensor], class_names: list[str], prefix: str
+) -> dict[str, float]:
+    """Computed metrics as ``<prefix>/<name>``; a ``<name>_per_class`` tensor becomes
+    ``<prefix>/<name>/<class>``, and ``<prefix>/error`` is 1 - ``<prefix>/acc``."""
+    flat = {}
+    for name, value in values.items():
+        if name.endswith("_per_class"):
+            metric = name.removesuffix("_per_class")
+            for cls, v in per_class(value, class_names).items():
+                flat[f"{prefix}/{metric}/{cls}"] = v
+        else:
+            flat[f"{prefix}/{name}"] = float(value)
+    flat[f"{prefix}/error"] = 1.0 - flat[f"{prefix}/acc"]
+    return flat

@@ -18,7 +18,7 @@ from torchmetrics.classification import (
 from mlcycle.callbacks import ConfusionMatrix, Misclassified
 from mlcycle.errors import UserError
 from mlcycle.models import build_model
-from mlcycle.tasks.base import Monitor, Task, per_class, register_task
+from mlcycle.tasks.base import Monitor, Task, flatten_per_class, register_task
 
 
 def classification_metrics(num_classes: int, per_class: bool = False) -> MetricCollection:
@@ -42,16 +42,7 @@ def flatten_metrics(
     values: dict[str, torch.Tensor], class_names: list[str], prefix: str
 ) -> dict[str, float]:
     """``{"f1_per_class": tensor([...])}`` becomes ``{"val/f1/<class>": ...}`` next to the scalars."""
-    flat = {}
-    for name, value in values.items():
-        if name.endswith("_per_class"):
-            metric = name.removesuffix("_per_class")
-            for cls, v in per_class(value, class_names).items():
-                flat[f"{prefix}/{metric}/{cls}"] = v
-        else:
-            flat[f"{prefix}/{name}"] = float(value)
-    flat[f"{prefix}/error"] = 1.0 - flat[f"{prefix}/acc"]
-    return flat
+    return flatten_per_class(values, class_names, prefix)
 
 
 @register_task
@@ -125,12 +116,8 @@ class ClassificationTask(Task):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y, _ = batch
         logits = self(x)
-        loss = self.loss(logits, y)
-        self.train_loss.update(loss.detach())
         self.train_acc.update(logits.detach(), y)
-        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
-        return loss
+        return self.log_train_loss(self.loss(logits, y), acc=self.train_acc)
 
     def validation_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         x, y, index = batch
@@ -140,11 +127,9 @@ class ClassificationTask(Task):
         return {"probs": logits.softmax(dim=1), "target": y, "index": index}
 
     def on_validation_epoch_end(self) -> None:
-        values = flatten_metrics(self.val_metrics.compute(), self.class_names, "val")
-        values["val/loss"] = float(self.val_loss.compute())
-        self.val_metrics.reset()
-        self.val_loss.reset()
-        self.log_epoch(values, {"val/loss", "val/f1", "val/acc"})
+        self.log_validation_epoch(
+            self.val_metrics, flatten_metrics, {"val/loss", "val/f1", "val/acc"}
+        )
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         """``probs`` (N, K) softmax scores, ``target`` (N,) labels, ``index`` (N,) positions."""

@@ -122,12 +122,8 @@ class DetectionTask(Task):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, targets, _ = batch
         losses = self.model(list(x), to_model_targets(targets))
-        loss = sum(losses.values())
-        self.train_loss.update(loss.detach())
         n = len(x)
-        self.log(
-            "train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n
-        )
+        loss = self.log_train_loss(sum(losses.values()), batch_size=n)
         for name, value in losses.items():
             name = name.removeprefix("loss_")
             self.log(
@@ -158,11 +154,7 @@ class DetectionTask(Task):
         return {"preds": preds, "targets": targets, "index": index}
 
     def on_validation_epoch_end(self) -> None:
-        values = flatten_map(self.val_map.compute(), self.class_names, "val")
-        values["val/loss"] = float(self.val_loss.compute())
-        self.val_map.reset()
-        self.val_loss.reset()
-        self.log_epoch(values, {"val/loss", "val/map", "val/map_50"})
+        self.log_validation_epoch(self.val_map, flatten_map, {"val/loss", "val/map", "val/map_50"})
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
         """``preds``: per image, a dict of ``boxes``, ``scores``, ``labels`` (see ``forward``);

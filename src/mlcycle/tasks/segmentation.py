@@ -18,7 +18,7 @@ from mlcycle.callbacks.segmentation_gallery import SegmentationGallery
 from mlcycle.errors import UserError
 from mlcycle.models.registry import SEGMENTATION_MODELS, build_architecture
 from mlcycle.reports.mask_box_errors import image_iou
-from mlcycle.tasks.base import Monitor, Task, per_class, register_task
+from mlcycle.tasks.base import Monitor, Task, flatten_per_class, register_task
 
 
 def segmentation_metrics(num_classes: int, ignore_index: int) -> MetricCollection:
@@ -39,15 +39,7 @@ def flatten_segmentation(
     values: dict[str, torch.Tensor], class_names: list[str], prefix: str
 ) -> dict[str, float]:
     """``iou_per_class`` becomes ``<prefix>/iou/<class>``; ``<prefix>/error`` is 1 - pixel accuracy."""
-    flat = {}
-    for name, value in values.items():
-        if name == "iou_per_class":
-            for cls, v in per_class(value, class_names).items():
-                flat[f"{prefix}/iou/{cls}"] = v
-        else:
-            flat[f"{prefix}/{name}"] = float(value)
-    flat[f"{prefix}/error"] = 1.0 - flat[f"{prefix}/acc"]
-    return flat
+    return flatten_per_class(values, class_names, prefix)
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
@@ -154,12 +146,8 @@ class SegmentationTask(Task):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y, _ = batch
         logits = self(x)
-        loss = self.loss(logits, y)
-        self.train_loss.update(loss.detach())
         self.train_acc.update(logits.detach().argmax(1), y)
-        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
-        return loss
+        return self.log_train_loss(self.loss(logits, y), acc=self.train_acc)
 
     def validation_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         x, y, index = batch
@@ -171,11 +159,9 @@ class SegmentationTask(Task):
         return {"pred": pred, "iou": iou, "index": index}
 
     def on_validation_epoch_end(self) -> None:
-        values = flatten_segmentation(self.val_metrics.compute(), self.class_names, "val")
-        values["val/loss"] = float(self.val_loss.compute())
-        self.val_metrics.reset()
-        self.val_loss.reset()
-        self.log_epoch(values, {"val/loss", "val/iou", "val/acc"})
+        self.log_validation_epoch(
+            self.val_metrics, flatten_segmentation, {"val/loss", "val/iou", "val/acc"}
+        )
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         """``pred`` (N, H, W) class per pixel, ``target`` (N, H, W), ``index`` (N,), and ``loss``

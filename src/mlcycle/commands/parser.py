@@ -1,0 +1,194 @@
+"""train.py's argument parser: one-line errors with the closest key, integer limits kept as
+integers, values such as ``WHERE b = 'x: y'`` kept as strings. The quality tools use it too."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import re
+import sys
+from functools import reduce
+from operator import or_
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+from jsonargparse import Namespace
+from lightning.pytorch.cli import LightningArgumentParser
+
+from mlcycle.errors import fail
+from mlcycle.tasks.base import Task
+
+DEFAULT_MODEL = "mlcycle.tasks.ClassificationTask"
+DEFAULT_DATA = "mlcycle.data.ImageClassificationData"
+# Trainer keys where an int means a number of batches (or epochs) and a float a fraction.
+INTEGER_LIMITS = (
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "limit_predict_batches",
+    "overfit_batches",
+    "val_check_interval",
+    "check_val_every_n_epoch",
+)
+FINDER = bool | Literal["apply"]
+
+
+def int_before_float(typehint: Any) -> Any:
+    """``typehint`` with ``int`` tried before ``float`` when it is a union of both.
+
+    Python's typing caches unions and treats ``Union[float, int]`` and ``Union[int, float]`` as
+    equal, so ``Trainer.__init__``'s ``Optional[Union[int, float]]`` comes back as
+    ``Union[float, int, None]`` once Lightning Fabric has spelled it that way. jsonargparse
+    tries the subtypes in order, and ``float`` accepts ``1`` as ``1.0``: "one batch" became
+    "all batches". ``|`` builds an uncached union that keeps the order given here.
+    """
+    args = get_args(typehint)
+    if get_origin(typehint) is not Union and not isinstance(typehint, type(int | float)):
+        return typehint
+    if int not in args or float not in args:
+        return typehint
+    rest = [a for a in args if a not in (int, float)]
+    return reduce(or_, [int, float, *rest])
+
+
+def keep_integer_limits(parser: LightningArgumentParser) -> None:
+    """Make the ``trainer`` keys in ``INTEGER_LIMITS`` keep an int as an int (CLI and YAML)."""
+    for action in parser._actions:
+        if action.dest.removeprefix("trainer.") in INTEGER_LIMITS and hasattr(action, "_typehint"):
+            action._typehint = int_before_float(action._typehint)
+
+
+def _class_keys(group: str, class_path: str) -> list[str]:
+    """Valid ``group.<arg>`` keys of the class at ``class_path``."""
+    import importlib
+
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return []
+    linked = Task.linked if group == "model" else ()
+    keys = [
+        f"{group}.{arg}"
+        for c in cls.__mro__  # a task's own arguments, then those it passes on to Task's
+        if "__init__" in vars(c)
+        for arg, p in inspect.signature(c.__init__).parameters.items()
+        if arg != "self" and arg not in linked and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    return list(dict.fromkeys(keys))
+
+
+def _closest_key(parser: LightningArgumentParser, key: str, class_path: str | None) -> str | None:
+    candidates = [a.dest for a in parser._actions if a.dest and a.dest != "help"]
+    for group, default in (("model", DEFAULT_MODEL), ("data", DEFAULT_DATA)):
+        chosen = class_path if class_path and key.startswith(group + ".") else default
+        candidates += _class_keys(group, chosen)
+    candidates = sorted({c.replace(".init_args.", ".") for c in candidates} - {key})
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+    if not close:
+        leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
+        close = [
+            leaf[m] for m in difflib.get_close_matches(key.rsplit(".", 1)[-1], list(leaf), n=1)
+        ]
+    return close[0] if close else None
+
+
+def one_line_error(parser: LightningArgumentParser, message: str) -> str:
+    """Condense a jsonargparse error to one line naming the key, with the closest valid key."""
+    text = " ".join(message.split())
+    group = re.match(r'Parser key "([\w.]+)"', text)
+    prefix = f"{group.group(1)}." if group and group.group(1) in ("model", "data") else ""
+    unknown = re.findall(r"Option '([\w.\-]+)' is not accepted", text)
+    unknown += [
+        m.split("=")[0] for m in re.findall(r"(?i)unrecognized arguments:\s*--?([\w.\-=]+)", text)
+    ]
+    unknown += re.findall(r'Key "([\w.\-]+)" is not expected', text)
+    if unknown:
+        key = prefix + unknown[0].replace(".init_args.", ".")
+        chosen = re.search(r"given class_path '([\w.]+)'", text)
+        close = _closest_key(parser, key, chosen.group(1) if chosen else None)
+        hint = f"; did you mean '{close}'?" if close else ""
+        return f"unknown config key '{key}'{hint} (--help lists every key)"
+    nested = re.search(
+        r"Problem with given class_path '[\w.]+': Parser key \"([\w.]+)\": "
+        r"Does not validate against any of the Union subtypes Subtypes: \[(.*?)\] Errors:.*?Given value: (.*?) - ",
+        text,
+    )
+    if nested and prefix:
+        kinds = re.sub(r"<class '([\w.]+)'>", r"\1", nested.group(2)).replace("NoneType", "null")
+        return f"config key '{prefix}{nested.group(1)}': expected one of [{kinds}], got '{nested.group(3)}'"
+    union = re.match(
+        r'Parser key "([\w.]+)": Does not validate against any of the Union subtypes Subtypes: \[(.*?)\]',
+        text,
+    )
+    if union and not prefix:
+        value = re.search(r"Given value: (.*)$", text)
+        got = f", got '{value.group(1)}'" if value else ""
+        kinds = re.sub(r"<class '([\w.]+)'>", r"\1", union.group(2)).replace("NoneType", "null")
+        return f"config key '{union.group(1)}': expected one of [{kinds}]{got}"
+    bad = re.search(
+        r"Parser key \"([\w.]+)\": (.+?)(?: - Expected a <class 'NoneType'>|$)",
+        text.split("Errors:")[-1],
+    )
+    if bad:
+        key = (
+            bad.group(1) if not prefix or bad.group(1).startswith(prefix) else prefix + bad.group(1)
+        )
+        detail = re.sub(r"<class '([\w.]+)'>", r"\1", bad.group(2)).rstrip(" -")
+        return f"config key '{key}': {detail[:300]}"
+    text = re.sub(r"<class '([\w.]+)'>", r"\1", text)
+    return text if len(text) <= 400 else text[:400] + " ..."
+
+
+def quote_plain_strings(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Command-line values that YAML would read as a mapping or list although they are not
+    written as one (``SELECT ... WHERE b = 'x: y'``) are passed on quoted; returns the new
+    arguments and ``{quoted: original}`` to undo the quoting where it survives parsing.
+
+    jsonargparse reads a value as YAML; inside a ``class_path`` group that turns such a SQL query
+    into a dict and fails. A value meant as a mapping or list is written ``{...}`` / ``[...]``.
+    """
+    out, quoted = [], {}
+    for arg in args:
+        key, sep, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        if arg.startswith("--") and not sep:
+            out.append(arg)
+            continue
+        try:
+            loaded = yaml.safe_load(value)
+        except yaml.YAMLError:
+            loaded = None
+        if isinstance(loaded, dict | list) and not value.lstrip().startswith(("{", "[")):
+            quoted[json.dumps(value)] = value
+            value = json.dumps(value)
+        out.append(f"{key}{sep}{value}")
+    return out, quoted
+
+
+def _unquote(node: Any, quoted: dict[str, str]) -> Any:
+    """``node`` with every string that is a key of ``quoted`` replaced by its original."""
+    if isinstance(node, str):
+        return quoted.get(node, node)
+    if isinstance(node, Namespace):
+        for key, value in vars(node).items():
+            setattr(node, key, _unquote(value, quoted))
+    elif isinstance(node, dict):
+        return {k: _unquote(v, quoted) for k, v in node.items()}
+    elif isinstance(node, list):
+        return [_unquote(v, quoted) for v in node]
+    return node
+
+
+class MLCycleParser(LightningArgumentParser):
+    """Errors as one ``error:`` line and exit code 2, without the usage text."""
+
+    def parse_args(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        args, quoted = quote_plain_strings(list(sys.argv[1:] if args is None else args))
+        parsed = super().parse_args(args, *rest, **kwargs)
+        return _unquote(parsed, quoted) if quoted else parsed
+
+    def error(self, message: str, ex: Exception | None = None):  # type: ignore[override]
+        if not self.exit_on_error:
+            return super().error(message, ex)
+        fail(one_line_error(self, message), 2)
