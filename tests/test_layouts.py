@@ -233,3 +233,20 @@ def test_quality_tools_read_split_folders_as_splits(tmp_path, capsys):
         write_folder(tmp_path / "ds", per_class=2, classes=("extra",))
         validate([*config, "--out", str(tmp_path / "report2")])
     assert "--data.layout=splits" in capsys.readouterr().err
+
+
+def test_an_unlabeled_test_folder_is_listed_not_used(tmp_path, capsys):
+    write_folder(tmp_path / "ds" / "train", per_class=20)
+    (tmp_path / "ds" / "test").mkdir()
+    for i, path in enumerate(sorted((tmp_path / "ds" / "train" / "blob").glob("*.png"))[:4]):
+        (tmp_path / "ds" / "test" / f"{i}.png").write_bytes(path.read_bytes())
+    dm = data(root=str(tmp_path / "ds"))
+    assert dm.class_names == sorted(CLASSES)
+    assert dm.describe()["split_counts"]["test"] > 0  # drawn from train instead
+    assert not split_paths(dm, "test") & files(tmp_path / "ds" / "test")
+    assert [r for _, r in dm.index.skipped] == ["unlabeled: test/ has no class folders"] * 4
+    out = capsys.readouterr().out.splitlines()[0]
+    assert out == (
+        "layout: split folders train/; test/ holds 4 unlabeled images, not used; "
+        "val drawn from train (15%); test drawn from train (15%)"
+    )

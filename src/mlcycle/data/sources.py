@@ -17,6 +17,7 @@ from mlcycle.data.layout import (
     absolute,
     describe_folders,
     leaves_root,
+    loose_files,
     root_folder,
     split_folders,
     split_of,
@@ -113,11 +114,27 @@ def folder_source(root: str | None = None, layout: str = "auto", **_: Any) -> Fo
     base = root_folder(root, "a folder with one subfolder per class")
     folders = split_folders(base, layout or "auto")
     if folders:
-        samples = []
+        samples, skipped, notes = [], [], []
         for split in SPLITS:
-            if split in folders:
-                samples += _class_folder(folders[split], split)
-        return Found(samples, [], describe_folders(folders))
+            if split not in folders:
+                continue
+            folder = folders[split]
+            loose = [
+                (path, f"not in a class folder of {folder.name}/")
+                for path, _ in loose_files(folder, folder.name)
+            ]
+            if split != "train" and loose and not visible_dirs(folder):
+                # Kaggle-style unlabeled test images: listed, not used; the split is drawn.
+                notes.append(f"{folder.name}/ holds {len(loose)} unlabeled images, not used")
+                skipped += [
+                    (p, f"unlabeled: {folder.name}/ has no class folders") for p, _ in loose
+                ]
+                del folders[split]
+                continue
+            skipped += loose
+            samples += _class_folder(folder, split)
+        text = "; ".join([describe_folders(folders), *notes])
+        return Found(samples, skipped, text)
     return Found(_class_folder(base), [], "class folders")
 
 
