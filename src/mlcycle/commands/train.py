@@ -190,7 +190,7 @@ def _train(cli: Any, clock: Stopwatch) -> Path:
     if not train:
         print(f"run directory: {run_dir}")
         return run_dir
-    status, error = "finished", None
+    status, error, record = "finished", None, {}
     try:
         cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path)
     except Exception as exc:
@@ -200,11 +200,11 @@ def _train(cli: Any, clock: Stopwatch) -> Path:
         if cli.trainer.state.status.value == "interrupted":
             status = "interrupted"
         if lead:
-            write_json(run_dir / "metrics.json", summary(cli, status, clock, error, tuned))
+            record = summary(cli, status, clock, error, tuned)
+            write_json(run_dir / "metrics.json", record)
     if lead:
         from mlcycle.callbacks.diagnosis import Finding
 
-        record = summary(cli, status, clock, tuned=tuned)
         monitor = record["monitor"]
         print(
             f"best {monitor} {record.get(monitor, float('nan')):.4f} at epoch {record['best_epoch']} "

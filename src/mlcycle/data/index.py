@@ -91,9 +91,12 @@ class Index:
         return self.decode(self.samples[position]).item
 
 
-def parallel_map(fn: Callable[[T], R], items: Sequence[T], desc: str) -> list[R]:
-    """``[fn(x) for x in items]`` on a few threads (decoding releases the GIL)."""
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+def parallel_map(
+    fn: Callable[[T], R], items: Sequence[T], desc: str, workers: int | None = None
+) -> list[R]:
+    """``[fn(x) for x in items]`` on a few threads (decoding releases the GIL); ``workers``
+    defaults to the CPUs, at most 8."""
+    with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
         return list(
             tqdm(
                 pool.map(fn, items, chunksize=32),

@@ -106,13 +106,18 @@ def describe_folders(folders: dict[str, Path]) -> str:
     return f"split folders {folder_names(folders)}"
 
 
+def loose_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder`` (not in a sub-folder), sorted."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and is_image_file(p) and not p.name.startswith(".")
+    )
+
+
 def loose_files(folder: Path, names: str) -> list[tuple[str, str]]:
     """Image files directly in ``folder`` next to its split folders (``names``), as skipped."""
-    return [
-        (str(p), f"not in a split folder ({names}) of {folder}")
-        for p in sorted(folder.iterdir())
-        if p.is_file() and is_image_file(p) and not p.name.startswith(".")
-    ]
+    return [(str(p), f"not in a split folder ({names}) of {folder}") for p in loose_images(folder)]
 
 
 def announce(text: str) -> None:

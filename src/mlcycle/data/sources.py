@@ -17,7 +17,7 @@ from mlcycle.data.layout import (
     absolute,
     describe_folders,
     leaves_root,
-    loose_files,
+    loose_images,
     root_folder,
     split_folders,
     split_of,
@@ -80,11 +80,6 @@ def given_split(value: Any, where: str) -> str | None:
     return split
 
 
-def inside(path: Path, root: Path) -> bool:
-    """True when ``path`` (links followed) stays under ``root``."""
-    return path.resolve().is_relative_to(root.resolve())
-
-
 def row_problem(
     where: str, path: str, label: str, root: Path, columns: tuple[str, str]
 ) -> str | None:
@@ -119,19 +114,14 @@ def folder_source(root: str | None = None, layout: str = "auto", **_: Any) -> Fo
             if split not in folders:
                 continue
             folder = folders[split]
-            loose = [
-                (path, f"not in a class folder of {folder.name}/")
-                for path, _ in loose_files(folder, folder.name)
-            ]
+            loose = [str(p) for p in loose_images(folder)]
             if split != "train" and loose and not visible_dirs(folder):
                 # Kaggle-style unlabeled test images: listed, not used; the split is drawn.
                 notes.append(f"{folder.name}/ holds {len(loose)} unlabeled images, not used")
-                skipped += [
-                    (p, f"unlabeled: {folder.name}/ has no class folders") for p, _ in loose
-                ]
+                skipped += [(p, f"unlabeled: {folder.name}/ has no class folders") for p in loose]
                 del folders[split]
                 continue
-            skipped += loose
+            skipped += [(p, f"not in a class folder of {folder.name}/") for p in loose]
             samples += _class_folder(folder, split)
         text = "; ".join([describe_folders(folders), *notes])
         return Found(samples, skipped, text)
@@ -144,7 +134,7 @@ def csv_source(
     path_column: str = "path",
     label_column: str = "label",
     **_: Any,
-) -> list[Sample]:
+) -> Found:
     """A CSV manifest with ``path,label`` columns; paths are relative to the CSV's folder.
 
     An optional ``split`` column (train/val/test) fixes the split of each row.
@@ -182,7 +172,7 @@ def csv_source(
 
 
 @register_source("digits")
-def digits_source(root: str | None = None, **_: Any) -> list[Sample]:
+def digits_source(root: str | None = None, **_: Any) -> Found:
     """scikit-learn's bundled handwritten digits, written once as PNG files (no download)."""
     from mlcycle.data.digits import write_digits
 

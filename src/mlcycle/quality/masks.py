@@ -6,15 +6,14 @@ their own size (not resized), through PIL: a palette PNG gives its indices, not 
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from mlcycle.data.index import parallel_map
 from mlcycle.quality.findings import Thresholds, class_imbalance, small_classes
 
 
@@ -60,8 +59,7 @@ class MaskChecks:
                 "pixels": pixels,
             }
 
-        with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-            return list(pool.map(row, positions))
+        return parallel_map(row, positions, "reading masks", workers)
 
     def class_counts(self, rows: list[dict[str, Any]]) -> dict[str, int]:
         """Images in which each class has at least one pixel (background included)."""
