@@ -71,7 +71,6 @@ def test_drawing_from_train_is_content_stable(tmp_path):
     write_folder(tmp_path / "ds" / "train", per_class=20)
     write_folder(tmp_path / "ds" / "test", per_class=2)
     first = split_paths(data(root=str(tmp_path / "ds")), "val")
-    write_folder(tmp_path / "ds" / "train" / "new", per_class=0)  # an empty extra class folder
     extra = tmp_path / "ds" / "train" / "blob" / "zz_new.png"
     (tmp_path / "ds" / "train" / "blob" / "blob_000.png").rename(extra)
     again = split_paths(data(root=str(tmp_path / "ds")), "val")
