@@ -41,3 +41,21 @@ def materialize_data() -> None:
     from mlcycle.quality.materialize import main
 
     main()
+
+
+def compare() -> None:
+    from mlcycle.selection.compare import main
+
+    main()
+
+
+def tune() -> None:
+    from mlcycle.selection.tune import main
+
+    main()
+
+
+def ensemble() -> None:
+    from mlcycle.selection.ensemble import main
+
+    main()

@@ -21,6 +21,7 @@ from mlcycle.commands.parser import (
 )
 from mlcycle.errors import UserError
 from mlcycle.run.record import RUN_DIR_ENV, check_run_dir, create_run_dir, default_run_dir
+from mlcycle.selection.objective import Objective, parse_objective
 from mlcycle.tasks.base import Task
 
 
@@ -35,8 +36,11 @@ class MLCycleCLI(LightningCLI):
       with its result, otherwise the run stops after reporting it).
     """
 
-    def __init__(self, args: list[str] | None = None) -> None:
+    def __init__(
+        self, args: list[str] | None = None, callbacks: list[Callback] | None = None
+    ) -> None:
         self.run_dir: Path | None = None
+        self.added_callbacks = list(callbacks or [])
         super().__init__(
             model_class=LightningModule,
             datamodule_class=LightningDataModule,
@@ -105,6 +109,13 @@ class MLCycleCLI(LightningCLI):
             default=None,
             help="Batch sizes the finder tries at most (default: 25 on CUDA, 6 elsewhere).",
         )
+        parser.add_argument(
+            "--objective",
+            type=Objective | None,
+            default=None,
+            help="The business gate, e.g. {metric: val/f1, min: 0.95, per_class_min: 0.8, "
+            "max_latency_ms: 20, max_size_mb: 10}; checked at the end of the run.",
+        )
         parser.set_defaults(
             {"model": {"class_path": DEFAULT_MODEL}, "data": {"class_path": DEFAULT_DATA}}
         )
@@ -124,6 +135,7 @@ class MLCycleCLI(LightningCLI):
             raise UserError(
                 "--find_lr and --find_batch_size start a new run; they cannot resume one (--ckpt_path)"
             )
+        parse_objective(config.get("objective"))  # its values checked before the data is read
         self.run_dir = check_run_dir(run_dir, resume=config.ckpt_path == "last")
         os.environ[RUN_DIR_ENV] = str(self.run_dir)
         config.run_dir = str(self.run_dir)
@@ -147,7 +159,8 @@ class MLCycleCLI(LightningCLI):
         ]
         trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         return self._instantiate_trainer(
-            trainer_config, extra + standard_callbacks(self.run_dir, monitor, mode)
+            trainer_config,
+            extra + standard_callbacks(self.run_dir, monitor, mode) + self.added_callbacks,
         )
 
 

@@ -1,0 +1,142 @@
+"""A deep candidate's fold: a normal train.py run on the fold's ``splits.csv``, then its
+out-of-fold probabilities, speed and size, and (when a classic candidate asks) embeddings."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from mlcycle.evaluators import predict_split
+from mlcycle.run.loader import Run
+from mlcycle.selection.measure import latency_ms, torch_predictor, torch_size
+
+
+@contextlib.contextmanager
+def quiet_to(log: Path) -> Iterator[None]:
+    """Send a run's printing (and Lightning's info lines) to ``log`` instead of the console."""
+    names = ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero")
+    levels = {n: logging.getLogger(n).level for n in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        with log.open("a") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def train_args(base: list[str], candidate_args: list[str], split_file: Path, run_dir: Path):
+    """train.py's arguments for one fold (resuming the fold's run when it was interrupted)."""
+    args = [
+        *base,
+        *candidate_args,
+        f"--data.split_file={split_file}",
+        f"--run_dir={run_dir}",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+    ]
+    if (run_dir / "checkpoints" / "last.ckpt").is_file():
+        args.append("--ckpt_path=last")
+    return args
+
+
+def run_fold(
+    args: list[str], run_dir: Path, pool_rows: dict[str, int], callbacks: list[Any] | None = None
+) -> dict[str, Any]:
+    """Train, then predict the fold (its val split) with the best checkpoint.
+
+    Returns the fold's record: out-of-fold ``rows`` and ``probs``, ``fit_s``, ``latency_ms``,
+    ``params``, ``size_mb``, and the ``model`` and ``data`` for embeddings."""
+    from mlcycle.commands.train import fit
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    clock = time.perf_counter()
+    with quiet_to(run_dir / "train.log"):
+        cli = fit(args, callbacks)
+    fit_s = time.perf_counter() - clock
+    data, model = cli.datamodule, Run(run_dir).load_model("best")
+    rows, probs = predict_rows(model, data, "val", pool_rows)
+    images = np.stack([data.raw_image(p) for p in data.index.positions["val"][:256]])
+    params, size = torch_size(model.model)
+    mean, std = data.normalization
+    return {
+        "rows": rows,
+        "probs": probs,
+        "fit_s": round(fit_s, 2),
+        "latency_ms": latency_ms(torch_predictor(model, mean, std), images),
+        "params": params,
+        "size_mb": size,
+        "model": model,
+        "data": data,
+    }
+
+
+def predict_rows(
+    model: Any, data: Any, split: str, pool_rows: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pool rows and softmax probabilities of every image of ``split``."""
+    files = data.index.files
+    rows, probs = [], []
+
+    def consume(out: dict[str, torch.Tensor]) -> None:
+        probs.append(out["probs"].numpy())
+        rows.extend(pool_rows[files[int(i)][0][0]] for i in out["index"])
+
+    predict_split(model, data, split, consume, progress=False)
+    return np.array(rows), np.concatenate(probs).astype(np.float32)
+
+
+def last_linear(model: nn.Module) -> nn.Linear:
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no Linear layer to take embeddings before")
+    return linears[-1]
+
+
+def embed_rows(model: Any, data: Any, pool_rows: dict[str, int]) -> np.ndarray:
+    """The input of the network's last Linear layer for every pool image, in pool order."""
+    index = data.index
+    positions = [p for p in range(len(index.samples)) if index.files[p][0][0] in pool_rows]
+    dataset = data.dataset_type(index, positions, data.pipeline(False))
+    captured: list[torch.Tensor] = []
+    hook = last_linear(model.model).register_forward_hook(
+        lambda _m, inputs, _o: captured.append(inputs[0].detach().flatten(1))
+    )
+    try:
+        with torch.no_grad():
+            for x, *_ in DataLoader(dataset, batch_size=128, shuffle=False):
+                model(x.float())
+    finally:
+        hook.remove()
+    features = torch.cat(captured).numpy()
+    out = np.zeros((len(pool_rows), features.shape[1]), dtype=np.float32)
+    out[[pool_rows[index.files[p][0][0]] for p in positions]] = features
+    return out
+
+
+def embedder(model: Any, mean: list[float], std: list[float]):
+    """uint8 NHWC images -> embeddings (for the latency of classic models on embeddings)."""
+    captured: list[torch.Tensor] = []
+    layer = last_linear(model.model)
+    predict = torch_predictor(model, mean, std)
+
+    def embed(images: np.ndarray) -> np.ndarray:
+        captured.clear()
+        hook = layer.register_forward_hook(lambda _m, i, _o: captured.append(i[0].flatten(1)))
+        try:
+            predict(images)
+        finally:
+            hook.remove()
+        return captured[0].detach().numpy()
+
+    return embed

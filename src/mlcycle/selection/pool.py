@@ -1,0 +1,139 @@
+"""The data a comparison shares: the train+val pool of the base config, cut into folds.
+
+The base data module is built once, exactly as train.py builds it (same layout, same sealed
+test split); its train and val images form the pool, which is cut into stratified folds. Each
+fold is written as a ``splits.csv`` that deep candidates train on (``--data.split_file``), so
+every fold run sees the same test split, sealed, and never reads it.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from mlcycle.errors import UserError
+from mlcycle.selection.folds import assign_folds, assignment_digest, write_fold_splits
+
+
+def resolve_config(args: list[str]) -> dict[str, Any]:
+    """train.py's resolved config for ``args`` (checked like train.py checks it), as a dict."""
+    from mlcycle.commands.train import _quiet
+    from mlcycle.commands.train_cli import MLCycleCLI
+
+    class _Resolve(MLCycleCLI):
+        def before_instantiate_classes(self) -> None:
+            pass
+
+        def instantiate_classes(self) -> None:
+            pass
+
+    _quiet()
+    cli = _Resolve(args)
+    return yaml.safe_load(cli.parser.dump(cli.config, skip_unset=False, skip_validation=True))
+
+
+def build_data(config: dict[str, Any]) -> Any:
+    """The data module of a resolved config."""
+    class_path = config["data"]["class_path"]
+    module, _, name = class_path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    return cls(**dict(config["data"].get("init_args") or {}))
+
+
+@dataclass
+class Pool:
+    """The train+val images of the base data, in path order, with their folds."""
+
+    data: Any  # the base data module (its index built)
+    positions: list[int]  # positions in the base index
+    paths: list[str]
+    target: np.ndarray  # class index per image
+    folds: np.ndarray  # fold per image
+    class_names: list[str]
+    digest: str  # of the fold assignment
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def fold_rows(self, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (into the pool) that train fold ``fold``'s model, and the rows it predicts."""
+        return np.flatnonzero(self.folds != fold), np.flatnonzero(self.folds == fold)
+
+    def pixels(self, size: int) -> np.ndarray:
+        """Every pool image as float32 rows in [0, 1], resized to at most ``size`` per side."""
+        rows = [shrink(self.data.raw_image(p), size) for p in self.positions]
+        return np.stack(rows).reshape(len(rows), -1).astype(np.float32) / 255.0
+
+    def image(self, row: int) -> np.ndarray:
+        return self.data.raw_image(self.positions[row])
+
+
+def shrink(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` (uint8 HxW[xC]) resized so neither side exceeds ``size``."""
+    height, width = image.shape[:2]
+    if max(height, width) <= size:
+        return image
+    scale = size / max(height, width)
+    shape = (max(1, round(width * scale)), max(1, round(height * scale)))
+    squeezed = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    out = np.asarray(Image.fromarray(squeezed).resize(shape, Image.BILINEAR))
+    return out[..., None] if image.ndim == 3 and out.ndim == 2 else out
+
+
+def build_pool(data: Any, folds: int, seed: int) -> Pool:
+    from mlcycle.data.classification import ImageClassificationData
+
+    if not isinstance(data, ImageClassificationData):
+        raise UserError(
+            f"compare.py cross-validates image classification data; the config's data is a "
+            f"{type(data).__name__} (segmentation and detection: see docs/selection.md)"
+        )
+    index = data.index
+    pool = sorted(
+        (p for s in ("train", "val") for p in index.positions[s]),
+        key=lambda p: index.files[p][0][0],
+    )
+    paths = [index.files[p][0][0] for p in pool]
+    hashes = [index.files[p][0][1] for p in pool]
+    labels = [index.samples[p].label for p in pool]
+    fold_of = assign_folds(hashes, labels, folds, seed)
+    lookup = {name: i for i, name in enumerate(index.class_names)}
+    return Pool(
+        data=data,
+        positions=pool,
+        paths=paths,
+        target=np.array([lookup[label] for label in labels]),
+        folds=np.array(fold_of),
+        class_names=list(index.class_names),
+        digest=assignment_digest(paths, hashes, fold_of),
+    )
+
+
+def write_folds(pool: Pool, out: Path, folds: int) -> list[Path]:
+    """``folds.csv`` (path, label, fold; the test split is not listed) and one
+    ``folds/fold<k>.csv`` split file per fold."""
+    index = pool.data.index
+    with (out / "folds.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(("path", "label", "fold"))
+        for path, target, fold in zip(pool.paths, pool.target, pool.folds, strict=True):
+            writer.writerow((path, pool.class_names[target], int(fold)))
+    rows = [
+        (files[0][0], sample.label, split)
+        for sample, files, split in zip(index.samples, index.files, index.splits, strict=True)
+    ]
+    fold_of = dict(zip(pool.paths, (int(f) for f in pool.folds), strict=True))
+    (out / "folds").mkdir(exist_ok=True)
+    files = []
+    for fold in range(folds):
+        path = out / "folds" / f"fold{fold}.csv"
+        write_fold_splits(path, rows, fold_of, fold)
+        files.append(path)
+    return files
