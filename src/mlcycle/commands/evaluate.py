@@ -11,12 +11,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import ArgParser, main_guard
+from mlcycle.errors import ArgParser, UserError, main_guard
 from mlcycle.evaluators import evaluator_for
 from mlcycle.run.loader import Run, sha256
 from mlcycle.run.record import write_json
+from mlcycle.selection.objective import eval_gate, parse_objective
 
 LEDGER = "test_ledger.jsonl"
+
+
+class GateFailed(UserError):
+    """The run misses its objective on the test split (eval_test.json is written)."""
+
+    exit_code = 3
 
 
 def hash_of_test_split(run_dir: Path) -> str | None:
@@ -61,6 +68,9 @@ def evaluate(
     result: dict[str, Any] = {"split": split, "checkpoint": str(checkpoint.relative_to(run.path))}
     result["checkpoint_sha256"] = sha256(checkpoint)
     result.update(evaluator(model, data, split, run.path))
+    objective = parse_objective(run.config.get("objective"))
+    if objective is not None:
+        result["gate"] = eval_gate(objective, result, split).to_dict()
     result["time"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if split == "test":
         result["test_evaluations_before"] = record_test_use(run.path, result["metrics"], command)
@@ -96,4 +106,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for line in result.get("report_lines", []):
         print(line)
     print(f"wrote {Path(args.run) / f'eval_{args.split}.json'}")
+    report_gate(result.get("gate"), args.split)
     return result
+
+
+def report_gate(gate: dict[str, Any] | None, split: str) -> None:
+    """Print the objective's line; on the test split a failed gate is exit code 3."""
+    if gate is None:
+        return
+    if split == "test" and not gate["passed"]:
+        raise GateFailed(gate["line"])
+    print(gate["line"])

@@ -21,6 +21,9 @@ from mlcycle.tasks.base import Task
 
 DEFAULT_MODEL = "mlcycle.tasks.ClassificationTask"
 DEFAULT_DATA = "mlcycle.data.ImageClassificationData"
+OBJECTIVE = "mlcycle.selection.objective.Objective"
+# Keys whose value is a class (or dataclass): their errors name the key inside it.
+GROUPS = {"model": DEFAULT_MODEL, "data": DEFAULT_DATA, "objective": OBJECTIVE}
 # Trainer keys where an int means a number of batches (or epochs) and a float a fraction.
 INTEGER_LIMITS = (
     "limit_train_batches",
@@ -81,7 +84,7 @@ def _class_keys(group: str, class_path: str) -> list[str]:
 
 def _closest_key(parser: LightningArgumentParser, key: str, class_path: str | None) -> str | None:
     candidates = [a.dest for a in parser._actions if a.dest and a.dest != "help"]
-    for group, default in (("model", DEFAULT_MODEL), ("data", DEFAULT_DATA)):
+    for group, default in GROUPS.items():
         chosen = class_path if class_path and key.startswith(group + ".") else default
         candidates += _class_keys(group, chosen)
     candidates = sorted({c.replace(".init_args.", ".") for c in candidates} - {key})
@@ -98,7 +101,7 @@ def one_line_error(parser: LightningArgumentParser, message: str) -> str:
     """Condense a jsonargparse error to one line naming the key, with the closest valid key."""
     text = " ".join(message.split())
     group = re.match(r'Parser key "([\w.]+)"', text)
-    prefix = f"{group.group(1)}." if group and group.group(1) in ("model", "data") else ""
+    prefix = f"{group.group(1)}." if group and group.group(1) in GROUPS else ""
     unknown = re.findall(r"Option '([\w.\-]+)' is not accepted", text)
     unknown += [
         m.split("=")[0] for m in re.findall(r"(?i)unrecognized arguments:\s*--?([\w.\-=]+)", text)

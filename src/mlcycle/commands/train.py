@@ -18,6 +18,7 @@ from mlcycle.run.record import (
     library_versions,
     write_json,
 )
+from mlcycle.selection.objective import Objective, for_monitor, gate_record, parse_objective
 
 
 class _NoAdverts(logging.Filter):
@@ -45,6 +46,7 @@ def _quiet() -> None:
         ".*LeafSpec.*",
         ".*deprecated in v4.49.0.*",  # jsonargparse deprecations inside Lightning itself
         "Checkpoint directory .* exists and is not empty",  # resuming: we checked the folder ourselves
+        "LightningCLI's args parameter",  # compare.py and tune.py call train.py in-process
     ):
         warnings.filterwarnings("ignore", message=pattern)
 
@@ -110,13 +112,22 @@ def learned(findings: list[dict[str, Any]]) -> bool | None:
 
 @main_guard
 def main(args: list[str] | None = None) -> Path:
+    return fit(args).run_dir
+
+
+def fit(args: list[str] | None = None, callbacks: list[Any] | None = None) -> Any:
+    """Train as ``train.py`` does and return the CLI object (its ``run_dir``, ``model`` and
+    ``datamodule``, the index already built), for callers that go on with them (compare.py,
+    tune.py). ``callbacks`` are added to the run's own (tune.py's pruning callback)."""
     _quiet()
     from mlcycle.commands.train_cli import MLCycleCLI
 
     clock = Stopwatch()
     inherited = os.environ.get(RUN_DIR_ENV)
     try:
-        return _train(MLCycleCLI(args), clock)
+        cli = MLCycleCLI(args, callbacks)
+        _train(cli, clock)
+        return cli
     finally:
         # The run dir is shared with DDP processes through the environment; don't leak it into
         # the next run of this process.
@@ -181,6 +192,7 @@ def _train(cli: Any, clock: Stopwatch) -> Path:
     tuned, train = (
         _tune(cli, run_dir) if cli.config.find_lr or cli.config.find_batch_size else ({}, True)
     )
+    objective = _objective(cli)
     if lead:
         cli.datamodule.write_records(run_dir)
         (run_dir / "config.yaml").write_text(cli.parser.dump(cli.config, skip_unset=False))
@@ -201,6 +213,7 @@ def _train(cli: Any, clock: Stopwatch) -> Path:
             status = "interrupted"
         if lead:
             record = summary(cli, status, clock, error, tuned)
+            record.update(gate_record(objective, record))
             write_json(run_dir / "metrics.json", record)
     if lead:
         from mlcycle.callbacks.diagnosis import Finding
@@ -213,9 +226,32 @@ def _train(cli: Any, clock: Stopwatch) -> Path:
         for finding in record["diagnosis"]:
             if finding.get("scope") == "run":
                 print(f"diagnosis: {Finding(**finding).line()}")
+        report_gate(record)
         print(f"run directory: {run_dir}")
         report_learning(record["diagnosis"], strict=bool(cli.config.strict_learning))
     return run_dir
+
+
+def _objective(cli: Any) -> Objective | None:
+    """The run's objective; its default metric becomes the task's monitor (in config.yaml too)."""
+    objective = for_monitor(parse_objective(cli.config.get("objective")), cli.model.monitor.metric)
+    if objective is not None:
+        cli.config.objective.metric = objective.metric
+    return objective
+
+
+def report_gate(record: dict[str, Any]) -> None:
+    """The objective's line; a failed gate on val does not change the exit code."""
+    if "gate" not in record:
+        return
+    print(record["gate"]["line"])
+    metric = record["objective"]["metric"]
+    if record["objective"].get("min") is not None and metric not in record:
+        logged = ", ".join(k for k in record if k.startswith("val/") and k.count("/") == 1)
+        print(
+            f"warning: objective.metric '{metric}' was not logged; logged: {logged}",
+            file=sys.stderr,
+        )
 
 
 def report_learning(findings: list[dict[str, Any]], strict: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from mlcycle.export.torchscript import export_torchscript
 from mlcycle.export.verify import MAX_F1_DROP, MAX_LOGIT_DIFF, Artifact
 from mlcycle.run.loader import Run, sha256
 from mlcycle.run.record import write_json
+from mlcycle.selection.objective import Gate, Objective, parse_objective, train_gate
 
 FORMATS = ("torchscript", "onnx")
 FILES = {"torchscript": "model.ts", "onnx": "model.onnx", "onnx_int8": "model.int8.onnx"}
@@ -83,6 +85,11 @@ def build_parser() -> ArgParser:
         default=MAX_SCORE_DIFF,
         help="Detection: how far an artifact's score may be from eager's.",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="Export even when the run failed its objective on val.",
+    )
     return parser
 
 
@@ -110,6 +117,47 @@ def _calibration(
     picks = np.random.default_rng(0).permutation(len(dataset))[: max(1, count)]
     for x, _ in exporter.batches(Subset(dataset, picks.tolist()), batch_size):
         yield x.numpy()
+
+
+def val_gate(run: Run, metrics: dict[str, Any]) -> tuple[Objective | None, Gate | None]:
+    """The run's objective and its gate on val: metrics.json's, else computed from it."""
+    objective = parse_objective(run.config.get("objective"))
+    if objective is None:
+        return None, None
+    if "gate" in metrics:
+        return objective, Gate.from_dict(metrics["gate"])
+    return objective, train_gate(objective, metrics)
+
+
+def check_gate_passed(run: Run, gate: Gate | None, force: bool) -> None:
+    """Refuse a run that failed its objective on val, unless ``--force``."""
+    if gate is None or gate.passed:
+        return
+    failed = "; ".join(c["detail"] for c in gate.failed())
+    if not force:
+        raise UserError(
+            f"run '{run.path}' failed its objective on val ({failed}); retrain, "
+            "or export anyway with --force"
+        )
+    print(
+        f"warning: exporting a run that failed its objective on val ({failed}) [--force]",
+        file=sys.stderr,
+    )
+
+
+def export_gate(
+    objective: Objective | None, gate: Gate | None, metrics: dict[str, Any], files: list[Path]
+) -> Gate | None:
+    """The val gate, with ``max_size_mb`` measured on the exported file a device would load
+    (the INT8 ONNX, else the ONNX, else TorchScript)."""
+    if objective is None or objective.max_size_mb is None or not files:
+        return gate
+    path = files[-1]
+    sized = train_gate(objective, metrics, size_mb=path.stat().st_size / 1e6)
+    for check in sized.checks:
+        if check["name"] == "max_size_mb":
+            check["detail"] += f" ({path.name})"
+    return sized
 
 
 def _mb(path: Path) -> str:
@@ -187,6 +235,9 @@ def _model_json(
     if not exporter.io.dynamic_batch:
         meta["input"]["shape"][0] = 1
     meta["verification"] = {"passed": report["passed"], "report": "verification.json"}
+    objective, gate = record["objective"], record["gate"]
+    meta["objective"] = objective.to_dict() if objective else None
+    meta["gate"] = gate.to_dict() if gate else None
     return meta
 
 
@@ -197,13 +248,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run = Run(args.run)
     checkpoint = run.checkpoint(args.checkpoint)
     input_spec(run.data_info)  # fails early when data.json lacks the preprocessing
+    metrics_file = run.path / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    objective, gate = val_gate(run, metrics)
+    check_gate_passed(run, gate, args.force)
     clock = time.perf_counter()
     task = run.load_model(args.checkpoint)
     exporter = export_for(task.task_name)
     exporter.check_options(args)
     out = prepare_out(Path(args.out) if args.out else run.path / "export")
-    metrics_file = run.path / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     model = exporter.module(task).float().cpu().eval()
     data = run.load_data(num_workers=0)
     if len(data.dataset("val")) == 0:
@@ -217,9 +270,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if calibrated:
         report["calibration_images"] = calibrated
     write_json(out / "verification.json", report)
+    gate = export_gate(objective, gate, metrics, [a.path for a in artifacts])
     meta = _model_json(
-        args, formats, run, exporter, task, model,
-        checkpoint=checkpoint, artifacts=artifacts, report=report, metrics=metrics,
+        args, formats, run, exporter, task, model, checkpoint=checkpoint, artifacts=artifacts,
+        report=report, metrics=metrics, objective=objective, gate=gate,
     )  # fmt: skip
     write_json(out / "model.json", meta)
 
@@ -227,6 +281,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(exporter.table(report, checkpoint.name))
     for line in exporter.summary(report):
         print(line)
+    if gate is not None:
+        print(gate.line())
     print(
         f"wrote {out / 'model.json'} and {out / 'verification.json'} "
         f"({time.perf_counter() - clock:.1f}s)"
