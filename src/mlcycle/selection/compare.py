@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 from mlcycle.errors import ArgParser, UserError, main_guard, user_error_in
 from mlcycle.run.record import Stopwatch, library_versions, write_json
 from mlcycle.selection import classic, deep
+from mlcycle.selection.objective import for_monitor
 from mlcycle.selection.pool import Pool, build_data, build_pool, resolve_config, write_folds
-from mlcycle.selection.scores import fold_scores, objective_of, summarize
+from mlcycle.selection.scores import fold_scores, objective_of, score_key, summarize, task_monitor
 from mlcycle.selection.spec import Candidate, CompareSpec, load_spec
 
 FOLD_RESULT = "selection_fold.json"
@@ -59,9 +60,11 @@ class Comparison:
         self.base_args = [a for c in spec.train for a in ("--config", c)] + spec.args + extra
         config = resolve_config(self.base_args)
         self.config = config
-        self.objective = objective_of(spec.objective, config)
+        self.monitor = task_monitor(config)
         self.data = build_data(config)
         self.pool: Pool = build_pool(self.data, spec.folds, spec.fold_seed)
+        self.objective = for_monitor(objective_of(spec.objective, config), self.monitor[0])
+        score_key(self.objective, self.monitor, self.pool.classify)  # a bad metric stops here
         self.rows = {path: i for i, path in enumerate(self.pool.paths)}
         self._pixels: np.ndarray | None = None
         self._images: dict[int, np.ndarray] = {}
@@ -119,13 +122,17 @@ class Comparison:
         run_dir = self.fold_dir(candidate, fold)
         candidate_args = [a for c in candidate.configs for a in ("--config", c)] + candidate.args
         args = deep.train_args(self.base_args, candidate_args, self.split_files[fold], run_dir)
-        result = deep.run_fold(args, run_dir, self.rows)
+        result = deep.run_fold(args, run_dir, self.rows, classify=self.pool.classify)
         if wants_embeddings:
             features = deep.embed_rows(result["model"], result["data"], self.rows)
             np.savez_compressed(run_dir / "embeddings.npz", features=features)
         return result
 
     def run_classic(self, candidate: Candidate, fold: int) -> dict[str, Any]:
+        if not self.pool.classify:
+            raise UserError(
+                f"candidate '{candidate.name}': classic candidates need classification data"
+            )
         train_rows, fold_rows = self.pool.fold_rows(fold)
         source = candidate.embeddings_of
         if source is None:
@@ -166,7 +173,7 @@ class Comparison:
     def fold_done(self, candidate: Candidate, fold: int) -> bool:
         folder = self.fold_dir(candidate, fold)
         result = folder / FOLD_RESULT
-        if not result.is_file() or not (folder / FOLD_OOF).is_file():
+        if not result.is_file() or (self.pool.classify and not (folder / FOLD_OOF).is_file()):
             return False
         return json.loads(result.read_text()).get("status") == "finished"
 
@@ -184,10 +191,12 @@ class Comparison:
             (folder / "error.txt").write_text("".join(traceback.format_exception(exc)))
             write_json(folder / FOLD_RESULT, record)
             return record
-        np.savez_compressed(folder / FOLD_OOF, rows=result["rows"], probs=result["probs"])
-        scores = fold_scores(
-            result["probs"], self.pool.target[result["rows"]], len(self.pool.class_names)
-        )
+        if self.pool.classify:
+            np.savez_compressed(folder / FOLD_OOF, rows=result["rows"], probs=result["probs"])
+            target = self.pool.target[result["rows"]]
+            scores = fold_scores(result["probs"], target, len(self.pool.class_names))
+        else:
+            scores = result["val_scores"]  # the run's best epoch, as its metrics.json has it
         record = {
             "status": "finished",
             "fold": fold,
@@ -203,7 +212,7 @@ class Comparison:
     def load_fold(self, candidate: Candidate, fold: int) -> dict[str, Any]:
         folder = self.fold_dir(candidate, fold)
         record = json.loads((folder / FOLD_RESULT).read_text())
-        if record.get("status") == "finished":
+        if record.get("status") == "finished" and self.pool.classify:
             oof = np.load(folder / FOLD_OOF)
             record["rows"], record["probs"] = oof["rows"], oof["probs"]
         return record

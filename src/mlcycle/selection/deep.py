@@ -51,12 +51,19 @@ def train_args(base: list[str], candidate_args: list[str], split_file: Path, run
 
 
 def run_fold(
-    args: list[str], run_dir: Path, pool_rows: dict[str, int], callbacks: list[Any] | None = None
+    args: list[str],
+    run_dir: Path,
+    pool_rows: dict[str, int],
+    callbacks: list[Any] | None = None,
+    classify: bool = True,
 ) -> dict[str, Any]:
-    """Train, then predict the fold (its val split) with the best checkpoint.
+    """Train, then (classification) predict the fold, its val split, with the best checkpoint.
 
-    Returns the fold's record: out-of-fold ``rows`` and ``probs``, ``fit_s``, ``latency_ms``,
-    ``params``, ``size_mb``, and the ``model`` and ``data`` for embeddings."""
+    Returns the fold's record: ``fit_s``, ``latency_ms``, ``params``, ``size_mb``, the best
+    epoch's ``val_scores`` from metrics.json, the ``model`` and ``data``, and for
+    classification the out-of-fold ``rows`` and ``probs``."""
+    import json
+
     from mlcycle.commands.train import fit
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -65,20 +72,25 @@ def run_fold(
         cli = fit(args, callbacks)
     fit_s = time.perf_counter() - clock
     data, model = cli.datamodule, Run(run_dir).load_model("best")
-    rows, probs = predict_rows(model, data, "val", pool_rows)
-    images = np.stack([data.raw_image(p) for p in data.index.positions["val"][:256]])
-    params, size = torch_size(model.model)
-    mean, std = data.normalization
-    return {
-        "rows": rows,
-        "probs": probs,
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    record: dict[str, Any] = {
         "fit_s": round(fit_s, 2),
-        "latency_ms": latency_ms(torch_predictor(model, mean, std), images),
-        "params": params,
-        "size_mb": size,
         "model": model,
         "data": data,
+        "val_scores": {
+            k.split("/", 1)[1]: v
+            for k, v in metrics.items()
+            if k.startswith("val/") and k.count("/") == 1 and isinstance(v, float)
+        },
     }
+    params, size = torch_size(model.model)
+    record.update(params=params, size_mb=size, rows=None, probs=None, latency_ms=None)
+    if classify:
+        record["rows"], record["probs"] = predict_rows(model, data, "val", pool_rows)
+        images = np.stack([data.raw_image(p) for p in data.index.positions["val"][:256]])
+        mean, std = data.normalization
+        record["latency_ms"] = latency_ms(torch_predictor(model, mean, std), images)
+    return record
 
 
 def predict_rows(

@@ -41,13 +41,17 @@ def assign_folds(hashes: list[str], labels: list[str], folds: int, seed: int) ->
 
 
 def write_fold_splits(
-    path: Path, rows: list[tuple[str, str, str]], fold_of: dict[str, int], fold: int
+    path: Path,
+    rows: list[tuple[str, object, str]],
+    fold_of: dict[str, int],
+    fold: int,
+    column: str = "label",
 ) -> None:
     """A ``splits.csv`` for one fold: the fold is ``val``, the other folds ``train``, and the
     test split stays ``test`` (so the data module seals it exactly as train.py did)."""
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(("path", "label", "split"))
+        writer.writerow(("path", column, "split"))
         for file, label, split in rows:
             if split == TEST:
                 writer.writerow((file, label, TEST))

@@ -18,7 +18,6 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from mlcycle.errors import UserError
 from mlcycle.selection.folds import assign_folds, assignment_digest, write_fold_splits
 
 
@@ -58,6 +57,7 @@ class Pool:
     folds: np.ndarray  # fold per image
     class_names: list[str]
     digest: str  # of the fold assignment
+    classify: bool = True  # classification (out-of-fold probabilities); else the runs' scores
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -88,13 +88,11 @@ def shrink(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def build_pool(data: Any, folds: int, seed: int) -> Pool:
+    """The pool of ``data``'s train+val images. Classification folds are stratified by class;
+    segmentation and detection images (many classes each) are dealt as one stratum."""
     from mlcycle.data.classification import ImageClassificationData
 
-    if not isinstance(data, ImageClassificationData):
-        raise UserError(
-            f"compare.py cross-validates image classification data; the config's data is a "
-            f"{type(data).__name__} (segmentation and detection: see docs/selection.md)"
-        )
+    classify = isinstance(data, ImageClassificationData)
     index = data.index
     pool = sorted(
         (p for s in ("train", "val") for p in index.positions[s]),
@@ -102,31 +100,34 @@ def build_pool(data: Any, folds: int, seed: int) -> Pool:
     )
     paths = [index.files[p][0][0] for p in pool]
     hashes = [index.files[p][0][1] for p in pool]
-    labels = [index.samples[p].label for p in pool]
+    labels = [index.samples[p].label if classify else "images" for p in pool]
     fold_of = assign_folds(hashes, labels, folds, seed)
     lookup = {name: i for i, name in enumerate(index.class_names)}
     return Pool(
         data=data,
         positions=pool,
         paths=paths,
-        target=np.array([lookup[label] for label in labels]),
+        target=np.array([lookup.get(label, -1) for label in labels]),
         folds=np.array(fold_of),
         class_names=list(index.class_names),
         digest=assignment_digest(paths, hashes, fold_of),
+        classify=classify,
     )
 
 
 def write_folds(pool: Pool, out: Path, folds: int) -> list[Path]:
     """``folds.csv`` (path, label, fold; the test split is not listed) and one
     ``folds/fold<k>.csv`` split file per fold."""
-    index = pool.data.index
+    data = pool.data
+    index = data.index
     with (out / "folds.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(("path", "label", "fold"))
         for path, target, fold in zip(pool.paths, pool.target, pool.folds, strict=True):
-            writer.writerow((path, pool.class_names[target], int(fold)))
+            label = pool.class_names[target] if pool.classify else ""
+            writer.writerow((path, label, int(fold)))
     rows = [
-        (files[0][0], sample.label, split)
+        (files[0][0], data.split_value(sample), split)
         for sample, files, split in zip(index.samples, index.files, index.splits, strict=True)
     ]
     fold_of = dict(zip(pool.paths, (int(f) for f in pool.folds), strict=True))
@@ -134,6 +135,6 @@ def write_folds(pool: Pool, out: Path, folds: int) -> list[Path]:
     files = []
     for fold in range(folds):
         path = out / "folds" / f"fold{fold}.csv"
-        write_fold_splits(path, rows, fold_of, fold)
+        write_fold_splits(path, rows, fold_of, fold, data.split_column)
         files.append(path)
     return files

@@ -38,11 +38,11 @@ def write_report(
     clock: Stopwatch,
 ) -> dict[str, Any]:
     out, pool = comparison.out, comparison.pool
-    key, mode = score_key(comparison.objective)
+    key, mode = score_key(comparison.objective, comparison.monitor, pool.classify)
     rows = leaderboard.ranked([summarize(c, results[c.name], comparison) for c in candidates], mode)
     classes = len(pool.class_names)
     oof: dict[str, np.ndarray] = {}
-    for c in candidates:
+    for c in candidates if pool.classify else []:
         probs = out_of_fold(results[c.name], len(pool), classes)
         if probs is not None:
             oof[c.name] = probs
@@ -57,8 +57,9 @@ def write_report(
     figures_dir.mkdir(exist_ok=True)
     minimum = getattr(comparison.objective, "min", None) if comparison.objective else None
     save(leaderboard.metric_figure(rows, f"val/{key}", minimum), figures_dir / "leaderboard.png")
-    found = error_analysis(oof, pool, rows, figures_dir) if len(oof) >= 1 else {}
-    found["importance"] = importance(comparison, rows, figures_dir)
+    found = error_analysis(oof, pool, rows, figures_dir) if oof else {}
+    if pool.classify:
+        found["importance"] = importance(comparison, rows, figures_dir)
     shortlisted = write_shortlist(comparison, oof, rows, found) if oof else None
     leaderboard.write_csv(rows, out / "leaderboard.csv")
     notes = notes_for(comparison, command, clock, shortlisted)
@@ -225,8 +226,8 @@ def notes_for(comparison: Any, command: str, clock: Stopwatch, shortlisted: Any)
         "was sealed: no candidate predicted or scored it.",
         f"Data: {index.layout}; fingerprint {comparison.data.fingerprint[:16]}.",
         "Metric: mean and standard deviation over folds of each fold's out-of-fold score; "
-        "latency: milliseconds per image from uint8 images to probabilities on the CPU, batches "
-        "of 64 (the same for every family); size: saved weights (deep) or pickled model (classic).",
+        "latency: milliseconds per image from uint8 images to probabilities on one CPU thread, "
+        "batches of 64 (the same for every family); size: saved weights (deep) or pickled model (classic).",
         f"Wall time {clock.seconds:.0f}s.",
     ]
     if comparison.objective is not None:

@@ -38,19 +38,34 @@ def objective_of(raw: dict[str, Any] | None, config: dict[str, Any]) -> Any:
     return parse_objective(raw if raw is not None else config.get("objective"))
 
 
-def score_key(objective: Any) -> tuple[str, str]:
-    """The fold score the leaderboard ranks by and its mode, from the objective's metric."""
-    metric = objective.metric if objective is not None else "val/f1"
+def score_key(
+    objective: Any, monitor: tuple[str, str] = ("val/f1", "max"), classify: bool = True
+) -> tuple[str, str]:
+    """The fold score the leaderboard ranks by and its mode: the objective's metric, else the
+    task's ``monitor``. Classification scores come from predictions (any of ``SCORES``);
+    segmentation and detection scores from each fold run's metrics.json."""
+    metric = objective.metric if objective is not None else monitor[0]
     key = metric.split("/")[-1]
-    if key not in SCORES:
+    if classify and key not in SCORES:
         raise UserError(
             f"objective.metric '{metric}' cannot be computed from predictions; compare.py "
             f"ranks by one of {', '.join('val/' + s for s in SCORES)}"
         )
     mode = "min" if key in ("loss", "error") else "max"
+    if objective is None and not classify:
+        mode = monitor[1]
     if objective is not None and getattr(objective, "mode", None):
         mode = objective.mode
     return key, mode
+
+
+def task_monitor(config: dict[str, Any]) -> tuple[str, str]:
+    """The monitored metric and mode of the config's task (``val/f1``, ``val/iou``, ``val/map``)."""
+    import importlib
+
+    module, _, name = config["model"]["class_path"].rpartition(".")
+    monitor = getattr(getattr(importlib.import_module(module), name), "monitor", None)
+    return (monitor[0], monitor[1]) if monitor else ("val/f1", "max")
 
 
 def gate_of(objective: Any, metric: str, mean: float, per_class: dict[str, float], row: dict):
@@ -78,7 +93,7 @@ def gate_of(objective: Any, metric: str, mean: float, per_class: dict[str, float
 
 def summarize(candidate: Any, records: list[dict[str, Any]], comparison: Any) -> dict[str, Any]:
     """The candidate's leaderboard row from its fold records; ``line`` for the console."""
-    key, mode = score_key(comparison.objective)
+    key, mode = score_key(comparison.objective, comparison.monitor, comparison.pool.classify)
     metric = f"val/{key}"
     row: dict[str, Any] = {"candidate": candidate.name, "family": candidate.kind, "metric": metric}
     failed = [r for r in records if r.get("status") != "finished"]
@@ -86,26 +101,34 @@ def summarize(candidate: Any, records: list[dict[str, Any]], comparison: Any) ->
         row.update(mean=None, std=None, error=f"fold {failed[0]['fold']}: {failed[0]['error']}")
         row["line"] = f"{candidate.name}: failed ({row['error']})"
         return row
+    missing = [r["fold"] for r in records if key not in r["scores"]]
+    if missing:
+        row.update(mean=None, std=None, error=f"fold {missing[0]}: no {metric} in its scores")
+        row["line"] = f"{candidate.name}: {row['error']}"
+        return row
     values = [r["scores"][key] for r in records]
     row["mean"] = round(float(np.mean(values)), 6)
     row["std"] = round(float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, 6)
     row["folds"] = values
     for name in ("fit_s", "latency_ms", "size_mb"):
-        row[name] = round(float(np.mean([r[name] for r in records])), 4)
+        measured = [r[name] for r in records if r.get(name) is not None]
+        row[name] = round(float(np.mean(measured)), 4) if measured else None
     row["params"] = int(np.mean([r["params"] for r in records]))
-    per_class = dict(
-        zip(
-            comparison.pool.class_names,
-            np.mean([r["scores"]["f1_per_class"] for r in records], axis=0).tolist(),
-            strict=True,
+    per_class: dict[str, float] = {}
+    if comparison.pool.classify:
+        per_class = dict(
+            zip(
+                comparison.pool.class_names,
+                np.mean([r["scores"]["f1_per_class"] for r in records], axis=0).tolist(),
+                strict=True,
+            )
         )
-    )
-    row["per_class_f1"] = {k: round(v, 6) for k, v in per_class.items()}
+        row["per_class_f1"] = {k: round(v, 6) for k, v in per_class.items()}
     row["gate"], row["budget"] = gate_of(comparison.objective, metric, row["mean"], per_class, row)
     verdict = {True: "PASS", False: "FAIL", None: "-"}
     row["line"] = (
         f"{candidate.name}: {metric} {row['mean']:.4f} +- {row['std']:.4f} over {len(values)} folds, "
-        f"{row['latency_ms']:.3f} ms/image, gate {verdict[row['gate']]}, budget {verdict[row['budget']]}"
+        f"{row['latency_ms'] or float('nan'):.3f} ms/image, gate {verdict[row['gate']]}, budget {verdict[row['budget']]}"
     )
     row["mode"] = mode
     return row
