@@ -170,3 +170,40 @@ def test_bad_configs_fail_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--config", str(tmp_path / "missing.yaml")])
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_segmentation_candidates_are_ranked_by_their_runs(tmp_path):
+    from mlcycle.data.shapes import write_shape_masks
+    from mlcycle.selection.compare import main
+
+    root = write_shape_masks(tmp_path / "shapes", count=24, size=24)
+    config = tmp_path / "seg.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "train": ["configs/segment_quickstart.yaml"],
+                "args": [
+                    f"--data.root={root}",
+                    "--data.image_size=24",
+                    "--data.batch_size=8",
+                    "--trainer.max_epochs=1",
+                    "--model.arch_options={width: 4, depth: 2}",
+                ],
+                "folds": 2,
+                "candidates": [
+                    {"name": "unet", "args": []},
+                    {"name": "knn", "estimator": "sklearn.neighbors.KNeighborsClassifier"},
+                ],
+            }
+        )
+    )
+    summary = main(["--config", str(config), "--out", str(tmp_path / "out")])
+    rows = {r["candidate"]: r for r in summary["rows"]}
+    assert summary["metric"] == "val/iou"
+    assert 0 <= rows["unet"]["mean"] <= 1 and len(rows["unet"]["folds"]) == 2
+    assert "classification" in rows["knn"]["error"]
+    assert summary["shortlist"] is None
+    assert (
+        tmp_path / "out" / "candidates" / "unet" / "fold1" / "checkpoints" / "best.ckpt"
+    ).is_file()
