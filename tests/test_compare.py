@@ -207,3 +207,25 @@ def test_segmentation_candidates_are_ranked_by_their_runs(tmp_path):
     assert (
         tmp_path / "out" / "candidates" / "unet" / "fold1" / "checkpoints" / "best.ckpt"
     ).is_file()
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        str(p) for p in (Path(__file__).resolve().parents[1] / "configs" / "compare").glob("*.yaml")
+    ),
+)
+def test_shipped_comparisons_parse_and_their_deep_candidates_resolve(path):
+    from mlcycle.selection.pool import resolve_config
+
+    spec = load_spec(path)
+    base = [a for c in spec.train for a in ("--config", c)] + spec.args
+    for candidate in spec.candidates:
+        if candidate.kind == "deep":
+            extra = [a for c in candidate.configs for a in ("--config", c)] + candidate.args
+            config = resolve_config([*base, *extra])
+            assert config["model"]["init_args"]["arch"]
+        else:
+            from mlcycle.selection.classic import build_estimator
+
+            build_estimator(candidate, 0)
