@@ -229,3 +229,17 @@ def test_shipped_comparisons_parse_and_their_deep_candidates_resolve(path):
             from mlcycle.selection.classic import build_estimator
 
             build_estimator(candidate, 0)
+
+
+def test_a_fold_run_is_evaluated_and_exported_like_any_run(comparison, capsys):
+    from mlcycle.commands.evaluate import main as evaluate
+    from mlcycle.export.cli import main as export
+
+    fold = comparison["out"] / "candidates" / "cnn" / "fold0"
+    config = yaml.safe_load((fold / "config.yaml").read_text())
+    assert config["objective"]["min"] == 0.5  # the comparison's objective reached the run
+    result = evaluate(["--run", str(fold), "--split", "val"])
+    oof = json.loads((fold / "selection_fold.json").read_text())["scores"]
+    assert result["metrics"]["f1"] == pytest.approx(oof["f1"], abs=1e-4)
+    exported = export(["--run", str(fold), "--format", "onnx", "--force"])
+    assert exported["report"]["passed"]

@@ -58,6 +58,8 @@ class Comparison:
     def __init__(self, spec: CompareSpec, out: Path, extra: list[str]) -> None:
         self.spec, self.out, self.extra = spec, out, extra
         self.base_args = [a for c in spec.train for a in ("--config", c)] + spec.args + extra
+        if spec.objective is not None:  # every fold run records and checks the same gate
+            self.base_args.append(f"--objective={json.dumps(spec.objective)}")
         config = resolve_config(self.base_args)
         self.config = config
         self.monitor = task_monitor(config)
