@@ -273,6 +273,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     spec = load_spec(args.config)
     if args.folds is not None:
         spec.folds = args.folds
+    if spec.folds < 2:
+        raise UserError(f"--folds {spec.folds}: cross-validation needs at least 2 folds")
     out = Path(args.out) if args.out else Path("runs") / "compare" / spec.path.stem
     clock = Stopwatch()
     comparison = Comparison(spec, out, extra)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,13 @@ def resolve_config(args: list[str]) -> dict[str, Any]:
             pass
 
     _quiet()
-    cli = _Resolve(args)
+    seed_log = logging.getLogger("lightning.fabric.utilities.seed")
+    level = seed_log.level
+    seed_log.setLevel(logging.WARNING)  # "Seed set to 42": the runs themselves say it
+    try:
+        cli = _Resolve(args)
+    finally:
+        seed_log.setLevel(level)
     return yaml.safe_load(cli.parser.dump(cli.config, skip_unset=False, skip_validation=True))
 
 
