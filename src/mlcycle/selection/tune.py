@@ -1,0 +1,197 @@
+"""``scripts/tune.py``: hyperparameter search with Optuna over train.py runs.
+
+Each trial is a normal train.py run under ``<out>/trials/<number>`` (or one per fold under
+``<out>/trials/<number>/fold<k>``), scored by the objective metric of its best epoch on val;
+the test split is never read. Workers started with the same ``--storage`` and ``--study``
+share the study; a worker killed mid-trial leaves that trial FAIL and the next run replaces it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from tqdm.auto import tqdm
+
+from mlcycle.errors import ArgParser, UserError, main_guard
+from mlcycle.selection import study as studies
+from mlcycle.selection.trial import TrialFailed, TrialRunner
+from mlcycle.selection.tune_report import write_outputs
+from mlcycle.selection.tune_spec import load_tune_spec
+from mlcycle.selection.tuning import Tuning
+
+MAX_FAILED_IN_A_ROW = 3
+
+
+def build_parser() -> ArgParser:
+    parser = ArgParser(
+        prog="tune.py",
+        description="Search hyperparameters with Optuna (TPE and a median pruner) over train.py "
+        "runs. Any other --key=value (e.g. --data.root PATH) goes to every train.py run.",
+    )
+    parser.add_argument("--config", required=True, help="tune YAML (configs/tune/*.yaml)")
+    parser.add_argument("--out", help="study folder (default: runs/tune/<study>)")
+    parser.add_argument("--study", help="study name (default: the YAML file's name)")
+    parser.add_argument(
+        "--storage", help="SQLAlchemy URL shared by the workers (default: sqlite:///<out>/study.db)"
+    )
+    parser.add_argument(
+        "--trials", type=int, help="COMPLETE+PRUNED trials of the whole study (default: the YAML's)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, help="stop starting trials after this many seconds"
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=30,
+        help="seconds between a running trial's heartbeats; "
+        "a trial silent for 4x this long is failed by the next worker (default 30)",
+    )
+    return parser
+
+
+class Worker:
+    """This process's share of the study: run trials until the study has ``n`` done."""
+
+    def __init__(
+        self, tuning: Tuning, study: optuna.Study, storage: str, n: int, deadline: float | None
+    ) -> None:
+        self.tuning, self.study, self.storage = tuning, study, storage
+        self.n, self.deadline = n, deadline
+        self.failed_in_a_row = 0
+        self.bar = tqdm(
+            total=n, initial=min(studies.done(study), n), desc=f"tune {study.study_name}",
+            unit="trial", file=sys.stderr, dynamic_ncols=True,
+        )  # fmt: skip
+
+    def run(self, runner: TrialRunner) -> None:
+        if not studies.wait_for_slot(self.study, self.n, self.deadline):
+            return
+        remaining = None if self.deadline is None else max(0.0, self.deadline - time.time())
+        self.study.optimize(
+            runner,
+            timeout=remaining,
+            catch=(TrialFailed,),
+            callbacks=[optuna.study.MaxTrialsCallback(self.n, states=studies.DONE), self.after],
+        )
+
+    def after(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """After each of this worker's trials: the line, the files, and whether to go on."""
+        tqdm.write(self.line(trial), file=sys.stderr)
+        record, _ = write_outputs(self.tuning, study, self.storage, self.n)
+        self.bar.n = min(studies.done(study), self.n)
+        best = record["best"]
+        if best:
+            self.bar.set_postfix_str(
+                f"best {self.tuning.metric} {best['value']:.4f} (#{best['number']})"
+            )
+        self.bar.refresh()
+        error = str(trial.user_attrs.get("error", ""))
+        failed = trial.state == optuna.trial.TrialState.FAIL and not error.startswith("not run")
+        self.failed_in_a_row = self.failed_in_a_row + 1 if failed else 0
+        if self.failed_in_a_row >= MAX_FAILED_IN_A_ROW:
+            raise UserError(
+                f"{MAX_FAILED_IN_A_ROW} trials in a row failed; the last: {error} "
+                f"({trial.user_attrs.get('run_dir')}/error.txt)"
+            )
+        if not studies.wait_for_slot(study, self.n, self.deadline):
+            study.stop()
+
+    def line(self, trial: optuna.trial.FrozenTrial) -> str:
+        if trial.state == optuna.trial.TrialState.FAIL:
+            return f"trial {trial.number}: failed ({trial.user_attrs.get('error', 'see its train.log')})"
+        took = f"{trial.duration.total_seconds():.1f} s" if trial.duration else "-"
+        value = "-" if trial.value is None else f"{trial.value:.4f}"
+        return f"trial {trial.number}: {self.outcome(trial)}, {self.tuning.metric} {value} ({took})"
+
+    def outcome(self, trial: optuna.trial.FrozenTrial) -> str:
+        """``complete``, or where it was pruned: after an epoch of the first run, or a fold."""
+        if trial.state != optuna.trial.TrialState.PRUNED or trial.last_step is None:
+            return trial.state.name.lower()
+        after = trial.last_step - self.tuning.last_epoch_step
+        if after > 0:
+            return f"pruned after fold {after + 1} of {self.tuning.spec.folds}"
+        return f"pruned after epoch {trial.last_step + 1}"
+
+
+def check_folder(tuning: Tuning, study: optuna.Study) -> None:
+    """A new study refuses a folder that holds another study's trials."""
+    trials = tuning.out / "trials"
+    if not study.trials and trials.is_dir() and any(trials.iterdir()):
+        raise UserError(
+            f"'{tuning.out}' holds the trials of another study (not in this storage); choose another --out"
+        )
+
+
+def finish(tuning: Tuning, study: optuna.Study, storage: str, n: int) -> dict[str, Any]:
+    record, skipped = write_outputs(tuning, study, storage, n)
+    for line in skipped:
+        print(line)
+    c = record["counts"]
+    share = f"{100 * record['pruned_share']:.0f}%" if record["pruned_share"] is not None else "-"
+    print(
+        f"study {study.study_name}: {c['COMPLETE'] + c['PRUNED']} of {n} trials done "
+        f"({c['COMPLETE']} complete, {c['PRUNED']} pruned: {share}), {c['FAIL']} failed; "
+        f"{tuning.out / 'study.json'}"
+    )
+    best = record["best"]
+    if best is None:
+        raise UserError(f"no trial completed yet ({tuning.out / 'trials.csv'}); nothing to train")
+    params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
+    print(f"best trial {best['number']}: {tuning.metric} {best['value']:.4f}; {params}")
+    print(best["gate"]["line"] if best["gate"] else "no objective set: no gate checked")
+    print(f"train it: {best['train_command']}")
+    return record
+
+
+def join(tuning: Tuning, name: str, url: str, heartbeat_s: int) -> optuna.Study:
+    """Create the study or join it, and fail the trials of workers that are gone."""
+    spec = tuning.spec
+    storage = studies.open_storage(url, heartbeat_s)
+    sampler = studies.TrialSeededTPE(spec.sampler["seed"], spec.sampler["startup_trials"])
+    pruner = studies.make_pruner(spec.pruner)
+    study = studies.open_study(
+        name, storage, tuning.direction, sampler, pruner, tuning.fingerprint()
+    )
+    check_folder(tuning, study)
+    failed = studies.fail_orphans(study)
+    if failed:
+        numbers = ", ".join(map(str, failed))
+        print(f"trial(s) {numbers} of a killed worker marked FAIL; new trials take their place")
+    return study
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args, extra = build_parser().parse_known_args(argv)
+    bad = [a for a in extra if a.startswith("-") and not a.startswith("--")]
+    if bad:
+        raise UserError(f"unknown option '{bad[0]}' (see tune.py --help)")
+    for name in ("trials", "heartbeat"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UserError(f"--{name} must be at least 1")
+    studies.quiet_optuna()
+    spec = load_tune_spec(args.config)
+    n = args.trials or spec.trials
+    name = args.study or spec.path.stem
+    out = Path(args.out) if args.out else Path("runs") / "tune" / name
+    tuning = Tuning(spec, out, extra)
+    tuning.check_space()
+    tuning.prepare()
+    url = args.storage or studies.default_storage(out)
+    study = join(tuning, name, url, args.heartbeat)
+    print(
+        f"tune {name}: {n} trials ({studies.done(study)} done), {len(tuning.params)} parameters, "
+        f"{tuning.metric} ({tuning.direction}), {spec.folds} fold(s); test split never read; {out}"
+    )
+    deadline = None if args.timeout is None else time.time() + args.timeout
+    worker = Worker(tuning, study, url, n, deadline)
+    try:
+        worker.run(TrialRunner(tuning, n, pruning=spec.pruner is not None))
+    finally:
+        worker.bar.close()
+    return finish(tuning, study, url, n)
