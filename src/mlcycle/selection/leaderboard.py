@@ -80,7 +80,9 @@ def console_table(rows: list[dict[str, Any]], top: int = 10) -> str:
     keys = ("rank", "candidate", "family", "mean", "std", "fit_s", "latency_ms", "gate", "budget")
     table = [list(keys)] + [[_cell(k, r.get(k)) for k in keys] for r in rows[:top]]
     widths = [max(len(line[i]) for line in table) for i in range(len(keys))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in table)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in table
+    )
 
 
 def metric_figure(rows: list[dict[str, Any]], metric: str, minimum: float | None) -> Figure:
