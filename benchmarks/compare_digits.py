@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Wall time of ``compare.py`` on the digits against the time its fits take.
 
-    python benchmarks/compare_digits.py [--config configs/compare/digits.yaml] [--folds 5]
+    python benchmarks/compare_digits.py [--config configs/compare/digits.yaml] [--folds 5] [--out DIR]
 
 Runs the comparison in a fresh temporary folder (nothing resumed), then prints: wall time
 (target on 2 cores: under 10 minutes for at least 4 deep and 5 classic candidates x 5 folds),
@@ -33,9 +33,12 @@ def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/compare/digits.yaml")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--out", help="keep the comparison here (default: a temporary folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "compare"
+        out = Path(args.out) if args.out else Path(tmp) / "compare"
+        if out.exists():
+            parser.error(f"--out {out} exists; the benchmark measures a fresh comparison")
         clock = time.perf_counter()
         with redirect_stdout(StringIO()):
             summary = main(["--config", args.config, "--folds", str(args.folds), "--out", str(out)])

@@ -56,7 +56,13 @@ def per_class_f1(
 
 
 def _annotated_heat_map(
-    ax, values: np.ndarray, rows: Sequence[str], cols: Sequence[str], cmap: str, vmax: float = 1.0
+    ax,
+    values: np.ndarray,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    cmap: str,
+    vmax: float = 1.0,
+    fmt: str = ".2f",
 ) -> None:
     """Values from 0 to ``vmax`` as colour (dark = low), with the number written in each cell
     while they stay legible."""
@@ -71,7 +77,13 @@ def _annotated_heat_map(
             for j in range(values.shape[1]):
                 colour = "white" if values[i, j] < vmax / 2 else "black"
                 ax.text(
-                    j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7, color=colour
+                    j,
+                    i,
+                    format(values[i, j], fmt),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color=colour,
                 )
 
 
@@ -152,13 +164,17 @@ def error_correlation_figure(corr: dict) -> Figure:
         1, 2, figsize=(2 * (size + labels) + 1.5, size + labels), layout="constrained"
     )
     panels = (
-        ("disagreement", "disagreement (share of images)", "magma"),
-        ("double_fault", "double fault (both wrong; diagonal = error rate)", "inferno"),
+        ("disagreement", "disagreement (% of images)", "magma"),
+        (
+            "double_fault",
+            "double fault: both wrong (% of images; diagonal = error rate)",
+            "inferno",
+        ),
     )
     for ax, (key, title, cmap) in zip(axes, panels, strict=True):
-        values = np.asarray(corr[key], dtype=float).reshape(len(names), len(names))
-        # shares of errors are small: scale the colour to the largest one, not to 1
-        _annotated_heat_map(ax, values, names, names, cmap, float(values.max(initial=0)))
+        values = 100 * np.asarray(corr[key], dtype=float).reshape(len(names), len(names))
+        # shares of errors are small: scale the colour to the largest one, not to 100%
+        _annotated_heat_map(ax, values, names, names, cmap, float(values.max(initial=0)), ".1f")
         ax.set_title(title, fontsize=9)
     return fig
 

@@ -96,9 +96,11 @@ def cnn_attributions(
                 probs = torch.softmax(model(inputs), dim=1).cpu()
     finally:
         model.train(was_training)
-    fig, axes = image_grid(2 * len(images), 2, (2.0, 2.1), 0.5)
+    pairs = min(4, len(images))  # image and heat map side by side, four pairs a row
+    fig, axes = image_grid(2 * len(images), 2 * pairs, (2.0, 2.1), 0.5)
     for row, image in enumerate(images):
-        ax_image, ax_heat = axes[row]
+        line, column = divmod(row, pairs)
+        ax_image, ax_heat = axes[line, 2 * column], axes[line, 2 * column + 1]
         true, pred = int(targets[row]), int(probs[row].argmax())
         _show_image(ax_image, image)
         ax_image.set_title(

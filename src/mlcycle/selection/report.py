@@ -57,10 +57,12 @@ def write_report(
     figures_dir.mkdir(exist_ok=True)
     minimum = getattr(comparison.objective, "min", None) if comparison.objective else None
     save(leaderboard.metric_figure(rows, f"val/{key}", minimum), figures_dir / "leaderboard.png")
-    found = error_analysis(oof, pool, rows, figures_dir) if oof else {}
+    good = eligible(rows, oof, mode) if oof else []
+    # the error analysis compares models worth keeping: one at chance would swamp its scales
+    found = error_analysis({n: oof[n] for n in good}, pool, rows, figures_dir) if good else {}
     if pool.classify:
         found["importance"] = importance(comparison, rows, figures_dir)
-    shortlisted = write_shortlist(comparison, oof, rows, found) if oof else None
+    shortlisted = write_shortlist(comparison, oof, rows, mode) if oof else None
     leaderboard.write_csv(rows, out / "leaderboard.csv")
     notes = notes_for(comparison, command, clock, shortlisted)
     (out / "leaderboard.md").write_text(
@@ -95,6 +97,12 @@ def write_report(
             f"{shortlisted['ensemble_f1']:.4f} vs best single {shortlisted['best_single_f1']:.4f}); "
             f"{out / 'shortlist.yaml'}"
         )
+        deep = shortlisted.get("deep")
+        if deep:
+            print(
+                f"deep-only shortlist for one ONNX ensemble: {', '.join(deep['members'])} "
+                f"({deep['ensemble_f1']:.4f}); {out / 'shortlist_deep.yaml'}"
+            )
     print(f"wrote {out / 'leaderboard.html'} ({clock.seconds:.0f}s)")
     return summary
 
@@ -185,9 +193,40 @@ def importance(comparison: Any, rows: list[dict[str, Any]], figures: Path) -> di
     return written
 
 
+ELIGIBLE_MARGIN = 0.05  # without an objective: within 5 points of the best candidate
+
+
+def eligible(rows: list[dict[str, Any]], oof: dict[str, np.ndarray], mode: str) -> list[str]:
+    """Candidates good enough to short-list: those passing the objective's quality gate when
+    there is one (else within ``ELIGIBLE_MARGIN`` of the best mean); never one that did not
+    learn, however different its errors."""
+    done = [r for r in rows if r["candidate"] in oof and r.get("mean") is not None]
+    if any(r.get("gate") is not None for r in done):
+        return [r["candidate"] for r in done if r.get("gate")]
+    if mode == "max":
+        best = max(r["mean"] for r in done)
+        return [r["candidate"] for r in done if r["mean"] >= best - ELIGIBLE_MARGIN]
+    best = min(r["mean"] for r in done)
+    return [r["candidate"] for r in done if r["mean"] <= best + ELIGIBLE_MARGIN]
+
+
 def write_shortlist(
-    comparison: Any, oof: dict[str, np.ndarray], rows: list[dict[str, Any]], found: dict[str, Any]
-) -> dict[str, Any]:
+    comparison: Any, oof: dict[str, np.ndarray], rows: list[dict[str, Any]], mode: str
+) -> dict[str, Any] | None:
+    """``shortlist.yaml`` over every family; and, when it holds classic models (which
+    ensemble.py cannot put in an ONNX graph), ``shortlist_deep.yaml`` over deep ones only."""
+    names = eligible(rows, oof, mode)
+    if not names:
+        return None
+    chosen = write_one(comparison, {n: oof[n] for n in names}, "shortlist.yaml")
+    by_name = {c.name: c for c in comparison.spec.candidates}
+    deep = [n for n in names if by_name[n].kind == "deep"]
+    if any(by_name[n].kind != "deep" for n in chosen["members"]) and len(deep) >= 2:
+        chosen["deep"] = write_one(comparison, {n: oof[n] for n in deep}, "shortlist_deep.yaml")
+    return chosen
+
+
+def write_one(comparison: Any, oof: dict[str, np.ndarray], file: str) -> dict[str, Any]:
     pool = comparison.pool
     chosen = analysis.shortlist(oof, pool.target, len(pool.class_names))
     by_name = {c.name: c for c in comparison.spec.candidates}
@@ -205,15 +244,21 @@ def write_shortlist(
         members.append(entry)
     document = {
         "comparison": str(comparison.out),
-        "rule": chosen["rule"],
+        "rule": chosen["rule"] + " Candidates: " + ELIGIBLE_RULE,
         "members": members,
         "ensemble_f1": chosen["ensemble_f1"],
         "best_single": chosen["best_single"],
         "best_single_f1": chosen["best_single_f1"],
         "trace": chosen["trace"],
     }
-    (comparison.out / "shortlist.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    return {**chosen, "members": chosen["members"]}
+    (comparison.out / file).write_text(yaml.safe_dump(document, sort_keys=False))
+    return {**chosen, "file": file}
+
+
+ELIGIBLE_RULE = (
+    "those passing the objective's quality gate (metric and per-class minimums), or without "
+    "an objective those within 0.05 of the best mean."
+)
 
 
 def notes_for(comparison: Any, command: str, clock: Stopwatch, shortlisted: Any) -> list[str]:
