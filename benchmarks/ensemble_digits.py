@@ -3,7 +3,7 @@
 single model.
 
     python scripts/compare.py --config configs/compare/digits.yaml --out runs/compare/digits
-    python benchmarks/ensemble_digits.py runs/compare/digits
+    python benchmarks/ensemble_digits.py runs/compare/digits [--shortlist FILE]
 
 Two blocks: the members ensemble.py puts into one graph (deep ones taking the same input), and
 every shortlist member including classic ones (a score only: those cannot be exported as one
@@ -62,8 +62,11 @@ def every_member(shortlist: Path) -> tuple[list[str], dict[str, np.ndarray]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("comparison", help="a compare.py folder (holding shortlist.yaml)")
+    parser.add_argument(
+        "--shortlist", default="shortlist.yaml", help="file in it (or shortlist_deep.yaml)"
+    )
     args = parser.parse_args()
-    shortlist = Path(args.comparison) / "shortlist.yaml"
+    shortlist = Path(args.comparison) / args.shortlist
     source = from_shortlist(shortlist)
     for item in source.left_out:
         print(f"left out of the graph: {item['name']} ({item['reason']})")

@@ -79,6 +79,7 @@ def predict_split(
         )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", ".*does not have many workers.*")
+            warnings.filterwarnings("ignore", ".*LeafSpec.*")  # Lightning's own deprecation
             loader = data.split_dataloader(split)
             trainer.predict(model, dataloaders=loader, return_predictions=False)
     finally:
