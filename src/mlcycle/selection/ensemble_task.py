@@ -21,7 +21,7 @@ from torch import nn
 
 from mlcycle.errors import UserError
 from mlcycle.models import build_model
-from mlcycle.tasks.base import TASKS, Monitor, Task
+from mlcycle.tasks.base import Monitor, Task
 
 
 def log_mean_exp(values: torch.Tensor, log_weights: torch.Tensor) -> torch.Tensor:
@@ -167,8 +167,3 @@ class EnsembleTask(Task):
         """``probs`` (N, K) ensemble probabilities, ``target`` (N,), ``index`` (N,)."""
         x, y, index = batch
         return {"probs": self(x).float().softmax(dim=1), "target": y, "index": index}
-
-
-# Not register_task: that keys the registry by task_name, which ClassificationTask holds; the
-# ensemble keeps task_name "classification" so the classifier's evaluator and exporter apply.
-TASKS.add("classification_ensemble", EnsembleTask)
