@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -12,17 +11,12 @@ import yaml
 from lightning.pytorch import LightningDataModule
 
 from mlcycle.errors import UserError
+from mlcycle.imports import import_object
 from mlcycle.tasks.base import Task
 
 
 def _import(class_path: str, base: type) -> type:
-    module, _, name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise UserError(
-            f"class '{class_path}' in the run's config.yaml cannot be imported: {exc}"
-        ) from exc
+    cls = import_object(class_path, "class in the run's config.yaml")
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise UserError(f"'{class_path}' in the run's config.yaml is not a {base.__name__}")
     return cls

@@ -3,7 +3,6 @@ PCA) fitted on the fold's training rows of resized pixels or of a deep model's e
 
 from __future__ import annotations
 
-import importlib
 import time
 import warnings
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlcycle.errors import UserError
+from mlcycle.imports import import_object
 from mlcycle.selection.measure import latency_ms, learned_numbers, pickled_mb
 from mlcycle.selection.spec import Candidate
 
@@ -28,13 +28,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 def build_estimator(candidate: Candidate, seed: int) -> Pipeline:
     """The candidate's pipeline: [standardize] -> [PCA] -> estimator."""
-    module, _, name = candidate.estimator.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise UserError(
-            f"candidate '{candidate.name}': estimator '{candidate.estimator}' cannot be imported"
-        ) from exc
+    cls = import_object(candidate.estimator, f"candidate '{candidate.name}': estimator")
     params = {**DEFAULTS.get(candidate.estimator, {}), **candidate.params}
     if "random_state" in cls().get_params() and "random_state" not in params:
         params["random_state"] = seed

@@ -9,7 +9,6 @@ every fold run sees the same test split, sealed, and never reads it.
 from __future__ import annotations
 
 import csv
-import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from mlcycle.imports import import_object
 from mlcycle.selection.folds import assign_folds, assignment_digest, write_fold_splits
 
 
@@ -47,9 +47,7 @@ def resolve_config(args: list[str]) -> dict[str, Any]:
 
 def build_data(config: dict[str, Any]) -> Any:
     """The data module of a resolved config."""
-    class_path = config["data"]["class_path"]
-    module, _, name = class_path.rpartition(".")
-    cls = getattr(importlib.import_module(module), name)
+    cls = import_object(config["data"]["class_path"], "data class")
     return cls(**dict(config["data"].get("init_args") or {}))
 
 

@@ -61,10 +61,9 @@ def score_key(
 
 def task_monitor(config: dict[str, Any]) -> tuple[str, str]:
     """The monitored metric and mode of the config's task (``val/f1``, ``val/iou``, ``val/map``)."""
-    import importlib
+    from mlcycle.imports import import_object
 
-    module, _, name = config["model"]["class_path"].rpartition(".")
-    monitor = getattr(getattr(importlib.import_module(module), name), "monitor", None)
+    monitor = getattr(import_object(config["model"]["class_path"], "model class"), "monitor", None)
     return (monitor[0], monitor[1]) if monitor else ("val/f1", "max")
 
 
