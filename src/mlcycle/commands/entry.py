@@ -59,3 +59,27 @@ def ensemble() -> None:
     from mlcycle.selection.ensemble import main
 
     main()
+
+
+def serve() -> None:
+    from mlcycle.serve.cli import main
+
+    main()
+
+
+def monitor() -> None:
+    from mlcycle.monitor.cli import main
+
+    main()
+
+
+def retrain() -> None:
+    from mlcycle.retrain.cli import main
+
+    main()
+
+
+def report() -> None:
+    from mlcycle.reports.model_card import main
+
+    main()
