@@ -1,0 +1,233 @@
+"""The prediction store: every answered image is a row, written through SQLAlchemy.
+
+SQLite by default (a file), PostgreSQL or any SQLAlchemy URL. Writes are queued and flushed
+in batches by one background thread, off the request path; :meth:`PredictionStore.close`
+drains the queue, so a clean shutdown loses no row.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from mlcycle.serve.stats import STATS
+
+METADATA = sa.MetaData()
+PREDICTIONS = sa.Table(
+    "predictions",
+    METADATA,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("model_version", sa.String(64), nullable=False, index=True),
+    sa.Column("source", sa.String(16), nullable=False),  # api, batch, predict
+    sa.Column("input_name", sa.Text),
+    sa.Column("input_sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("width", sa.Integer),
+    sa.Column("height", sa.Integer),
+    sa.Column("mode", sa.String(16)),
+    *(sa.Column(name, sa.Float) for name in STATS),
+    sa.Column("predicted", sa.Text),  # class; or a summary for segmentation / detection
+    sa.Column("confidence", sa.Float),
+    sa.Column("top_k", sa.Text),  # JSON
+    sa.Column("latency_ms", sa.Float),
+)
+FEEDBACK = sa.Table(
+    "feedback",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "prediction_id", sa.String(36), sa.ForeignKey("predictions.id"), nullable=False, index=True
+    ),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+)
+COLUMNS = [c.name for c in PREDICTIONS.columns]
+FLUSH = "__flush__"  # a queue item asking the writer to signal once what came before is written
+
+
+def default_url(folder: str | Path) -> str:
+    return f"sqlite:///{Path(folder) / 'predictions.db'}"
+
+
+def engine_for(url: str) -> sa.Engine:
+    """An engine with the tables created; SQLite in WAL mode so readers do not block the writer."""
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+    METADATA.create_all(engine)
+    return engine
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def prediction_row(**values: Any) -> dict[str, Any]:
+    """A predictions row: every column present (None when not given); ``top_k`` as JSON."""
+    row = {name: values.get(name) for name in COLUMNS}
+    row["id"] = row["id"] or new_id()
+    row["time"] = row["time"] or now()
+    if row["top_k"] is not None and not isinstance(row["top_k"], str):
+        row["top_k"] = json.dumps(row["top_k"])
+    return row
+
+
+class PredictionStore:
+    """Queued, batched writes of prediction rows; synchronous feedback and reads."""
+
+    def __init__(self, url: str, batch_size: int = 256, flush_seconds: float = 0.2) -> None:
+        self.url = url
+        self.engine = engine_for(url)
+        self.batch_size, self.flush_seconds = batch_size, flush_seconds
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.written = 0
+        self.errors: list[str] = []
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def start(self) -> PredictionStore:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="prediction-store", daemon=True)
+            self._thread.start()
+        return self
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Queue one row (see :func:`prediction_row`); never blocks the caller on the database."""
+        self._queue.put(row)
+
+    def add_many(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self._queue.put(row)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self.flush_seconds)
+            except queue.Empty:
+                continue
+            batch, flushed, stop = [], None, False
+            while True:
+                if item is None:
+                    stop = True
+                    break
+                if FLUSH in item:
+                    flushed = item[FLUSH]
+                    break
+                batch.append(item)
+                if len(batch) >= self.batch_size:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._write(batch)
+            if flushed is not None:
+                flushed.set()
+            if stop:
+                return
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(PREDICTIONS.insert(), batch)
+            self.written += len(batch)
+        except Exception as exc:  # the server must keep answering; the error is reported
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Write everything queued so far (the writer keeps running)."""
+        if self._thread is None:
+            rows = []
+            while not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is not None:
+                    rows.append(item)
+            if rows:
+                self._write(rows)
+            return
+        done = threading.Event()
+        self._queue.put({FLUSH: done})
+        done.wait(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Drain the queue and stop the writer."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+        else:
+            self.flush()
+        self.engine.dispose()
+
+    # --- feedback and reads ---------------------------------------------------------------------
+
+    def add_feedback(self, prediction_id: str, label: str) -> bool:
+        """Record the true label of a prediction; False when the prediction is unknown."""
+        with self.engine.begin() as connection:
+            known = connection.execute(
+                sa.select(PREDICTIONS.c.id).where(PREDICTIONS.c.id == prediction_id)
+            ).first()
+            if known is None:
+                return False
+            connection.execute(
+                FEEDBACK.insert().values(prediction_id=prediction_id, label=label, time=now())
+            )
+        return True
+
+    def count(self, model_version: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(PREDICTIONS)
+        if model_version:
+            query = query.where(PREDICTIONS.c.model_version == model_version)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def predicted_hashes(self, model_version: str, hashes: list[str]) -> set[str]:
+        """Which of ``hashes`` this model version already predicted (batch jobs skip them)."""
+        found: set[str] = set()
+        with self.engine.connect() as connection:
+            for start in range(0, len(hashes), 500):
+                chunk = hashes[start : start + 500]
+                query = sa.select(PREDICTIONS.c.input_sha256).where(
+                    PREDICTIONS.c.model_version == model_version,
+                    PREDICTIONS.c.input_sha256.in_(chunk),
+                )
+                found.update(r[0] for r in connection.execute(query))
+        return found
+
+    def rows(self, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+        """Prediction rows joined with their latest feedback label (``label``), oldest first."""
+        label = (
+            sa.select(FEEDBACK.c.label)
+            .where(FEEDBACK.c.prediction_id == PREDICTIONS.c.id)
+            .order_by(FEEDBACK.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = sa.select(PREDICTIONS, label.label("label")).order_by(PREDICTIONS.c.time)
+        if since is not None:
+            query = query.where(PREDICTIONS.c.time >= since)
+        if until is not None:
+            query = query.where(PREDICTIONS.c.time < until)
+        with self.engine.connect() as connection:
+            return [dict(r._mapping) for r in connection.execute(query)]
