@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Predict with an exported model; one JSON line per image.
+"""Predict with an exported model; one JSON line per image (``scripts/predict.py`` links here).
 
     python scripts/predict.py RUN/export/model.onnx IMAGE_OR_FOLDER ... [--top-k 3]
     python scripts/predict.py SEG_RUN/export/model.onnx IMAGES ... --masks-dir NEW_FOLDER
