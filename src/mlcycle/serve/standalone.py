@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -136,12 +137,20 @@ def preprocess(image: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
 # --- the model ------------------------------------------------------------------------------
 
 
-def load_model(path: Path) -> Callable[[np.ndarray], list[np.ndarray]]:
-    """A function from a float32 NCHW batch to the model's outputs (logits first)."""
+def load_model(path: Path, threads: int | None = None) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """A function from a float32 NCHW batch to the model's outputs (logits first).
+
+    ``threads``: ONNX Runtime's intra-op threads, which then sleep instead of spinning between
+    calls (a server shares its cores with Python); None keeps ONNX Runtime's defaults."""
     if path.suffix == ".onnx":
         import onnxruntime as ort
 
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         return lambda x: session.run(None, {name: x})
     if path.suffix in (".ts", ".pt"):
@@ -208,6 +217,21 @@ def read_images(
     return results, inputs, slots, sizes
 
 
+def top_classes(probs: np.ndarray, names: list[str], top_k: int) -> dict[str, Any]:
+    """One image's class probabilities as its best class and its top-k list."""
+    k = max(1, min(top_k, len(names)))
+    order = np.argsort(-probs, kind="stable")[:k]
+    best = int(order[0])
+    return {
+        "class": names[best],
+        "index": best,
+        "confidence": round(float(probs[best]), 6),
+        "top_k": [
+            {"class": names[int(i)], "probability": round(float(probs[i]), 6)} for i in order
+        ],
+    }
+
+
 def predict(
     model: Callable[[np.ndarray], list[np.ndarray]],
     meta: dict[str, Any],
@@ -219,22 +243,20 @@ def predict(
     results, inputs, slots, _ = read_images(paths, meta["input"])
     if inputs:
         probs = softmax(np.asarray(model(np.stack(inputs))[0]))
-        k = max(1, min(top_k, len(names)))
         for slot, p in zip(slots, probs, strict=True):
-            order = np.argsort(-p, kind="stable")[:k]
-            best = int(order[0])
-            results[slot].update(
-                {
-                    "class": names[best],
-                    "index": best,
-                    "confidence": round(float(p[best]), 6),
-                    "top_k": [
-                        {"class": names[int(i)], "probability": round(float(p[i]), 6)}
-                        for i in order
-                    ],
-                }
-            )
+            results[slot].update(top_classes(p, names, top_k))
     return results
+
+
+def full_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A uint8 class-index mask at the image's own size (nearest-neighbour)."""
+    return np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
+
+
+def class_shares(mask: np.ndarray, names: list[str]) -> dict[str, float]:
+    """The share of the mask's pixels of each class present."""
+    counts = np.bincount(mask.ravel(), minlength=len(names))
+    return {names[c]: round(float(counts[c]) / mask.size, 6) for c in np.flatnonzero(counts)}
 
 
 def segment(
@@ -251,9 +273,7 @@ def segment(
     if inputs:
         classes = np.asarray(model(np.stack(inputs))[0]).argmax(axis=1).astype(np.uint8)
         for slot, mask, (height, width) in zip(slots, classes, sizes, strict=True):
-            full = np.asarray(
-                Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST)
-            )
+            full = full_mask(mask, height, width)
             stem, n = Path(results[slot]["path"]).stem, 1
             name = f"{stem}.png"
             while name in taken:  # same stem in two folders
@@ -261,18 +281,42 @@ def segment(
                 name = f"{stem}_{n}.png"
             taken.add(name)
             Image.fromarray(full).save(masks_dir / name)
-            counts = np.bincount(full.ravel(), minlength=len(names))
             results[slot].update(
                 {
                     "mask": str(masks_dir / name),
                     "size": [width, height],
-                    "class_shares": {
-                        names[c]: round(float(counts[c]) / full.size, 6)
-                        for c in np.flatnonzero(counts)
-                    },
+                    "class_shares": class_shares(full, names),
                 }
             )
     return results
+
+
+def boxes_found(
+    outputs: list[np.ndarray],
+    meta: dict[str, Any],
+    height: int,
+    width: int,
+    min_score: float,
+) -> list[dict[str, Any]]:
+    """One image's detections (boxes, scores, labels) in the image's own pixels, those scoring
+    at least ``min_score``."""
+    names, spec = meta["class_names"], meta["input"]
+    boxes, scores, labels = (np.asarray(a) for a in outputs[:3])
+    scale = np.array([width, height, width, height]) / np.array(
+        [spec["width"], spec["height"], spec["width"], spec["height"]], dtype=np.float64
+    )
+    found = []
+    for box, score, label in zip(boxes.reshape(-1, 4) * scale, scores, labels, strict=True):
+        if score >= min_score:
+            found.append(
+                {
+                    "class": names[int(label)],
+                    "index": int(label),
+                    "score": round(float(score), 6),
+                    "box": [round(float(v), 2) for v in box],
+                }
+            )
+    return found
 
 
 def detect(
@@ -283,24 +327,9 @@ def detect(
 ) -> list[dict[str, Any]]:
     """Detection: boxes in the image's own pixels, with class and score; one image per call
     (the graph's batch is one)."""
-    names, spec = meta["class_names"], meta["input"]
-    results, inputs, slots, sizes = read_images(paths, spec)
+    results, inputs, slots, sizes = read_images(paths, meta["input"])
     for x, slot, (height, width) in zip(inputs, slots, sizes, strict=True):
-        boxes, scores, labels = (np.asarray(a) for a in model(x[None])[:3])
-        scale = np.array([width, height, width, height]) / np.array(
-            [spec["width"], spec["height"], spec["width"], spec["height"]], dtype=np.float64
-        )
-        found = []
-        for box, score, label in zip(boxes.reshape(-1, 4) * scale, scores, labels, strict=True):
-            if score >= min_score:
-                found.append(
-                    {
-                        "class": names[int(label)],
-                        "index": int(label),
-                        "score": round(float(score), 6),
-                        "box": [round(float(v), 2) for v in box],
-                    }
-                )
+        found = boxes_found(model(x[None]), meta, height, width, min_score)
         results[slot].update({"size": [width, height], "detections": found})
     return results
 
@@ -408,7 +437,7 @@ def new_folder(path: Path | None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="predict.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="model.onnx, model.int8.onnx or model.ts from RUN/export")
-    parser.add_argument("inputs", nargs="+", help="image files or folders of images")
+    parser.add_argument("inputs", nargs="*", help="image files or folders of images")
     parser.add_argument("--top-k", type=int, default=3, help="classes listed per image (3)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per model call (32)")
     parser.add_argument("--masks-dir", help="segmentation: a new or empty folder for the mask PNGs")
@@ -420,6 +449,22 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="multi-label: lowest probability of a listed label (default: model.json's)",
     )
+    parser.add_argument(
+        "--db",
+        help="record every prediction in this prediction store (a SQLAlchemy URL, e.g. "
+        "sqlite:///predictions.db); needs mlcycle installed",
+    )
+    parser.add_argument(
+        "--skip-predicted",
+        action="store_true",
+        help="with --db: skip images this model version already predicted (for cron jobs)",
+    )
+    parser.add_argument(
+        "--query",
+        help="take the images from this SQL query's 'path' column (with --query-url) "
+        "instead of, or besides, the inputs",
+    )
+    parser.add_argument("--query-url", help="the database --query runs on (a SQLAlchemy URL)")
     args = parser.parse_args(argv)
     try:
         model_path = Path(args.model)
@@ -440,16 +485,45 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    paths = list(collect(args.inputs))
+    try:
+        paths = list(collect(args.inputs))
+        if args.query or args.query_url:
+            from mlcycle.serve.batch import query_paths
+
+            paths += query_paths(args.query, args.query_url)
+        recorder = None
+        if args.db:
+            from mlcycle.serve.batch import Recorder
+
+            recorder = Recorder(args.db, model_path, int(meta["input"]["channels"]))
+        elif args.skip_predicted:
+            raise UsageError("--skip-predicted needs --db, the store that knows what was predicted")
+    except (UsageError, ValueError) as exc:  # batch.py's errors are ValueErrors
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if recorder is not None and args.skip_predicted:
+        paths, skipped = recorder.unpredicted(paths)
+        print(f"skipped {skipped} image(s) this model version already predicted", file=sys.stderr)
+        if not paths:
+            recorder.close()
+            return 0
     if not paths:
         print(f"error: no image files in {' '.join(args.inputs)}", file=sys.stderr)
         return 2
     handler = HANDLERS.get(kind, lambda model, meta, paths, args: raw(model, meta, paths))
     failed, args.taken = 0, set()
     for start in range(0, len(paths), args.batch_size):
-        for result in handler(model, meta, paths[start : start + args.batch_size], args):
+        clock = time.perf_counter()
+        results = handler(model, meta, paths[start : start + args.batch_size], args)
+        per_image_ms = (time.perf_counter() - clock) * 1000 / max(1, len(results))
+        for result in results:
             failed += "error" in result
+            if recorder is not None and "error" not in result:
+                result["prediction_id"] = recorder.record(result, per_image_ms)
             print(json.dumps(result), flush=True)
+    if recorder is not None:
+        recorder.close()
+        print(f"recorded {recorder.recorded} prediction(s) in {args.db}", file=sys.stderr)
     if failed:
         print(f"error: {failed} of {len(paths)} files could not be predicted", file=sys.stderr)
     return 1 if failed else 0

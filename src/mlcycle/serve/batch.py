@@ -1,0 +1,80 @@
+"""Batch prediction into the prediction store: predict.py's ``--db``, ``--skip-predicted`` and
+``--query``. With these, ``predict.py`` is the job that sends new data to the model from cron:
+
+    python scripts/predict.py RUN/export/model.onnx /data/incoming --db sqlite:///preds.db --skip-predicted
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlcycle.serve.recording import file_sha256, image_mode, image_row
+from mlcycle.serve.standalone import load_image
+from mlcycle.serve.store import PredictionStore
+
+
+def query_paths(query: str | None, url: str | None) -> list[Path]:
+    """The ``path`` column of a SQL query (relative paths are taken from the current folder)."""
+    if not query or not url:
+        raise BatchError("--query and --query-url go together")
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as connection:
+            result = connection.execute(sa.text(query))
+            if "path" not in result.keys():
+                raise BatchError(f"--query returns no 'path' column (it has {list(result.keys())})")
+            paths = [Path(str(row.path)) for row in result if row.path]
+        engine.dispose()
+    except sa.exc.SQLAlchemyError as exc:
+        reason = " ".join(str(exc.orig if hasattr(exc, "orig") else exc).split())
+        raise BatchError(f"--query failed on {url}: {reason}") from exc
+    return paths
+
+
+class BatchError(ValueError):
+    """A bad --db or --query: predict.py prints it as one ``error:`` line, exit 2. (A
+    ValueError, because predict.py run as a script has its own copy of UsageError.)"""
+
+
+class Recorder:
+    """Rows for a prediction store, written by its background writer; ``close`` drains it."""
+
+    def __init__(self, url: str, model_path: Path, channels: int) -> None:
+        import sqlalchemy as sa
+
+        try:
+            self.store = PredictionStore(url).start()
+        except (sa.exc.SQLAlchemyError, sa.exc.ArgumentError) as exc:
+            raise BatchError(f"--db {url}: {' '.join(str(exc).split())[:200]}") from exc
+        self.version = file_sha256(model_path)
+        self.channels = channels
+        self.recorded = 0
+
+    def unpredicted(self, paths: list[Path]) -> tuple[list[Path], int]:
+        """The paths whose content this model version has not predicted yet, and how many not."""
+        hashes = {p: file_sha256(p) for p in paths if p.is_file()}
+        done = self.store.predicted_hashes(self.version, sorted(set(hashes.values())))
+        keep = [p for p in paths if hashes.get(p) not in done]
+        return keep, len(paths) - len(keep)
+
+    def record(self, result: dict[str, Any], latency_ms: float) -> str:
+        path = Path(result["path"])
+        image = load_image(path, self.channels)
+        row = image_row(
+            path,
+            image,
+            image_mode(path),
+            result,
+            model_version=self.version,
+            source="batch",
+            latency_ms=round(latency_ms, 3),
+        )
+        self.store.add(row)
+        self.recorded += 1
+        return row["id"]
+
+    def close(self) -> None:
+        self.store.close()
