@@ -122,6 +122,7 @@ def test_one_format_and_another_folder(exported, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         "model.json",
         "model.onnx",
+        "reference.json",
         "verification.json",
     ]
     assert [r["file"] for r in result["report"]["artifacts"]] == ["model.onnx"]

@@ -20,13 +20,15 @@ from mlcycle.export.quantize import CALIBRATION_METHODS, quantize_int8
 from mlcycle.export.tasks import TaskExport, Verification, export_for
 from mlcycle.export.torchscript import export_torchscript
 from mlcycle.export.verify import MAX_F1_DROP, MAX_LOGIT_DIFF, Artifact
+from mlcycle.monitor.reference import FILE as REFERENCE
+from mlcycle.monitor.reference import write_reference
 from mlcycle.run.loader import Run, sha256
 from mlcycle.run.record import write_json
 from mlcycle.selection.objective import Gate, Objective, parse_objective, train_gate
 
 FORMATS = ("torchscript", "onnx")
 FILES = {"torchscript": "model.ts", "onnx": "model.onnx", "onnx_int8": "model.int8.onnx"}
-OUTPUTS = (*FILES.values(), "model.json", "verification.json")
+OUTPUTS = (*FILES.values(), "model.json", "verification.json", REFERENCE)
 
 
 class VerificationFailed(UserError):
@@ -89,6 +91,12 @@ def build_parser() -> ArgParser:
         "--force",
         action="store_true",
         help="Export even when the run failed its objective on val.",
+    )
+    parser.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="Skip reference.json (the train/val input statistics and val predictions that "
+        "scripts/monitor.py compares production with).",
     )
     return parser
 
@@ -275,6 +283,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args, formats, run, exporter, task, model, checkpoint=checkpoint, artifacts=artifacts,
         report=report, metrics=metrics, objective=objective, gate=gate,
     )  # fmt: skip
+    if not args.no_reference:
+        meta["reference"] = write_reference(out, data, meta)
     write_json(out / "model.json", meta)
 
     print(f"\nverification on {report['images']} validation images ({report['checkpoint']}):")

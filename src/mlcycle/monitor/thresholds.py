@@ -1,0 +1,59 @@
+"""The monitor's thresholds: documented defaults, overridden by a YAML mapping (--thresholds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlcycle.errors import UserError
+
+# name -> (default, meaning); docs/monitoring.md explains the choices
+DEFAULTS: dict[str, tuple[Any, str]] = {
+    "min_rows": (30, "rows a window needs to be judged at all"),
+    "reference_split": ("train", "the split whose input statistics are the reference (or val)"),
+    "psi": (0.2, "PSI above this is drift (0.1-0.2 moderate, > 0.2 large)..."),
+    "psi_noise_quantile": (0.99, "...and above this quantile of the PSI sampling noise alone"),
+    "ks_p": (0.01, "KS p-value below this is drift..."),
+    "ks_min_rows": (50, "...in a window of at least this many rows..."),
+    "ks_min_statistic": (0.1, "...with a CDF distance of at least this (large windows)"),
+    "chi2_p": (0.01, "predicted-class chi-square p-value below this is drift..."),
+    "chi2_min_effect": (0.1, "...with Cohen's w = sqrt(chi2 / n) at least this"),
+    "class_psi": (0.2, "PSI of the predicted-class shares above this (and the noise) is drift"),
+    "confidence_shift": (0.1, "mean confidence moved by more than this (and |z| > 2.58)"),
+    "accuracy_drop": (0.05, "accuracy this far below the reference, interval above it too"),
+    "f1_drop": (0.05, "macro F1 this far below the reference, interval above it too"),
+    "min_feedback": (30, "rows with feedback a window needs for the performance checks"),
+}
+SPLITS = ("train", "val")
+
+
+def defaults() -> dict[str, Any]:
+    return {name: value for name, (value, _) in DEFAULTS.items()}
+
+
+def load_thresholds(path: str | Path | None) -> dict[str, Any]:
+    """The defaults, with the values of the YAML mapping at ``path`` (when given) in place."""
+    values = defaults()
+    if path is None:
+        return values
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"thresholds file '{path}' does not exist")
+    try:
+        given = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"thresholds file '{path}' is not valid YAML: {exc}") from exc
+    if not isinstance(given, dict):
+        raise UserError(f"thresholds file '{path}' must be a mapping of name: value")
+    for name, value in given.items():
+        if name not in DEFAULTS:
+            raise UserError(f"unknown threshold '{name}' in '{path}'; known: {', '.join(DEFAULTS)}")
+        if name == "reference_split":
+            if value not in SPLITS:
+                raise UserError(f"reference_split in '{path}' must be train or val")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise UserError(f"threshold '{name}' in '{path}' must be a number >= 0, not {value!r}")
+        values[name] = value
+    return values
