@@ -1,0 +1,167 @@
+"""``scripts/retrain.py``: champion and challenger.
+
+Train a challenger on the updated data (or take a trained run), score champion and challenger
+on the same fresh holdout, promote the challenger only when it passes the objective gate and
+beats the champion by the margin; every version, decision and rollback goes into the registry.
+Exit codes: 0 promoted (or registered, rolled back), 3 kept the champion, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from mlcycle.errors import ArgParser, UserError, main_guard
+from mlcycle.retrain.challenger import train_challenger
+from mlcycle.retrain.compete import compete, fingerprint
+from mlcycle.retrain.deploy import ensure_exported
+from mlcycle.retrain.registry import DEFAULT_REGISTRY, Registry, describe, locked
+from mlcycle.run.loader import Run, sha256
+
+
+def build_parser() -> ArgParser:
+    parser = ArgParser(
+        prog="retrain.py",
+        allow_abbrev=False,  # --data.* and other train.py options pass through untouched
+        description="Train a challenger, score it against the champion on the same fresh "
+        "holdout, promote it only when it passes the objective and beats the champion by the "
+        "margin. Any other --key=value (e.g. --data.root NEW) goes to train.py. Exit codes: "
+        "0 promoted, 3 kept the champion, 2 bad input.",
+    )
+    parser.add_argument(
+        "--champion",
+        help="the champion's run directory: needed once, the first call registers it",
+    )
+    parser.add_argument("--config", action="append", help="train.py config of the challenger")
+    parser.add_argument("--challenger", help="an already trained run instead of --config")
+    parser.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="start the challenger from the champion's best weights (and normalization)",
+    )
+    parser.add_argument(
+        "--margin", type=float, default=0.005, help="how much better the challenger must be"
+    )
+    parser.add_argument("--registry", default=str(DEFAULT_REGISTRY), help="registry JSON file")
+    parser.add_argument(
+        "--holdout",
+        help="an image folder (same layout as data.root) or a split file (path,...,split; its "
+        "test rows); default: the challenger's test split",
+    )
+    parser.add_argument("--rollback", action="store_true", help="restore the previous champion")
+    parser.add_argument("--reason", default="--rollback", help="why, for the rollback event")
+    parser.add_argument("--list", action="store_true", help="print the registry's versions")
+    return parser
+
+
+def _check(args: Any, extra: list[str]) -> None:
+    """Refuse option combinations that cannot work, before anything runs."""
+    if args.rollback or args.list:
+        used = [n for n in ("champion", "config", "challenger", "holdout") if getattr(args, n)]
+        if used or extra or args.warm_start:
+            flag = "--rollback" if args.rollback else "--list"
+            raise UserError(
+                f"{flag} takes only --registry and --reason; it trains and scores nothing"
+            )
+        return
+    if args.config and args.challenger:
+        raise UserError(
+            "give --config (train a challenger) or --challenger (a trained run), not both"
+        )
+    if extra and not args.config:
+        raise UserError(f"unknown option(s) {' '.join(extra)}; train.py options need --config")
+    if args.warm_start and not args.config:
+        raise UserError("--warm-start starts a training run: it needs --config")
+    if not args.margin >= 0:
+        raise UserError(f"--margin {args.margin} must be 0 or more")
+
+
+def _inputs(args: Any) -> Run | None:
+    """Check the given paths before the registry or a run is written; the ``--challenger``."""
+    if args.champion:
+        Run(args.champion).checkpoint("best")
+    if args.holdout and not Path(args.holdout).exists():
+        raise UserError(
+            f"--holdout '{args.holdout}' does not exist; give an image folder or a split file"
+        )
+    if not args.challenger:
+        return None
+    challenger = Run(args.challenger)
+    challenger.checkpoint("best")
+    return challenger
+
+
+def champion_of(registry: Registry, given: str | None) -> tuple[dict[str, Any], Run]:
+    """The registry's champion; an empty registry registers ``--champion`` as version 1."""
+    current = registry.champion
+    if current is not None:
+        if given and str(Path(given).resolve()) != current["run"]:
+            raise UserError(
+                f"--champion '{given}' is not the champion of registry '{registry.path}' "
+                f"(v{current['version']}, {current['run']}); leave --champion out, or --rollback"
+            )
+        return current, Run(current["run"])
+    if not given:
+        raise UserError(
+            f"registry '{registry.path}' has no champion yet; pass --champion RUN (the model in "
+            "production) to register it as the first version"
+        )
+    run = Run(given)
+    try:
+        exported = ensure_exported(run)
+    except UserError as exc:
+        raise UserError(
+            f"cannot register '{given}' as the champion: export.py: {exc}; if it is the model in "
+            f"production, export it yourself (python scripts/export.py --run {given} --force) "
+            "and run again"
+        ) from exc
+    entry = registry.add_version(
+        run.path,
+        data_fingerprint=fingerprint(run),
+        checkpoint_sha256=sha256(run.checkpoint("best")),
+        decision="initial",
+        reason="first version, registered as champion",
+        **exported,
+    )
+    registry.promote(entry["version"], entry["reason"])
+    registry.save()
+    pointer = registry.write_pointer()
+    print(
+        f"registered {run.path} as v{entry['version']}, the champion; {pointer} -> {entry['run']}"
+    )
+    return entry, run
+
+
+def rollback(registry: Registry, reason: str) -> dict[str, Any]:
+    dropped, restored = registry.rollback(reason)
+    restored.update(ensure_exported(Run(restored["run"])))  # the server needs its ONNX file
+    registry.save()
+    pointer = registry.write_pointer()
+    print(
+        f"rolled back: v{restored['version']} ({restored['run']}) is the champion again; "
+        f"v{dropped['version']} ({dropped['run']}) retired; {pointer} -> {restored['run']}"
+    )
+    return restored
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    args, extra = build_parser().parse_known_args(argv)
+    _check(args, extra)
+    command = shlex.join(["retrain.py", *(sys.argv[1:] if argv is None else argv)])
+    with locked(Path(args.registry)):
+        registry = Registry.load(args.registry)
+        if args.list:
+            print("\n".join(describe(registry)))
+            return None
+        if args.rollback:
+            return rollback(registry, args.reason)
+        challenger = _inputs(args)
+        champ = champion_of(registry, args.champion)
+        if not (args.config or args.challenger):
+            return {"version": champ[0], "registry": registry.path}
+        if challenger is None:
+            challenger = Run(train_challenger(args.config, extra, champ[1], args.warm_start))
+        return compete(registry, champ, challenger, args, command)
