@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mlcycle-installed
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: install train test lint format benchmark clean
+.PHONY: install train test browser lint format benchmark clean
 
 install: $(STAMP)
 
@@ -17,8 +17,15 @@ $(STAMP): pyproject.toml
 train: install
 	$(PY) scripts/train.py --config $(CONFIG)
 
-test: install
+test: install browser
 	$(PY) -m pytest
+
+# The web page test drives Debian's Chromium through Playwright; where it cannot be installed
+# (not root, no apt) that one test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& apt-get install -y -q chromium >/dev/null 2>&1; } \
+		|| echo "chromium not installed: tests/test_serve_page.py will be skipped"
 
 lint: install
 	$(VENV)/bin/ruff check src scripts tests benchmarks examples

@@ -111,6 +111,11 @@ class PredictionStore:
             self._thread.start()
         return self
 
+    @property
+    def alive(self) -> bool:
+        """The background writer is running."""
+        return self._thread is not None and self._thread.is_alive()
+
     def add(self, row: dict[str, Any]) -> None:
         """Queue one row (see :func:`prediction_row`); never blocks the caller on the database."""
         self._queue.put(row)

@@ -1,0 +1,153 @@
+"""The FastAPI app: endpoints, token check, error shapes and the OpenAPI description.
+
+Every error is JSON ``{"error": "..."}``; bad input is a 4xx (``handlers``), never a 5xx.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from mlcycle.serve.handlers import add_handlers, predict_openapi
+from mlcycle.serve.inputs import InputError, body_kind
+from mlcycle.serve.limits import BodyLimit
+from mlcycle.serve.metrics import RequestMetrics
+from mlcycle.serve.model import ServedModel
+from mlcycle.serve.page import PAGE
+from mlcycle.serve.schemas import (
+    ErrorResponse,
+    FeedbackIn,
+    FeedbackOut,
+    Health,
+    ModelCard,
+    PredictError,
+    PredictResponse,
+    Ready,
+)
+from mlcycle.serve.service import Service, Settings
+from mlcycle.serve.store import PredictionStore
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        401: "token missing or wrong",
+        413: "body over --max-bytes, or more than --max-images images",
+        415: "neither multipart/form-data nor application/json",
+        422: "fields of the wrong type or missing",
+    }.items()
+}
+
+
+BEARER = HTTPBearer(auto_error=False, description="the server's --token, when it has one")
+
+
+def token_check(token: str | None):
+    """A dependency requiring ``Authorization: Bearer TOKEN`` when a token is set."""
+
+    def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
+        if token is None:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise InputError(401, "unauthorized", "missing or wrong bearer token")
+
+    return check
+
+
+def create_app(model: ServedModel, store: PredictionStore, settings: Settings) -> FastAPI:
+    """The server's app; its lifespan starts the batcher and the store writer and, at shutdown
+    (after the last request), drains both."""
+    service = Service(model, store, settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(
+        title="mlcycle model server",
+        version=model.version[:12],
+        description=f"Serves the {model.kind} model {model.path.name} (ONNX Runtime).",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    auth = [Depends(token_check(settings.token))]
+
+    @app.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        responses={**ERRORS, 400: {"model": PredictError, "description": "no image readable"}},
+        dependencies=auth,
+        openapi_extra=predict_openapi(),
+        summary="Predict one or many images",
+    )
+    async def predict(request: Request) -> Response:
+        """Multipart files under ``files``, or JSON ``{"images": [{"name", "data"}]}`` with
+        base64 data. 200 when at least one image was answered: an unreadable image gets
+        ``{"name", "error"}`` in its place. 400 when none was."""
+        start = time.perf_counter()
+        content_type = request.headers.get("content-type", "")
+        kind = body_kind(content_type)
+        body = await request.body()
+        status, payload = await service.predict(kind, content_type, body, start)
+        return JSONResponse(payload, status_code=status)
+
+    @app.post(
+        "/v1/feedback",
+        response_model=FeedbackOut,
+        responses={**ERRORS, 400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+        dependencies=auth,
+        summary="Record the true label of a prediction",
+    )
+    async def feedback(body: FeedbackIn) -> FeedbackOut:
+        """404 for an unknown prediction_id; 400 when a classifier's label is not a class."""
+        await service.feedback(body.prediction_id, body.label)
+        return FeedbackOut(prediction_id=body.prediction_id, label=body.label, recorded=True)
+
+    @app.get("/v1/model", response_model=ModelCard, summary="The model card")
+    async def model_info() -> Response:
+        return JSONResponse(service.card)
+
+    @app.get("/health", response_model=Health, summary="The process is up")
+    async def health() -> Health:
+        return Health(status="ok")
+
+    @app.get(
+        "/ready",
+        response_model=Ready,
+        responses={503: {"model": Ready}},
+        summary="Model loaded and store writer alive",
+    )
+    async def ready() -> Response:
+        checks = service.ready()
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+        summary="Prometheus metrics",
+    )
+    async def metrics() -> Response:
+        body, content_type = service.metrics.render()
+        return Response(body, media_type=content_type)
+
+    @app.get("/", response_class=HTMLResponse, summary="A web page to try the model")
+    async def page() -> HTMLResponse:
+        return HTMLResponse(PAGE)
+
+    add_handlers(app, service.metrics)
+    paths = {route.path for route in app.routes if hasattr(route, "methods")}
+    app.add_middleware(BodyLimit, max_bytes=settings.max_bytes, metrics=service.metrics)
+    app.add_middleware(RequestMetrics, metrics=service.metrics, paths=paths)  # the outermost
+    return app

@@ -1,0 +1,208 @@
+"""What the endpoints do, apart from HTTP: predict (decode off the event loop, micro-batch,
+record a store row per answered image), feedback, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from mlcycle.serve.batcher import MicroBatcher
+from mlcycle.serve.card import model_card
+from mlcycle.serve.inputs import InputError, parse_upload
+from mlcycle.serve.metrics import Metrics
+from mlcycle.serve.model import Decoded, ServedModel, row_summary, top_class
+from mlcycle.serve.store import PredictionStore, new_id, prediction_row
+
+RECENT = 100_000  # prediction ids remembered: feedback may arrive before the row is written
+
+
+@dataclass
+class Unreadable:
+    name: str
+    error: str
+
+
+@dataclass
+class Settings:
+    max_batch: int = 32
+    max_wait_ms: float = 5.0
+    max_bytes: int = 20_000_000
+    max_images: int = 64
+    token: str | None = None
+    workers: int = max(2, min(8, os.cpu_count() or 2))  # decode threads
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "max_batch": self.max_batch,
+            "max_wait_ms": self.max_wait_ms,
+            "max_bytes": self.max_bytes,
+            "max_images": self.max_images,
+            "token_required": bool(self.token),
+        }
+
+
+def store_alive(store: PredictionStore) -> bool:
+    return store.alive
+
+
+class Service:
+    """The model, its batcher, the store and the metrics of one server."""
+
+    def __init__(self, model: ServedModel, store: PredictionStore, settings: Settings) -> None:
+        self.store, self.settings = store, settings
+        self.metrics = Metrics()
+        self.swap(model)
+        self.metrics.watch(
+            "mlcycle_serve_store_rows_written", "Rows the store has written", lambda: store.written
+        )
+        self.metrics.watch(
+            "mlcycle_serve_store_errors", "Failed store writes", lambda: len(store.errors)
+        )
+        max_batch = settings.max_batch if model.batched else 1
+        self.batcher = MicroBatcher(
+            self.process, max_batch, settings.max_wait_ms / 1000, self.metrics.batch_size.observe
+        )
+        self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="decode")
+        self.recent: collections.deque[str] = collections.deque(maxlen=RECENT)
+        self.recent_set: set[str] = set()
+
+    def swap(self, model: ServedModel) -> None:
+        """Serve ``model`` from now on (a champion reload); requests already decoding finish
+        with the model that decoded them."""
+        self.card = model_card(model, {**self.settings.public(), "batched": model.batched})
+        self.metrics.model.info({"version": model.version, "task": model.kind})
+        self.model = model
+
+    def start(self) -> None:
+        self.store.start()
+        self.batcher.start()
+
+    def stop(self) -> None:
+        """After the last request: finish batches, write every queued row."""
+        self.batcher.stop()
+        self.pool.shutdown(wait=True)
+        self.store.close()
+
+    def ready(self) -> dict[str, bool]:
+        return {
+            "model_loaded": self.model.run is not None,
+            "batcher_alive": self.batcher.alive,
+            "store_writer_alive": store_alive(self.store),
+        }
+
+    # --- predict ------------------------------------------------------------------------------
+
+    def _decode_all(
+        self, model: ServedModel, kind: str, content_type: str, body: bytes
+    ) -> list[Decoded | Unreadable]:
+        """Parse the body and decode each image (in a worker thread)."""
+        out: list[Decoded | Unreadable] = []
+        for name, data in parse_upload(kind, content_type, body, self.settings.max_images):
+            try:
+                out.append(model.decode(name, data))
+            except ValueError as exc:
+                out.append(Unreadable(name, str(exc)))
+        return out
+
+    @staticmethod
+    def process(entries: list[tuple[ServedModel, Decoded]]) -> list[dict[str, Any]]:
+        """The batcher's call: each image through the model that decoded it (one model except
+        around a reload)."""
+        out: list[Any] = [None] * len(entries)
+        groups: dict[int, list[int]] = {}
+        for i, (model, _) in enumerate(entries):
+            groups.setdefault(id(model), []).append(i)
+        for slots in groups.values():
+            model = entries[slots[0]][0]
+            answers = model.process([entries[i][1] for i in slots])
+            for i, answer in zip(slots, answers, strict=True):
+                out[i] = answer
+        return out
+
+    async def predict(
+        self, kind: str, content_type: str, body: bytes, start: float
+    ) -> tuple[int, dict[str, Any]]:
+        loop, model = asyncio.get_running_loop(), self.model
+        self.batcher.expect()
+        try:
+            items = await loop.run_in_executor(
+                self.pool, self._decode_all, model, kind, content_type, body
+            )
+        except BaseException:
+            self.batcher.withdraw()
+            raise
+        decoded = [item for item in items if isinstance(item, Decoded)]
+        if not decoded:
+            self.batcher.withdraw()
+        entries = [(model, item) for item in decoded]
+        answers = iter(await self.batcher.submit(entries, announced=True) if decoded else [])
+        latency_ms = round((time.perf_counter() - start) * 1000, 3)
+        results = []
+        for item in items:
+            if isinstance(item, Decoded):
+                results.append(self._answer(model, item, next(answers), latency_ms))
+            else:
+                self.metrics.rejected.labels("undecodable").inc()
+                results.append({"name": item.name, "error": item.error})
+        payload = {"model_version": model.version, "results": results}
+        if not decoded:
+            first = results[0]["error"]
+            return 400, {"error": f"no image could be read ({first})", **payload}
+        return 200, payload
+
+    def _answer(
+        self, model: ServedModel, item: Decoded, answer: dict[str, Any], latency_ms: float
+    ) -> dict:
+        """The response entry of one image; its row goes to the store's queue."""
+        pid = new_id()
+        predicted, confidence, top_k = row_summary(model.kind, answer)
+        self.store.add(
+            prediction_row(
+                id=pid,
+                model_version=model.version,
+                source="api",
+                input_name=item.name,
+                input_sha256=item.sha256,
+                width=item.width,
+                height=item.height,
+                mode=item.mode,
+                predicted=predicted,
+                confidence=confidence,
+                top_k=top_k,
+                latency_ms=latency_ms,
+                **item.stats,
+            )
+        )
+        self._remember(pid)
+        self.metrics.images.labels(top_class(model.kind, answer)).inc()
+        return {"prediction_id": pid, "name": item.name, **answer}
+
+    def _remember(self, pid: str) -> None:
+        if len(self.recent) == self.recent.maxlen:
+            self.recent_set.discard(self.recent[0])
+        self.recent.append(pid)
+        self.recent_set.add(pid)
+
+    # --- feedback -----------------------------------------------------------------------------
+
+    def _record_feedback(self, prediction_id: str, label: str) -> bool:
+        if self.store.add_feedback(prediction_id, label):
+            return True
+        if prediction_id in self.recent_set:  # answered, its row still queued: write it first
+            self.store.flush()
+            return self.store.add_feedback(prediction_id, label)
+        return False
+
+    async def feedback(self, prediction_id: str, label: str) -> None:
+        names = self.model.names
+        if self.model.kind == "classification" and label not in names:
+            shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+            raise InputError(400, "bad_label", f"label '{label[:100]}' is not a class: {shown}")
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(self.pool, self._record_feedback, prediction_id, label):
+            raise InputError(404, "unknown_prediction", f"no prediction '{prediction_id}'")
