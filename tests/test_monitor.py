@@ -298,3 +298,49 @@ def test_the_monitor_imports_no_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
+# --- end to end: the real server fills the store over HTTP ---------------------------------------
+
+
+def serve_and_send(run: Path, store_dir: Path, transform=None, wrong_feedback: bool = False):
+    """Start the server, post the val images (transformed), optionally send feedback through
+    /v1/feedback naming the wrong class for every second image; stop it (the store drains)."""
+    from serve_helpers import png, start
+
+    names = reference(run)["class_names"]
+    files = val_files(run)
+    running, _, _ = start(run / "export" / "model.onnx", store_dir)
+    with running:
+        client = running.client()
+        answers = []
+        for first in range(0, len(files), 16):
+            chunk = []
+            for path, _ in files[first : first + 16]:
+                image = load_image(path, 3)
+                chunk.append((path.name, png(transform(image) if transform else image)))
+            response = client.predict_files(chunk)
+            assert response.status == 200
+            answers += response.json()["results"]
+        if wrong_feedback:
+            for i, (answer, (_, label)) in enumerate(zip(answers, files, strict=True)):
+                given = names[(names.index(answer["class"]) + 1) % len(names)] if i % 2 else label
+                body = {"prediction_id": answer["prediction_id"], "label": given}
+                assert client.post_json("/v1/feedback", body).status == 200
+    return f"sqlite:///{store_dir / 'predictions.db'}"
+
+
+def test_the_served_store_shows_no_drift_then_input_drift_then_a_performance_drop(run, tmp_path):
+    url = serve_and_send(run, tmp_path / "plain")
+    code, report, _ = monitor(run, url, tmp_path / "m1")
+    assert code == 0, flagged(report)
+    assert report["windows"][0]["rows"] == len(val_files(run))
+
+    url = serve_and_send(run, tmp_path / "shifted", transform=brighter)
+    code, report, _ = monitor(run, url, tmp_path / "m2")
+    assert code == 1 and {("input_psi", "brightness"), ("input_psi", "contrast")} <= flagged(report)
+
+    url = serve_and_send(run, tmp_path / "feedback", wrong_feedback=True)
+    code, report, _ = monitor(run, url, tmp_path / "m3")
+    assert code == 1 and ("accuracy", "feedback") in flagged(report)
+    assert not {c for c, _ in flagged(report)} & {"input_psi", "input_ks"}

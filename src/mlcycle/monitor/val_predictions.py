@@ -77,7 +77,9 @@ class ValPredictions:
         metrics = classification_metrics(
             [t for t, _ in labelled], [p for _, p in labelled], self.names
         )
-        conf = np.asarray(self.values)
+        # rounded as the server and predict.py report it (6 decimals): a KS test against the
+        # store's values must not see 0.9999999999 and 1.0 as different
+        conf = np.round(np.asarray(self.values, dtype=np.float64), 6)
         return {
             "images": len(self.predicted),
             "classes": class_counts(self.predicted, self.names),
