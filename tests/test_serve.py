@@ -363,15 +363,15 @@ def test_detection_boxes_in_the_images_own_pixels(tmp_path):
 
 # --- the server process ---------------------------------------------------------------------
 
-# Runs serve.py where torch & co and every mlcycle module outside mlcycle.serve and
-# mlcycle.errors cannot be imported, and exits 99 if one was imported anyway.
+# Runs serve.py where torch & co and every mlcycle module outside mlcycle.serve,
+# mlcycle.errors and mlcycle.hashing cannot be imported, and exits 99 if one was imported anyway.
 BLOCKER = """
 import runpy, sys
 blocked = set(sys.argv[1].split(","))
 def refused(name):
     parts = name.split(".")
     return parts[0] in blocked or (
-        parts[0] == "mlcycle" and len(parts) > 1 and parts[1] not in ("serve", "errors"))
+        parts[0] == "mlcycle" and len(parts) > 1 and parts[1] not in ("serve", "errors", "hashing"))
 class Block:
     def find_spec(self, name, path=None, target=None):
         if refused(name):

@@ -9,20 +9,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = (
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".bmp",
-    ".gif",
-    ".tif",
-    ".tiff",
-    ".webp",
-    ".ppm",
-    ".pgm",
-)
+from mlcycle.serve.standalone import IMAGE_EXTENSIONS, to_array
+
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
@@ -34,31 +24,9 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _to_8bit(img: Image.Image) -> Image.Image:
-    """High bit-depth grayscale (I;16, I, F) scaled to 0..255 instead of clipped."""
-    arr = np.asarray(img, dtype=np.float64)
-    if img.mode.startswith("I;16"):
-        arr = arr / 257.0
-    else:
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
-    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
-
-
-def convert(img: Image.Image, channels: int) -> np.ndarray:
-    """Convert a PIL image of any mode to an HxWxC uint8 array with ``channels`` (1 or 3)."""
-    img = ImageOps.exif_transpose(img)
-    if img.mode.startswith("I") or img.mode == "F":
-        img = _to_8bit(img)
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA"):
-        # Composite on white rather than exposing colours under transparent pixels.
-        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, img.convert("RGBA"))
-    img = img.convert("L" if channels == 1 else "RGB")
-    arr = np.asarray(img, dtype=np.uint8)
-    return arr[:, :, None] if arr.ndim == 2 else arr
+# One conversion (EXIF rotation, 16-bit scaling, alpha over white, channels) for training, the
+# server and predict.py on a device: standalone.py imports nothing of mlcycle, so it is the home.
+convert = to_array
 
 
 IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")

@@ -15,7 +15,6 @@ data sets.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mlcycle.errors import UserError
+from mlcycle.hashing import file_sha256
 from mlcycle.monitor.binning import summarize
 from mlcycle.monitor.val_predictions import KINDS, ValPredictions
 from mlcycle.serve.standalone import load_image, output_kind
@@ -39,11 +39,7 @@ SPLITS = ("train", "val")
 
 def model_version(path: Path) -> str:
     """sha256 of the model file: the version the monitor selects rows by (prefix match)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def model_file(out: Path, meta: dict[str, Any]) -> Path:

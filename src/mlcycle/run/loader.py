@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import yaml
 from lightning.pytorch import LightningDataModule
 
 from mlcycle.errors import UserError
+from mlcycle.hashing import file_sha256
 from mlcycle.imports import import_object
 from mlcycle.tasks.base import Task
 
@@ -23,11 +23,7 @@ def _import(class_path: str, base: type) -> type:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 class Run:

@@ -16,8 +16,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mlcycle.errors import UserError
+from mlcycle.hashing import file_sha256
 from mlcycle.serve import standalone
-from mlcycle.serve.recording import file_sha256, summary
+from mlcycle.serve.recording import summary
 from mlcycle.serve.stats import image_stats
 
 KINDS = ("classification", "segmentation", "detection")

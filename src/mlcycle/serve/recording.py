@@ -3,7 +3,6 @@ columns the server writes."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,16 +10,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from mlcycle.hashing import file_sha256
 from mlcycle.serve.stats import image_stats
 from mlcycle.serve.store import prediction_row
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def summary(result: dict[str, Any]) -> tuple[str | None, float | None, Any]:

@@ -54,7 +54,7 @@ class UsageError(Exception):
     """A problem with the command line or the model files: exit code 2."""
 
 
-# --- decoding: the same as mlcycle.data.images -----------------------------------------------
+# --- decoding: mlcycle.data.images uses these too (training decodes as the device does) ----
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
