@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import write_folder
+from conftest import tree_digest, write_folder
 
 from mlcycle.errors import UserError
 from mlcycle.selection.folds import assign_folds
@@ -58,7 +58,9 @@ def comparison(tmp_path_factory):
     data = write_folder(base / "images", per_class=12)
     config = write_config(base / "cmp.yaml", data, CANDIDATES)
     out = base / "out"
+    before = tree_digest(data)
     summary = main(["--config", str(config), "--out", str(out)])
+    assert tree_digest(data) == before  # the user's images are untouched
     return {"out": out, "summary": summary, "config": config, "data": data, "base": base}
 
 
