@@ -3,6 +3,7 @@ importance maps, and the self-contained HTML page that links them."""
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -273,10 +274,11 @@ def notes_for(comparison: Any, command: str, clock: Stopwatch, shortlisted: Any)
         "Metric: mean and standard deviation over folds of each fold's out-of-fold score; "
         "latency: milliseconds per image from uint8 images to probabilities on one CPU thread, "
         "batches of 64 (the same for every family); size: saved weights (deep) or pickled model (classic).",
-        f"Wall time {clock.seconds:.0f}s.",
+        f"Wall time of this command {clock.seconds:.0f} s; the candidate-folds took "
+        f"{fold_seconds(comparison):.0f} s when they ran (a re-run resumes finished ones).",
     ]
     if comparison.objective is not None:
-        notes.append(f"Objective: {comparison.objective}")
+        notes.append(f"Objective: {objective_words(comparison.objective)}.")
     if shortlisted:
         notes.append(
             f"Shortlist ({shortlisted['rule']}): {', '.join(shortlisted['members'])}; out-of-fold "
@@ -284,6 +286,27 @@ def notes_for(comparison: Any, command: str, clock: Stopwatch, shortlisted: Any)
             f"{shortlisted['best_single']} {shortlisted['best_single_f1']:.4f}."
         )
     return notes
+
+
+def fold_seconds(comparison: Any) -> float:
+    """The wall time every candidate-fold took when it ran, from its selection_fold.json."""
+    total = 0.0
+    for path in (comparison.out / "candidates").glob("*/fold*/selection_fold.json"):
+        total += float(json.loads(path.read_text()).get("wall_s") or 0.0)
+    return total
+
+
+def objective_words(objective: Any) -> str:
+    parts = [f"{objective.metric} {'>=' if objective.direction == 'max' else '<='} {objective.min}"]
+    if objective.min is None:
+        parts = [f"rank by {objective.metric}"]
+    if objective.per_class_min is not None:
+        parts.append(f"every class >= {objective.per_class_min}")
+    if objective.max_latency_ms is not None:
+        parts.append(f"latency <= {objective.max_latency_ms} ms")
+    if objective.max_size_mb is not None:
+        parts.append(f"size <= {objective.max_size_mb} MB")
+    return "; ".join(parts)
 
 
 def figure_list(figures: Path, found: dict[str, Any]) -> list[tuple[str, Path]]:
