@@ -62,6 +62,18 @@ def keep_integer_limits(parser: LightningArgumentParser) -> None:
             action._typehint = int_before_float(action._typehint)
 
 
+def accept_auto_precision(parser: LightningArgumentParser) -> None:
+    """Let ``trainer.precision`` be ``auto`` too (resolved by the CLI before the Trainer is built:
+    :func:`mlcycle.commands.device.resolve_precision`); every Lightning value still parses."""
+    for action in parser._actions:
+        if action.dest == "trainer.precision" and hasattr(action, "_typehint"):
+            action._typehint = Literal["auto"] | action._typehint
+            action.help = (
+                "'auto': bf16-mixed on a CUDA GPU with bf16, 16-mixed on an older one, 32 on the "
+                "CPU; or any Lightning precision."
+            )
+
+
 def _class_keys(group: str, class_path: str) -> list[str]:
     """Valid ``group.<arg>`` keys of the class at ``class_path``."""
     import importlib

@@ -12,11 +12,18 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, GradNorm, LossCurves
+from mlcycle.commands.device import (
+    cuda_selected,
+    enable_cuda_speedups,
+    resolve_precision,
+    use_cuda_speedups,
+)
 from mlcycle.commands.parser import (
     DEFAULT_DATA,
     DEFAULT_MODEL,
     FINDER,
     MLCycleParser,
+    accept_auto_precision,
     keep_integer_limits,
 )
 from mlcycle.errors import UserError
@@ -120,6 +127,7 @@ class MLCycleCLI(LightningCLI):
             {"model": {"class_path": DEFAULT_MODEL}, "data": {"class_path": DEFAULT_DATA}}
         )
         keep_integer_limits(parser)
+        accept_auto_precision(parser)
         for key in Task.linked:
             parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
@@ -139,8 +147,16 @@ class MLCycleCLI(LightningCLI):
         self.run_dir = check_run_dir(run_dir, resume=config.ckpt_path == "last")
         os.environ[RUN_DIR_ENV] = str(self.run_dir)
         config.run_dir = str(self.run_dir)
-        precision = str(config.trainer.get("precision") or "32")
         accelerator = str(config.trainer.get("accelerator") or "auto")
+        given = config.trainer.get("precision")
+        if str(given) == "auto":  # resolved here, so config.yaml records what ran
+            import torch
+
+            cuda = torch.cuda.is_available()
+            config.trainer.precision = resolve_precision(
+                given, accelerator, cuda, cuda and torch.cuda.is_bf16_supported()
+            )
+        precision = str(config.trainer.get("precision") or "32")
         if precision.startswith("16") and not _cuda_selected(accelerator):
             raise UserError(
                 f"--trainer.precision={precision} needs a CUDA GPU; on the CPU use bf16-mixed or 32"
@@ -158,6 +174,8 @@ class MLCycleCLI(LightningCLI):
             self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys
         ]
         trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        if _cuda_speedups(trainer_config):
+            enable_cuda_speedups()  # before the Trainer: trainer.benchmark still overrides cuDNN's
         return self._instantiate_trainer(
             trainer_config,
             extra + standard_callbacks(self.run_dir, monitor, mode) + self.added_callbacks,
@@ -167,7 +185,17 @@ class MLCycleCLI(LightningCLI):
 def _cuda_selected(accelerator: str) -> bool:
     import torch
 
-    return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return cuda_selected(accelerator, torch.cuda.is_available())
+
+
+def _cuda_speedups(trainer_config: dict[str, Any]) -> bool:
+    import torch
+
+    return use_cuda_speedups(
+        trainer_config.get("accelerator"),
+        torch.cuda.is_available(),
+        trainer_config.get("deterministic"),
+    )
 
 
 def standard_callbacks(run_dir: Path, monitor: str, mode: str) -> list[Callback]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import albumentations as A
 import numpy as np
@@ -27,6 +27,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
+from mlcycle.commands.device import available_cores, resolve_num_workers
 from mlcycle.data.images import guess_channels
 from mlcycle.data.index import (
     Decoded,
@@ -64,7 +65,8 @@ class ImageDataModule(LightningDataModule):
         train_transforms: albumentations transforms for training images only; geometric ones
             move a mask or boxes with the image, pixel ones touch the image only.
         batch_size: images per batch.
-        num_workers: DataLoader worker processes.
+        num_workers: DataLoader worker processes; ``auto``: ``min(8, cores - 1,
+            max(1, batch_size // 16))``, 0 on a one-core machine.
         cache_images: keep decoded, resized images in memory; ``None`` caches when they fit in 1 GiB.
         allow_changed: resume a run even though its data changed since it started.
         layout: ``auto`` takes the splits from the layout when it has them (split folders
@@ -95,7 +97,7 @@ class ImageDataModule(LightningDataModule):
         split_file: str | None = None,
         train_transforms: list[dict[str, Any]] | None = None,
         batch_size: int = 64,
-        num_workers: int = 0,
+        num_workers: int | Literal["auto"] = 0,
         cache_images: bool | None = None,
         allow_changed: bool = False,
         layout: str = "auto",
@@ -109,6 +111,8 @@ class ImageDataModule(LightningDataModule):
             )
         if batch_size < 1:
             raise UserError(f"data.batch_size={batch_size} must be at least 1")
+        if num_workers != "auto" and (isinstance(num_workers, bool) or int(num_workers) < 0):
+            raise UserError(f"data.num_workers={num_workers} must be 0 or more, or 'auto'")
         if layout not in LAYOUTS:
             raise UserError(f"data.layout='{layout}' is not one of {', '.join(LAYOUTS)}")
         self.image_size = check_pixels(image_size, "data.image_size")
@@ -237,13 +241,19 @@ class ImageDataModule(LightningDataModule):
             raise UserError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
         return self.dataset_type(self.index, self.index.positions[split], self.pipeline(augment))
 
+    @property
+    def num_workers(self) -> int:
+        """``data.num_workers`` as a count (``auto`` resolved from the cores and the batch size)."""
+        hp = self.hparams
+        return resolve_num_workers(hp.num_workers, hp.batch_size, available_cores())
+
     def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
         dataset = self.dataset(split, augment=augment)
         if len(dataset) == 0:
             raise UserError(
                 f"the {split} split is empty; check data.val_fraction / data.test_fraction"
             )
-        workers = self.hparams.num_workers
+        workers = self.num_workers
         return DataLoader(
             dataset,
             batch_size=self.hparams.batch_size,
