@@ -161,6 +161,11 @@ class MLCycleCLI(LightningCLI):
             raise UserError(
                 f"--trainer.precision={precision} needs a CUDA GPU; on the CPU use bf16-mixed or 32"
             )
+        if config.trainer.get("sync_batchnorm") and not _cuda_selected(accelerator):
+            raise UserError(
+                "--trainer.sync_batchnorm=true needs CUDA GPUs (PyTorch's SyncBatchNorm); on the "
+                "CPU pass --trainer.sync_batchnorm=false"
+            )
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         assert self.run_dir is not None

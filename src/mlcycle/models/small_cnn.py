@@ -30,5 +30,8 @@ class SmallCNN(nn.Module):
 
 
 @register_model("small_cnn")
-def small_cnn(in_channels: int, num_classes: int) -> nn.Module:
-    return SmallCNN(in_channels, num_classes)
+def small_cnn(
+    in_channels: int, num_classes: int, width: int = 32, dropout: float = 0.2
+) -> nn.Module:
+    """``--model.arch_options='{width: 16, dropout: 0}'`` sets the width and the dropout."""
+    return SmallCNN(in_channels, num_classes, width=width, dropout=dropout)
