@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlcycle.errors import UserError
+from mlcycle.yaml_files import read_mapping
 
 # name -> (default, meaning); docs/monitoring.md explains the choices
 DEFAULTS: dict[str, tuple[Any, str]] = {
@@ -39,14 +38,7 @@ def load_thresholds(path: str | Path | None) -> dict[str, Any]:
     if path is None:
         return values
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"thresholds file '{path}' does not exist")
-    try:
-        given = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"thresholds file '{path}' is not valid YAML: {exc}") from exc
-    if not isinstance(given, dict):
-        raise UserError(f"thresholds file '{path}' must be a mapping of name: value")
+    given = read_mapping(path, "thresholds file")
     for name, value in given.items():
         if name not in DEFAULTS:
             raise UserError(f"unknown threshold '{name}' in '{path}'; known: {', '.join(DEFAULTS)}")

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlcycle.errors import UserError
+from mlcycle.yaml_files import read_mapping
 
 TOP_KEYS = {"train", "args", "folds", "fold_seed", "objective", "classic_size", "candidates"}
 DEEP_KEYS = {"name", "config", "args"}
@@ -116,14 +115,7 @@ def candidate(raw: Any, position: int) -> Candidate:
 def load_spec(path: str | Path) -> CompareSpec:
     """Read and check a comparison file; every message names the key at fault."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"comparison config '{path}' does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"comparison config '{path}' is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise UserError(f"comparison config '{path}' must be a mapping")
+    raw = read_mapping(path, "comparison config")
     _unknown(set(raw), TOP_KEYS, str(path))
     train = _list(raw.get("train"), "train", str(path))
     if not train:

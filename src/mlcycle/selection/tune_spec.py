@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlcycle.errors import UserError
 from mlcycle.selection.space import Param, parse_space
 from mlcycle.selection.spec import _list, _unknown
+from mlcycle.yaml_files import read_mapping
 
 TOP_KEYS = {
     "train",
@@ -103,16 +102,7 @@ def pruner_of(raw: Any, where: str) -> dict[str, Any] | None:
 def load_tune_spec(path: str | Path) -> TuneSpec:
     """Read and check a tune YAML; every message names the key at fault."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"tune config '{path}' does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(
-            f"tune config '{path}' is not valid YAML: {' '.join(str(exc).split())}"
-        ) from exc
-    if not isinstance(raw, dict):
-        raise UserError(f"tune config '{path}' must be a mapping")
+    raw = read_mapping(path, "tune config")
     where = str(path)
     _unknown(set(raw), TOP_KEYS, where)
     train = _list(raw.get("train"), "train", where)
