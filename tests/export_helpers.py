@@ -60,10 +60,11 @@ def write_images(root: Path, per_class: int = 12) -> Path:
     return root
 
 
-def train_run(base: Path) -> Path:
+def train_run(base: Path, per_class: int = 12, *extra: str) -> Path:
+    """A small colour-coded run in ``base/run``; ``extra`` train.py arguments override."""
     from mlcycle.commands.train import main
 
-    data = write_images(base / "images")
+    data = write_images(base / "images", per_class)
     args = [
         "--data.source=folder",
         f"--data.root={data}",
@@ -79,6 +80,7 @@ def train_run(base: Path) -> Path:
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
         f"--run_dir={base / 'run'}",
+        *extra,
     ]
     with contextlib.redirect_stdout(io.StringIO()):
         return Path(main(args))

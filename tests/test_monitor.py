@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from export_helpers import ROOT, export_run, write_images
+from export_helpers import ROOT, export_run, train_run
 
 from mlcycle.monitor import drift
 from mlcycle.monitor.binning import bin_counts, bin_index, quantile_edges, summarize
@@ -32,28 +32,8 @@ START = datetime(2024, 5, 1, tzinfo=timezone.utc)
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     """A small classification run (450 colour-coded images, ~112 for val), exported to ONNX."""
-    from mlcycle.commands.train import main as train
-
     base = tmp_path_factory.mktemp("monitor_run")
-    data = write_images(base / "images", per_class=150)
-    args = [
-        "--data.source=folder",
-        f"--data.root={data}",
-        "--data.image_size=16",
-        "--data.val_fraction=0.25",
-        "--data.test_fraction=0",
-        "--data.batch_size=32",
-        "--data.num_workers=0",
-        "--model.arch=small_cnn",
-        "--model.lr=0.005",
-        "--trainer.max_epochs=2",
-        "--trainer.accelerator=cpu",
-        "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false",
-        f"--run_dir={base / 'run'}",
-    ]
-    with contextlib.redirect_stdout(io.StringIO()):
-        path = Path(train(args))
+    path = train_run(base, 150, "--data.batch_size=32", "--trainer.max_epochs=2")
     export_run(path, "--format", "onnx")
     return path
 
