@@ -15,21 +15,23 @@ ROOT = Path(__file__).resolve().parents[1]
 PREDICT = ROOT / "scripts" / "predict.py"
 COLORS = {"red": (200, 40, 40), "green": (40, 190, 60), "blue": (50, 60, 210)}
 
-# Runs a script with some top-level packages made unimportable (a meta path finder that refuses
-# them), then fails if any of them was imported anyway.
+# Runs a script with some packages made unimportable (a meta path finder that refuses them and
+# their submodules: "torch", or "mlcycle.commands"), then fails if any was imported anyway.
 BLOCKER = """
 import runpy, sys
 blocked = set(sys.argv[1].split(","))
+def refused(name):
+    return any(name == b or name.startswith(b + ".") for b in blocked)
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in blocked:
+        if refused(name):
             raise ModuleNotFoundError(f"{name} is blocked in this test", name=name)
 sys.meta_path.insert(0, Block())
 script, sys.argv = sys.argv[2], sys.argv[2:]
 try:
     runpy.run_path(script, run_name="__main__")
 finally:
-    leaked = sorted(m for m in sys.modules if m.partition(".")[0] in blocked)
+    leaked = sorted(m for m in sys.modules if refused(m))
     if leaked:
         sys.stderr.write(f"LEAKED {leaked}\\n")
         sys.exit(99)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from export_helpers import ROOT, exported_run
+from export_helpers import BLOCKER, ROOT, exported_run
 from serve_helpers import Client, listening_socket, multipart, png, start
 
 from mlcycle.serve import standalone
@@ -363,31 +363,14 @@ def test_detection_boxes_in_the_images_own_pixels(tmp_path):
 
 # --- the server process ---------------------------------------------------------------------
 
-# Runs serve.py where torch & co and every mlcycle module outside mlcycle.serve,
-# mlcycle.errors and mlcycle.hashing cannot be imported, and exits 99 if one was imported anyway.
-BLOCKER = """
-import runpy, sys
-blocked = set(sys.argv[1].split(","))
-def refused(name):
-    parts = name.split(".")
-    return parts[0] in blocked or (
-        parts[0] == "mlcycle" and len(parts) > 1 and parts[1] not in ("serve", "errors", "hashing"))
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if refused(name):
-            raise ModuleNotFoundError(f"{name} is blocked in this test", name=name)
-sys.meta_path.insert(0, Block())
-script, sys.argv = sys.argv[2], sys.argv[2:]
-try:
-    runpy.run_path(script, run_name="__main__")
-finally:
-    leaked = sorted(m for m in sys.modules if refused(m))
-    if leaked:
-        sys.stderr.write(f"LEAKED {leaked}\\n")
-        sys.exit(99)
-"""
+# serve.py runs where torch & co and every mlcycle module outside mlcycle.serve, mlcycle.errors
+# and mlcycle.hashing cannot be imported (export_helpers.BLOCKER exits 99 if one was anyway).
+SERVING = ("serve", "errors", "hashing", "__init__", "__pycache__")
+TRAINING = tuple(
+    f"mlcycle.{p.stem}" for p in (ROOT / "src" / "mlcycle").iterdir() if p.stem not in SERVING
+)
 HEAVY = ("torch", "torchvision", "torchmetrics", "lightning", "pytorch_lightning")
-HEAVY += ("albumentations", "cv2", "sklearn", "matplotlib")
+HEAVY += ("albumentations", "cv2", "sklearn", "matplotlib", *TRAINING)
 
 
 def wait_ready(port: int, proc: subprocess.Popen) -> None:
