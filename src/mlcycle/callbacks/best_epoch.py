@@ -6,12 +6,16 @@ from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
+from mlcycle.reports import figure_worker
+
 
 class BestEpochReport(Callback):
     """Gathers what it needs from each validation batch's outputs (``gather``) and reports
     (``emit``) when ``monitor`` improves. Reports run in ``on_train_epoch_end``, after the
     validation metrics are logged, so the PNG in the run directory always shows the epoch of
-    ``checkpoints/best.ckpt``.
+    ``checkpoints/best.ckpt``. Reports hand their figures to
+    :func:`mlcycle.reports.figure_worker.draw_later`, which draws them off the training path;
+    the fit's end waits for them.
     """
 
     def __init__(self, monitor: str, mode: str) -> None:
@@ -50,6 +54,14 @@ class BestEpochReport(Callback):
         if better:
             self.best = value
             self.emit(trainer, pl_module)
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        figure_worker.finish(trainer)
+
+    def on_exception(
+        self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
+    ) -> None:
+        figure_worker.finish(trainer)
 
     def start(self) -> None:
         """A validation epoch begins: forget the last one."""

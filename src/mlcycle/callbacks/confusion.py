@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from lightning.pytorch import LightningModule, Trainer
 
-from mlcycle.callbacks.predictions import BestEpochPredictions, publish
+from mlcycle.callbacks.predictions import BestEpochPredictions
+from mlcycle.reports.figure_worker import draw_later
 from mlcycle.reports.figures import confusion_matrix_figure
 from mlcycle.reports.mistakes import confusion_matrix
 
@@ -17,9 +18,11 @@ class ConfusionMatrix(BestEpochPredictions):
         names = pl_module.class_names
         matrix = confusion_matrix(gathered["probs"], gathered["target"], len(names))
         title = f"validation confusion matrix, epoch {trainer.current_epoch + 1} ({self.monitor} {self.best:.4f})"
-        publish(
+        inputs = {"matrix": matrix, "class_names": list(names), "title": title}
+        draw_later(
             trainer,
-            confusion_matrix_figure(matrix, names, title),
-            "val/confusion_matrix",
             "confusion_matrix.png",
+            confusion_matrix_figure,
+            inputs,
+            tag="val/confusion_matrix",
         )

@@ -9,8 +9,8 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from matplotlib.figure import Figure
 
-from mlcycle.callbacks.predictions import publish
 from mlcycle.callbacks.worst_examples import BestEpochWorst
+from mlcycle.reports.figure_worker import draw_later
 from mlcycle.reports.mask_box_errors import Worst, match_boxes
 from mlcycle.reports.mask_box_galleries import BoxPanel, box_gallery_figure
 
@@ -25,9 +25,10 @@ def score_errors(
     return errors.count, {"position": position, "pred": pred, "target": target, "errors": errors}
 
 
-def errors_figure(
+def errors_inputs(
     data: Any, rows: list[dict[str, Any]], class_names: list[str], title: str
-) -> Figure:
+) -> dict[str, Any]:
+    """The arguments of ``box_gallery_figure`` for ``rows`` (images read from ``data``)."""
     panels = []
     for row in rows:
         pred, target, errors = row["pred"], row["target"], row["errors"]
@@ -46,7 +47,13 @@ def errors_figure(
                 f"#{row['position']}: {len(errors.false_positives)} false pos., {len(errors.missed)} missed",
             )
         )
-    return box_gallery_figure(panels, title)
+    return {"panels": panels, "title": title}
+
+
+def errors_figure(
+    data: Any, rows: list[dict[str, Any]], class_names: list[str], title: str
+) -> Figure:
+    return box_gallery_figure(**errors_inputs(data, rows, class_names, title))
 
 
 class DetectionGallery(BestEpochWorst):
@@ -72,5 +79,7 @@ class DetectionGallery(BestEpochWorst):
             f"validation images with the most errors at score {self.score} ({len(examples)} shown), "
             f"epoch {trainer.current_epoch + 1} ({self.monitor} {self.best:.4f})"
         )
-        fig = errors_figure(trainer.datamodule, examples, pl_module.class_names, title)
-        publish(trainer, fig, "val/detection_errors", "detection_errors.png")
+        inputs = errors_inputs(trainer.datamodule, examples, pl_module.class_names, title)
+        draw_later(
+            trainer, "detection_errors.png", box_gallery_figure, inputs, tag="val/detection_errors"
+        )

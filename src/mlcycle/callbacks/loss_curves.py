@@ -9,13 +9,15 @@ from typing import Any
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from mlcycle.reports.figures import curves_figure, save
+from mlcycle.reports import figure_worker
+from mlcycle.reports.figures import curves_figure
 
 CURVES = ("train/loss", "val/loss", "train/error", "val/error")
 
 
 class LossCurves(Callback):
-    """Records every epoch's metrics in ``history.csv`` and draws train beside val.
+    """Records every epoch's metrics in ``history.csv`` and draws train beside val in
+    ``loss_curves.png`` (off the training path, see ``mlcycle.reports.figure_worker``).
 
     TensorBoard gets a "curves" tab (custom scalars) with one chart for loss and one for error,
     train and val on the same axes.
@@ -38,6 +40,16 @@ class LossCurves(Callback):
         if trainer.is_global_zero:
             self._to_tensorboard(trainer, row)
             self._write(Path(trainer.default_root_dir))
+            inputs = {"history": list(self.history), "fallback": self.fallback}
+            figure_worker.draw_later(trainer, "loss_curves.png", curves_figure, inputs)
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        figure_worker.finish(trainer)
+
+    def on_exception(
+        self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
+    ) -> None:
+        figure_worker.finish(trainer)
 
     def _to_tensorboard(self, trainer: Trainer, row: dict[str, float]) -> None:
         for logger in trainer.loggers:
@@ -64,7 +76,6 @@ class LossCurves(Callback):
             writer = csv.DictWriter(fh, fieldnames=["epoch", *columns])
             writer.writeheader()
             writer.writerows(self.history)
-        save(curves_figure(self.history, self.fallback), run_dir / "loss_curves.png")
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history}

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from lightning.pytorch import LightningModule, Trainer
+from matplotlib.figure import Figure
 
-from mlcycle.callbacks.predictions import BestEpochPredictions, publish
+from mlcycle.callbacks.predictions import BestEpochPredictions
+from mlcycle.reports.figure_worker import draw_later
 from mlcycle.reports.figures import gallery_figure
-from mlcycle.reports.mistakes import top_mistakes
+from mlcycle.reports.mistakes import Mistake, top_mistakes
 
 
-def mistake_gallery(datamodule, mistakes, class_names, title):
+def mistake_inputs(
+    datamodule: Any, mistakes: list[Mistake], class_names: list[str], title: str
+) -> dict[str, Any]:
+    """The arguments of ``gallery_figure`` for ``mistakes`` (images read from the data)."""
     images = [datamodule.raw_image(m.position) for m in mistakes]
     captions = [
         f"true {class_names[m.true]}\npred {class_names[m.predicted]} ({m.confidence:.0%})"
         for m in mistakes
     ]
-    return gallery_figure(images, captions, title)
+    return {"images": images, "captions": captions, "title": title}
+
+
+def mistake_gallery(
+    datamodule: Any, mistakes: list[Mistake], class_names: list[str], title: str
+) -> Figure:
+    return gallery_figure(**mistake_inputs(datamodule, mistakes, class_names, title))
 
 
 class Misclassified(BestEpochPredictions):
@@ -34,5 +47,5 @@ class Misclassified(BestEpochPredictions):
         )
         total = int((gathered["probs"].argmax(1) != gathered["target"]).sum())
         title = f"most confident validation mistakes ({len(mistakes)} of {total}), epoch {trainer.current_epoch + 1}"
-        fig = mistake_gallery(trainer.datamodule, mistakes, pl_module.class_names, title)
-        publish(trainer, fig, "val/misclassified", "misclassified.png")
+        inputs = mistake_inputs(trainer.datamodule, mistakes, pl_module.class_names, title)
+        draw_later(trainer, "misclassified.png", gallery_figure, inputs, tag="val/misclassified")

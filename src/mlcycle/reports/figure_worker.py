@@ -1,0 +1,292 @@
+"""Figures drawn off the training path, in a low-priority process.
+
+Drawing a gallery or a confusion matrix takes a tenth of a second or more of matplotlib; done
+at every epoch end it costs training time. Instead the training process hands each figure over
+as a job (a figure function named by module and name, its arguments, the PNG to write, the
+TensorBoard tag and step) to :func:`draw_later`. One worker process per Python process, started
+on first use with ``nice`` 19, builds the figure and writes the PNG atomically; on a GPU box it
+runs beside training on an idle core, on a busy CPU it waits until training leaves it time.
+
+A job for a file that the worker has not started yet is replaced by a newer one for the same
+file (only the latest best epoch is drawn). Finished PNGs go to TensorBoard, at their own epoch,
+the next time the trainer hands a figure over and at the end of the fit (:func:`finish`, which
+waits for the trainer's last figures, so they exist when ``fit`` returns). When the worker cannot
+start or dies, figures are drawn in the training process, as before. ``MLCYCLE_FIGURES=inline``
+draws every figure in the training process (for debugging).
+
+Run as ``python -m mlcycle.reports.figure_worker``, this module is the worker: it reads pickled
+jobs on stdin and answers on stdout; both ends are this module, nothing a user hands over.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+FINISH_TIMEOUT_S = 300.0  # longest wait for a trainer's last figures at the end of its fit
+
+
+@dataclass
+class Job:
+    """One figure: ``module.name(**kwargs)`` returns a matplotlib Figure, saved at ``path``."""
+
+    owner: int  # id() of the trainer that asked for it
+    path: str
+    module: str
+    name: str
+    kwargs: dict[str, Any]
+    tag: str | None = None  # TensorBoard image tag; None: the PNG only
+    step: int = 0
+    seq: int = field(default=0)
+
+
+def render(job: Job) -> None:
+    """Build the figure and write its PNG (atomically, see ``reports.figures.save``)."""
+    from mlcycle.reports.figures import save
+
+    build = getattr(importlib.import_module(job.module), job.name)
+    save(build(**job.kwargs), Path(job.path))
+
+
+# --- the worker process -----------------------------------------------------------------------
+
+
+def serve(jobs: BinaryIO, answers: BinaryIO) -> None:
+    """Answer ``None`` (ready), then ``(seq, error or None)`` after each job, until a ``None``
+    job arrives or the pipe closes."""
+    pickle.dump(None, answers)
+    answers.flush()
+    while True:
+        try:
+            job = pickle.load(jobs)
+        except EOFError:
+            return
+        if job is None:
+            return
+        try:
+            render(job)
+            error = None
+        except Exception as exc:  # a figure that fails must not stop the others
+            error = f"{type(exc).__name__}: {exc}"
+        pickle.dump((job.seq, error), answers)
+        answers.flush()
+
+
+def _worker_main() -> None:
+    if hasattr(os, "nice"):
+        os.nice(19)
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout = sys.stderr  # anything a library prints must not corrupt the answers
+    import matplotlib
+
+    matplotlib.use("Agg")
+    serve(sys.stdin.buffer, answers)
+
+
+# --- the training process's side ---------------------------------------------------------------
+
+
+class FigureWorker:
+    """The training process's handle on the worker: a process and one thread that feeds it."""
+
+    def __init__(self) -> None:
+        package_parent = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlcycle.reports.figure_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        self.cond = threading.Condition()
+        self.pending: dict[str, Job] = {}  # by path: not yet sent, the newest wins
+        self.running: Job | None = None
+        self.done: list[tuple[Job, str | None]] = []
+        self.alive = True
+        self._seq = 0
+        self.thread = threading.Thread(target=self._feed, name="mlcycle-figures", daemon=True)
+        self.thread.start()
+
+    def submit(self, job: Job) -> bool:
+        """Queue ``job``; false when the worker is gone (draw it here instead)."""
+        with self.cond:
+            if not self.alive:
+                return False
+            self._seq += 1
+            job.seq = self._seq
+            self.pending.pop(job.path, None)
+            self.pending[job.path] = job
+            self.cond.notify_all()
+        return True
+
+    def take_done(self, owner: int) -> list[tuple[Job, str | None]]:
+        """Finished jobs of ``owner`` (removed), with their error or None."""
+        with self.cond:
+            mine = [d for d in self.done if d[0].owner == owner]
+            self.done = [d for d in self.done if d[0].owner != owner]
+        return mine
+
+    def wait(self, owner: int, timeout: float) -> list[Job]:
+        """Wait until ``owner`` has no job queued or being drawn; returns the jobs the worker
+        will not draw (it died or timed out), for the caller to draw."""
+        with self.cond:
+            self.cond.wait_for(lambda: not self.alive or not self._busy(owner), timeout)
+            if self._busy(owner):  # dead, or timed out still drawing: give up on the worker
+                self._stop()
+            lost = [j for j in self.pending.values() if j.owner == owner]
+            if self.running is not None and self.running.owner == owner:
+                lost.insert(0, self.running)
+                self.running = None
+            for job in lost:
+                self.pending.pop(job.path, None)
+        return lost
+
+    def _busy(self, owner: int) -> bool:
+        running = self.running is not None and self.running.owner == owner
+        return running or any(j.owner == owner for j in self.pending.values())
+
+    def _feed(self) -> None:
+        try:
+            stdout, stdin = self.proc.stdout, self.proc.stdin
+            assert stdout is not None and stdin is not None
+            pickle.load(stdout)  # ready
+            while True:
+                with self.cond:
+                    self.cond.wait_for(lambda: self.pending or not self.alive)
+                    if not self.alive:
+                        return
+                    job = self.pending.pop(next(iter(self.pending)))
+                    self.running = job
+                pickle.dump(job, stdin)
+                stdin.flush()
+                seq, error = pickle.load(stdout)
+                with self.cond:
+                    self.done.append((job, error))
+                    self.running = None
+                    self.cond.notify_all()
+        except (EOFError, OSError, pickle.PickleError, ValueError):
+            pass
+        with self.cond:
+            self.alive = False
+            self.cond.notify_all()
+
+    def _stop(self) -> None:
+        self.alive = False
+        self.cond.notify_all()
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+    def close(self) -> None:
+        with self.cond:
+            self._stop()
+        self.proc.wait()
+
+
+_worker: FigureWorker | None = None
+_lock = threading.Lock()
+
+
+def _shared_worker() -> FigureWorker | None:
+    """The process's worker, started on first use; None when figures are drawn inline."""
+    global _worker
+    if os.environ.get("MLCYCLE_FIGURES", "").lower() == "inline":
+        return None
+    with _lock:
+        if _worker is None or not _worker.alive:
+            try:
+                _worker = FigureWorker()
+            except OSError as exc:
+                print(f"warning: figures are drawn inline ({exc})", file=sys.stderr)
+                return None
+        return _worker
+
+
+def _close_shared() -> None:
+    if _worker is not None:
+        _worker.close()
+
+
+atexit.register(_close_shared)
+
+
+def draw_later(
+    trainer: Any,
+    filename: str,
+    build: Callable[..., Any],
+    kwargs: dict[str, Any],
+    tag: str | None = None,
+) -> Path:
+    """Have ``build(**kwargs)`` drawn to ``filename`` in the run directory (and to TensorBoard
+    under ``tag``, at the current epoch) without holding up training. Only the first process
+    of a distributed run draws. ``build`` must be a module-level function; ``kwargs`` plain
+    data (numpy arrays, lists, strings), not tensors or modules."""
+    path = Path(trainer.default_root_dir) / filename
+    if not trainer.is_global_zero:
+        return path
+    job = Job(id(trainer), str(path), build.__module__, build.__name__, kwargs, tag)
+    job.step = trainer.current_epoch
+    worker = _shared_worker()
+    if worker is not None:
+        _to_tensorboard(trainer, worker.take_done(id(trainer)))
+        if worker.submit(job):
+            return path
+    render(job)
+    _to_tensorboard(trainer, [(job, None)])
+    return path
+
+
+def finish(trainer: Any) -> None:
+    """Wait for ``trainer``'s figures (drawing here what the worker could not) and send the
+    finished ones to TensorBoard. Called at the end of a fit, also after an error."""
+    worker = _worker
+    if worker is None:
+        return
+    lost = worker.wait(id(trainer), FINISH_TIMEOUT_S)
+    finished = worker.take_done(id(trainer))
+    for job in lost:
+        try:
+            render(job)
+            finished.append((job, None))
+        except Exception as exc:
+            finished.append((job, f"{type(exc).__name__}: {exc}"))
+    _to_tensorboard(trainer, finished)
+
+
+def _to_tensorboard(trainer: Any, finished: list[tuple[Job, str | None]]) -> None:
+    if not finished:
+        return
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+    newest = {job.path: job.seq for job, _ in finished}  # a PNG redrawn since shows the later one
+    for job, _ in finished:
+        newest[job.path] = max(newest[job.path], job.seq)
+    for job, error in sorted(finished, key=lambda d: d[0].seq):
+        if job.seq != newest[job.path]:
+            continue
+        if error is not None:
+            print(f"warning: could not draw {Path(job.path).name}: {error}", file=sys.stderr)
+            continue
+        if job.tag is None or not loggers or not Path(job.path).is_file():
+            continue
+        import numpy as np
+        from PIL import Image
+
+        with Image.open(job.path) as png:
+            pixels = np.asarray(png.convert("RGB"))
+        for logger in loggers:
+            logger.experiment.add_image(job.tag, pixels, global_step=job.step, dataformats="HWC")
+
+
+if __name__ == "__main__":
+    _worker_main()
