@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The GPU path in one prepared run (about 5 minutes on one recent GPU); one table at the end.
+"""The GPU path in one prepared run (sized for about 6 minutes on one GPU); one table at the end.
 
     python benchmarks/gpu_check.py [--quick]
 
@@ -11,10 +11,12 @@ Without CUDA it prints one line and exits 0 (safe in CI). With CUDA:
   crop, pinned memory, workers from ``num_workers: auto``): the gap to the synthetic row is
   the loader's cost;
 * ``scripts/train.py`` on configs/quickstart.yaml, segment_quickstart.yaml and
-  detect_quickstart.yaml with 16-mixed and bf16-mixed: 2 epochs (exit 0, finite metrics), then
-  one more epoch resumed with ``--ckpt_path last``;
-* ``scripts/export.py`` of the CUDA-trained (bf16) quick-start run on the CPU
-  (``CUDA_VISIBLE_DEVICES=""``): exit 0 means every artifact matched the eager model.
+  detect_quickstart.yaml twice: 16-mixed, and bf16-mixed with ``model.channels_last`` and
+  ``model.compile`` (detection: channels_last only, it refuses compile); 2 epochs (exit 0,
+  finite metrics), then one more epoch resumed with ``--ckpt_path last``;
+* ``scripts/export.py`` of the CUDA-trained (bf16, channels_last, compiled) quick-start run on
+  the CPU (``CUDA_VISIBLE_DEVICES=""``): exit 0 means every artifact matched the eager model,
+  so the compiled run's checkpoint loads as a plain network.
 
 Every row is guarded: an error is printed in its cell and the other rows still run. The exit
 code is 1 when any row failed.
@@ -37,7 +39,16 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ("quickstart", "segment_quickstart", "detect_quickstart")
-PRECISIONS = ("16-mixed", "bf16-mixed")
+# Each task trains twice: plain 16-mixed, then bf16-mixed with the model's GPU options.
+VARIANTS = (
+    ("16-mixed", ()),
+    ("bf16-mixed", ("--model.channels_last=true", "--model.compile=true")),
+)
+NOT_COMPILED = ("detect_quickstart",)  # DetectionTask refuses model.compile
+
+
+def variant_args(config: str, extra: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(a for a in extra if not (config in NOT_COMPILED and "compile" in a))
 
 
 def _resnet50_step(batch: int, compiled: bool) -> tuple[Callable[..., float], torch.nn.Module]:
@@ -154,9 +165,11 @@ def _train(args: list[str], timeout: int, env: dict[str, str] | None = None) -> 
         raise RuntimeError(f"exit {done.returncode}: {last[0][:160]}")
 
 
-def train_and_resume(config: str, precision: str, run_dir: Path, timeout: int) -> str:
+def train_and_resume(
+    config: str, precision: str, extra: tuple[str, ...], run_dir: Path, timeout: int
+) -> str:
     base = ["scripts/train.py", "--config", f"configs/{config}.yaml", f"--run_dir={run_dir}"]
-    base += [f"--trainer.precision={precision}", "--trainer.enable_progress_bar=false"]
+    base += [f"--trainer.precision={precision}", "--trainer.enable_progress_bar=false", *extra]
     start = time.perf_counter()
     _train([*base, "--trainer.max_epochs=2"], timeout)
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -203,7 +216,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="Fewer steps; skip torch.compile.")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--train-timeout", type=int, default=150, help="Seconds per train.py call.")
+    parser.add_argument("--train-timeout", type=int, default=240, help="Seconds per train.py call.")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("gpu_check: no CUDA GPU available; nothing to check (exit 0)")
@@ -234,18 +247,20 @@ def main() -> int:
             lambda: loader(b, steps, work / "jpegs"),
         )
         for config in CONFIGS:
-            for precision in PRECISIONS:
+            for precision, extra in VARIANTS:
+                extra = variant_args(config, extra)
+                options = "".join(f" {a.split('.')[-1]}" for a in extra)
                 run_dir = work / f"{config}_{precision}"
                 row(
                     rows,
-                    f"train.py {config} {precision} 2 epochs + resume",
-                    lambda c=config, p=precision, r=run_dir: train_and_resume(
-                        c, p, r, args.train_timeout
+                    f"train.py {config} {precision}{options} 2 epochs + resume",
+                    lambda c=config, p=precision, e=extra, r=run_dir: train_and_resume(
+                        c, p, e, r, args.train_timeout
                     ),
                 )
         row(
             rows,
-            "export.py on the CPU of quickstart bf16-mixed",
+            "export.py on the CPU of quickstart bf16-mixed channels_last compile",
             lambda: export_on_cpu(work / "quickstart_bf16-mixed", args.train_timeout),
         )
     width = max(len(name) for name, _ in rows)

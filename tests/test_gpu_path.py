@@ -1,8 +1,11 @@
-"""The GPU defaults (precision auto, cuDNN/TF32, num_workers auto) decided right on the CPU too."""
+"""The GPU defaults (precision auto, cuDNN/TF32, num_workers auto) decided right on the CPU too,
+and the model options channels_last and compile run on the CPU."""
 
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +14,9 @@ import pytest
 import torch
 import yaml
 from conftest import run_train
+from export_helpers import export_run, train_run
+from lightning.pytorch import Trainer
+from lightning.pytorch.trainer.states import TrainerFn
 
 from mlcycle.commands.device import (
     available_cores,
@@ -18,7 +24,13 @@ from mlcycle.commands.device import (
     resolve_precision,
     use_cuda_speedups,
 )
+from mlcycle.commands.evaluate import main as evaluate
 from mlcycle.data import ImageClassificationData
+from mlcycle.errors import UserError
+from mlcycle.run.loader import Run
+from mlcycle.tasks.classification import ClassificationTask
+from mlcycle.tasks.common import channels_last_batch, compile_options
+from mlcycle.tasks.detection import DetectionTask
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,3 +147,114 @@ def test_gpu_check_without_cuda_says_so_and_exits_0():
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1 and "CUDA" in lines[0]
+
+
+# --- model.channels_last and model.compile ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (False, None),
+        (True, {}),
+        ("max-autotune", {"mode": "max-autotune"}),
+        ("reduce-overhead", {"mode": "reduce-overhead"}),
+        ("aot_eager", {"backend": "aot_eager"}),
+    ],
+)
+def test_compile_values(value, expected):
+    assert compile_options(value) == expected
+
+
+def test_bad_compile_value_is_one_line():
+    with pytest.raises(UserError, match=r"model\.compile='fast' is not true, false or one of") as e:
+        ClassificationTask(num_classes=3, in_channels=1, compile="fast")
+    assert "\n" not in str(e.value)
+
+
+def test_detection_refuses_compile_but_takes_channels_last():
+    with pytest.raises(UserError, match=r"model\.compile=True is not supported by the detection"):
+        DetectionTask(num_classes=2, in_channels=3, compile=True)
+    assert DetectionTask(num_classes=2, in_channels=3, channels_last=True).hparams.channels_last
+
+
+def test_channels_last_batch_converts_the_images_only():
+    x, mask = torch.rand(2, 3, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long)
+    targets = [{"boxes": torch.rand(1, 4)}]
+    out = channels_last_batch((x, mask, targets, torch.arange(2)))
+    assert out[0].is_contiguous(memory_format=torch.channels_last)
+    assert not x.is_contiguous(memory_format=torch.channels_last)  # the input is left alone
+    assert torch.equal(out[0], x) and out[1] is mask and out[2][0]["boxes"] is targets[0]["boxes"]
+
+
+def _conv_weight(task: ClassificationTask) -> torch.Tensor:
+    return next(p for p in task.model.parameters() if p.dim() == 4)
+
+
+@pytest.mark.parametrize(
+    ("stage", "channels_last", "compiled"),
+    [(None, False, False), (TrainerFn.PREDICTING, True, False), (TrainerFn.FITTING, True, True)],
+)
+def test_options_act_only_under_a_trainer_and_compile_only_to_train(stage, channels_last, compiled):
+    task = ClassificationTask(num_classes=3, in_channels=3, channels_last=True, compile="aot_eager")
+    if stage is not None:
+        task.trainer = Trainer(logger=False, enable_checkpointing=False, accelerator="cpu")
+        task.trainer.state.fn = stage
+    task.configure_model()  # load_from_checkpoint calls it without a Trainer
+    nhwc = _conv_weight(task).is_contiguous(memory_format=torch.channels_last)
+    assert nhwc is channels_last and _conv_weight(task).is_contiguous() is not channels_last
+    assert (task.model._compiled_call_impl is not None) is compiled
+    seen = []
+    if not compiled:  # what the first convolution receives: the batch, converted or not
+        conv = next(m for m in task.model.modules() if isinstance(m, torch.nn.Conv2d))
+        conv.register_forward_pre_hook(
+            lambda m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last))
+        )
+    with torch.no_grad():
+        assert task(torch.rand(2, 3, 16, 16)).shape == (2, 3)
+    assert seen == ([] if compiled else [channels_last])
+    assert "_orig_mod" not in "".join(task.state_dict())
+
+
+def _finite_metrics(run: Path) -> dict[str, float]:
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "finished"
+    values = {k: v for k, v in metrics.items() if k.startswith("val/") and isinstance(v, float)}
+    assert values and all(math.isfinite(v) for v in values.values())
+    return values
+
+
+def test_channels_last_run_matches_the_plain_one_evaluates_and_exports(tmp_path):
+    one_epoch = "--trainer.max_epochs=1"
+    plain_run = train_run(tmp_path / "plain", 12, one_epoch)
+    run = train_run(tmp_path / "nhwc", 12, one_epoch, "--model.channels_last=true")
+    plain, nhwc = _finite_metrics(plain_run), _finite_metrics(run)
+    assert nhwc.keys() == plain.keys()
+    # the same seed and data: only the memory order of the convolutions differs
+    assert nhwc["val/loss"] == pytest.approx(plain["val/loss"], rel=1e-3)
+    scores = [evaluate(["--run", str(r), "--split", "val"])["metrics"] for r in (plain_run, run)]
+    assert scores[1]["loss"] == pytest.approx(scores[0]["loss"], rel=1e-3)
+    result, _ = export_run(run, "--format", "onnx", "--out", str(tmp_path / "export"))
+    assert [r["file"] for r in result["report"]["artifacts"]] == ["model.onnx"]
+
+
+@pytest.mark.slow
+def test_compiled_run_loads_exports_and_resumes_without_compile(tmp_path):
+    """torch.compile with inductor on the CPU (it needs a C compiler: gcc here)."""
+    if not shutil.which("cc") and not shutil.which("gcc"):
+        pytest.skip("no C compiler: inductor cannot build its kernels here")
+    run = train_run(
+        tmp_path, 12, "--trainer.max_epochs=1", "--model.compile=true", "--model.channels_last=true"
+    )
+    _finite_metrics(run)
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert state and not [k for k in state if "_orig_mod" in k]
+    task = Run(run).load_model()
+    assert task.hparams.compile is True and task.model._compiled_call_impl is None  # plain
+    plain = ClassificationTask(**{**task.hparams, "compile": False, "channels_last": False})
+    plain.load_state_dict(state)  # strict: the keys of an uncompiled network
+    result, _ = export_run(run, "--format", "torchscript", "--out", str(tmp_path / "export"))
+    assert [r["file"] for r in result["report"]["artifacts"]] == ["model.ts"]
+    train_run(tmp_path, 12, "--trainer.max_epochs=2", "--ckpt_path=last", "--model.compile=false")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["resumed_from"] == "last" and metrics["status"] == "finished"

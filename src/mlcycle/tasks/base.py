@@ -40,9 +40,10 @@ Class attributes:
     (``data.<name>`` -> ``model.init_args.<name>``); never written in a config.
 
 Init arguments: the base takes the linked ones and the shared training ones (architecture
-name and options, weights, optimizer and schedule; see :class:`Task`). A subclass lists only
-its own arguments, documents them in its docstring, and passes the rest on as
-``super().__init__(**kwargs)`` (or ``arch=arch, **kwargs`` to give ``arch`` its own default).
+name and options, weights, optimizer and schedule, ``channels_last`` and ``compile``; see
+:class:`Task`). A subclass lists only its own arguments, documents them in its docstring, and
+passes the rest on as ``super().__init__(**kwargs)`` (or ``arch=arch, **kwargs`` to give
+``arch`` its own default).
 jsonargparse follows ``**kwargs`` into this signature, so ``--help`` and ``--print_config``
 show every argument; ``save_hyperparameters`` here records the subclass's arguments too, so
 ``load_from_checkpoint`` rebuilds the task from ``hparams`` alone.
@@ -58,6 +59,8 @@ exporters may use them to compare an artifact with the eager model.
 monitored metric (a :class:`~mlcycle.callbacks.chance.Chance`), or ``None``; the default looks
 it up by the monitor's name; a task with a metric of its own overrides it.
 ``configure_callbacks`` adds the task's own galleries (default: none).
+``configure_model`` applies ``channels_last`` and ``compile`` to the network in ``self.model``
+once a Trainer runs the task; a task that cannot take them refuses them in its ``__init__``.
 
 Helpers for subclasses that keep ``train_loss`` and ``val_loss`` (``MeanMetric``):
 ``log_train_loss`` logs a training step's loss (and metrics); ``log_validation_epoch`` logs and
@@ -71,11 +74,18 @@ from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics import Metric, MetricCollection
 
 from mlcycle.callbacks.chance import Chance, chance_for_metric
+from mlcycle.errors import UserError
 from mlcycle.registry import Registry
-from mlcycle.tasks.common import check_common, configure_optimizers
+from mlcycle.tasks.common import (
+    check_common,
+    compile_options,
+    configure_optimizers,
+    use_channels_last,
+)
 
 
 class Monitor(NamedTuple):
@@ -101,6 +111,10 @@ class Task(LightningModule):
         optimizer_options: extra optimizer arguments, e.g. ``{momentum: 0.9, nesterov: true}``.
         scheduler: ``cosine`` (per step, with warm-up), ``onecycle`` or ``constant``.
         warmup_epochs: linear warm-up length in epochs (may be fractional).
+        channels_last: keep the network's weights and the image batches in channels-last
+            (NHWC) memory order; faster convolutions with mixed precision on recent GPUs.
+        compile: ``torch.compile`` the network for training: ``true``, a mode
+            (``reduce-overhead``, ``max-autotune``, ...) or a backend (``aot_eager``, ...).
     """
 
     task_name: ClassVar[str]
@@ -122,11 +136,44 @@ class Task(LightningModule):
         optimizer_options: dict[str, Any] | None = None,
         scheduler: Literal["cosine", "onecycle", "constant"] = "cosine",
         warmup_epochs: float = 0.0,
+        channels_last: bool = False,
+        compile: bool | str = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # the subclass's arguments as well (Lightning walks its frame)
         check_common(lr, optimizer)  # fail now, not after the data is loaded
+        compile_options(compile)
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+        self._compiled = False
+
+    def configure_model(self) -> None:
+        """``channels_last`` (weights and inputs, every stage) and ``compile`` (training only)
+        on the network in ``self.model``.
+
+        Lightning calls this hook when a Trainer runs the task, before the optimizer and any
+        DDP wrapper are built; ``load_from_checkpoint`` calls it too, without a Trainer, and
+        then nothing changes: export and evaluation load the plain, uncompiled network.
+        ``Module.compile`` compiles in place, so the state-dict keys (and checkpoints) stay
+        those of the plain network.
+        """
+        hp = self.hparams
+        if self._trainer is None or not (hp.channels_last or hp.compile):
+            return
+        network = getattr(self, "model", None)
+        if not isinstance(network, torch.nn.Module):
+            raise UserError(
+                f"model.channels_last and model.compile act on self.model; {type(self).__name__} has no network there"
+            )
+        if hp.channels_last:
+            use_channels_last(network)
+        options = compile_options(hp.compile)
+        if (
+            options is not None
+            and self.trainer.state.fn == TrainerFn.FITTING
+            and not self._compiled
+        ):
+            network.compile(**options)
+            self._compiled = True
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
         """What the evaluator consumes, per batch: at least ``index`` (and ``target``)."""

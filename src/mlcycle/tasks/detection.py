@@ -75,6 +75,10 @@ class DetectionTask(Task):
         backbone_weights: a local classifier state dict for a torchvision backbone.
         gallery_size: how many images ``detection_errors.png`` shows.
         gallery_score: the score at which a detection counts in the gallery.
+
+    ``channels_last`` converts the detector's weights (the detector batches the images itself,
+    so its convolutions then run channels-last); ``compile`` is refused: a detector takes a
+    list of images and returns a varying number of boxes, so it would recompile at every step.
     """
 
     task_name = "detection"
@@ -93,6 +97,10 @@ class DetectionTask(Task):
         if not 0 <= gallery_score <= 1:
             raise UserError(f"model.gallery_score={gallery_score} must be in [0, 1]")
         hp = self.hparams
+        if hp.compile is not False:
+            raise UserError(
+                f"model.compile={hp.compile!r} is not supported by the detection task (its detectors recompile at every step); leave it false"
+            )
         self.model = build_architecture(
             DETECTION_MODELS,
             arch,
