@@ -3,7 +3,6 @@ integers, values such as ``WHERE b = 'x: y'`` kept as strings. The quality tools
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
 import re
@@ -16,6 +15,8 @@ import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
+from mlcycle.commands import cache, precheck
+from mlcycle.commands.precheck import closest_key, unknown_key_message
 from mlcycle.errors import fail
 from mlcycle.tasks.base import Task
 
@@ -99,14 +100,56 @@ def _closest_key(parser: LightningArgumentParser, key: str, class_path: str | No
     for group, default in GROUPS.items():
         chosen = class_path if class_path and key.startswith(group + ".") else default
         candidates += _class_keys(group, chosen)
-    candidates = sorted({c.replace(".init_args.", ".") for c in candidates} - {key})
-    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
-    if not close:
-        leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
-        close = [
-            leaf[m] for m in difflib.get_close_matches(key.rsplit(".", 1)[-1], list(leaf), n=1)
-        ]
-    return close[0] if close else None
+    return closest_key(key, candidates)
+
+
+def _class_entry(group: str, class_path: str) -> dict[str, list[str]] | None:
+    """What the start-up checks need of a class: the argument names its parser accepts, and
+    the keys the closest-key hint chooses from (as :func:`_closest_key` does)."""
+    import importlib
+
+    from jsonargparse import ArgumentParser
+
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+        parser = ArgumentParser(exit_on_error=False)
+        parser.add_class_arguments(cls, fail_untyped=False, sub_configs=True)
+    except Exception:  # a class that cannot be read this way is left to the full parser
+        return None
+    keys = _class_keys(group, class_path)
+    accepts = {a.dest.split(".")[0] for a in parser._actions if a.dest not in ("help", "config")}
+    accepts |= {k.split(".", 1)[1] for k in keys} | set(Task.linked if group == "model" else ())
+    return {"accepts": sorted(accepts), "keys": keys}
+
+
+def remember_key_schema(parser: LightningArgumentParser, argv: list[str]) -> None:
+    """Keep the keys train.py accepts in the start-up cache, for
+    :func:`mlcycle.commands.precheck.check`: the parser's, and those of the default classes
+    and of the classes ``argv`` names by their full class_path (each read once)."""
+    schema = cache.load().get("schema") or {}
+    wanted = {group: {default} for group, default in GROUPS.items()}
+    for group, paths in precheck.class_paths(argv).items():
+        wanted[group] |= paths
+    classes = schema.get("classes", {g: {} for g in GROUPS})
+    missing = [(g, p) for g, paths in wanted.items() for p in paths if p not in classes[g]]
+    if schema and not missing:
+        return
+    for group, path in missing:
+        entry = _class_entry(group, path)
+        if entry is not None:
+            classes[group][path] = entry
+    if any(GROUPS[g] not in classes[g] for g in GROUPS):
+        return  # without the defaults' keys no message can be worded as the parser's
+    dests = [a.dest for a in parser._actions if a.dest]
+    schema = {
+        "dests": [d for d in dests if d != "help"],
+        "top": sorted({d.split(".")[0] for d in dests}),
+        "trainer": sorted({d.split(".")[1] for d in dests if d.startswith("trainer.")}),
+        "defaults": dict(GROUPS),
+        "classes": classes,
+    }
+    cache.update(schema=schema)
 
 
 def one_line_error(parser: LightningArgumentParser, message: str) -> str:
@@ -119,12 +162,16 @@ def one_line_error(parser: LightningArgumentParser, message: str) -> str:
         m.split("=")[0] for m in re.findall(r"(?i)unrecognized arguments:\s*--?([\w.\-=]+)", text)
     ]
     unknown += re.findall(r'Key "([\w.\-]+)" is not expected', text)
+    # An unknown trainer key in a config file.
+    unknown += [
+        f"{g}.{k}"
+        for g, k in re.findall(r"Group '([\w.]+)' does not accept option '([\w.\-]+)'", text)
+    ]
     if unknown:
         key = prefix + unknown[0].replace(".init_args.", ".")
         chosen = re.search(r"given class_path '([\w.]+)'", text)
         close = _closest_key(parser, key, chosen.group(1) if chosen else None)
-        hint = f"; did you mean '{close}'?" if close else ""
-        return f"unknown config key '{key}'{hint} (--help lists every key)"
+        return unknown_key_message(key, close)
     nested = re.search(
         r"Problem with given class_path '[\w.]+': Parser key \"([\w.]+)\": "
         r"Does not validate against any of the Union subtypes Subtypes: \[(.*?)\] Errors:.*?Given value: (.*?) - ",

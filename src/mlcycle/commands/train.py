@@ -7,18 +7,17 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlcycle.errors import fail, main_guard
-from mlcycle.run.record import (
-    RUN_DIR_ENV,
-    Stopwatch,
-    device_name,
-    global_rank,
-    library_versions,
-    write_json,
-)
+from mlcycle.commands import cache
+from mlcycle.commands.precheck import cached_help, check, is_help
+from mlcycle.errors import UserError, fail, main_guard
 from mlcycle.selection.objective import Objective, for_monitor, gate_record, parse_objective
+
+# mlcycle.run.record imports torch (a second): imported where used, so that --help and config
+# errors answered from the start-up cache (mlcycle.commands.precheck) do not wait for it.
+if TYPE_CHECKING:
+    from mlcycle.run.record import Stopwatch
 
 
 class _NoAdverts(logging.Filter):
@@ -66,6 +65,7 @@ def summary(
     tuned: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from mlcycle.callbacks import FitDiagnosis, LossCurves
+    from mlcycle.run.record import device_name, library_versions
 
     trainer = cli.trainer
     monitor, mode = cli.model.monitor
@@ -112,6 +112,14 @@ def learned(findings: list[dict[str, Any]]) -> bool | None:
 
 @main_guard
 def main(args: list[str] | None = None) -> Path:
+    argv = list(sys.argv[1:] if args is None else args)
+    if is_help(argv) and args is None:
+        # A fresh process: the help text it prints is the one the next call gets from the cache.
+        with cached_help(argv):
+            return fit(args).run_dir
+    error = None if is_help(argv) else check(argv, cache.load().get("schema"))
+    if error:
+        raise UserError(error)
     return fit(args).run_dir
 
 
@@ -121,6 +129,7 @@ def fit(args: list[str] | None = None, callbacks: list[Any] | None = None) -> An
     tune.py). ``callbacks`` are added to the run's own (tune.py's pruning callback)."""
     _quiet()
     from mlcycle.commands.train_cli import MLCycleCLI
+    from mlcycle.run.record import RUN_DIR_ENV, Stopwatch
 
     clock = Stopwatch()
     inherited = os.environ.get(RUN_DIR_ENV)
@@ -185,6 +194,8 @@ def _tune(cli: Any, run_dir: Path) -> tuple[dict[str, Any], bool]:
 
 
 def _train(cli: Any, clock: Stopwatch) -> Path:
+    from mlcycle.run.record import global_rank, write_json
+
     run_dir: Path = cli.run_dir
     lead = global_rank() == 0  # only one process of a distributed run writes the record
     if cli.config.ckpt_path:

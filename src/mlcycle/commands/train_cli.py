@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,12 @@ from mlcycle.commands.parser import (
     MLCycleParser,
     accept_auto_precision,
     keep_integer_limits,
+    remember_key_schema,
 )
 from mlcycle.errors import UserError
 from mlcycle.run.record import RUN_DIR_ENV, check_run_dir, create_run_dir, default_run_dir
 from mlcycle.selection.objective import Objective, parse_objective
-from mlcycle.tasks.base import Task
+from mlcycle.tasks.base import TASKS, Task
 
 
 class MLCycleCLI(LightningCLI):
@@ -128,8 +130,14 @@ class MLCycleCLI(LightningCLI):
         )
         keep_integer_limits(parser)
         accept_auto_precision(parser)
-        for key in Task.linked:
+        for key in linked_arguments():
             parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        if args is None or isinstance(args, list):
+            # The next train.py names a bad key from the cache, before importing Lightning.
+            remember_key_schema(parser, list(sys.argv[1:] if args is None else args))
+        super().parse_arguments(parser, args)
 
     def before_instantiate_classes(self) -> None:
         config = self.config
@@ -185,6 +193,16 @@ class MLCycleCLI(LightningCLI):
             trainer_config,
             extra + standard_callbacks(self.run_dir, monitor, mode) + self.added_callbacks,
         )
+
+
+def linked_arguments() -> list[str]:
+    """``Task.linked``, then what the registered tasks add (a table task's feature counts).
+    jsonargparse skips a link whose attribute the data module lacks or whose argument the
+    chosen task lacks, so each task gets just the links it declares."""
+    names = list(Task.linked)
+    for name in TASKS.names():
+        names += [key for key in TASKS.get(name).linked if key not in names]
+    return names
 
 
 def _cuda_selected(accelerator: str) -> bool:
