@@ -88,3 +88,11 @@ def trained_run(tmp_path_factory) -> Path:
 def _repo_cwd(monkeypatch):
     """Tests run from the repository root, where configs/ lives."""
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _index_cache(tmp_path_factory):
+    """The data index cache of every test lives in a session folder, never in the home cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLCYCLE_CACHE_DIR", str(tmp_path_factory.mktemp("index_cache")))
+        yield

@@ -21,23 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import mlcycle
+from mlcycle.cache_dir import cache_folder
 
 VERSION = 1  # a new number when the file's content changes meaning
-
-
-def cache_folder() -> Path:
-    """``$MLCYCLE_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlcycle``, else ``~/.cache/mlcycle``."""
-    if os.environ.get("MLCYCLE_CACHE_DIR"):
-        return Path(os.environ["MLCYCLE_CACHE_DIR"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"  # XDG: relative is invalid
-    return base / "mlcycle"
 
 
 def cache_file() -> Path:
     # Environments (venvs) share the folder; each keeps its own file.
     env = hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
-    return cache_folder() / f"train-startup-{env}.json"
+    return cache_folder()[0] / f"train-startup-{env}.json"
 
 
 @functools.cache

@@ -1,14 +1,16 @@
 """The one base of the image data modules (classification, segmentation, detection).
 
 It owns what does not depend on the kind of label: the shared arguments, the index (every
-sample decoded and hashed once on a few threads, unusable ones skipped and listed, decoded
-images cached when they fit, content-stable splits), normalization, the loaders and the run
-record (manifest, fingerprint, ``splits.csv``). A subclass keeps its sample type, decoding and
-transforms, through a few hooks:
+file hashed and checked once on all cores and remembered in the index cache, unusable samples
+skipped and listed, content-stable splits), the decoded images kept in memory when they fit,
+normalization, the loaders and the run record (manifest, fingerprint, ``splits.csv``). A
+subclass keeps its sample type, decoding and transforms, through a few hooks:
 
 * ``list_samples()``: a :class:`~mlcycle.data.index.Listing` from its registered sources;
-* ``decoder(channels, class_names)``: a picklable ``sample -> Decoded`` that raises
-  :class:`~mlcycle.data.skipped.BadSample` with the reason a sample cannot be used;
+* ``decoder(channels, class_names)``: a :class:`~mlcycle.data.index.Decoder`: the facts each
+  sample needs of its files, the check of a sample against them (raising
+  :class:`~mlcycle.data.skipped.BadSample` with the reason it cannot be used), and the decoding
+  of its item;
 * ``dataset_type``: an :class:`~mlcycle.data.index.IndexDataset` that turns a decoded item
   into a batch item;
 * ``raw_image(position)``, ``split_value(sample)`` (the second column of ``splits.csv``) and
@@ -17,6 +19,7 @@ transforms, through a few hooks:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -30,21 +33,29 @@ from torch.utils.data import DataLoader
 from mlcycle.commands.device import available_cores, resolve_num_workers
 from mlcycle.data.images import guess_channels
 from mlcycle.data.index import (
-    Decoded,
+    Decoder,
+    FileRow,
     Index,
     IndexDataset,
     Listing,
-    decode_all,
+    check_all,
+    gather_facts,
     make_splits,
     use_cache,
 )
+from mlcycle.data.index_cache import IndexCache, open_index_cache
 from mlcycle.data.layout import LAYOUTS, announce, data_root
-from mlcycle.data.manifest import check_unchanged, file_digest, fingerprint, write_run_files
+from mlcycle.data.manifest import check_unchanged, fingerprint, write_run_files
 from mlcycle.data.normalization import measure_normalization, sample_positions
 from mlcycle.data.skipped import check_strict, no_usable_data
 from mlcycle.data.splits import SPLITS, describe_draw
 from mlcycle.data.transforms import build_augmentations, check_pixels, finish
 from mlcycle.errors import UserError
+
+
+def one_per_folder(paths: list[str]) -> list[Path]:
+    """A path of each folder: enough for :func:`data_root`, and fast on a million files."""
+    return [Path(p) for p in {os.path.dirname(p): p for p in paths}.values()]
 
 
 class ImageDataModule(LightningDataModule):
@@ -68,6 +79,13 @@ class ImageDataModule(LightningDataModule):
         num_workers: DataLoader worker processes; ``auto``: ``min(8, cores - 1,
             max(1, batch_size // 16))``, 0 on a one-core machine.
         cache_images: keep decoded, resized images in memory; ``None`` caches when they fit in 1 GiB.
+            They are decoded in one parallel pass when the first loader is made.
+        index_cache: the folder of the index cache (each file's hash, size and checks, kept
+            across runs, so unchanged files are not read again); ``None`` or ``true``:
+            ``$MLCYCLE_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlcycle`` or ``~/.cache/mlcycle``;
+            ``false``: no cache. Never inside the data.
+        index_workers: processes that read and hash files not in the index cache (and decode
+            images into memory); ``auto``: one per available core.
         allow_changed: resume a run even though its data changed since it started.
         layout: ``auto`` takes the splits from the layout when it has them (split folders
             ``train``; ``val``, ``valid``, ``validation``, ``dev``; ``test``, ``testing``; any
@@ -99,6 +117,8 @@ class ImageDataModule(LightningDataModule):
         batch_size: int = 64,
         num_workers: int | Literal["auto"] = 0,
         cache_images: bool | None = None,
+        index_cache: bool | str | None = None,
+        index_workers: int | Literal["auto"] = "auto",
         allow_changed: bool = False,
         layout: str = "auto",
         strict: bool = False,
@@ -113,6 +133,8 @@ class ImageDataModule(LightningDataModule):
             raise UserError(f"data.batch_size={batch_size} must be at least 1")
         if num_workers != "auto" and (isinstance(num_workers, bool) or int(num_workers) < 0):
             raise UserError(f"data.num_workers={num_workers} must be 0 or more, or 'auto'")
+        if index_workers != "auto" and (isinstance(index_workers, bool) or int(index_workers) < 1):
+            raise UserError(f"data.index_workers={index_workers} must be 1 or more, or 'auto'")
         if layout not in LAYOUTS:
             raise UserError(f"data.layout='{layout}' is not one of {', '.join(LAYOUTS)}")
         self.image_size = check_pixels(image_size, "data.image_size")
@@ -125,7 +147,7 @@ class ImageDataModule(LightningDataModule):
     def list_samples(self) -> Listing:
         raise NotImplementedError
 
-    def decoder(self, channels: int, class_names: list[str] | None) -> Callable[[Any], Decoded]:
+    def decoder(self, channels: int, class_names: list[str] | None) -> Decoder:
         raise NotImplementedError
 
     def raw_image(self, position: int) -> np.ndarray:
@@ -174,6 +196,7 @@ class ImageDataModule(LightningDataModule):
                     raise UserError(f"data.mean and data.std need {c} value(s), one per channel")
                 self._norm = (list(hp.mean), list(hp.std))
             else:
+                self.index.load_items(self.index_workers)  # one parallel pass, not 1,024 reads
                 picks = sample_positions(self.index.positions["train"])
                 mean, std = measure_normalization((self.raw_image(p) for p in picks), c)
                 self._norm = (
@@ -188,6 +211,34 @@ class ImageDataModule(LightningDataModule):
 
     # --- the index ------------------------------------------------------------------------------
 
+    @property
+    def index_workers(self) -> int:
+        """``data.index_workers`` as a count (``auto``: the available cores)."""
+        workers = self.hparams.index_workers
+        return available_cores() if workers == "auto" else int(workers)
+
+    def _index_cache(self, listing: Listing) -> IndexCache | None:
+        """The index cache, refused inside the data: the root, the folders of the samples'
+        images and of the other files read."""
+        hp = self.hparams
+        folders = {Path(d) for d in {os.path.dirname(s.path) for s in listing.samples}}
+        folders |= {Path(p).parent for p, _ in listing.files}
+        folders |= {Path(hp[k]) for k in ("root", "manifest") if hp.get(k)}
+        folders = {f.resolve() for f in folders}
+        return open_index_cache(hp.index_cache, {f.parent if f.is_file() else f for f in folders})
+
+    def _extra_files(self, listing: Listing, cache: IndexCache | None) -> list[FileRow]:
+        """Rows of the files a source read besides the samples' (annotations, data.yaml)."""
+        jobs = [(str(p), "file") for p, _ in listing.files]
+        facts = gather_facts(jobs, cache, self.index_workers, "hashing annotations")
+        rows = []
+        for (path, what), job in zip(listing.files, jobs, strict=True):
+            found = facts[job]
+            if "unread" in found:
+                raise UserError(f"'{path}' cannot be read: {found['unread']}")
+            rows.append((str(path), found["sha256"], found["bytes"], what))
+        return rows
+
     def _build_index(self) -> Index:
         hp = self.hparams
         listing = self.list_samples()
@@ -197,9 +248,10 @@ class ImageDataModule(LightningDataModule):
         if listing.class_names is not None:
             self.check_classes(listing.class_names, listing.where)
         samples = listing.samples
-        channels = hp.channels or guess_channels([Path(s.path) for s in samples])
-        decode = self.decoder(channels, listing.class_names)
-        kept, skipped = decode_all(decode, samples, self.what)
+        channels = hp.channels or guess_channels([Path(s.path) for s in samples[:64]])
+        decoder = self.decoder(channels, listing.class_names)
+        cache = self._index_cache(listing)
+        kept, skipped = check_all(decoder, samples, self.what, cache, self.index_workers)
         skipped = listing.skipped + skipped
         check_strict(skipped, hp.strict, listing.where)
         if not kept:
@@ -209,7 +261,6 @@ class ImageDataModule(LightningDataModule):
             train = [d.classes for d in kept if d.sample.split in (None, "train")]
             names = sorted(set().union(*train))
             self.check_classes(names, listing.where)
-        cached = use_cache(hp.cache_images, len(kept), self.item_bytes(channels))
         index = Index(
             samples=[d.sample for d in kept],
             splits=make_splits(kept, listing, hp, self.coverage),
@@ -217,11 +268,11 @@ class ImageDataModule(LightningDataModule):
             category_ids=listing.category_ids or list(range(len(names))),
             channels=channels,
             skipped=skipped,
-            cache=[d.item for d in kept] if cached else None,
-            root=data_root([Path(d.files[0][0]) for d in kept]),
+            root=data_root(one_per_folder([d.files[0][0] for d in kept])),
             files=[d.files for d in kept],
-            extra_files=[(str(p), *file_digest(p), what) for p, what in listing.files],
-            decode=decode,
+            extra_files=self._extra_files(listing, cache),
+            load=decoder.load,
+            keep_items=use_cache(hp.cache_images, len(kept), self.item_bytes(channels)),
             layout=text,
         )
         index.positions = {s: [i for i, x in enumerate(index.splits) if x == s] for s in SPLITS}
@@ -239,6 +290,7 @@ class ImageDataModule(LightningDataModule):
     def dataset(self, split: str, augment: bool = False) -> IndexDataset:
         if split not in SPLITS:
             raise UserError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
+        self.index.load_items(self.index_workers)  # data.cache_images: decoded once, in parallel
         return self.dataset_type(self.index, self.index.positions[split], self.pipeline(augment))
 
     @property

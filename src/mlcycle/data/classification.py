@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,11 @@ import numpy as np
 import torch
 
 from mlcycle.data.base import ImageDataModule
-from mlcycle.data.images import UnreadableImage, read_image
-from mlcycle.data.index import Decoded, Index, IndexDataset, Listing
+from mlcycle.data.facts import Facts, image_kind
+from mlcycle.data.images import UnreadableImage, decode_image, read_bytes
+from mlcycle.data.index import Checked, Decoder, Index, IndexDataset, Listing, resizer
 from mlcycle.data.skipped import BadSample
 from mlcycle.data.sources import Sample, load_samples
-from mlcycle.data.transforms import resize
 from mlcycle.errors import UserError
 
 
@@ -35,15 +34,26 @@ def quarantined(path: Path) -> set[str]:
         return {str(Path(row["path"]).resolve()) for row in reader if row.get("path")}
 
 
-def decode_labelled(sample: Sample, channels: int, size: tuple[int, int]) -> Decoded:
-    """The resized image of one sample; its file row's role is the label."""
+def image_needs(sample: Any, channels: int) -> list[tuple[Path, str]]:
+    return [(sample.path, image_kind(channels))]
+
+
+def check_labelled(sample: Sample, facts: list[Facts]) -> Checked:
+    """A readable image is usable; its file row's role is the label."""
+    image = facts[0]
+    if "unread" in image or "error" in image:
+        raise BadSample(image.get("unread") or image["error"])
+    row = (str(sample.path), image["sha256"], image["bytes"], sample.label)
+    return Checked(sample, [row], {sample.label}, stratum=sample.label)
+
+
+def load_labelled(sample: Sample, channels: int, size: tuple[int, int]) -> np.ndarray:
+    """The resized image of one sample."""
     try:
-        image, digest, nbytes = read_image(sample.path, channels)
+        image = decode_image(read_bytes(sample.path), channels)
     except UnreadableImage as exc:
         raise BadSample(str(exc)) from exc
-    resized = resize(*size)(image=image)["image"]
-    row = (str(sample.path), digest, nbytes, sample.label)
-    return Decoded(sample, resized, [row], {sample.label}, stratum=sample.label)
+    return resizer(*size)(image=image)["image"]
 
 
 class ImageDataset(IndexDataset):
@@ -111,8 +121,12 @@ class ImageClassificationData(ImageDataModule):
         where = hp.manifest or hp.root or hp.source
         return Listing(samples, where, found.skipped, given, found.layout)
 
-    def decoder(self, channels: int, class_names: list[str] | None) -> Callable[[Any], Decoded]:
-        return partial(decode_labelled, channels=channels, size=self.image_size)
+    def decoder(self, channels: int, class_names: list[str] | None) -> Decoder:
+        return Decoder(
+            needs=partial(image_needs, channels=channels),
+            check=check_labelled,
+            load=partial(load_labelled, channels=channels, size=self.image_size),
+        )
 
     def check_classes(self, class_names: list[str], where: str) -> None:
         if len(class_names) < 2:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import albumentations as A
@@ -18,11 +19,10 @@ from albumentations.pytorch import ToTensorV2
 
 from mlcycle.data.base import ImageDataModule
 from mlcycle.data.boxes import BoxSample, clip_boxes, to_pixels
-from mlcycle.data.images import UnreadableImage, read_image
-from mlcycle.data.index import Decoded, IndexDataset, Listing
-from mlcycle.data.manifest import file_digest
+from mlcycle.data.facts import Facts, image_kind
+from mlcycle.data.images import UnreadableImage, decode_image, read_bytes
+from mlcycle.data.index import Checked, Decoder, IndexDataset, Listing, resizer
 from mlcycle.data.skipped import BadSample
-from mlcycle.data.transforms import resize
 from mlcycle.errors import UserError
 from mlcycle.registry import Registry
 
@@ -46,11 +46,9 @@ class Prepared:
     crowd: np.ndarray  # (n,) bool
 
 
-def prepare(
-    sample: BoxSample, image: np.ndarray, size: tuple[int, int]
-) -> tuple[BoxSample, Prepared]:
-    """Check the boxes against the decoded image; scale them to ``size`` (height, width)."""
-    height, width = image.shape[:2]
+def check_boxes(sample: BoxSample, width: int, height: int) -> tuple[BoxSample, np.ndarray]:
+    """Check the boxes against the image's size: the sample with its boxes in pixels, and the
+    boxes clipped to the image."""
     if sample.size and sample.size != (width, height):
         raise BadSample(
             f"image is {width}x{height} but {sample.annotations or 'the annotations'} says "
@@ -63,29 +61,52 @@ def prepare(
     if outside.any():
         box = [round(float(v), 2) for v in boxes[int(np.argmax(outside))]]
         raise BadSample(f"box {box} (x1, y1, x2, y2) lies outside the {width}x{height} image")
+    return sample, clipped
+
+
+def prepare(
+    sample: BoxSample, image: np.ndarray, size: tuple[int, int]
+) -> tuple[BoxSample, Prepared]:
+    """Check the boxes against the decoded image; scale them to ``size`` (height, width)."""
+    height, width = image.shape[:2]
+    sample, clipped = check_boxes(sample, width, height)
     h, w = size
     scale = np.array([w / width, h / height, w / width, h / height])
-    resized = resize(h, w)(image=image)["image"]
+    resized = resizer(h, w)(image=image)["image"]
     return sample, Prepared(
         resized, (clipped * scale).astype(np.float32), sample.labels.copy(), sample.crowd.copy()
     )
 
 
-def decode_boxes(
-    sample: BoxSample, channels: int, class_names: list[str], size: tuple[int, int]
-) -> Decoded:
-    """The resized image and boxes of one sample; its label file is one of its files."""
+def box_needs(sample: BoxSample, channels: int) -> list[tuple[Path, str]]:
+    needs = [(sample.path, image_kind(channels))]
+    return needs + [(sample.label_file, "file")] if sample.label_file else needs
+
+
+def check_sample(sample: BoxSample, facts: list[Facts], class_names: list[str]) -> Checked:
+    """A readable image whose boxes lie in it; its label file is one of its files."""
+    image = facts[0]
+    if "unread" in image or "error" in image:
+        raise BadSample(f"image cannot be read: {image.get('unread') or image['error']}")
+    checked, _ = check_boxes(sample, image["width"], image["height"])
+    files = [(str(sample.path), image["sha256"], image["bytes"], f"{len(sample.labels)} objects")]
+    if sample.label_file:
+        labels = facts[1]
+        if "unread" in labels:
+            raise BadSample(f"label file cannot be read: {labels['unread']}")
+        what = f"labels of {sample.path.name}"
+        files.append((str(sample.label_file), labels["sha256"], labels["bytes"], what))
+    classes = {class_names[c] for c in sample.labels[~sample.crowd].tolist()}
+    return Checked(checked, files, classes)
+
+
+def load_sample(sample: BoxSample, channels: int, size: tuple[int, int]) -> Prepared:
+    """The resized image and boxes of one checked sample."""
     try:
-        image, digest, nbytes = read_image(sample.path, channels)
+        image = decode_image(read_bytes(sample.path), channels)
     except UnreadableImage as exc:
         raise BadSample(f"image cannot be read: {exc}") from exc
-    checked, item = prepare(sample, image, size)
-    files = [(str(sample.path), digest, nbytes, f"{len(sample.labels)} objects")]
-    if sample.label_file:
-        label_file = str(sample.label_file)
-        files.append((label_file, *file_digest(sample.label_file), f"labels of {sample.path.name}"))
-    classes = {class_names[c] for c in sample.labels[~sample.crowd].tolist()}
-    return Decoded(checked, item, files, classes)
+    return prepare(sample, image, size)[1]
 
 
 class BoxDataset(IndexDataset):
@@ -181,9 +202,11 @@ class DetectionData(ImageDataModule):
         listing.samples = [s for s in listing.samples if not s.problem]
         return listing
 
-    def decoder(self, channels: int, class_names: list[str] | None) -> Callable[[Any], Decoded]:
-        return partial(
-            decode_boxes, channels=channels, class_names=class_names, size=self.image_size
+    def decoder(self, channels: int, class_names: list[str] | None) -> Decoder:
+        return Decoder(
+            needs=partial(box_needs, channels=channels),
+            check=partial(check_sample, class_names=class_names),
+            load=partial(load_sample, channels=channels, size=self.image_size),
         )
 
     def raw_image(self, position: int) -> np.ndarray:

@@ -8,7 +8,6 @@ object border) marks pixels that count for nothing. Where the pairs come from is
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,10 +20,10 @@ import torch
 from PIL import Image
 
 from mlcycle.data.base import ImageDataModule
+from mlcycle.data.facts import Facts, image_kind, register_facts
 from mlcycle.data.images import UnreadableImage, decode_image, read_bytes
-from mlcycle.data.index import Decoded, IndexDataset, Listing
+from mlcycle.data.index import Checked, Decoder, IndexDataset, Listing, resizer
 from mlcycle.data.skipped import BadSample
-from mlcycle.data.transforms import resize
 from mlcycle.errors import UserError
 from mlcycle.registry import Registry
 
@@ -52,8 +51,9 @@ class MaskSample:
         return self.image
 
 
-def decode_mask(data: bytes, num_classes: int, ignore_index: int) -> np.ndarray:
-    """Class indices as an HxW uint8 array; :class:`BadSample` says why a mask is unusable."""
+def mask_array(data: bytes) -> np.ndarray:
+    """The mask's values as stored (a palette PNG's indices, not its colours); :class:`BadSample`
+    says why a file is no mask."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
@@ -61,18 +61,78 @@ def decode_mask(data: bytes, num_classes: int, ignore_index: int) -> np.ndarray:
                 raise BadSample(
                     f"mask is {img.mode}; a mask holds class indices (a PNG in mode L or P), not colours"
                 )
-            mask = np.asarray(img).astype(np.int64)
+            return np.asarray(img)
     except (OSError, ValueError, SyntaxError) as exc:
         raise BadSample(f"mask cannot be read: {' '.join(str(exc).split())}") from exc
-    bad = (mask >= num_classes) & (mask != ignore_index)
-    if bad.any():
-        raise BadSample(
-            f"mask holds class index {int(mask[bad].max())}, but there are {num_classes} classes "
+
+
+def values_problem(values: list[int], num_classes: int, ignore_index: int) -> str | None:
+    """Why a mask holding ``values`` cannot be used with ``num_classes`` classes; None: it can."""
+    bad = [v for v in values if v >= num_classes and v != ignore_index]
+    if bad:
+        return (
+            f"mask holds class index {max(bad)}, but there are {num_classes} classes "
             f"(0..{num_classes - 1}; {ignore_index} is ignored)"
         )
-    if (mask < 0).any():
-        raise BadSample("mask holds a negative class index")
+    if values and min(values) < 0:
+        return "mask holds a negative class index"
+    return None
+
+
+def decode_mask(data: bytes, num_classes: int, ignore_index: int) -> np.ndarray:
+    """Class indices as an HxW uint8 array; :class:`BadSample` says why a mask is unusable."""
+    mask = mask_array(data)
+    problem = values_problem(np.unique(mask).tolist(), num_classes, ignore_index)
+    if problem:
+        raise BadSample(problem)
     return mask.astype(np.uint8)
+
+
+@register_facts("mask")
+def mask_facts(data: bytes, argument: str) -> Facts:
+    """The class values a mask holds and its size, or why it is no mask."""
+    try:
+        mask = mask_array(data)
+    except BadSample as exc:
+        return {"error": str(exc)}
+    if mask.dtype.kind == "u" and mask.dtype.itemsize <= 2:  # counting beats sorting
+        values = np.flatnonzero(np.bincount(mask.ravel())).tolist()
+    else:
+        values = np.unique(mask).tolist()
+    return {"width": mask.shape[1], "height": mask.shape[0], "values": values}
+
+
+def pair_needs(sample: MaskSample, channels: int) -> list[tuple[Path, str]]:
+    return [(sample.image, image_kind(channels)), (sample.mask, "mask")]
+
+
+def check_pair(
+    sample: MaskSample, facts: list[Facts], class_names: list[str], ignore_index: int
+) -> Checked:
+    """A readable image with a usable mask of its size; the classes are those the mask holds."""
+    image, mask = facts
+    if "unread" in image:
+        raise BadSample(f"image cannot be read: {image['unread']}")
+    if "unread" in mask:
+        raise BadSample(f"mask cannot be read: {mask['unread']}")
+    if "error" in image:
+        raise BadSample(f"image cannot be read: {image['error']}")
+    if "error" in mask:
+        raise BadSample(mask["error"])
+    problem = values_problem(mask["values"], len(class_names), ignore_index)
+    if problem:
+        raise BadSample(problem)
+    if (mask["height"], mask["width"]) != (image["height"], image["width"]):
+        raise BadSample(
+            f"mask '{sample.mask.name}' is {mask['width']}x{mask['height']} (WxH) but its image "
+            f"is {image['width']}x{image['height']}"
+        )
+    files = [
+        (str(sample.image), image["sha256"], image["bytes"], "image"),
+        (str(sample.mask), mask["sha256"], mask["bytes"], f"mask of {sample.image.name}"),
+    ]
+    classes = {class_names[c] for c in mask["values"] if c != ignore_index}
+    return Checked(sample, files, classes)
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -82,38 +142,24 @@ def _read(path: Path, what: str) -> bytes:
         raise BadSample(f"{what} cannot be read: {exc}") from exc
 
 
-def decode_pair(
+def load_pair(
     sample: MaskSample,
     channels: int,
-    class_names: list[str],
+    num_classes: int,
     ignore_index: int,
     size: tuple[int, int],
-) -> Decoded:
+) -> tuple[np.ndarray, np.ndarray]:
     """The resized image (HxWxC) and mask (HxW, nearest-neighbour) of one pair."""
     image_bytes, mask_bytes = _read(sample.image, "image"), _read(sample.mask, "mask")
     try:
         image = decode_image(image_bytes, channels)
     except UnreadableImage as exc:
         raise BadSample(f"image cannot be read: {exc}") from exc
-    mask = decode_mask(mask_bytes, len(class_names), ignore_index)
+    mask = decode_mask(mask_bytes, num_classes, ignore_index)
     if mask.shape != image.shape[:2]:
-        raise BadSample(
-            f"mask '{sample.mask.name}' is {mask.shape[1]}x{mask.shape[0]} (WxH) but its image is "
-            f"{image.shape[1]}x{image.shape[0]}"
-        )
-    present = np.flatnonzero(np.bincount(mask.ravel(), minlength=256)).tolist()
-    both = resize(*size)(image=image, mask=mask)
-    files = [
-        (str(sample.image), hashlib.sha256(image_bytes).hexdigest(), len(image_bytes), "image"),
-        (
-            str(sample.mask),
-            hashlib.sha256(mask_bytes).hexdigest(),
-            len(mask_bytes),
-            f"mask of {sample.image.name}",
-        ),
-    ]
-    classes = {class_names[c] for c in present if c != ignore_index}
-    return Decoded(sample, (both["image"], both["mask"]), files, classes)
+        raise BadSample(f"mask '{sample.mask.name}' no longer has its image's size")
+    both = resizer(*size)(image=image, mask=mask)
+    return both["image"], both["mask"]
 
 
 class MaskDataset(IndexDataset):
@@ -175,13 +221,18 @@ class SegmentationData(ImageDataModule):
     def list_samples(self) -> Listing:
         return SEGMENTATION_SOURCES.get(self.hparams.source)(**self.hparams)
 
-    def decoder(self, channels: int, class_names: list[str] | None) -> Callable[[Any], Decoded]:
-        return partial(
-            decode_pair,
-            channels=channels,
-            class_names=class_names,
-            ignore_index=self.ignore_index,
-            size=self.image_size,
+    def decoder(self, channels: int, class_names: list[str] | None) -> Decoder:
+        ignore = self.ignore_index
+        return Decoder(
+            needs=partial(pair_needs, channels=channels),
+            check=partial(check_pair, class_names=class_names, ignore_index=ignore),
+            load=partial(
+                load_pair,
+                channels=channels,
+                num_classes=len(class_names),
+                ignore_index=ignore,
+                size=self.image_size,
+            ),
         )
 
     def check_classes(self, class_names: list[str], where: str) -> None:
