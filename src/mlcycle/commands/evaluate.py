@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     metrics = "  ".join(
         f"{k} {v:.4f}" for k, v in result["metrics"].items() if isinstance(v, float)
     )
-    print(f"{args.split}: {result['images']} images  {metrics}")
+    count = f"{result['rows']} rows" if "rows" in result else f"{result['images']} images"
+    print(f"{args.split}: {count}  {metrics}")
     for line in result.get("report_lines", []):
         print(line)
     print(f"wrote {Path(args.run) / f'eval_{args.split}.json'}")

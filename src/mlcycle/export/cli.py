@@ -20,6 +20,7 @@ from mlcycle.export.quantize import CALIBRATION_METHODS, quantize_int8
 from mlcycle.export.tasks import TaskExport, Verification, export_for
 from mlcycle.export.torchscript import export_torchscript
 from mlcycle.export.verify import MAX_F1_DROP, MAX_LOGIT_DIFF, Artifact
+from mlcycle.imports import import_object
 from mlcycle.monitor.reference import FILE as REFERENCE
 from mlcycle.monitor.reference import write_reference
 from mlcycle.run.loader import Run, sha256
@@ -255,6 +256,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     formats = _check_args(args)
     run = Run(args.run)
     checkpoint = run.checkpoint(args.checkpoint)
+    task_class = import_object(run.config["model"]["class_path"], "class in the run's config.yaml")
+    done = export_for(task_class.task_name).export_run(run, args)  # tables export on their own
+    if done is not None:
+        return done
     input_spec(run.data_info)  # fails early when data.json lacks the preprocessing
     metrics_file = run.path / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}

@@ -91,3 +91,9 @@ class TaskExport:
     def summary(self, report: dict[str, Any]) -> list[str]:
         """Extra lines printed under the table (e.g. what INT8 cost)."""
         return []
+
+    def export_run(self, run: Any, args: Any) -> dict[str, Any] | None:
+        """A task whose artifact is not one traced module over images (tables: the fitted
+        preprocessing and the model in one ONNX graph) writes its whole export here and returns
+        export.py's result; ``None`` (the default): export.py's own flow."""
+        return None

@@ -36,6 +36,8 @@ from mlcycle.quality.findings import IMAGE_FINDINGS, Item, Thresholds, check_all
 from mlcycle.quality.quarantine import decide, write_quarantine
 from mlcycle.quality.scan import scan
 from mlcycle.quality.splits import assign_splits
+from mlcycle.quality.tables import source as table_source
+from mlcycle.quality.tables import validate as table_validate
 from mlcycle.quality.tasks import annotation_checks, dense_items, skipped_findings
 
 REPORT = "data_report.json"
@@ -48,7 +50,8 @@ def parser() -> Any:
         "validate_data.py",
         "Find broken, duplicate, leaking, mislabeled and outlying images, and for segmentation "
         "and detection data empty masks, images without boxes, boxes outside the image and box "
-        "outliers. Reads the config as train.py does (--config, --data.KEY=VALUE).",
+        "outliers. Reads the config as train.py does (--config, --data.KEY=VALUE). A table (--table "
+        "PATH --target COLUMN, or a TabularData config) gets the table checks (docs/tables.md).",
     )
     t = Thresholds()
     p.add_argument("--out", default="reports/data", help="report folder (default: reports/data)")
@@ -60,6 +63,7 @@ def parser() -> Any:
     p.add_argument("--outlier-z", type=float, default=t.outlier_z, help="robust z-score limit")
     p.add_argument("--quarantine-outliers", action="store_true", help="also quarantine the outliers")  # fmt: skip
     p.add_argument("--workers", type=int | None, default=None, help="scan threads (default: CPUs, <= 8)")  # fmt: skip
+    table_validate.add_options(p)
     return p
 
 
@@ -221,9 +225,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         max_imbalance=args.max_imbalance,
         outlier_z=args.outlier_z,
     )
-    dm = instantiate_data(p, args)
-    out = Path(args.out)
     given = data_arguments(argv if argv is not None else sys.argv[1:])
+    if table_source.wanted(args):
+        return table_validate.run(args)
+    dm = instantiate_data(p, args)
+    if table_source.is_table_module(dm):
+        return table_validate.run(args, dm, given)
+    out = Path(args.out)
     report = validate_data(
         dm, config_names(args), given, thresholds, out, args.quarantine_outliers, args.workers
     )

@@ -4,6 +4,7 @@
     python scripts/predict.py RUN/export/model.onnx IMAGE_OR_FOLDER ... [--top-k 3]
     python scripts/predict.py SEG_RUN/export/model.onnx IMAGES ... --masks-dir NEW_FOLDER
     python scripts/predict.py DET_RUN/export/model.onnx IMAGES ... [--min-score 0.5]
+    python scripts/predict.py TABLE_RUN/export/model.onnx --csv ROWS.csv [--out PREDICTIONS.csv]
 
 What is printed follows ``model.json``: its ``output.kind`` when the exporter wrote one, else
 its ``task`` (``HANDLERS`` below). Classification lists the top-k classes. Segmentation writes
@@ -13,13 +14,18 @@ folder, and lists the share of pixels per class. Detection lists boxes in the im
 (a task added by a plugin, for one) lists every label's probability and the labels at or above
 the threshold (``output.threshold``, or --threshold). Any other task gets its raw outputs,
 per image, so a new task needs no change here: its exporter describes its output instead.
+A table model (``input.kind: table``) scores the rows of CSV files (``--csv`` or a .csv
+input): each row is read as training read it (the columns and kinds in ``model.json``; dates
+split into their parts), a row with a value of the wrong type gets an ``error`` and the rest
+are scored; a missing column stops with exit code 2 naming it.
 
 Standalone on purpose, so it can be copied to a device: it needs numpy, pillow and onnxruntime
 (or torch for a ``.ts`` model) and reads the preprocessing from ``model.json`` beside the model.
 It does not import mlcycle, lightning, albumentations or OpenCV; the resize below reproduces
 OpenCV's bilinear resize (what training used) bit for bit on uint8 images.
 
-Exit code: 0 when every image was predicted, 1 when some could not be read, 2 on bad usage.
+Exit code: 0 when every image (row) was predicted, 1 when some could not be read, 2 on bad
+usage.
 """
 
 from __future__ import annotations
@@ -411,6 +417,269 @@ HANDLERS: dict[str, Callable[..., list[dict[str, Any]]]] = {
 }
 
 
+# --- tables: CSV rows read as training read them, then the one ONNX graph ------------------------
+# The graph holds the fitted pipeline and the model; what runs here is the pre-step that ONNX
+# has no operators for (model.json's input.columns and input.onnx_inputs): each value read as
+# its column's kind (as mlcycle.tables.steps.Coerce does) and dates split into their parts.
+
+NA_TEXT = frozenset(  # what pandas.read_csv reads as missing by default
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+)  # fmt: skip
+TRUE_TEXT = frozenset({"true", "yes", "y", "t", "1", "1.0", "on"})
+FALSE_TEXT = frozenset({"false", "no", "n", "f", "0", "0.0", "off"})
+DATE_FORMATS = ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%Y/%m/%d", "%Y/%m/%d %H:%M",
+                "%Y/%m/%d %H:%M:%S", "%d.%m.%Y", "%d.%m.%Y %H:%M", "%Y%m%d")  # fmt: skip
+KIND_WORDS = {"numeric": "a number", "boolean": "true/false", "datetime": "a date"}
+
+
+def number_text(value: float) -> str:
+    """A number as a category is named by it (``3.0`` -> ``"3"``)."""
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+
+
+def parse_date(text: str) -> Any:
+    """``text`` as a naive UTC datetime (ISO 8601 and a few common forms), or None."""
+    from datetime import datetime, timezone
+
+    value = None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        for form in DATE_FORMATS:
+            try:
+                value = datetime.strptime(text, form)
+                break
+            except ValueError:
+                continue
+    if value is not None and value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def read_cell(text: str | None, kind: str) -> tuple[Any, str | None]:
+    """One CSV value as its column's kind: (value, None), or (None, why it cannot be read).
+    Missing values are missing (NaN, ``""`` for categories), not errors."""
+    text = (text or "").strip()
+    if text in NA_TEXT:
+        return ("" if kind in ("categorical", "text") else None), None
+    if kind == "numeric":
+        try:
+            return float(text), None
+        except ValueError:
+            return None, "not a number"
+    if kind == "boolean":
+        try:
+            word = number_text(float(text))
+        except ValueError:
+            word = text.lower()
+        if word in TRUE_TEXT or word in FALSE_TEXT:
+            return (1.0 if word in TRUE_TEXT else 0.0), None
+        return None, "not true/false"
+    if kind == "datetime":
+        value = parse_date(text)
+        return (value, None) if value is not None else (None, "not a date")
+    try:  # categories written as numbers read as pandas reads a numeric column
+        return number_text(float(text)), None
+    except (ValueError, OverflowError):
+        return text, None
+
+
+def date_part(value: Any, part: str) -> float:
+    if value is None:
+        return float("nan")
+    if part == "quarter":
+        return float((value.month - 1) // 3 + 1)
+    if part == "dayofyear":
+        return float(value.timetuple().tm_yday)
+    if part == "weekday":
+        return float(value.weekday())
+    return float(getattr(value, part))
+
+
+def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """The header and the data rows of a CSV file (UTF-8, a BOM allowed)."""
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except FileNotFoundError as exc:
+        raise UsageError(f"CSV file '{path}' does not exist") from exc
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"CSV file '{path}' cannot be read: {exc}") from exc
+    if not rows:
+        raise UsageError(f"CSV file '{path}' is empty; it needs a header row")
+    return [h.strip() for h in rows[0]], rows[1:]
+
+
+def table_inputs(
+    header: list[str], rows: list[list[str]], spec: dict[str, Any], source: str = "the CSV file"
+) -> tuple[dict[str, np.ndarray], list[int], dict[int, str]]:
+    """The graph's inputs for the rows that can be scored, their positions, and why each other
+    row cannot be scored (its first value of the wrong type). A feature column missing from the
+    header stops everything (a ``UsageError`` naming it)."""
+    where = {name: i for i, name in enumerate(header)}
+    columns = spec["columns"]
+    for column in columns:
+        if column["name"] not in where:
+            raise UsageError(
+                f"{source} has no column '{column['name']}' ({column['kind']}), which the model "
+                f"needs; its columns: {', '.join(header) or 'none'}"
+            )
+    values: dict[str, list[Any]] = {c["name"]: [] for c in columns}
+    kept: list[int] = []
+    problems: dict[int, str] = {}
+    for position, row in enumerate(rows):
+        read = {}
+        for column in columns:
+            i = where[column["name"]]
+            value, problem = read_cell(row[i] if i < len(row) else None, column["kind"])
+            if problem is not None:
+                shown = row[i].strip()
+                shown = shown if len(shown) <= 30 else shown[:27] + "..."
+                problems[position] = (
+                    f"column '{column['name']}': '{shown}' is {problem} ({column['kind']} column)"
+                )
+                break
+            read[column["name"]] = value
+        if position in problems:
+            continue
+        kept.append(position)
+        for name, value in read.items():
+            values[name].append(value)
+    feeds: dict[str, np.ndarray] = {}
+    for item in spec["onnx_inputs"]:
+        if "date" in item:
+            parts = [date_part(v, item["part"]) for v in values[item["date"]]]
+            array = np.asarray(parts, dtype=np.float64)
+            if item.get("fn") in ("sin", "cos"):
+                angle = 2 * np.pi * (array - item["start"]) / item["period"]
+                array = np.sin(angle) if item["fn"] == "sin" else np.cos(angle)
+        elif item["type"] == "string":
+            array = np.asarray(values[item["column"]], dtype=object)
+        else:
+            column = values[item["column"]]
+            array = np.asarray([np.nan if v is None else v for v in column], dtype=np.float64)
+        dtype = object if item["type"] == "string" else np.float64
+        feeds[item["name"]] = array.astype(dtype).reshape(-1, 1)
+    return feeds, kept, problems
+
+
+def table_result(outputs: list[np.ndarray], meta: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Each scored row's prediction: the class, its confidence and every class's probability;
+    or the predicted number."""
+    scores = np.asarray(outputs[0], dtype=np.float64)
+    if meta["output"].get("task_kind") == "regression":
+        for value in scores.reshape(len(scores), -1)[:, 0]:
+            yield {"prediction": round(float(value), 6)}
+        return
+    names = [str(n) for n in meta["class_names"]]
+    for probs in scores:
+        best = int(np.argmax(probs))
+        yield {
+            "class": names[best],
+            "confidence": round(float(probs[best]), 6),
+            "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs, strict=True)},
+        }
+
+
+def predict_table(
+    session: Any, meta: dict[str, Any], path: Path, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """One result per data row of the CSV file at ``path``: ``row`` (1 = the first data row),
+    the id column when the model has one, and the prediction or ``error``."""
+    spec = meta["input"]
+    header, rows = read_rows(path)
+    feeds, kept, problems = table_inputs(header, rows, spec, f"CSV file '{path}'")
+    id_column = spec.get("id_column")
+    id_at = header.index(id_column) if id_column in header else None
+    results = []
+    for position, row in enumerate(rows):
+        result: dict[str, Any] = {"row": position + 1}
+        if id_at is not None:
+            result[id_column] = row[id_at] if id_at < len(row) else ""
+        if position in problems:
+            result["error"] = problems[position]
+        results.append(result)
+    for start in range(0, len(kept), args.batch_size):
+        chunk = kept[start : start + args.batch_size]
+        batch = {name: array[start : start + len(chunk)] for name, array in feeds.items()}
+        outputs = session.run(None, batch)
+        for position, found in zip(chunk, table_result(outputs, meta), strict=True):
+            results[position].update(found)
+    return results
+
+
+def write_table_csv(results: list[dict[str, Any]], meta: dict[str, Any], out: Path) -> None:
+    """The results as a CSV file: row, id, prediction (and per-class probabilities), error."""
+    import csv
+
+    id_column = meta["input"].get("id_column")
+    regression = meta["output"].get("task_kind") == "regression"
+    names = [] if regression else list(meta["class_names"])
+    head = ["row", *([id_column] if id_column else [])]
+    head += ["prediction"] if regression else ["class", "confidence", *(f"p_{n}" for n in names)]
+    head.append("error")
+    with out.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(head)
+        for r in results:
+            line = [r["row"], *([r.get(id_column, "")] if id_column else [])]
+            if regression:
+                line.append(r.get("prediction", ""))
+            else:
+                line += [r.get("class", ""), r.get("confidence", "")]
+                line += [r.get("probabilities", {}).get(n, "") for n in names]
+            line.append(r.get("error", ""))
+            writer.writerow(line)
+
+
+def table_session(path: Path) -> Any:
+    if path.suffix != ".onnx":
+        raise UsageError(
+            f"a table model is one ONNX file; pass RUN/export/model.onnx, not '{path}'"
+        )
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def main_table(args: argparse.Namespace, meta: dict[str, Any], model_path: Path) -> int:
+    """predict.py on CSV files for a table model: JSON lines (or --out CSV), exit 1 when some
+    rows could not be scored, 2 when a file cannot be used at all."""
+    files = [Path(p) for p in [*(args.csv or []), *args.inputs]]
+    try:
+        if not files:
+            raise UsageError("a table model predicts CSV rows: pass --csv ROWS.csv")
+        if args.out and len(files) > 1:
+            raise UsageError("--out writes one CSV file; pass one --csv file with it")
+        session = table_session(model_path)
+        results = {path: predict_table(session, meta, path, args) for path in files}
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failed = total = 0
+    for path, found in results.items():
+        total += len(found)
+        failed += sum("error" in r for r in found)
+        if args.out:
+            write_table_csv(found, meta, Path(args.out))
+            continue
+        for result in found:
+            print(
+                json.dumps({"file": str(path), **result} if len(files) > 1 else result), flush=True
+            )
+    if args.out:
+        print(f"wrote {total - failed} prediction(s) to {args.out}", file=sys.stderr)
+    if failed:
+        print(
+            f"error: {failed} of {total} rows could not be scored (see their 'error')",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
 def read_meta(model_path: Path) -> dict[str, Any]:
     meta_path = model_path.parent / "model.json"
     if not meta_path.is_file():
@@ -465,6 +734,12 @@ def main(argv: list[str] | None = None) -> int:
         "instead of, or besides, the inputs",
     )
     parser.add_argument("--query-url", help="the database --query runs on (a SQLAlchemy URL)")
+    parser.add_argument(
+        "--csv",
+        action="append",
+        help="a table model: a CSV file of rows to score (repeatable; a .csv input works too)",
+    )
+    parser.add_argument("--out", help="a table model: write the predictions to this CSV file")
     args = parser.parse_args(argv)
     try:
         model_path = Path(args.model)
@@ -473,6 +748,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.top_k < 1 or args.batch_size < 1:
             raise UsageError("--top-k and --batch-size must be at least 1")
         meta = read_meta(model_path)
+        if (meta.get("input") or {}).get("kind") == "table":
+            return main_table(args, meta, model_path)
         kind = output_kind(meta)
         args.masks_dir = Path(args.masks_dir) if args.masks_dir else None
         if kind == "segmentation":

@@ -15,13 +15,16 @@ from mlcycle.quality.config import config_names, data_arguments, data_parser, pa
 from mlcycle.quality.eda import notebook
 from mlcycle.quality.eda.analysis import analyse
 from mlcycle.quality.eda.html import write_html
+from mlcycle.quality.tables import report as table_report
+from mlcycle.quality.tables import source as table_source
 
 
 def parser() -> Any:
     p = data_parser(
         "eda.py",
         "Exploratory analysis of a config's train and val data (classification, segmentation or "
-        "detection): reports/eda/index.html and eda.ipynb. Reads the config as train.py does.",
+        "detection): reports/eda/index.html and eda.ipynb. Reads the config as train.py does. "
+        "A table (--table PATH --target COLUMN, or a TabularData config): docs/tables.md.",
     )
     p.add_argument("--out", default="reports/eda", help="report folder (default: reports/eda)")
     p.add_argument("--sample", type=int | None, default=None, help="analyse at most N images")
@@ -33,6 +36,7 @@ def parser() -> Any:
     p.add_argument("--seed", type=int, default=0, help="seed of --sample and t-SNE")
     p.add_argument("--no-notebook", action="store_true", help="write only index.html")
     p.add_argument("--workers", type=int | None, default=None, help="reading threads")
+    table_source.add_arguments(p)
     return p
 
 
@@ -65,6 +69,10 @@ def main(argv: list[str] | None = None) -> Path:
         raise UserError(f"--sample {args.sample} is too small; use 10 or more")
     overrides = data_arguments(argv)
     configs = config_names(args)
+    if table_source.wanted(args):
+        return table_report.run(args)
+    if table_source.names_table_module(args):
+        return table_report.run(args, configs, overrides)
     eda = analyse(configs, overrides, args.sample, args.include_test, args.seed, args.workers)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

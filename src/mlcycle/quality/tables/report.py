@@ -1,0 +1,235 @@
+"""``eda.py`` on a table: ``index.html`` (self-contained), every figure as a PNG in ``figures/``,
+``eda.json`` and the executed notebook ``eda.ipynb``, as for images."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from tqdm.auto import tqdm
+
+from mlcycle.errors import UserError
+from mlcycle.quality.eda.html import STYLE
+from mlcycle.quality.eda.notebook import execute, write_notebook
+from mlcycle.quality.tables import figures, parts
+from mlcycle.quality.tables.analysis import TableEDA, analyse_table
+from mlcycle.quality.tables.columns import pipeline_setting
+from mlcycle.quality.tables.source import from_module, load, spec_from_arguments
+
+MODULES = {"parts": parts, "figures": figures}
+# (heading, [(module, function)]): the HTML page and the notebook follow this outline; a figure
+# with nothing to show returns None, a table "".
+SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("What was read", [("parts", "provenance")]),
+    (
+        "Columns: type, missing values, distinct values",
+        [("parts", "columns"), ("figures", "missing")],
+    ),
+    ("The target", [("figures", "target")]),
+    ("Distributions", [("figures", "distributions")]),
+    ("Skew and suggested transforms", [("parts", "transforms"), ("figures", "transforms")]),
+    ("Outliers (IQR rule)", [("parts", "outliers"), ("figures", "outliers")]),
+    ("Correlations", [("figures", "correlations"), ("parts", "correlated")]),
+    (
+        "Features against the target, and leakage",
+        [("parts", "target"), ("figures", "leakage"), ("figures", "target_relationship")],
+    ),
+    ("k-means and PCA", [("parts", "clusters"), ("figures", "pca"), ("figures", "clusters")]),
+]
+
+SETUP = """\
+import os
+import warnings
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # no ipywidgets: plain bars
+os.chdir({workdir!r})  # where the relative paths point
+
+from IPython.display import HTML, Image, display
+
+from mlcycle.quality.tables import analysis, figures, parts
+
+
+def show(part):
+    if isinstance(part, str):
+        display(HTML(part or "<p>nothing to show</p>"))
+    else:
+        display(Image(figures.png(part)) if part is not None else HTML("<p>nothing to show</p>"))
+
+
+eda = analysis.analyse(
+    spec={spec!r},  # the table of --table; None: the table of the configs' data section
+    configs={configs!r},
+    overrides={overrides!r},
+    include_test={include_test!r},  # True only when --include-test was given
+    sample={sample!r},
+    seed={seed!r},
+)"""
+
+
+def render(eda: TableEDA, out: Path) -> str:
+    """The page as a string; each figure is also written to ``out/figures/<name>.png``."""
+    folder = out / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    test = (
+        "not read (sealed); pass --include-test to include it"
+        if not eda.include_test
+        else "read (--include-test)"
+    )
+    if eda.split_counts is None:
+        test = "not known: these rows have no split yet, so every row is analysed"
+    body = [
+        "<h1>Exploratory data analysis of a table</h1>",
+        f'<p class="note">Table {html.escape(eda.spec.where)}, target '
+        f"{html.escape(eda.target)} ({eda.task}); {len(eda.frame)} rows analysed. "
+        f"The test split: {html.escape(test)}.</p>",
+    ]
+    entries = [(h, e) for h, es in SECTIONS for e in es]
+    done: set[str] = set()
+    for heading, (module, name) in tqdm(
+        entries, desc="drawing", leave=False, disable=len(eda.frame) < 20_000
+    ):
+        if heading not in done:
+            body.append(f"<h2>{html.escape(heading)}</h2>")
+            done.add(heading)
+        part = getattr(MODULES[module], name)(eda)
+        if part is None or isinstance(part, str):
+            body.append(part or "")
+            continue
+        data = figures.png(part)
+        (folder / f"{name}.png").write_bytes(data)
+        encoded = base64.b64encode(data).decode("ascii")
+        body.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{encoded}">')
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>EDA: {html.escape(eda.spec.where)}</title><style>{STYLE}</style>"
+        f"</head><body>{''.join(body)}</body></html>\n"
+    )
+
+
+def summary(eda: TableEDA) -> dict[str, Any]:
+    """What ``eda.json`` records: the choices made, the counts and the per-column summary."""
+    return {
+        "kind": "table",
+        "table": eda.spec.to_dict() | {"url": eda.spec.where if eda.spec.url else None},
+        "configs": eda.configs,
+        "overrides": eda.overrides,
+        "target": eda.target,
+        "task": eda.task,
+        "include_test": eda.include_test,
+        "splits_read": eda.splits_read,
+        "split_counts": eda.split_counts,
+        "sample": eda.sample,
+        "seed": eda.seed,
+        "rows_total": eda.rows_total,
+        "rows_analysed": len(eda.frame),
+        "columns": [c.summary() for c in eda.columns],
+        "suggested_transforms": {
+            c.name: {**c.transform, "pipeline": pipeline_setting(c.name, c.transform["name"])}
+            for c in eda.columns
+            if c.transform
+        },
+        "strong_pairs": eda.strong_pairs,
+        "association": {k: {"value": v, "measure": m} for k, (v, m) in eda.association.items()},
+        "single_feature_scores": eda.leak_scores,
+        "leakage": eda.leaks,
+        "pca_explained_variance": eda.pca_variance,
+        "kmeans": {"k": eda.k, "silhouettes": eda.silhouettes, **eda.cluster_target},
+        "seconds": eda.seconds,
+        "created": eda.created,
+    }
+
+
+def notebook(eda: TableEDA, workdir: Path) -> nbformat.NotebookNode:
+    """A notebook whose cells call the same analysis, tables and figures as the HTML page."""
+    spec = None
+    if not eda.configs:
+        spec = eda.spec.to_dict() | {"url": eda.spec.where if eda.spec.url else None}
+        if spec["path"] and eda.spec.source in ("csv", "parquet"):
+            spec["path"] = str(Path(spec["path"]).resolve())
+    test = (
+        "**includes the test split** (`--include-test`)"
+        if eda.include_test
+        else (
+            "reads train and val only; the test split stays sealed"
+            if eda.split_counts is not None
+            else "reads every row (the rows have no split yet)"
+        )
+    )
+    cells = [
+        new_markdown_cell(
+            f"# Exploratory data analysis of a table\n\nTable `{eda.spec.where}`, target "
+            f"`{eda.target}` ({eda.task}). This analysis {test}. Re-run all cells to recompute "
+            "it from the data."
+            + (
+                " A database password is not recorded: put it back into `url` below."
+                if spec and spec["url"] and "***" in spec["url"]
+                else ""
+            )
+        ),
+        new_code_cell(
+            SETUP.format(
+                workdir=str(workdir.resolve()),
+                spec=spec,
+                configs=[str(Path(c).resolve()) for c in eda.configs],
+                overrides=eda.overrides,
+                include_test=eda.include_test,
+                sample=eda.sample,
+                seed=eda.seed,
+            )
+        ),
+    ]
+    for heading, entries in SECTIONS:
+        cells.append(new_markdown_cell(f"## {heading}"))
+        for module, name in entries:
+            cells.append(new_code_cell(f"show({module}.{name}(eda))"))
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    return nb
+
+
+def run(args: Any, configs: list[str] | None = None, overrides: list[str] | None = None) -> Path:
+    """eda.py on the table of ``--table`` (``configs`` None) or of a config's ``TabularData``."""
+    if args.sample is not None and args.sample < 10:
+        raise UserError(f"--sample {args.sample} is too small; use 10 or more")
+    if configs is None:
+        table = load(spec_from_arguments(args))
+    else:
+        from mlcycle.quality.config import build_data
+
+        table = from_module(build_data(configs, overrides or []), configs, overrides or [])
+    eda = analyse_table(table, args.include_test, args.sample, args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    page = out / "index.html"
+    page.write_text(render(eda, out), encoding="utf-8")
+    (out / "eda.json").write_text(json.dumps(summary(eda), indent=2, default=str) + "\n")
+    print(
+        f"{len(eda.frame)} rows, {len(eda.columns)} columns analysed; report: {page}, figures: {out / 'figures'}"
+    )
+    for leak in eda.leaks:
+        print(f"warning: column '{leak['column']}' {leak['reason']}: a leak?")
+    if args.no_notebook:
+        return out
+    nb = notebook(eda, Path.cwd())
+    try:
+        execute(nb, Path.cwd())
+    except Exception as exc:  # the kernel could not start or a cell failed
+        write_notebook(nb, out / "eda.ipynb")
+        sys.stderr.write(
+            f"error: the notebook did not execute ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:300]}); saved unexecuted: {out / 'eda.ipynb'}\n"
+        )
+        raise SystemExit(1) from exc
+    write_notebook(nb, out / "eda.ipynb")
+    print(f"executed notebook: {out / 'eda.ipynb'}")
+    return out

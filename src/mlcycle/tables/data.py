@@ -1,0 +1,638 @@
+"""``TabularData``: a table (CSV, Parquet, SQL or built-in) as a LightningDataModule.
+
+Reading, in order: the table (:func:`~mlcycle.tables.read.read_table`); rows without a target
+are skipped with the reason; the schema is inferred (or, for a run's own data, read from its
+``schema.json`` and the table held to it); each row's content hash; the splits (drawn,
+by group or by time: :mod:`mlcycle.tables.splits`, or a run's ``splits.csv``); the pipeline,
+fitted on the train rows only (:mod:`mlcycle.tables.pipeline`). The loaders yield
+``(x, y, index)``: x float32 ``[B, num_features]``, y class indices (int64) or values
+(float32), index the rows' positions in the table.
+
+The run record is the image data modules': ``data_manifest.csv`` has one line per row (its key,
+content hash, label and split), so the fingerprint, the resume check and the sealed test set's
+ledger (``evaluate.py --split test`` hashes the test rows) work unchanged; ``splits.csv`` keys
+each row by ``data.id_column`` or its content hash; ``schema.json`` and ``pipeline.json`` (the
+resolved config, every step's reason and what it learned) come with them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch import LightningDataModule
+from sklearn.pipeline import Pipeline
+from torch.utils.data import DataLoader, Dataset
+
+from mlcycle.data.layout import announce
+from mlcycle.data.manifest import check_unchanged, file_digest, write_run_files
+from mlcycle.data.splits import SPLITS, splits_from_file
+from mlcycle.errors import UserError
+from mlcycle.tables.pipeline import (
+    CUSTOM_STEPS,
+    compare_params,
+    describe_features,
+    fit_pipeline,
+    learned_params,
+    resolve_config,
+)
+from mlcycle.tables.read import read_table
+from mlcycle.tables.schema import (
+    Schema,
+    check_frame,
+    check_target,
+    infer_schema,
+    label_texts,
+    read_as,
+)
+from mlcycle.tables.splits import drawn_split, group_split, row_hashes, time_split
+
+SCHEMA_FILE = "schema.json"
+PIPELINE_FILE = "pipeline.json"
+
+
+@dataclass
+class Table:
+    """Everything known about the table once read, split and fitted."""
+
+    frame: pd.DataFrame  # the usable rows as read (target included), index 0..n-1
+    rows: list[int]  # each usable row's number in the table as read (1-based)
+    hashes: list[str]  # content sha256 of each row without its target: what its split follows
+    contents: list[str]  # content sha256 of each whole row (target included): the manifest's
+    keys: list[str]  # splits.csv's key of each row: data.id_column's value or the hash
+    labels: list[str]  # the target as text
+    y: np.ndarray  # class indices (int64) or values (float32)
+    splits: list[str]
+    positions: dict[str, np.ndarray]
+    schema: Schema
+    pipeline: Pipeline
+    features: dict[str, Any]  # describe_features(pipeline)
+    skipped: list[tuple[str, str]]
+    read_rows: int
+    how: str  # how the splits were made, for the layout line
+    matrices: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class RowsDataset(Dataset):
+    """``(x, y, index)`` items of a feature matrix."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, index: np.ndarray) -> None:
+        self.x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        self.y = torch.from_numpy(np.ascontiguousarray(y))
+        self.index = torch.from_numpy(np.asarray(index, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.x[i], self.y[i], self.index[i]
+
+
+class TabularData(LightningDataModule):
+    """A table for classification or regression.
+
+    Args:
+        source: ``csv``, ``parquet``, ``sql`` or ``builtin`` (or a plugin's table source).
+        path: the CSV or Parquet file; the built-in table's name (``breast_cancer``, ``wine``,
+            ``diabetes``, ``messy``).
+        url: SQLAlchemy URL of the database (``sql``), opened read-only.
+        query: the SELECT whose rows are the table (``sql``).
+        target: the label column.
+        task: ``auto`` (text, boolean and integer targets with at most 20 values are
+            classification, other numbers regression), ``classification`` or ``regression``.
+        drop: columns that are not features (besides identifiers and constants, dropped anyway).
+        kinds: ``{column: kind}`` overriding the inferred kinds (numeric, categorical, boolean,
+            datetime, text, identifier, constant).
+        group_column: rows sharing its value stay in one split (a customer, a patient).
+        time_column: split by time: train on the oldest rows, validate on the next, test on
+            the most recent.
+        id_column: a row's id: not a feature; keys ``splits.csv`` and the worst-rows tables.
+        pipeline: cleaning and feature engineering (see docs/tables.md); fitted on train only.
+        val_fraction: share of the rows held for validation (of each class, drawn).
+        test_fraction: share held out as the sealed test split (0: none).
+        split_seed: seed of the split; a row's split depends only on it and the row's content.
+        split_file: a run's ``splits.csv``: reuses that run's split (and its ``schema.json``).
+        batch_size: rows per batch.
+        num_workers: DataLoader worker processes (``auto``: as for images).
+        allow_changed: resume a run even though its table changed since it started.
+    """
+
+    def __init__(
+        self,
+        source: str = "csv",
+        path: str | None = None,
+        url: str | None = None,
+        query: str | None = None,
+        target: str | None = None,
+        task: Literal["auto", "classification", "regression"] = "auto",
+        drop: list[str] | None = None,
+        kinds: dict[str, str] | None = None,
+        group_column: str | None = None,
+        time_column: str | None = None,
+        id_column: str | None = None,
+        pipeline: dict[str, Any] | None = None,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_seed: int = 42,
+        split_file: str | None = None,
+        batch_size: int = 64,
+        num_workers: int | Literal["auto"] = 0,
+        allow_changed: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if batch_size < 1:
+            raise UserError(f"data.batch_size={batch_size} must be at least 1")
+        if num_workers != "auto" and (isinstance(num_workers, bool) or int(num_workers) < 0):
+            raise UserError(f"data.num_workers={num_workers} must be 0 or more, or 'auto'")
+        if group_column and time_column:
+            raise UserError(
+                "data.group_column and data.time_column both set; a split is either by group or "
+                "by time: unset one"
+            )
+        self.pipeline_config = resolve_config(pipeline)  # bad keys fail before the table is read
+        self._table: Table | None = None
+
+    # --- what the model and the run record need ------------------------------------------------
+
+    @property
+    def table(self) -> Table:
+        if self._table is None:
+            self._table = self._build()
+        return self._table
+
+    def setup(self, stage: str | None = None) -> None:
+        self.table  # noqa: B018 - reads, splits and fits once
+
+    @property
+    def schema(self) -> Schema:
+        return self.table.schema
+
+    @property
+    def task_kind(self) -> str:
+        return self.schema.task
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.schema.classes)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.schema.classes) if self.task_kind == "classification" else 1
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The pipeline fitted on the train rows."""
+        return self.table.pipeline
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.table.features["names"])
+
+    @property
+    def num_features(self) -> int:
+        return len(self.table.features["names"])
+
+    @property
+    def num_numeric(self) -> int:
+        return int(self.table.features["num_numeric"])
+
+    @property
+    def cardinalities(self) -> list[int]:
+        return list(self.table.features["cardinalities"])
+
+    @property
+    def steps(self) -> list[dict[str, str]]:
+        """Every cleaning decision with its reason, in order."""
+        return list(self.table.features["steps"])
+
+    @property
+    def class_counts(self) -> list[int] | None:
+        """Train rows per class (classification)."""
+        if self.task_kind != "classification":
+            return None
+        y = self.arrays("train")[1]
+        return np.bincount(y, minlength=self.num_classes).tolist()
+
+    def _check_split(self, split: str) -> None:
+        if split not in SPLITS:
+            raise UserError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
+
+    def split_positions(self, split: str) -> list[int]:
+        """The positions (in the table of usable rows) of a split's rows, in loader order."""
+        self._check_split(split)
+        return self.table.positions[split].tolist()
+
+    def frame(self, split: str) -> pd.DataFrame:
+        """The raw rows of a split as read (target included), indexed by position."""
+        self._check_split(split)
+        table = self.table
+        return table.frame.iloc[table.positions[split]]
+
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(X float32 [N, num_features], y)`` of a split; the train rows' target encoding is
+        cross-fitted, exactly as training saw it."""
+        self._check_split(split)
+        table = self.table
+        if split not in table.matrices:
+            rows = table.frame.iloc[table.positions[split]].reset_index(drop=True)
+            table.matrices[split] = (
+                np.asarray(table.pipeline.transform(rows), dtype=np.float32)
+                if len(rows)
+                else np.zeros((0, self.num_features), dtype=np.float32)
+            )
+        return table.matrices[split], table.y[table.positions[split]]
+
+    # --- loaders -------------------------------------------------------------------------------
+
+    @property
+    def num_workers(self) -> int:
+        from mlcycle.commands.device import available_cores, resolve_num_workers
+
+        hp = self.hparams
+        return resolve_num_workers(hp.num_workers, hp.batch_size, available_cores())
+
+    def dataset(self, split: str) -> RowsDataset:
+        x, y = self.arrays(split)
+        return RowsDataset(x, y, self.table.positions[split])
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        dataset = self.dataset(split)
+        if len(dataset) == 0:
+            raise UserError(
+                f"the {split} split is empty; check data.val_fraction / data.test_fraction"
+            )
+        workers = self.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            drop_last=shuffle and len(dataset) > self.hparams.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def split_dataloader(self, split: str) -> DataLoader:
+        """Any split, in order; used by evaluation, never by training."""
+        return self._loader(split, shuffle=False)
+
+    # --- reading, splitting, fitting -------------------------------------------------------------
+
+    def _where(self) -> str:
+        hp = self.hparams
+        if hp.source == "sql":
+            from mlcycle.data.sql import shown_url
+
+            return f"SQL query on {shown_url(hp.url or '')}"
+        return f"{hp.source} table '{hp.path}'"
+
+    def _run_file(self, name: str) -> Path | None:
+        """A file of the run whose ``splits.csv`` is ``data.split_file``."""
+        if not self.hparams.split_file:
+            return None
+        path = Path(self.hparams.split_file).parent / name
+        return path if path.is_file() else None
+
+    def _schema(self, frame: pd.DataFrame) -> Schema:
+        hp = self.hparams
+        saved = self._run_file(SCHEMA_FILE)
+        if saved is not None:
+            schema = Schema.from_dict(json.loads(saved.read_text()))
+            check_target(frame, schema.target)
+            check_frame(frame, schema)
+            return schema
+        drop = list(hp.drop or [])
+        if hp.id_column and hp.id_column not in drop:
+            drop.append(hp.id_column)
+        schema = infer_schema(frame, hp.target, hp.task, drop, hp.kinds)
+        if hp.id_column:
+            schema.column(hp.id_column).dropped = "the id column (data.id_column)"
+        return schema
+
+    def _labels(
+        self, frame: pd.DataFrame, schema: Schema
+    ) -> tuple[np.ndarray, list[str], dict[int, str]]:
+        """The target of every row as the model sees it, as text, and the rows it cannot use."""
+        target = frame[schema.target]
+        text = label_texts(target)
+        bad: dict[int, str] = {}
+        if schema.task == "classification":
+            index = {c: i for i, c in enumerate(schema.classes)}
+            y = np.zeros(len(frame), dtype=np.int64)
+            for i, label in enumerate(text):
+                if pd.isna(label):
+                    bad[i] = "the target is missing"
+                elif label not in index:
+                    bad[i] = f"class '{label}' is not one of the run's classes"
+                else:
+                    y[i] = index[label]
+        else:
+            values, wrong = read_as(target, "numeric")
+            y = values.to_numpy(dtype=np.float32)
+            for i in np.flatnonzero(values.isna().to_numpy()):
+                shown = target.iloc[i]
+                bad[int(i)] = (
+                    f"the target '{shown}' is not a number"
+                    if wrong.iloc[i]
+                    else "the target is missing"
+                )
+        return y, ["" if pd.isna(t) else str(t) for t in text], bad
+
+    def _column(self, frame: pd.DataFrame, key: str) -> str:
+        name = getattr(self.hparams, key)
+        if name not in frame.columns:
+            import difflib
+
+            close = difflib.get_close_matches(str(name), [str(c) for c in frame.columns], n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise UserError(
+                f"data.{key} '{name}' is not a column of the table; {hint}columns: "
+                f"{', '.join(map(str, frame.columns))}"
+            )
+        return name
+
+    def _ids(self, frame: pd.DataFrame) -> list[str]:
+        """``data.id_column``'s values as text; each row needs its own."""
+        ids = label_texts(frame[self.hparams.id_column])
+        counts = ids.value_counts(dropna=False)
+        if ids.isna().any() or counts.max() > 1:
+            twice = (
+                "a missing id"
+                if ids.isna().any()
+                else f"'{counts.index[0]}' {counts.iloc[0]} times"
+            )
+            raise UserError(
+                f"data.id_column '{self.hparams.id_column}' has {twice}; it must identify each "
+                "row (unset it to key rows by their content)"
+            )
+        return [str(v) for v in ids]
+
+    def _times(self, frame: pd.DataFrame, schema: Schema) -> tuple[pd.Series, dict[int, str]]:
+        name = self._column(frame, "time_column")
+        kind = schema.column(name).kind
+        if kind not in ("datetime", "numeric"):
+            raise UserError(
+                f"data.time_column '{name}' holds {kind} values; it needs dates or numbers"
+            )
+        values, _ = read_as(frame[name], kind)
+        bad = {
+            int(i): f"no readable time in '{name}'"
+            for i in np.flatnonzero(values.isna().to_numpy())
+        }
+        return values, bad
+
+    def _build(self) -> Table:
+        hp = self.hparams
+        frame = read_table(hp.source, hp.path, hp.url, hp.query)
+        read_rows = len(frame)
+        if hp.id_column:
+            self._column(frame, "id_column")
+        if hp.group_column:
+            self._column(frame, "group_column")
+        schema = self._schema(frame)
+        y, labels, bad = self._labels(frame, schema)
+        times = None
+        if hp.time_column:
+            times, late = self._times(frame, schema)
+            bad = {**late, **bad}
+        skipped = [(f"row {i + 1}", why) for i, why in sorted(bad.items())]
+        keep = np.asarray([i not in bad for i in range(len(frame))])
+        if not keep.any():
+            raise UserError(f"no row of the {self._where()} can be used ({skipped[0][1]})")
+        rows = [i + 1 for i in range(len(frame)) if keep[i]]
+        frame = frame[keep].reset_index(drop=True)
+        y = y[keep]
+        labels = [t for t, k in zip(labels, keep, strict=True) if k]
+        # A row's split follows its features, so relabelling a row never moves it between
+        # splits; the manifest hashes the whole row, so a relabelling still counts as a change.
+        hashes = row_hashes(frame.drop(columns=[schema.target]))
+        contents = row_hashes(frame)
+        if hp.id_column:
+            keys = self._ids(frame)
+        else:
+            keys = hashes
+        splits, how = self._splits(
+            frame,
+            schema,
+            hashes,
+            keys,
+            labels,
+            None if times is None else times[keep].reset_index(drop=True),
+        )
+        positions = {
+            s: np.asarray([i for i, x in enumerate(splits) if x == s], dtype=np.int64)
+            for s in SPLITS
+        }
+        if not len(positions["train"]):
+            raise UserError(
+                "the train split is empty; lower data.val_fraction / data.test_fraction"
+            )
+        self._warn_missing_classes(schema, y, positions)
+        train = positions["train"]
+        pipeline, x_train, kept = fit_pipeline(
+            schema, self.pipeline_config, frame.iloc[train].reset_index(drop=True), y[train]
+        )
+        for p in train[~kept]:
+            skipped.append(
+                (f"row {rows[p]}", "too many features missing (pipeline.missing.drop_rows_over)")
+            )
+        positions["train"] = train[kept]
+        features = describe_features(pipeline)
+        table = Table(
+            frame=frame,
+            rows=rows,
+            hashes=hashes,
+            contents=contents,
+            keys=keys,
+            labels=labels,
+            y=y,
+            splits=splits,
+            positions=positions,
+            schema=schema,
+            pipeline=pipeline,
+            features=features,
+            skipped=skipped,
+            read_rows=read_rows,
+            how=how,
+            matrices={"train": x_train},
+        )
+        counts = ", ".join(f"{s} {len(positions[s])}" for s in SPLITS)
+        announce(
+            f"{self._where()}: {read_rows} rows, {len(schema.columns)} columns; target "
+            f"'{schema.target}' ({schema.task}); {how} ({counts}); {len(features['names'])} "
+            "features after the pipeline"
+        )
+        if skipped:
+            print(
+                f"skipped {len(skipped)} row(s) ({skipped[0][0]}: {skipped[0][1]}); the run's "
+                "skipped_files.csv lists them"
+            )
+        self._check_saved_pipeline(pipeline)
+        return table
+
+    def _splits(
+        self,
+        frame: pd.DataFrame,
+        schema: Schema,
+        hashes: list[str],
+        keys: list[str],
+        labels: list[str],
+        times: pd.Series | None,
+    ) -> tuple[list[str], str]:
+        hp = self.hparams
+        val, test, seed = hp.val_fraction, hp.test_fraction, hp.split_seed
+        if hp.split_file:
+            return splits_from_file(hp.split_file, keys), f"splits from {hp.split_file}"
+        if times is not None:
+            return time_split(times, hashes, val, test), f"split by time ('{hp.time_column}')"
+        if hp.group_column:
+            groups = [
+                f"row:{h}" if pd.isna(g) else f"group:{g}"
+                for g, h in zip(label_texts(frame[hp.group_column]), hashes, strict=True)
+            ]
+            return group_split(groups, val, test, seed), f"split by group ('{hp.group_column}')"
+        strata = labels if schema.task == "classification" else ["rows"] * len(labels)
+        words = f"val {val:.0%}, " + (f"test {test:.0%}" if test > 0 else "no test split")
+        return drawn_split(hashes, strata, val, test, seed), f"splits drawn ({words})"
+
+    def _warn_missing_classes(
+        self, schema: Schema, y: np.ndarray, positions: dict[str, np.ndarray]
+    ) -> None:
+        if schema.task != "classification":
+            return
+        for split in ("train", "val", "test"):
+            present = set(y[positions[split]].tolist())
+            if not len(positions[split]):
+                continue
+            absent = [c for i, c in enumerate(schema.classes) if i not in present]
+            if absent:
+                print(
+                    f"warning: class '{absent[0]}' has no row in the {split} split"
+                    + ("; a model cannot learn it" if split == "train" else ""),
+                    file=sys.stderr,
+                )
+
+    def _check_saved_pipeline(self, pipeline: Pipeline) -> None:
+        """Refitted on a run's own train rows, the pipeline must learn what the run recorded."""
+        saved = self._run_file(PIPELINE_FILE)
+        if saved is None:
+            return
+        recorded = json.loads(saved.read_text()).get("learned")
+        differ = compare_params(recorded, json.loads(json.dumps(learned_params(pipeline))))
+        if differ:
+            print(
+                f"warning: the pipeline refitted on the run's train rows differs from {saved} "
+                f"({len(differ)} value(s), first at {differ[0]}); the table or the library "
+                "versions changed since the run",
+                file=sys.stderr,
+            )
+
+    # --- the run record --------------------------------------------------------------------------
+
+    def manifest_rows(self) -> list[tuple[str, str, int, str, str, str]]:
+        """``(key, sha256 of the whole row, 0, label, split, source)`` of every row used."""
+        table, source = self.table, self.hparams.source
+        split_of = {}
+        for split, positions in table.positions.items():
+            for p in positions:
+                split_of[int(p)] = split
+        return [
+            (table.keys[p], table.contents[p], 0, table.labels[p], split, source)
+            for p, split in sorted(split_of.items())
+        ]
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over every used row's content hash, label and split (row order ignored)."""
+        digest = hashlib.sha256()
+        for line in sorted(
+            f"{sha},{label},{split}" for _, sha, _, label, split, _ in self.manifest_rows()
+        ):
+            digest.update(f"{line}\n".encode())
+        return digest.hexdigest()
+
+    def check_unchanged_since(self, run_dir: Path) -> None:
+        """Stop a resume whose table changed since the run started, unless allowed."""
+        check_unchanged(Path(run_dir), self.manifest_rows(), self.hparams.allow_changed)
+
+    def describe(self) -> dict[str, Any]:
+        """What a later step (evaluate, export, predict) needs to rebuild the input."""
+        hp, table = self.hparams, self.table
+        file_info = {}
+        if hp.source in ("csv", "parquet") and hp.path and Path(hp.path).is_file():
+            sha, size = file_digest(Path(hp.path))
+            file_info = {"file_sha256": sha, "file_bytes": size}
+        return {
+            "kind": "table",
+            "source": hp.source,
+            "where": self._where(),
+            **file_info,
+            "target": table.schema.target,
+            "task": table.schema.task,
+            "class_names": self.class_names,
+            "num_classes": self.num_classes,
+            "input_columns": {c.name: c.kind for c in table.schema.features},
+            "feature_names": self.feature_names,
+            "num_features": self.num_features,
+            "num_numeric": self.num_numeric,
+            "cardinalities": self.cardinalities,
+            "split": table.how,
+            "rows_read": table.read_rows,
+            "split_counts": {s: len(p) for s, p in table.positions.items()},
+            "skipped_rows": len(table.skipped),
+            "fingerprint": self.fingerprint,
+            "schema_file": SCHEMA_FILE,
+            "pipeline_file": PIPELINE_FILE,
+        }
+
+    def pipeline_record(self) -> dict[str, Any]:
+        """``pipeline.json``: the resolved config, the input columns, the output, every step's
+        reason, the custom steps (for export) and what each step learned."""
+        table = self.table
+        return {
+            "config": self.pipeline_config,
+            "input_columns": {c.name: c.kind for c in table.schema.features},
+            "output": {k: v for k, v in table.features.items() if k != "steps"},
+            "steps": table.features["steps"],
+            "custom_steps": list(CUSTOM_STEPS),
+            "learned": json.loads(json.dumps(learned_params(table.pipeline))),
+        }
+
+    def write_records(self, run_dir: Path) -> None:
+        """``data_manifest.csv``, ``splits.csv`` (``path`` = the row key, ``label``, ``split``,
+        ``row``), ``skipped_files.csv`` (the rows not used), ``data.json``, ``schema.json`` and
+        ``pipeline.json``."""
+        run_dir = Path(run_dir)
+        table = self.table
+        manifest = self.manifest_rows()
+        split_rows = [
+            (table.keys[p], table.labels[p], split, table.rows[p])
+            for split in SPLITS
+            for p in table.positions[split]
+        ]
+        write_run_files(
+            run_dir,
+            manifest,
+            ("path", "label", "split", "row"),
+            split_rows,
+            table.skipped,
+            self.describe(),
+        )
+        (run_dir / SCHEMA_FILE).write_text(json.dumps(table.schema.to_dict(), indent=2) + "\n")
+        (run_dir / PIPELINE_FILE).write_text(json.dumps(self.pipeline_record(), indent=2) + "\n")
