@@ -13,6 +13,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, GradNorm, LossCurves
+from mlcycle.callbacks.progress import progress_bars
 from mlcycle.commands.device import (
     cuda_selected,
     enable_cuda_speedups,
@@ -191,7 +192,10 @@ class MLCycleCLI(LightningCLI):
             enable_cuda_speedups()  # before the Trainer: trainer.benchmark still overrides cuDNN's
         return self._instantiate_trainer(
             trainer_config,
-            extra + standard_callbacks(self.run_dir, monitor, mode) + self.added_callbacks,
+            extra
+            + standard_callbacks(self.run_dir, monitor, mode)
+            + progress_bars(trainer_config, extra + self.added_callbacks)
+            + self.added_callbacks,
         )
 
 
