@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from mlcycle.callbacks.best_epoch import BestEpochReport
 from mlcycle.reports.figure_worker import draw_later
-from mlcycle.tables.figures import residual_figure
+from mlcycle.reports.residuals import residual_figure
 from mlcycle.tables.rows import markdown, worst_table
 
 TEXT_ROWS = 10  # rows of the worst-predictions table shown in TensorBoard

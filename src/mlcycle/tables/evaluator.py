@@ -12,7 +12,7 @@ from torchmetrics import MeanMetric
 from mlcycle.evaluators import predict_split, register_evaluator
 from mlcycle.reports.figures import confusion_matrix_figure, save
 from mlcycle.reports.mistakes import confusion_matrix
-from mlcycle.tables.figures import residual_figure
+from mlcycle.reports.residuals import residual_figure
 from mlcycle.tables.metrics import tabular_metrics
 from mlcycle.tables.rows import worst_table
 
