@@ -94,3 +94,23 @@ def test_a_newer_figure_for_the_same_file_replaces_one_not_yet_drawn(tmp_path, c
     trainer.logger.experiment.flush()
     steps = image_steps(tmp_path, "val/cm")
     assert steps[-1] == count - 1 and len(steps) < count  # the last one, not every one
+
+
+def test_a_worker_without_cpu_time_does_not_hold_up_the_end_of_the_fit(tmp_path, monkeypatch):
+    import signal
+
+    trainer = make_trainer(tmp_path)
+    figure_worker.draw_later(trainer, "one.png", confusion_matrix_figure, matrix_inputs("1"))
+    figure_worker.finish(trainer)
+    worker = figure_worker._worker
+    monkeypatch.setattr(figure_worker, "RUNNING_WAIT_S", 0.5)
+    os.kill(worker.proc.pid, signal.SIGSTOP)  # a niced process on a busy machine, at worst
+    try:
+        for name in ("two.png", "three.png"):
+            figure_worker.draw_later(trainer, name, confusion_matrix_figure, matrix_inputs(name))
+        start = time.monotonic()
+        figure_worker.finish(trainer)
+        assert time.monotonic() - start < 20
+        assert (tmp_path / "two.png").is_file() and (tmp_path / "three.png").is_file()
+    finally:
+        os.kill(worker.proc.pid, signal.SIGCONT)

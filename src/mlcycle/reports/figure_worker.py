@@ -5,12 +5,13 @@ at every epoch end it costs training time. Instead the training process hands ea
 as a job (a figure function named by module and name, its arguments, the PNG to write, the
 TensorBoard tag and step) to :func:`draw_later`. One worker process per Python process, started
 on first use with ``nice`` 19, builds the figure and writes the PNG atomically; on a GPU box it
-runs beside training on an idle core, on a busy CPU it waits until training leaves it time.
+runs beside training on an idle core, on a busy CPU it waits until training leaves it time;
+at the end of the fit, what it has not drawn yet is drawn by the training process.
 
 A job for a file that the worker has not started yet is replaced by a newer one for the same
 file (only the latest best epoch is drawn). Finished PNGs go to TensorBoard, at their own epoch,
-the next time the trainer hands a figure over and at the end of the fit (:func:`finish`, which
-waits for the trainer's last figures, so they exist when ``fit`` returns). When the worker cannot
+the next time the trainer hands a figure over and at the end of the fit (:func:`finish`, after
+which every figure of the fit exists). When the worker cannot
 start or dies, figures are drawn in the training process, as before. ``MLCYCLE_FIGURES=inline``
 draws every figure in the training process (for debugging).
 
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-FINISH_TIMEOUT_S = 300.0  # longest wait for a trainer's last figures at the end of its fit
+RUNNING_WAIT_S = 10.0  # at a fit's end, how long the worker may go on drawing one of its figures
 
 
 @dataclass
@@ -136,20 +137,22 @@ class FigureWorker:
             self.done = [d for d in self.done if d[0].owner != owner]
         return mine
 
-    def wait(self, owner: int, timeout: float) -> list[Job]:
-        """Wait until ``owner`` has no job queued or being drawn; returns the jobs the worker
-        will not draw (it died or timed out), for the caller to draw."""
+    def take_back(self, owner: int, timeout: float) -> list[Job]:
+        """The jobs of ``owner`` the worker has not drawn yet, for the caller to draw: those not
+        started at once, the one being drawn after ``timeout`` seconds (a low-priority process
+        on a busy machine may not get the CPU before training ends)."""
         with self.cond:
-            self.cond.wait_for(lambda: not self.alive or not self._busy(owner), timeout)
-            if self._busy(owner):  # dead, or timed out still drawing: give up on the worker
-                self._stop()
-            lost = [j for j in self.pending.values() if j.owner == owner]
-            if self.running is not None and self.running.owner == owner:
-                lost.insert(0, self.running)
-                self.running = None
-            for job in lost:
+            back = [j for j in self.pending.values() if j.owner == owner]
+            for job in back:
                 self.pending.pop(job.path, None)
-        return lost
+
+            def drawing() -> bool:
+                return self.running is not None and self.running.owner == owner
+
+            self.cond.wait_for(lambda: not self.alive or not drawing(), timeout)
+            if drawing():
+                back.insert(0, self.running)  # drawn twice at worst; each write is atomic
+        return back
 
     def _busy(self, owner: int) -> bool:
         running = self.running is not None and self.running.owner == owner
@@ -246,14 +249,15 @@ def draw_later(
 
 
 def finish(trainer: Any) -> None:
-    """Wait for ``trainer``'s figures (drawing here what the worker could not) and send the
-    finished ones to TensorBoard. Called at the end of a fit, also after an error."""
+    """Draw ``trainer``'s last figures: the worker's finished ones go to TensorBoard, the ones it
+    has not started (or is still drawing after a few seconds) are drawn here. Called at the end
+    of a fit, also after an error."""
     worker = _worker
     if worker is None:
         return
-    lost = worker.wait(id(trainer), FINISH_TIMEOUT_S)
+    back = worker.take_back(id(trainer), RUNNING_WAIT_S)
     finished = worker.take_done(id(trainer))
-    for job in lost:
+    for job in back:
         try:
             render(job)
             finished.append((job, None))

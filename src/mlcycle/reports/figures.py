@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 def save(fig: Figure, path: Path) -> None:
     """Write ``fig`` atomically (a reader never sees half a PNG) and close it."""
-    tmp = path.with_suffix(".tmp.png")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.png")
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
     tmp.replace(path)
     plt.close(fig)
