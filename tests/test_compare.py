@@ -223,9 +223,15 @@ def test_segmentation_candidates_are_ranked_by_their_runs(tmp_path):
 )
 def test_shipped_comparisons_parse_and_their_deep_candidates_resolve(path):
     from mlcycle.selection.pool import resolve_config
+    from mlcycle.selection.tables_compare import is_table_config, table_candidate_args
 
     spec = load_spec(path)
     base = [a for c in spec.train for a in ("--config", c)] + spec.args
+    if is_table_config(resolve_config(base)):  # every candidate is a train.py run
+        for candidate in spec.candidates:
+            config = resolve_config([*base, *table_candidate_args(candidate)])
+            assert config["model"]["class_path"].startswith("mlcycle.tables.")
+        return
     for candidate in spec.candidates:
         if candidate.kind == "deep":
             extra = [a for c in candidate.configs for a in ("--config", c)] + candidate.args

@@ -23,6 +23,7 @@ from mlcycle.selection.objective import (
     eval_gate,
     for_monitor,
     parse_objective,
+    run_monitor,
     train_gate,
 )
 
@@ -66,7 +67,7 @@ def load_facts(run_dir: str | Path) -> Facts:
     if (run.path / "skipped_files.csv").is_file():
         with (run.path / "skipped_files.csv").open(newline="") as fh:
             skipped = list(csv.DictReader(fh))
-    monitor = task_cls.monitor.metric
+    monitor = run_monitor(run.path, task_cls)[0]  # the run's own (regression: val/rmse)
     objective = for_monitor(parse_objective(run.config.get("objective")), monitor)
     return Facts(
         run,

@@ -1,4 +1,5 @@
-"""Figures of a table model's predictions (module-level, so the figure worker can draw them)."""
+"""The residual plot of a regression model (here, outside `mlcycle.tables`, so the figure worker
+draws it without importing pandas, scikit-learn and torch)."""
 
 from __future__ import annotations
 

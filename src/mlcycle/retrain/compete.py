@@ -19,7 +19,7 @@ from mlcycle.retrain.holdout import Holdout, build_holdout, score
 from mlcycle.retrain.registry import Registry, now
 from mlcycle.run.loader import Run
 from mlcycle.run.record import write_json
-from mlcycle.selection.objective import eval_gate, parse_objective
+from mlcycle.selection.objective import eval_gate, parse_objective, run_monitor
 
 KEPT = 3  # the exit code when the champion stays
 
@@ -74,7 +74,8 @@ def compete(
     )
     if holdout.own_test_split:
         _record_test(challenger, holdout, results[1], command)
-    monitor = import_object(challenger.config["model"]["class_path"], "task class").monitor
+    task_cls = import_object(challenger.config["model"]["class_path"], "task class")
+    monitor = run_monitor(challenger.path, task_cls)  # the run's own (regression: val/rmse)
     decision = decide(objective_for(challenger.path, monitor), *results, args.margin)
     exported: dict[str, Any] = {"onnx": None, "model_sha256": None}
     if decision.promote:

@@ -4,7 +4,9 @@ Every candidate is cross-validated on stratified folds of the base data's train+
 the test split is sealed (never predicted, never scored). Deep candidates are normal train.py
 runs under ``<out>/candidates/<name>/fold<k>`` (evaluate.py and export.py work on any of them);
 classic ones are scikit-learn estimators on resized pixels or on a deep candidate's embeddings.
-A finished candidate-fold is kept: re-running the same command resumes.
+On a table (``mlcycle.tables.TabularData``) every candidate-fold, classic ones included, is a
+train.py run (:mod:`mlcycle.selection.tables_compare`). A finished candidate-fold is kept:
+re-running the same command resumes.
 """
 
 from __future__ import annotations
@@ -55,15 +57,15 @@ def error_line(exc: BaseException) -> str:
 class Comparison:
     """The comparison folder and what every candidate-fold needs."""
 
-    def __init__(self, spec: CompareSpec, out: Path, extra: list[str]) -> None:
+    def __init__(
+        self, spec: CompareSpec, out: Path, extra: list[str], config: dict | None = None
+    ) -> None:
         self.spec, self.out, self.extra = spec, out, extra
-        self.base_args = [a for c in spec.train for a in ("--config", c)] + spec.args + extra
-        if spec.objective is not None:  # every fold run records and checks the same gate
-            self.base_args.append(f"--objective={json.dumps(spec.objective)}")
-        config = resolve_config(self.base_args)
+        self.base_args = base_arguments(spec, extra)
+        config = config if config is not None else resolve_config(self.base_args)
         self.config = config
-        self.monitor = task_monitor(config)
         self.data = build_data(config)
+        self.monitor = task_monitor(config, self.data)
         self.pool: Pool = build_pool(self.data, spec.folds, spec.fold_seed)
         self.objective = for_monitor(objective_of(spec.objective, config), self.monitor[0])
         score_key(self.objective, self.monitor, self.pool.classify)  # a bad metric stops here
@@ -86,7 +88,6 @@ class Comparison:
                     "fold seed changed); choose another --out"
                 )
         self.split_files = write_folds(self.pool, self.out, self.spec.folds)
-        index = self.data.index
         write_json(
             record_file,
             {
@@ -95,15 +96,29 @@ class Comparison:
                 "folds": self.spec.folds,
                 "fold_seed": self.spec.fold_seed,
                 "fold_digest": self.pool.digest,
-                "images": len(self.pool),
-                "test_images_sealed": len(index.positions["test"]),
+                **self.data_record(),
                 "class_names": self.pool.class_names,
-                "layout": index.layout,
                 "data_fingerprint": self.data.fingerprint,
                 "objective": self.objective.__dict__ if self.objective else None,
                 "candidates": [c.__dict__ for c in self.spec.candidates],
                 "versions": library_versions(),
             },
+        )
+
+    def data_record(self) -> dict[str, Any]:
+        index = self.data.index
+        return {
+            "images": len(self.pool),
+            "test_images_sealed": len(index.positions["test"]),
+            "layout": index.layout,
+        }
+
+    def opening_line(self, candidates: list[Candidate]) -> str:
+        test = len(self.data.index.positions["test"])
+        return (
+            f"comparison: {len(candidates)} candidates x {self.spec.folds} folds on "
+            f"{len(self.pool)} train+val images; test split sealed ({test} images, never read "
+            f"by any candidate); {self.out}"
         )
 
     def pixels(self) -> np.ndarray:
@@ -134,6 +149,11 @@ class Comparison:
         if not self.pool.classify:
             raise UserError(
                 f"candidate '{candidate.name}': classic candidates need classification data"
+            )
+        if candidate.args or candidate.configs:
+            raise UserError(
+                f"candidate '{candidate.name}': 'args' and 'config' of a classic candidate are "
+                "for table comparisons; an image one is set by estimator, params, pca, scale"
             )
         train_rows, fold_rows = self.pool.fold_rows(fold)
         source = candidate.embeddings_of
@@ -175,7 +195,8 @@ class Comparison:
     def fold_done(self, candidate: Candidate, fold: int) -> bool:
         folder = self.fold_dir(candidate, fold)
         result = folder / FOLD_RESULT
-        if not result.is_file() or (self.pool.classify and not (folder / FOLD_OOF).is_file()):
+        has_oof = self.pool.classify or getattr(self.pool, "table", False)
+        if not result.is_file() or (has_oof and not (folder / FOLD_OOF).is_file()):
             return False
         return json.loads(result.read_text()).get("status") == "finished"
 
@@ -193,12 +214,7 @@ class Comparison:
             (folder / "error.txt").write_text("".join(traceback.format_exception(exc)))
             write_json(folder / FOLD_RESULT, record)
             return record
-        if self.pool.classify:
-            np.savez_compressed(folder / FOLD_OOF, rows=result["rows"], probs=result["probs"])
-            target = self.pool.target[result["rows"]]
-            scores = fold_scores(result["probs"], target, len(self.pool.class_names))
-        else:
-            scores = result["val_scores"]  # the run's best epoch, as its metrics.json has it
+        scores = self.fold_outputs(folder, result)
         record = {
             "status": "finished",
             "fold": fold,
@@ -211,6 +227,14 @@ class Comparison:
         write_json(folder / FOLD_RESULT, record)
         return record
 
+    def fold_outputs(self, folder: Path, result: dict[str, Any]) -> dict[str, Any]:
+        """Save the fold's out-of-fold predictions; return its scores."""
+        if self.pool.classify:
+            np.savez_compressed(folder / FOLD_OOF, rows=result["rows"], probs=result["probs"])
+            target = self.pool.target[result["rows"]]
+            return fold_scores(result["probs"], target, len(self.pool.class_names))
+        return result["val_scores"]  # the run's best epoch, as its metrics.json has it
+
     def load_fold(self, candidate: Candidate, fold: int) -> dict[str, Any]:
         folder = self.fold_dir(candidate, fold)
         record = json.loads((folder / FOLD_RESULT).read_text())
@@ -218,6 +242,23 @@ class Comparison:
             oof = np.load(folder / FOLD_OOF)
             record["rows"], record["probs"] = oof["rows"], oof["probs"]
         return record
+
+
+def base_arguments(spec: CompareSpec, extra: list[str]) -> list[str]:
+    """train.py arguments every candidate-fold starts from (and the base data's)."""
+    args = [a for c in spec.train for a in ("--config", c)] + spec.args + extra
+    if spec.objective is not None:  # every fold run records and checks the same gate
+        args.append(f"--objective={json.dumps(spec.objective)}")
+    return args
+
+
+def open_comparison(spec: CompareSpec, out: Path, extra: list[str]) -> Comparison:
+    """A comparison of images, or (``mlcycle.tables.TabularData``) of a table's rows."""
+    from mlcycle.selection.tables_compare import TableComparison, is_table_config
+
+    config = resolve_config(base_arguments(spec, extra))
+    cls = TableComparison if is_table_config(config) else Comparison
+    return cls(spec, out, extra, config)
 
 
 def order(candidates: list[Candidate]) -> list[Candidate]:
@@ -277,15 +318,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise UserError(f"--folds {spec.folds}: cross-validation needs at least 2 folds")
     out = Path(args.out) if args.out else Path("runs") / "compare" / spec.path.stem
     clock = Stopwatch()
-    comparison = Comparison(spec, out, extra)
+    comparison = open_comparison(spec, out, extra)
     comparison.prepare()
     candidates = pick(spec, args.only)
-    index = comparison.data.index
-    print(
-        f"comparison: {len(candidates)} candidates x {spec.folds} folds on {len(comparison.pool)} "
-        f"train+val images; test split sealed ({len(index.positions['test'])} images, never read "
-        f"by any candidate); {out}"
-    )
+    print(comparison.opening_line(candidates))
     results = run_all(comparison, candidates)
     command = shlex.join(["compare.py", *(sys.argv[1:] if argv is None else argv)])
     report = write_report(comparison, candidates, results, command, clock)

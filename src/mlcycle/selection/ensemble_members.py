@@ -92,6 +92,12 @@ def load_network(path: str | Path) -> Network:
     from mlcycle.tasks.classification import ClassificationTask
 
     run = Run(path)
+    if run.data_info.get("kind") == "table":
+        raise UserError(
+            f"run '{run.path}' was trained on a table; ensemble.py combines image "
+            "classification runs only (a table shortlist's soft vote is scored out of fold in "
+            "compare.py's leaderboard.json; docs/ensemble.md)"
+        )
     input_spec(run.data_info)  # the preprocessing must be recorded
     task = run.load_model("best")
     if isinstance(task, EnsembleTask) or not isinstance(task, ClassificationTask):

@@ -98,7 +98,12 @@ def metric_figure(rows: list[dict[str, Any]], metric: str, minimum: float | None
     )
     ax.invert_yaxis()
     low = min((r["mean"] - (r["std"] or 0) for r in done), default=0)
-    ax.set_xlim(max(0.0, low - 0.05), min(1.0, max((r["mean"] for r in done), default=1) + 0.02))
+    high = max((r["mean"] + (r["std"] or 0) for r in done), default=1)
+    if 0 <= low and high <= 1:  # a score in [0, 1]: the bars' differences, zoomed in
+        top = max((r["mean"] for r in done), default=1)
+        ax.set_xlim(max(0.0, low - 0.05), min(1.0, top + 0.02))
+    else:  # an error in the target's units (rmse): from 0
+        ax.set_xlim(min(0.0, low), high * 1.05)
     if minimum is not None:
         ax.axvline(minimum, color="crimson", linestyle="--", label=f"objective {minimum:g}")
         ax.legend(loc="lower right")

@@ -81,6 +81,8 @@ def learned_numbers(estimator: Any, seen: set[int] | None = None) -> int:
     for name, value in vars(estimator).items():
         if isinstance(value, np.ndarray) and name.endswith("_") and value.dtype != object:
             total += value.size
+        elif name == "_fit_X" and isinstance(value, np.ndarray):  # k-NN keeps its train rows
+            total += value.size
         elif name == "tree_" and hasattr(value, "node_count"):
             total += int(value.node_count) * 4  # feature, threshold, two children
         elif name == "_predictors":  # HistGradientBoosting's trees

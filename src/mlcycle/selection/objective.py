@@ -126,6 +126,26 @@ def load_objective(run_dir: Path) -> Objective | None:
     return parse_objective(config.get("objective"))
 
 
+def run_monitor(run_dir: Path, task_cls: Any) -> tuple[str, str]:
+    """The metric and mode a trained run monitored. A task class's ``monitor`` is its
+    instances' default, not always theirs (a table task on regression data monitors
+    ``val/rmse``), so the run's ``metrics.json`` (``monitor``, from the trained instance) decides."""
+    import json
+
+    metric, mode = getattr(task_cls, "monitor", None) or (DEFAULT_METRIC, "max")
+    path = Path(run_dir) / "metrics.json"
+    try:
+        recorded = json.loads(path.read_text()).get("monitor") if path.is_file() else None
+    except (ValueError, AttributeError):
+        recorded = None
+    if not isinstance(recorded, str) or recorded == metric:
+        return metric, mode
+    regression = getattr(task_cls, "regression_monitor", None)
+    if regression is not None and regression[0] == recorded:
+        return regression[0], regression[1]
+    return recorded, "min" if any(w in recorded for w in LOWER_IS_BETTER) else "max"
+
+
 def for_monitor(objective: Objective | None, monitor: str) -> Objective | None:
     """The default metric (``val/f1``) means the task's monitor (``val/iou``, ``val/map``)."""
     if objective is None or objective.metric != DEFAULT_METRIC or monitor == DEFAULT_METRIC:

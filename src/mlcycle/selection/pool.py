@@ -92,11 +92,15 @@ def shrink(image: np.ndarray, size: int) -> np.ndarray:
     return out[..., None] if image.ndim == 3 and out.ndim == 2 else out
 
 
-def build_pool(data: Any, folds: int, seed: int) -> Pool:
+def build_pool(data: Any, folds: int, seed: int) -> Any:
     """The pool of ``data``'s train+val images. Classification folds are stratified by class;
-    segmentation and detection images (many classes each) are dealt as one stratum."""
+    segmentation and detection images (many classes each) are dealt as one stratum. A table
+    gives a :class:`~mlcycle.selection.tables_pool.TablePool` of its rows."""
     from mlcycle.data.classification import ImageClassificationData
+    from mlcycle.selection.tables_pool import build_table_pool, is_table
 
+    if is_table(data):  # rows of a table, by their content hashes
+        return build_table_pool(data, folds, seed)
     classify = isinstance(data, ImageClassificationData)
     index = data.index
     pool = sorted(
@@ -123,6 +127,10 @@ def build_pool(data: Any, folds: int, seed: int) -> Pool:
 def write_folds(pool: Pool, out: Path, folds: int) -> list[Path]:
     """``folds.csv`` (path, label, fold; the test split is not listed) and one
     ``folds/fold<k>.csv`` split file per fold."""
+    from mlcycle.selection.tables_pool import TablePool, write_table_folds
+
+    if isinstance(pool, TablePool):
+        return write_table_folds(pool, out, folds)
     data = pool.data
     index = data.index
     with (out / "folds.csv").open("w", newline="") as fh:

@@ -14,7 +14,7 @@ import yaml
 
 from mlcycle.reports.figures import save
 from mlcycle.run.record import Stopwatch, write_json
-from mlcycle.selection import analysis, leaderboard
+from mlcycle.selection import analysis, leaderboard, tables_report
 from mlcycle.selection.scores import score_key, summarize
 
 GALLERY_MODELS = 4
@@ -39,6 +39,7 @@ def write_report(
     clock: Stopwatch,
 ) -> dict[str, Any]:
     out, pool = comparison.out, comparison.pool
+    table = getattr(pool, "table", False)
     key, mode = score_key(comparison.objective, comparison.monitor, pool.classify)
     rows = leaderboard.ranked([summarize(c, results[c.name], comparison) for c in candidates], mode)
     classes = len(pool.class_names)
@@ -54,6 +55,19 @@ def write_report(
                 folds=pool.folds,
                 paths=np.array(pool.paths),
             )
+    values: dict[str, np.ndarray] = {}  # out-of-fold predictions of a regression table
+    if table and not pool.classify:
+        for c in candidates:
+            pred = tables_report.out_of_fold_values(results[c.name], len(pool))
+            if pred is not None:
+                values[c.name] = pred
+                np.savez_compressed(
+                    out / "candidates" / c.name / "oof.npz",
+                    pred=pred,
+                    target=pool.target,
+                    folds=pool.folds,
+                    paths=np.array(pool.paths),
+                )
     figures_dir = out / "figures"
     figures_dir.mkdir(exist_ok=True)
     minimum = getattr(comparison.objective, "min", None) if comparison.objective else None
@@ -61,9 +75,14 @@ def write_report(
     good = eligible(rows, oof, mode) if oof else []
     # the error analysis compares models worth keeping: one at chance would swamp its scales
     found = error_analysis({n: oof[n] for n in good}, pool, rows, figures_dir) if good else {}
-    if pool.classify:
+    if table:
+        good = good or (tables_report.eligible_values(rows, values, mode) if values else [])
+        found.update(tables_report.analyse(comparison, rows, oof, values, good, figures_dir))
+    elif pool.classify:
         found["importance"] = importance(comparison, rows, figures_dir)
     shortlisted = write_shortlist(comparison, oof, rows, mode) if oof else None
+    if values:
+        shortlisted = tables_report.write_regression_shortlist(comparison, values, good)
     leaderboard.write_csv(rows, out / "leaderboard.csv")
     notes = notes_for(comparison, command, clock, shortlisted)
     (out / "leaderboard.md").write_text(
@@ -79,7 +98,7 @@ def write_report(
         rows,
         notes,
         figure_list(figures_dir, found),
-        html_tables(found),
+        html_tables(found) + (tables_report.html_tables(found) if table else []),
     )
     summary = {
         "command": command,
@@ -88,11 +107,28 @@ def write_report(
         "mode": mode,
         "rows": [{k: v for k, v in r.items() if k != "line"} for r in rows],
         "shortlist": shortlisted,
-        **{k: v for k, v in found.items() if k in ("confused_pairs", "error_correlation")},
+        **{
+            k: v
+            for k, v in found.items()
+            if k
+            in (
+                "confused_pairs",
+                "error_correlation",
+                "confusion",
+                "residuals",
+                "permutation_importance",
+            )
+        },
     }
     write_json(out / "leaderboard.json", summary)
     print(leaderboard.console_table(rows))
-    if shortlisted:
+    if shortlisted and "ensemble_rmse" in shortlisted:
+        print(
+            f"shortlist: {', '.join(shortlisted['members'])} (out-of-fold mean prediction rmse "
+            f"{shortlisted['ensemble_rmse']:.4f} vs best single "
+            f"{shortlisted['best_single_rmse']:.4f}); {out / 'shortlist.yaml'}"
+        )
+    elif shortlisted:
         print(
             f"shortlist: {', '.join(shortlisted['members'])} (out-of-fold soft vote "
             f"{shortlisted['ensemble_f1']:.4f} vs best single {shortlisted['best_single_f1']:.4f}); "
@@ -118,6 +154,8 @@ def error_analysis(
     save(analysis.error_correlation_figure(correlation), figures / "error_correlation.png")
     losses = analysis.highest_loss(oof, target)
     ranked_names = [r["candidate"] for r in rows if r["candidate"] in oof][:GALLERY_MODELS]
+    if not hasattr(pool, "image"):  # a table: no images to show
+        ranked_names = []
     for name in ranked_names:
         figure = analysis.highest_loss_figure(name, losses[name], pool.image, names, target)
         save(figure, figures / f"highest_loss_{name}.png")
@@ -222,6 +260,8 @@ def write_shortlist(
     chosen = write_one(comparison, {n: oof[n] for n in names}, "shortlist.yaml")
     by_name = {c.name: c for c in comparison.spec.candidates}
     deep = [n for n in names if by_name[n].kind == "deep"]
+    if getattr(comparison.pool, "table", False):  # every member of a table's shortlist is a run
+        return chosen
     if any(by_name[n].kind != "deep" for n in chosen["members"]) and len(deep) >= 2:
         chosen["deep"] = write_one(comparison, {n: oof[n] for n in deep}, "shortlist_deep.yaml")
     return chosen
@@ -235,11 +275,11 @@ def write_one(comparison: Any, oof: dict[str, np.ndarray], file: str) -> dict[st
     for name in chosen["members"]:
         candidate = by_name[name]
         entry: dict[str, Any] = {"name": name, "family": candidate.kind}
-        if candidate.kind == "deep":
+        if candidate.kind == "deep" or getattr(pool, "table", False):
             entry["runs"] = [
                 str(comparison.fold_dir(candidate, f)) for f in range(comparison.spec.folds)
             ]
-        else:
+        if candidate.kind != "deep":
             entry["estimator"] = candidate.estimator
         entry["oof"] = str(comparison.out / "candidates" / name / "oof.npz")
         members.append(entry)
@@ -263,9 +303,33 @@ ELIGIBLE_RULE = (
 
 
 def notes_for(comparison: Any, command: str, clock: Stopwatch, shortlisted: Any) -> list[str]:
+    pool = comparison.pool
+    if getattr(pool, "table", False):
+        table_notes = tables_report.notes(comparison, clock.seconds, fold_seconds(comparison))
+        notes = [f"Command: {command}", *table_notes]
+    else:
+        notes = image_notes(comparison, command, clock)
+    if comparison.objective is not None:
+        notes.append(f"Objective: {objective_words(comparison.objective)}.")
+    if shortlisted and "ensemble_rmse" in shortlisted:
+        notes.append(
+            f"Shortlist ({shortlisted['rule']}): {', '.join(shortlisted['members'])}; out-of-fold "
+            f"mean prediction rmse {shortlisted['ensemble_rmse']:.4f} vs best single "
+            f"{shortlisted['best_single']} {shortlisted['best_single_rmse']:.4f}."
+        )
+    elif shortlisted:
+        notes.append(
+            f"Shortlist ({shortlisted['rule']}): {', '.join(shortlisted['members'])}; out-of-fold "
+            f"soft vote {shortlisted['ensemble_f1']:.4f} vs best single "
+            f"{shortlisted['best_single']} {shortlisted['best_single_f1']:.4f}."
+        )
+    return notes
+
+
+def image_notes(comparison: Any, command: str, clock: Stopwatch) -> list[str]:
     spec, pool = comparison.spec, comparison.pool
     index = comparison.data.index
-    notes = [
+    return [
         f"Command: {command}",
         f"{len(pool)} train+val images, {len(pool.class_names)} classes, {spec.folds} stratified "
         f"folds (seed {spec.fold_seed}); the test split ({len(index.positions['test'])} images) "
@@ -277,15 +341,6 @@ def notes_for(comparison: Any, command: str, clock: Stopwatch, shortlisted: Any)
         f"Wall time of this command {clock.seconds:.0f} s; the candidate-folds took "
         f"{fold_seconds(comparison):.0f} s when they ran (a re-run resumes finished ones).",
     ]
-    if comparison.objective is not None:
-        notes.append(f"Objective: {objective_words(comparison.objective)}.")
-    if shortlisted:
-        notes.append(
-            f"Shortlist ({shortlisted['rule']}): {', '.join(shortlisted['members'])}; out-of-fold "
-            f"soft vote {shortlisted['ensemble_f1']:.4f} vs best single "
-            f"{shortlisted['best_single']} {shortlisted['best_single_f1']:.4f}."
-        )
-    return notes
 
 
 def fold_seconds(comparison: Any) -> float:
@@ -315,6 +370,10 @@ def figure_list(figures: Path, found: dict[str, Any]) -> list[tuple[str, Path]]:
         ("Per-class F1 by model (out of fold)", figures / "per_class_f1.png"),
         ("Error correlation: disagreement and double fault", figures / "error_correlation.png"),
     ]
+    for name in found.get("confusion", {}):
+        items.append((f"Out-of-fold confusion: {name}", figures / f"confusion_{name}.png"))
+    for name in found.get("residual_figures", []):
+        items.append((f"Out-of-fold residuals: {name}", figures / f"residuals_{name}.png"))
     for name in found.get("galleries", []):
         items.append((f"Highest-loss images: {name}", figures / f"highest_loss_{name}.png"))
     for name, rel in found.get("importance", {}).items():

@@ -54,16 +54,22 @@ def score_key(
     mode = "min" if key in ("loss", "error") else "max"
     if objective is None and not classify:
         mode = monitor[1]
-    if objective is not None and getattr(objective, "mode", None):
-        mode = objective.mode
+    if objective is not None:  # its mode, else from the name (rmse, mae, loss: lower is better)
+        mode = objective.direction
     return key, mode
 
 
-def task_monitor(config: dict[str, Any]) -> tuple[str, str]:
-    """The monitored metric and mode of the config's task (``val/f1``, ``val/iou``, ``val/map``)."""
+def task_monitor(config: dict[str, Any], data: Any = None) -> tuple[str, str]:
+    """The monitored metric and mode of the config's task (``val/f1``, ``val/iou``, ``val/map``);
+    a table task on regression data monitors its ``regression_monitor`` (``val/rmse``, min),
+    which its class-level ``monitor`` does not say."""
     from mlcycle.imports import import_object
 
-    monitor = getattr(import_object(config["model"]["class_path"], "model class"), "monitor", None)
+    cls = import_object(config["model"]["class_path"], "model class")
+    monitor = getattr(cls, "monitor", None)
+    regression = getattr(cls, "regression_monitor", None)
+    if regression is not None and getattr(data, "task_kind", None) == "regression":
+        monitor = regression
     return (monitor[0], monitor[1]) if monitor else ("val/f1", "max")
 
 
@@ -127,7 +133,7 @@ def summarize(candidate: Any, records: list[dict[str, Any]], comparison: Any) ->
     verdict = {True: "PASS", False: "FAIL", None: "-"}
     row["line"] = (
         f"{candidate.name}: {metric} {row['mean']:.4f} +- {row['std']:.4f} over {len(values)} folds, "
-        f"{row['latency_ms'] or float('nan'):.3f} ms/image, gate {verdict[row['gate']]}, budget {verdict[row['budget']]}"
+        f"{row['latency_ms'] or float('nan'):.3f} ms/{getattr(comparison, 'unit', 'image')}, gate {verdict[row['gate']]}, budget {verdict[row['budget']]}"
     )
     row["mode"] = mode
     return row

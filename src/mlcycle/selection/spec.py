@@ -25,7 +25,8 @@ from mlcycle.yaml_files import read_mapping
 
 TOP_KEYS = {"train", "args", "folds", "fold_seed", "objective", "classic_size", "candidates"}
 DEEP_KEYS = {"name", "config", "args"}
-CLASSIC_KEYS = {"name", "estimator", "params", "pca", "scale", "features"}
+# config and args: a table comparison's classic candidate is a train.py run too
+CLASSIC_KEYS = {"name", "estimator", "params", "pca", "scale", "features", "config", "args"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -89,7 +90,7 @@ def candidate(raw: Any, position: int) -> Candidate:
         raise UserError(f"{where}: a name uses letters, digits, '_', '.' and '-' only")
     if "estimator" in raw:
         _unknown(set(raw), CLASSIC_KEYS, where)
-        if not isinstance(raw["estimator"], str) or "." not in raw["estimator"]:
+        if not isinstance(raw["estimator"], str) or not raw["estimator"]:
             raise UserError(f"{where}: 'estimator' is an import path like sklearn.svm.SVC")
         features = str(raw.get("features") or "pixels")
         if features != "pixels" and not features.startswith("embeddings:"):
@@ -102,6 +103,8 @@ def candidate(raw: Any, position: int) -> Candidate:
             pca=raw.get("pca"),
             scale=bool(raw.get("scale", True)),
             features=features,
+            configs=_list(raw.get("config"), "config", where),
+            args=_list(raw.get("args"), "args", where),
         )
     _unknown(set(raw), DEEP_KEYS, where)
     return Candidate(

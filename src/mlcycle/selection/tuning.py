@@ -71,10 +71,16 @@ class Tuning:
 
     def _objective(self) -> tuple[Any, str, str]:
         from mlcycle.selection.objective import for_monitor
-        from mlcycle.selection.scores import objective_of
+        from mlcycle.selection.pool import build_data
+        from mlcycle.selection.scores import objective_of, task_monitor
 
         model_class = import_class(self.config["model"]["class_path"])
-        monitor, mode = getattr(model_class, "monitor", ("val/f1", "max"))
+        data = None
+        if getattr(model_class, "regression_monitor", None) is not None:
+            # a table task's class says val/f1; on regression data its runs monitor val/rmse
+            with captured():
+                data = build_data(self.config)
+        monitor, mode = task_monitor(self.config, data)
         objective = for_monitor(objective_of(self.spec.objective, self.config), monitor)
         if objective is None:
             return None, monitor, mode
@@ -120,13 +126,14 @@ class Tuning:
             return
         from mlcycle.data.classification import ImageClassificationData
         from mlcycle.selection.pool import build_data, build_pool, write_folds
+        from mlcycle.selection.tables_pool import is_table
 
         with captured():
             data = build_data(self.config)
-        if not isinstance(data, ImageClassificationData):
+        if not isinstance(data, ImageClassificationData) and not is_table(data):
             raise UserError(
-                f"{self.spec.path}: folds {self.spec.folds} needs image classification data; the "
-                f"config's data is a {type(data).__name__} (use folds: 1)"
+                f"{self.spec.path}: folds {self.spec.folds} needs image classification data or a "
+                f"table; the config's data is a {type(data).__name__} (use folds: 1)"
             )
         pool = build_pool(data, self.spec.folds, self.spec.fold_seed)
         scratch = self.out / f".folds-{os.getpid()}"
@@ -134,6 +141,8 @@ class Tuning:
         files = write_folds(pool, scratch, self.spec.folds)
         (self.out / "folds").mkdir(exist_ok=True)
         for file in files:  # a worker may be reading them: replace each file whole
+            os.replace(file, self.out / "folds" / file.name)
+        for file in (scratch / "folds").glob("*.json"):  # a table's schema.json
             os.replace(file, self.out / "folds" / file.name)
         os.replace(scratch / "folds.csv", self.out / "folds.csv")
         shutil.rmtree(scratch, ignore_errors=True)

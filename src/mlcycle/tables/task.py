@@ -56,6 +56,9 @@ class TableTask(Task):
     task_name = "tabular"
     network = "mlp"  # hparams.arch: what the subclass trains
     monitor = Monitor("val/f1", "max")  # regression monitors val/rmse (min), set per instance
+    # What a regression instance monitors: code that has only the class and the data (compare,
+    # tune) reads it here; code that has a run reads the run's metrics.json.
+    regression_monitor = Monitor("val/rmse", "min")
     epoch_metrics = EPOCH_METRICS["classification"]
     linked = (*Task.linked, *TABLE_LINKS)
 
@@ -87,7 +90,7 @@ class TableTask(Task):
             )
         self.num_features = num_features
         if self.kind == "regression":
-            self.monitor = Monitor("val/rmse", "min")
+            self.monitor = self.regression_monitor
             self.epoch_metrics = EPOCH_METRICS["regression"]
             self.class_names = []
         elif hp.num_classes < 2:

@@ -1,0 +1,318 @@
+"""What compare.py adds to its report for a table: out-of-fold confusion matrices
+(classification), residual summaries and the regression shortlist, and the permutation
+importance of the best model's columns on its out-of-fold rows."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from matplotlib.figure import Figure
+
+from mlcycle.reports.figures import confusion_matrix_figure, plt, save
+from mlcycle.selection.tables_compare import regression_scores
+
+CONFUSION_MODELS = 3  # confusion matrices of the top models
+RESIDUAL_MODELS = 3
+IMPORTANCE_REPEATS = 3
+IMPORTANCE_ROWS = 1000  # per fold: more rows are sampled
+IMAGE_ONLY = (
+    "Image-only parts (highest-loss image galleries, attribution maps, pixel permutation "
+    "importance) do not apply to a table and are skipped."
+)
+
+
+def out_of_fold_values(records: list[dict[str, Any]], size: int) -> np.ndarray | None:
+    """A regression candidate's prediction for every pool row, from the fold model that did
+    not train on it; None unless every fold finished."""
+    if any(r.get("status") != "finished" for r in records):
+        return None
+    values = np.full(size, np.nan)
+    for record in records:
+        values[record["rows"]] = record["pred"]
+    return None if np.isnan(values).any() else values
+
+
+def confusions(
+    oof: dict[str, np.ndarray], pool: Any, rows: list[dict[str, Any]], figures: Path
+) -> dict[str, Any]:
+    """Out-of-fold confusion matrices (rows: true class) of the top models, as figures and
+    numbers."""
+    names = pool.class_names
+    k = len(names)
+    ranked = [r["candidate"] for r in rows if r["candidate"] in oof][:CONFUSION_MODELS]
+    found: dict[str, Any] = {}
+    for name in ranked:
+        pred = oof[name].argmax(axis=1)
+        matrix = np.bincount(pool.target * k + pred, minlength=k * k).reshape(k, k)
+        found[name] = matrix.tolist()
+        title = f"{name}: out-of-fold confusion ({len(pred)} rows)"
+        save(confusion_matrix_figure(matrix, names, title), figures / f"confusion_{name}.png")
+    return found
+
+
+RELATIVE_MARGIN = 0.10  # regression without an objective: within 10% of the best error
+
+
+def eligible_values(
+    rows: list[dict[str, Any]], values: dict[str, np.ndarray], mode: str
+) -> list[str]:
+    """Regression candidates worth short-listing: those passing the objective's gate when it
+    sets one; else, for an error (rmse, mae), those within 10% of the best, a margin that does
+    not depend on the target's units; for r2 those within 0.05."""
+    from mlcycle.selection.report import eligible
+
+    done = [r for r in rows if r["candidate"] in values and r.get("mean") is not None]
+    if not done or any(r.get("gate") is not None for r in done) or mode == "max":
+        return eligible(rows, values, mode) if done else []
+    best = min(r["mean"] for r in done)
+    return [r["candidate"] for r in done if r["mean"] <= best * (1 + RELATIVE_MARGIN)]
+
+
+def residual_summary(values: dict[str, np.ndarray], pool: Any, top: int = 5) -> dict[str, Any]:
+    """Per model: the out-of-fold scores, the residuals' mean (bias), std and quantiles of
+    their size, and the keys of the rows with the largest residuals."""
+    target = pool.target.astype(np.float64)
+    summary = {}
+    for name, pred in values.items():
+        residual = target - pred
+        size = np.abs(residual)
+        worst = np.argsort(-size, kind="stable")[:top]
+        summary[name] = {
+            **regression_scores(pred, target),
+            "bias": round(float(residual.mean()), 6),
+            "residual_std": round(float(residual.std()), 6),
+            "abs_median": round(float(np.median(size)), 6),
+            "abs_p90": round(float(np.quantile(size, 0.9)), 6),
+            "abs_max": round(float(size.max()), 6),
+            "worst_rows": [
+                {"row": pool.paths[i], "actual": float(target[i]), "predicted": float(pred[i])}
+                for i in worst
+            ],
+        }
+    return summary
+
+
+def residual_figures(
+    values: dict[str, np.ndarray], pool: Any, rows: list[dict[str, Any]], figures: Path
+) -> list[str]:
+    from mlcycle.reports.residuals import residual_figure
+
+    ranked = [r["candidate"] for r in rows if r["candidate"] in values][:RESIDUAL_MODELS]
+    for name in ranked:
+        scores = regression_scores(values[name], pool.target)
+        title = f"{name} out of fold: rmse {scores['rmse']:.4g}, r2 {scores['r2']:.4f}"
+        save(residual_figure(values[name], pool.target, title), figures / f"residuals_{name}.png")
+    return ranked
+
+
+def regression_shortlist(
+    values: dict[str, np.ndarray], target: np.ndarray, k_min: int = 3, k_max: int = 5
+) -> dict[str, Any]:
+    """Greedy forward selection (without replacement) of the mean-prediction ensemble with the
+    lowest out-of-fold RMSE, as :func:`mlcycle.selection.analysis.shortlist` does for F1."""
+
+    def rmse(members: list[str]) -> float:
+        return regression_scores(np.mean([values[m] for m in members], axis=0), target)["rmse"]
+
+    single = {name: rmse([name]) for name in values}
+    best = min(single, key=single.__getitem__)
+    chosen, score = [best], single[best]
+    trace = [{"added": best, "ensemble_rmse": score, "single_rmse": score}]
+    remaining = [n for n in values if n != best]
+    while remaining and len(chosen) < k_max:
+        name = min(remaining, key=lambda n: (rmse([*chosen, n]), remaining.index(n)))
+        new = rmse([*chosen, name])
+        if len(chosen) >= k_min and new >= score:
+            break
+        chosen.append(name)
+        remaining.remove(name)
+        score = new
+        trace.append({"added": name, "ensemble_rmse": new, "single_rmse": single[name]})
+    rule = (
+        "Greedy forward selection without replacement on the out-of-fold RMSE of the "
+        f"mean-prediction ensemble: start from the best single model, add the model that lowers "
+        f"it most, keep at least {k_min} models, stop at {k_max} or when no addition lowers it."
+    )
+    return {
+        "members": chosen,
+        "trace": trace,
+        "rule": rule,
+        "best_single": best,
+        "best_single_rmse": single[best],
+        "ensemble_rmse": score,
+    }
+
+
+def write_regression_shortlist(
+    comparison: Any, values: dict[str, np.ndarray], names: list[str]
+) -> dict[str, Any] | None:
+    if not names:
+        return None
+    chosen = regression_shortlist({n: values[n] for n in names}, comparison.pool.target)
+    by_name = {c.name: c for c in comparison.spec.candidates}
+    members = []
+    for name in chosen["members"]:
+        candidate = by_name[name]
+        entry: dict[str, Any] = {"name": name, "family": candidate.kind}
+        entry["runs"] = [
+            str(comparison.fold_dir(candidate, f)) for f in range(comparison.spec.folds)
+        ]
+        if candidate.kind == "classic":
+            entry["estimator"] = candidate.estimator
+        entry["oof"] = str(comparison.out / "candidates" / name / "oof.npz")
+        members.append(entry)
+    document = {
+        "comparison": str(comparison.out),
+        "rule": chosen["rule"],
+        "members": members,
+        **{k: chosen[k] for k in ("ensemble_rmse", "best_single", "best_single_rmse", "trace")},
+    }
+    (comparison.out / "shortlist.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return {**chosen, "file": "shortlist.yaml"}
+
+
+def permutation_importance(
+    comparison: Any, name: str, repeats: int = IMPORTANCE_REPEATS
+) -> list[dict[str, Any]]:
+    """How much the out-of-fold score of candidate ``name`` drops when one input column's
+    values are shuffled among the rows: each fold's own model and pipeline on the rows it did
+    not train on, ``repeats`` shuffles, the drop averaged over folds and shuffles. The score is
+    the leaderboard's (macro F1, or RMSE for regression, where the drop is the RMSE's rise)."""
+    from mlcycle.run.loader import Run
+    from mlcycle.selection.analysis import macro_f1
+    from mlcycle.selection.tables_compare import frame_predictor
+
+    pool = comparison.pool
+    candidate = next(c for c in comparison.spec.candidates if c.name == name)
+    frame = pool.data.table.frame
+    columns = [c.name for c in pool.data.schema.features]
+    rng = np.random.default_rng(comparison.spec.fold_seed)
+    drops: dict[str, list[float]] = {c: [] for c in columns}
+
+    def score(predict: Any, rows: Any, target: np.ndarray) -> float:
+        out = predict(rows)
+        if pool.classify:
+            return macro_f1(out, target, len(pool.class_names))
+        return -regression_scores(out, target)["rmse"]  # higher is better, as for F1
+
+    for fold in range(comparison.spec.folds):
+        run = Run(comparison.fold_dir(candidate, fold))
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")  # the refitted pipeline is the fold run's own
+            data = run.load_data()
+            data.setup()
+        model = run.load_model("best")
+        _, fold_rows = pool.fold_rows(fold)
+        if len(fold_rows) > IMPORTANCE_ROWS:
+            fold_rows = rng.choice(fold_rows, IMPORTANCE_ROWS, replace=False)
+        positions = [pool.positions[r] for r in fold_rows]
+        rows = frame.iloc[positions].reset_index(drop=True)
+        target = pool.target[fold_rows]
+        predict = frame_predictor(model, data)
+        base = score(predict, rows, target)
+        for column in columns:
+            for _ in range(repeats):
+                shuffled = rows.copy()
+                shuffled[column] = rng.permutation(shuffled[column].to_numpy())
+                drops[column].append(base - score(predict, shuffled, target))
+    table = [
+        {"column": c, "drop": round(float(np.mean(v)), 6), "std": round(float(np.std(v)), 6)}
+        for c, v in drops.items()
+    ]
+    return sorted(table, key=lambda r: -r["drop"])
+
+
+def importance_figure(name: str, table: list[dict[str, Any]], metric: str) -> Figure:
+    shown = table[:20]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(shown) + 1.2))
+    ax.barh(
+        [r["column"] for r in shown], [r["drop"] for r in shown], xerr=[r["std"] for r in shown]
+    )
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(f"drop of out-of-fold {metric} when the column is shuffled (mean over folds)")
+    ax.set_title(f"Permutation importance: {name}")
+    fig.tight_layout()
+    return fig
+
+
+def analyse(
+    comparison: Any,
+    rows: list[dict[str, Any]],
+    oof: dict[str, np.ndarray],
+    values: dict[str, np.ndarray],
+    good: list[str],
+    figures: Path,
+) -> dict[str, Any]:
+    """The table parts of the report: confusion matrices or residuals, and importance."""
+    pool = comparison.pool
+    found: dict[str, Any] = {}
+    if pool.classify and good:
+        found["confusion"] = confusions({n: oof[n] for n in good}, pool, rows, figures)
+    if not pool.classify and values:
+        found["residuals"] = residual_summary(values, pool)
+        found["residual_figures"] = residual_figures(values, pool, rows, figures)
+    best = next((r["candidate"] for r in rows if r["candidate"] in (oof or values)), None)
+    if best is not None:
+        try:
+            table = permutation_importance(comparison, best)
+            metric = "macro F1" if pool.classify else "-RMSE"
+            save(importance_figure(best, table, metric), figures / f"importance_{best}.png")
+            found["importance"] = {best: f"figures/importance_{best}.png"}
+            found["permutation_importance"] = {"candidate": best, "columns": table}
+        except Exception as exc:  # a help, not the result
+            print(
+                f"warning: permutation importance not computed: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
+    return found
+
+
+def notes(comparison: Any, clock_s: float, fold_s: float) -> list[str]:
+    spec, pool, data = comparison.spec, comparison.pool, comparison.data
+    kind = f"{len(pool.class_names)} classes" if pool.classify else "regression"
+    return [
+        f"{len(pool)} train+val rows ({kind}, target '{data.schema.target}'), {spec.folds} "
+        f"{'stratified ' if pool.classify else ''}folds of the rows' content hashes (seed "
+        f"{spec.fold_seed}); the test split ({len(data.split_positions('test'))} rows) was "
+        "sealed: no candidate predicted or scored it.",
+        f"Data: {data.table.how}; {data.num_features} features after the pipeline; fingerprint "
+        f"{data.fingerprint[:16]}.",
+        "Metric: mean and standard deviation over folds of each fold's out-of-fold score; "
+        "latency: milliseconds per row from the raw rows through the fold's fitted pipeline and "
+        "the model to probabilities or values, on one CPU thread, batches of 64 rows (the same "
+        "for every family); size: saved weights (MLP) or pickled estimator (classic); fit s: "
+        "the train.py fit of a fold, data pipeline included.",
+        f"Wall time of this command {clock_s:.0f} s; the candidate-folds took {fold_s:.0f} s "
+        "when they ran (a re-run resumes finished ones).",
+        IMAGE_ONLY,
+    ]
+
+
+def html_tables(found: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
+    tables = []
+    residuals = found.get("residuals") or {}
+    if residuals:
+        keys = ["rmse", "mae", "r2", "bias", "residual_std", "abs_median", "abs_p90", "abs_max"]
+        values = [[name, *(f"{s[k]:.4g}" for k in keys)] for name, s in residuals.items()]
+        tables.append(("Out-of-fold residuals (actual - predicted)", ["model", *keys], values))
+    importance = found.get("permutation_importance")
+    if importance:
+        values = [
+            [r["column"], f"{r['drop']:.4f}", f"{r['std']:.4f}"] for r in importance["columns"]
+        ]
+        tables.append(
+            (
+                f"Permutation importance of {importance['candidate']} (out of fold)",
+                ["column", "drop", "std"],
+                values,
+            )
+        )
+    return tables
