@@ -44,7 +44,9 @@ def build_parser() -> ArgParser:
         "run directory that evaluate.py, export.py and predict.py use like any other.",
     )
     given = parser.add_mutually_exclusive_group(required=True)
-    given.add_argument("--runs", nargs="+", help="run directories trained on the same split")
+    given.add_argument(
+        "--runs", nargs="+", help="run directories trained on the same split (image or table runs)"
+    )
     given.add_argument("--shortlist", help="shortlist.yaml written by compare.py")
     parser.add_argument(
         "--method",
@@ -350,6 +352,12 @@ def ensemble_record(source: Source, fitted: Fitted, asked: str, text: str) -> di
 @main_guard
 def main(argv: list[str] | None = None) -> Path:
     args = build_parser().parse_args(argv)
+    from mlcycle.selection import ensemble_tables
+
+    if args.shortlist:
+        ensemble_tables.refuse_table_shortlist(args.shortlist)
+    elif ensemble_tables.given_tables(args.runs):  # each member keeps its own pipeline
+        return ensemble_tables.main_tables(args.runs, args.method, args.out, argv)
     clock = Stopwatch()
     source = from_shortlist(args.shortlist) if args.shortlist else from_runs(args.runs)
     key, _ = score_key(source.objective)  # refuses a metric predictions cannot give, early

@@ -94,9 +94,9 @@ def load_network(path: str | Path) -> Network:
     run = Run(path)
     if run.data_info.get("kind") == "table":
         raise UserError(
-            f"run '{run.path}' was trained on a table; ensemble.py combines image "
-            "classification runs only (a table shortlist's soft vote is scored out of fold in "
-            "compare.py's leaderboard.json; docs/ensemble.md)"
+            f"run '{run.path}' was trained on a table; --shortlist takes image comparisons "
+            "only: pass a table shortlist's fold runs (candidates/<name>/fold0) with --runs "
+            "(docs/ensemble.md, Tables)"
         )
     input_spec(run.data_info)  # the preprocessing must be recorded
     task = run.load_model("best")

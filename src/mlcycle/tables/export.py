@@ -136,6 +136,8 @@ class TabularExport(TaskExport):
 
 def build_graph(task: Any, data: Any, opset: int) -> tuple[onnx.ModelProto, dict[str, Any]]:
     """The joined graph and model.json's ``input``: the columns and the pre-step."""
+    if hasattr(task, "ensemble_graph"):  # an ensemble of table runs: one pipeline per member
+        return task.ensemble_graph(opset)
     pipeline = data.pipeline
     pre = onnx_graph.pre_step(pipeline, data.frame("train").iloc[:5])
     head = onnx_graph.pipeline_graph(pipeline, pre, opset)
@@ -174,6 +176,8 @@ def input_spec(data: Any, pre: Any) -> dict[str, Any]:
 def python_scores(task: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
     """The checkpoint's scores on the val rows through the Python pipeline, and the targets."""
     x, y = data.arrays("val")
+    if hasattr(task, "frame_scores"):  # an ensemble of table runs scores the raw rows
+        return task.frame_scores(data.frame("val")), np.asarray(y)
     with torch.no_grad():
         scores = task.eval().scores(torch.from_numpy(np.asarray(x, dtype=np.float32)))
     return scores.float().numpy(), np.asarray(y)

@@ -1,0 +1,136 @@
+"""ensemble.py on table runs: an MLP and a classic model, each with its own pipeline, as one
+run directory that evaluate.py scores, export.py writes as ONE ONNX graph on the raw columns
+(verified against the Python ensemble) and predict.py --csv runs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from export_helpers import NOT_FOR_ONNX, PREDICT, run_blocked
+from test_tables_models import learnable_table, train
+
+from mlcycle.run.loader import Run
+
+CLASSIC = (
+    "--model.class_path=mlcycle.tables.ClassicTabularTask",
+    "--model.estimator=linear",
+    "--trainer.max_epochs=1",
+    "--data.pipeline={categorical: {encode: onehot}}",  # another pipeline than the MLP's
+)
+
+
+def quiet(fn, *args):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn(*args)
+
+
+def ensemble(*args: str):
+    from mlcycle.selection.ensemble import main
+
+    return quiet(main, list(args))
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    return learnable_table(tmp_path_factory.mktemp("table") / "rows.csv")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, table):
+    mlp = train(tmp_path_factory.mktemp("mlp"), table, "label")
+    classic = train(tmp_path_factory.mktemp("classic"), table, "label", *CLASSIC)
+    out = tmp_path_factory.mktemp("ens") / "ens"
+    ensemble("--runs", str(mlp), str(classic), "--method", "weighted", "--out", str(out))
+    return mlp, classic, out
+
+
+def member_scores(run) -> np.ndarray:
+    """A member's own val probabilities, through its own pipeline."""
+    task, data = Run(run).load_model(), Run(run).load_data(num_workers=0)
+    x = quiet(lambda: data.arrays("val")[0])
+    with torch.no_grad():
+        return task.scores(torch.from_numpy(x)).numpy()
+
+
+def test_table_ensemble_evaluates_as_the_weighted_mean_of_its_members(built):
+    from mlcycle.commands.evaluate import main as evaluate
+
+    mlp, classic, out = built
+    record = json.loads((out / "ensemble.json").read_text())
+    weights = [m["weight"] for m in record["members"]]
+    assert record["method"] == "weighted" and abs(sum(weights) - 1) < 1e-6
+    result = quiet(evaluate, ["--run", str(out), "--split", "val"])
+    assert 0.5 < result["metrics"]["f1"] <= 1 and result["rows"] > 0
+    assert (out / "worst_predictions_val.csv").is_file()
+    want = weights[0] * member_scores(mlp) + weights[1] * member_scores(classic)
+    frame = quiet(lambda: Run(out).load_data(num_workers=0).frame("val"))
+    got = quiet(Run(out).load_model().frame_scores, frame)
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-5
+
+
+def test_table_ensemble_exports_one_onnx_that_predict_scores(tmp_path, table, built):
+    from mlcycle.export.cli import main as export
+
+    _, _, out = built
+    report = quiet(export, ["--run", str(out)])["report"]
+    assert report["passed"] and report["rows"] > 0 and not report["rows_not_scored"]
+    assert report["onnx"]["max_abs_prob_diff"] < 1e-4
+    assert sorted(p.name for p in (out / "export").iterdir()) == [
+        "model.json",
+        "model.onnx",
+        "verification.json",
+    ]
+    meta = json.loads((out / "export" / "model.json").read_text())
+    assert {c["name"] for c in meta["input"]["columns"]} == {"x1", "x2", "colour", "flag", "day"}
+    rows = pd.read_csv(table).head(5).drop(columns=["label", "value"])
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    done = run_blocked(
+        NOT_FOR_ONNX, PREDICT, str(out / "export" / "model.onnx"), "--csv",
+        str(tmp_path / "rows.csv"), "--out", str(tmp_path / "pred.csv"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = pd.read_csv(tmp_path / "pred.csv")
+    assert list(found["row_id"]) == list(rows["row_id"])
+    assert np.allclose(found[["p_high", "p_low", "p_mid"]].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_regression_table_ensemble_is_the_mean_prediction_and_exports(tmp_path, table):
+    from mlcycle.export.cli import main as export
+
+    mlp = train(tmp_path / "a", table, "value")
+    classic = train(tmp_path / "b", table, "value", *CLASSIC)
+    out = ensemble("--runs", str(mlp), str(classic), "--out", str(tmp_path / "ens"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["monitor"] == "val/rmse" and metrics["val/rmse"] > 0
+    want = (member_scores(mlp) + member_scores(classic)) / 2
+    frame = quiet(lambda: Run(out).load_data(num_workers=0).frame("val"))
+    assert np.abs(quiet(Run(out).load_model().frame_scores, frame) - want).max() < 1e-4
+    report = quiet(export, ["--run", str(out)])["report"]
+    assert report["passed"] and report["onnx"]["max_relative_diff"] < 1e-4
+
+
+def test_table_ensemble_refuses_stacking_in_one_line(tmp_path, built, capsys):
+    mlp, classic, _ = built
+    with pytest.raises(SystemExit) as exit_:
+        ensemble("--runs", str(mlp), str(classic), "--method", "stacking", "--out", str(tmp_path))
+    assert exit_.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "stacking" in lines[0] and "soft or weighted" in lines[0]
+    assert not (tmp_path / "config.yaml").exists()  # nothing written
+
+
+def test_table_shortlist_is_refused_in_one_line_naming_what_to_pass(tmp_path, built, capsys):
+    mlp, classic, _ = built
+    members = [{"name": "mlp", "family": "deep", "runs": [str(mlp)]}]
+    members.append({"name": "linear", "family": "classic", "runs": [str(classic)]})
+    (tmp_path / "shortlist.yaml").write_text(json.dumps({"members": members}))
+    with pytest.raises(SystemExit):
+        ensemble("--shortlist", str(tmp_path / "shortlist.yaml"), "--out", str(tmp_path / "e"))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "table comparison" in lines[0] and "--runs" in lines[0]
