@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 
-from mlcycle.reports import figure_worker
+from mlcycle.callbacks.figures_done import FinishesFigures
 
 
-class BestEpochReport(Callback):
+class BestEpochReport(FinishesFigures):
     """Gathers what it needs from each validation batch's outputs (``gather``) and reports
     (``emit``) when ``monitor`` improves. Reports run in ``on_train_epoch_end``, after the
     validation metrics are logged, so the PNG in the run directory always shows the epoch of
@@ -54,14 +54,6 @@ class BestEpochReport(Callback):
         if better:
             self.best = value
             self.emit(trainer, pl_module)
-
-    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        figure_worker.finish(trainer)
-
-    def on_exception(
-        self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
-    ) -> None:
-        figure_worker.finish(trainer)
 
     def start(self) -> None:
         """A validation epoch begins: forget the last one."""

@@ -6,16 +6,17 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from mlcycle.callbacks.figures_done import FinishesFigures
 from mlcycle.reports import figure_worker
 from mlcycle.reports.figures import curves_figure
 
 CURVES = ("train/loss", "val/loss", "train/error", "val/error")
 
 
-class LossCurves(Callback):
+class LossCurves(FinishesFigures):
     """Records every epoch's metrics in ``history.csv`` and draws train beside val in
     ``loss_curves.png`` (off the training path, see ``mlcycle.reports.figure_worker``).
 
@@ -42,14 +43,6 @@ class LossCurves(Callback):
             self._write(Path(trainer.default_root_dir))
             inputs = {"history": list(self.history), "fallback": self.fallback}
             figure_worker.draw_later(trainer, "loss_curves.png", curves_figure, inputs)
-
-    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        figure_worker.finish(trainer)
-
-    def on_exception(
-        self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
-    ) -> None:
-        figure_worker.finish(trainer)
 
     def _to_tensorboard(self, trainer: Trainer, row: dict[str, float]) -> None:
         for logger in trainer.loggers:

@@ -45,6 +45,7 @@ from mlcycle.data.index import (
 )
 from mlcycle.data.index_cache import IndexCache, open_index_cache
 from mlcycle.data.layout import LAYOUTS, announce, data_root
+from mlcycle.data.loaders import split_loader
 from mlcycle.data.manifest import check_unchanged, fingerprint, write_run_files
 from mlcycle.data.normalization import measure_normalization, sample_positions
 from mlcycle.data.skipped import check_strict, no_usable_data
@@ -301,20 +302,9 @@ class ImageDataModule(LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
         dataset = self.dataset(split, augment=augment)
-        if len(dataset) == 0:
-            raise UserError(
-                f"the {split} split is empty; check data.val_fraction / data.test_fraction"
-            )
-        workers = self.num_workers
-        return DataLoader(
-            dataset,
-            batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            drop_last=shuffle and len(dataset) > self.hparams.batch_size,
-            collate_fn=type(self).collate_fn,
+        hp = self.hparams
+        return split_loader(
+            dataset, split, hp.batch_size, self.num_workers, shuffle, type(self).collate_fn
         )
 
     def train_dataloader(self) -> DataLoader:

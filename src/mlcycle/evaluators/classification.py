@@ -53,15 +53,12 @@ def overall(values: dict[str, torch.Tensor], loss: float) -> dict[str, float]:
     return result
 
 
-@register_evaluator("classification")
-def evaluate_classification(model: Any, data: Any, split: str, run_dir: Path) -> dict[str, Any]:
-    from mlcycle.callbacks.misclassified import mistake_gallery
-
-    names = list(model.class_names)
-    out = collect(model, data, split)
-    matrix = confusion_matrix(out["probs"], out["target"], len(names))
+def summary(
+    out: dict[str, Any], matrix: np.ndarray, names: list[str], split: str, run_dir: Path
+) -> dict[str, Any]:
+    """Overall and per-class metrics, the confusion matrix, one report line per class, and
+    ``confusion_matrix_<split>.png``; ``out`` holds the metrics' ``values`` and the ``loss``."""
     result = {
-        "images": int(len(out["target"])),
         "metrics": overall(out["values"], out["loss"]),
         "per_class": per_class(out["values"], matrix.sum(axis=1), names),
         "confusion_matrix": matrix.tolist(),
@@ -75,6 +72,17 @@ def evaluate_classification(model: Any, data: Any, split: str, run_dir: Path) ->
     ]
     title = f"{split} confusion matrix (f1 {result['metrics']['f1']:.4f})"
     save(confusion_matrix_figure(matrix, names, title), run_dir / f"confusion_matrix_{split}.png")
+    return result
+
+
+@register_evaluator("classification")
+def evaluate_classification(model: Any, data: Any, split: str, run_dir: Path) -> dict[str, Any]:
+    from mlcycle.callbacks.misclassified import mistake_gallery
+
+    names = list(model.class_names)
+    out = collect(model, data, split)
+    matrix = confusion_matrix(out["probs"], out["target"], len(names))
+    result = {"images": int(len(out["target"])), **summary(out, matrix, names, split, run_dir)}
     mistakes = top_mistakes(out["probs"], out["target"], out["index"], 24)
     wrong = int(matrix.sum() - np.trace(matrix))
     title = f"most confident {split} mistakes ({len(mistakes)} shown, {wrong} in all)"

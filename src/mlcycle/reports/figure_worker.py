@@ -149,7 +149,9 @@ class FigureWorker:
             def drawing() -> bool:
                 return self.running is not None and self.running.owner == owner
 
-            self.cond.wait_for(lambda: not self.alive or not drawing(), timeout)
+            self.cond.wait_for(
+                lambda: not self.alive or not drawing() or self.proc.poll() is not None, timeout
+            )
             if drawing():
                 back.insert(0, self.running)  # drawn twice at worst; each write is atomic
         return back
@@ -205,6 +207,8 @@ def _shared_worker() -> FigureWorker | None:
     if os.environ.get("MLCYCLE_FIGURES", "").lower() == "inline":
         return None
     with _lock:
+        if _worker is not None and _worker.proc.poll() is not None:
+            _worker.close()  # it exited (killed, out of memory): its thread may not know yet
         if _worker is None or not _worker.alive:
             try:
                 _worker = FigureWorker()

@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 from torch.utils.data import DataLoader, Dataset
 
 from mlcycle.data.layout import announce
+from mlcycle.data.loaders import split_loader
 from mlcycle.data.manifest import check_unchanged, file_digest, write_run_files
 from mlcycle.data.splits import SPLITS, splits_from_file
 from mlcycle.errors import UserError
@@ -265,19 +266,7 @@ class TabularData(LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.dataset(split)
-        if len(dataset) == 0:
-            raise UserError(
-                f"the {split} split is empty; check data.val_fraction / data.test_fraction"
-            )
-        workers = self.num_workers
-        return DataLoader(
-            dataset,
-            batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            drop_last=shuffle and len(dataset) > self.hparams.batch_size,
-        )
+        return split_loader(dataset, split, self.hparams.batch_size, self.num_workers, shuffle)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -10,7 +10,7 @@ import torch
 from torchmetrics import MeanMetric
 
 from mlcycle.evaluators import predict_split, register_evaluator
-from mlcycle.reports.figures import confusion_matrix_figure, save
+from mlcycle.reports.figures import save
 from mlcycle.reports.mistakes import confusion_matrix
 from mlcycle.reports.residuals import residual_figure
 from mlcycle.tables.metrics import tabular_metrics
@@ -43,25 +43,11 @@ def collect(model: Any, data: Any, split: str) -> dict[str, Any]:
 
 
 def _classification(model: Any, out: dict[str, Any], split: str, run_dir: Path) -> dict[str, Any]:
-    from mlcycle.evaluators.classification import overall, per_class
+    from mlcycle.evaluators.classification import summary
 
     names = list(model.class_names)
     matrix = confusion_matrix(out["scores"], out["target"], len(names))
-    result = {
-        "metrics": overall(out["values"], out["loss"]),
-        "per_class": per_class(out["values"], matrix.sum(axis=1), names),
-        "confusion_matrix": matrix.tolist(),
-        "class_names": names,
-    }
-    width = max(len(n) for n in names)
-    result["report_lines"] = [
-        f"  {name:<{width}}  f1 {row['f1']:.4f}  precision {row['precision']:.4f}  "
-        f"recall {row['recall']:.4f}  support {row['support']}"
-        for name, row in result["per_class"].items()
-    ]
-    title = f"{split} confusion matrix (f1 {result['metrics']['f1']:.4f})"
-    save(confusion_matrix_figure(matrix, names, title), run_dir / f"confusion_matrix_{split}.png")
-    return result
+    return summary(out, matrix, names, split, run_dir)
 
 
 def _regression(out: dict[str, Any], split: str, run_dir: Path) -> dict[str, Any]:
