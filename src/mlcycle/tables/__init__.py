@@ -1,15 +1,24 @@
 """Tables as a kind of data: reading, schema, splits, the cleaning pipeline, the data module,
-and (from :mod:`mlcycle.tables.task` and :mod:`mlcycle.tables.classic`) the table tasks."""
+and (from :mod:`mlcycle.tables.task` and :mod:`mlcycle.tables.classic`) the table tasks.
+
+Every name is imported on first use: registering the table tasks (which train.py does at every
+start) must not import pandas and scikit-learn, and reading a table needs no task."""
 
 from typing import Any
 
-from mlcycle.tables.data import TabularData
-from mlcycle.tables.pipeline import build_pipeline, describe_features, fit_pipeline
-from mlcycle.tables.read import TABLE_SOURCES, read_table
-from mlcycle.tables.schema import KINDS, Column, Schema, check_frame, infer_schema, row_problems
-
-# The tasks are imported on first use: reading a table needs neither.
 _LAZY = {
+    "TabularData": "mlcycle.tables.data",
+    "build_pipeline": "mlcycle.tables.pipeline",
+    "describe_features": "mlcycle.tables.pipeline",
+    "fit_pipeline": "mlcycle.tables.pipeline",
+    "TABLE_SOURCES": "mlcycle.tables.read",
+    "read_table": "mlcycle.tables.read",
+    "KINDS": "mlcycle.tables.schema",
+    "Column": "mlcycle.tables.schema",
+    "Schema": "mlcycle.tables.schema",
+    "check_frame": "mlcycle.tables.schema",
+    "infer_schema": "mlcycle.tables.schema",
+    "row_problems": "mlcycle.tables.schema",
     "TabularTask": "mlcycle.tables.task",
     "TableTask": "mlcycle.tables.task",
     "ClassicTabularTask": "mlcycle.tables.classic",
@@ -24,17 +33,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'mlcycle.tables' has no attribute '{name}'")
 
 
-__all__ = [
-    "KINDS",
-    "TABLE_SOURCES",
-    "Column",
-    "Schema",
-    "TabularData",
-    "build_pipeline",
-    "check_frame",
-    "describe_features",
-    "fit_pipeline",
-    "infer_schema",
-    "read_table",
-    "row_problems",
-]
+__all__ = sorted(_LAZY)
