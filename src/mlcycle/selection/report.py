@@ -43,31 +43,23 @@ def write_report(
     key, mode = score_key(comparison.objective, comparison.monitor, pool.classify)
     rows = leaderboard.ranked([summarize(c, results[c.name], comparison) for c in candidates], mode)
     classes = len(pool.class_names)
-    oof: dict[str, np.ndarray] = {}
-    for c in candidates if pool.classify else []:
-        probs = out_of_fold(results[c.name], len(pool), classes)
-        if probs is not None:
-            oof[c.name] = probs
+    oof: dict[str, np.ndarray] = {}  # out-of-fold probabilities (classification)
+    values: dict[str, np.ndarray] = {}  # out-of-fold predictions of a regression table
+    for c in candidates if pool.classify or table else []:
+        if pool.classify:
+            found, kept, kind = out_of_fold(results[c.name], len(pool), classes), oof, "probs"
+        else:
+            found = tables_report.out_of_fold_values(results[c.name], len(pool))
+            kept, kind = values, "pred"
+        if found is not None:
+            kept[c.name] = found
             np.savez_compressed(
                 out / "candidates" / c.name / "oof.npz",
-                probs=probs,
+                **{kind: found},
                 target=pool.target,
                 folds=pool.folds,
                 paths=np.array(pool.paths),
             )
-    values: dict[str, np.ndarray] = {}  # out-of-fold predictions of a regression table
-    if table and not pool.classify:
-        for c in candidates:
-            pred = tables_report.out_of_fold_values(results[c.name], len(pool))
-            if pred is not None:
-                values[c.name] = pred
-                np.savez_compressed(
-                    out / "candidates" / c.name / "oof.npz",
-                    pred=pred,
-                    target=pool.target,
-                    folds=pool.folds,
-                    paths=np.array(pool.paths),
-                )
     figures_dir = out / "figures"
     figures_dir.mkdir(exist_ok=True)
     minimum = getattr(comparison.objective, "min", None) if comparison.objective else None
