@@ -63,16 +63,16 @@ def _keep_nan(scope: Any, container: Any, x: str, y: str, out: str) -> None:
     container.add_node("Where", [nan, x, y], [out], name=_name(scope, "Where"))
 
 
+def _cast_out(scope: Any, operator: Any, container: Any, x: str) -> None:
+    """The operator's output: ``x`` cast to the output's element type."""
+    output = operator.outputs[0].full_name
+    container.add_node("Cast", [x], [output], to=_elem(operator), name=_name(scope, "Cast"))
+
+
 def convert_missing_flags(scope: Any, operator: Any, container: Any) -> None:
     nan = _name(scope, "isnan")
     container.add_node("IsNaN", [operator.inputs[0].full_name], [nan], name=_name(scope, "IsNaN"))
-    container.add_node(
-        "Cast",
-        [nan],
-        [operator.outputs[0].full_name],
-        to=_elem(operator),
-        name=_name(scope, "Cast"),
-    )
+    _cast_out(scope, operator, container, nan)
 
 
 def convert_clip(scope: Any, operator: Any, container: Any) -> None:
@@ -110,13 +110,7 @@ def convert_outlier_flags(scope: Any, operator: Any, container: Any) -> None:
     container.add_node("Less", [columns, lower], [below], name=_name(scope, "Less"))
     container.add_node("Greater", [columns, upper], [above], name=_name(scope, "Greater"))
     container.add_node("Or", [below, above], [either], name=_name(scope, "Or"))
-    container.add_node(
-        "Cast",
-        [either],
-        [operator.outputs[0].full_name],
-        to=_elem(operator),
-        name=_name(scope, "Cast"),
-    )
+    _cast_out(scope, operator, container, either)
 
 
 def convert_shift(scope: Any, operator: Any, container: Any) -> None:
@@ -156,13 +150,7 @@ def convert_category_codes(scope: Any, operator: Any, container: Any) -> None:
         codes.append(code)
     joined = _name(scope, "codes")
     container.add_node("Concat", codes, [joined], axis=1, name=_name(scope, "Concat"))
-    container.add_node(
-        "Cast",
-        [joined],
-        [operator.outputs[0].full_name],
-        to=_elem(operator),
-        name=_name(scope, "Cast"),
-    )
+    _cast_out(scope, operator, container, joined)
 
 
 def convert_power(scope: Any, operator: Any, container: Any) -> None:
