@@ -192,17 +192,20 @@ class Task(LightningModule):
         """Accumulate ``loss`` in ``self.train_loss`` and log it per epoch as ``train/loss`` (on
         the bar), and each already updated metric as ``train/<name>``; returns ``loss``."""
         self.train_loss.update(loss.detach())
-        self.log(
-            "train/loss",
-            self.train_loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=batch_size,
-        )
+        self._log_epoch_metric("train/loss", self.train_loss, prog_bar=True)
         for name, metric in metrics.items():
-            self.log(f"train/{name}", metric, on_step=False, on_epoch=True, batch_size=batch_size)
+            self._log_epoch_metric(f"train/{name}", metric)
         return loss
+
+    def _log_epoch_metric(self, name: str, metric: Metric, prog_bar: bool = False) -> None:
+        """Hand ``metric`` to Lightning once an epoch: it accumulates every update anyway, and
+        Lightning computes and resets it at the epoch's end. Each ``self.log`` call walks the
+        metric's state (about 0.3 ms on the CPU), a few per cent of a small model's step."""
+        results = getattr(self.trainer, "_results", None)  # Lightning's open result collection
+        entry = results.get(f"{self._current_fx_name}.{name}") if results is not None else None
+        if entry is not None and not getattr(entry, "has_reset", True):
+            return  # already handed over this epoch
+        self.log(name, metric, on_step=False, on_epoch=True, prog_bar=prog_bar)
 
     def log_validation_epoch(
         self,
