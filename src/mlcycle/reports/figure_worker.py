@@ -4,12 +4,13 @@ Drawing a gallery or a confusion matrix takes a tenth of a second or more of mat
 at every epoch end it costs training time. Instead the training process hands each figure over
 as a job (a figure function named by module and name, its arguments, the PNG to write, the
 TensorBoard tag and step) to :func:`draw_later`. One worker process per Python process, started
-on first use with ``nice`` 19, builds the figure and writes the PNG atomically; on a GPU box it
+on first use at the lowest priority (``nice`` 19, Linux's idle class), builds the figure and writes the PNG atomically; on a GPU box it
 runs beside training on an idle core, on a busy CPU it waits until training leaves it time;
 at the end of the fit, what it has not drawn yet is drawn by the training process.
 
-A job for a file that the worker has not started yet is replaced by a newer one for the same
-file (only the latest best epoch is drawn). Finished PNGs go to TensorBoard, at their own epoch,
+After each figure the worker rests 19 times as long as it took (:data:`REST`), so it never
+draws more than 5% of the time; a job for a file that the worker has not started yet is
+replaced by a newer one for the same file (only the latest best epoch is drawn). Finished PNGs go to TensorBoard, at their own epoch,
 the next time the trainer hands a figure over and at the end of the fit (:func:`finish`, after
 which every figure of the fit exists). When the worker cannot
 start or dies, figures are drawn in the training process, as before. ``MLCYCLE_FIGURES=inline``
@@ -28,12 +29,17 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 RUNNING_WAIT_S = 10.0  # at a fit's end, how long the worker may go on drawing one of its figures
+# After each figure the worker rests this many times as long as the figure took, so it draws at
+# most 1/(1+REST) of the time. Even at the lowest priority, a drawing process on a machine whose
+# cores all train slows training (caches, wake-ups): about 10% on 2 cores when it never rests.
+REST = 19.0
 
 
 @dataclass
@@ -82,9 +88,21 @@ def serve(jobs: BinaryIO, answers: BinaryIO) -> None:
         answers.flush()
 
 
-def _worker_main() -> None:
+def _lower_priority() -> None:
+    """``nice`` 19, and on Linux the idle scheduling class: a niced process still holds a core
+    until the next scheduler tick, which stalls a training op whose threads wait for each other;
+    an idle-class process gives the core up as soon as a training thread wakes."""
     if hasattr(os, "nice"):
         os.nice(19)
+    if hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:  # not allowed here (some containers): nice alone
+            pass
+
+
+def _worker_main() -> None:
+    _lower_priority()
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr  # anything a library prints must not corrupt the answers
     import matplotlib
@@ -172,6 +190,7 @@ class FigureWorker:
                         return
                     job = self.pending.pop(next(iter(self.pending)))
                     self.running = job
+                started = time.monotonic()
                 pickle.dump(job, stdin)
                 stdin.flush()
                 seq, error = pickle.load(stdout)
@@ -179,6 +198,8 @@ class FigureWorker:
                     self.done.append((job, error))
                     self.running = None
                     self.cond.notify_all()
+                    rest = REST * (time.monotonic() - started)
+                    self.cond.wait_for(lambda: not self.alive, rest)  # newer jobs replace older
         except (EOFError, OSError, pickle.PickleError, ValueError):
             pass
         with self.cond:
@@ -216,6 +237,11 @@ def _shared_worker() -> FigureWorker | None:
                 print(f"warning: figures are drawn inline ({exc})", file=sys.stderr)
                 return None
         return _worker
+
+
+def start() -> None:
+    """Start the process's worker now rather than at the first figure (no-op when inline)."""
+    _shared_worker()
 
 
 def _close_shared() -> None:
