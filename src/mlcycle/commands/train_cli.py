@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
-from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, GradNorm, LossCurves
+from mlcycle.callbacks.checkpoints import BestCheckpoint, LastCheckpoint
 from mlcycle.callbacks.progress import progress_bars
 from mlcycle.commands.device import (
     cuda_selected,
@@ -227,7 +228,7 @@ def _cuda_speedups(trainer_config: dict[str, Any]) -> bool:
 
 def standard_callbacks(run_dir: Path, monitor: str, mode: str) -> list[Callback]:
     """What every run records: best and last checkpoints, curves, diagnosis, a loss guard."""
-    best = ModelCheckpoint(
+    best = BestCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
         monitor=monitor,
@@ -238,8 +239,13 @@ def standard_callbacks(run_dir: Path, monitor: str, mode: str) -> list[Callback]
     )
     # Lightning 2.6's save_last only writes when a top-k checkpoint was written that epoch;
     # a resume must find the latest epoch, so last.ckpt has its own unmonitored checkpoint.
-    last = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False
+    # When best.ckpt was just written, last.ckpt becomes a hard link to it (callbacks/checkpoints).
+    last = LastCheckpoint(
+        best,
+        dirpath=run_dir / "checkpoints",
+        filename="last",
+        save_top_k=1,
+        enable_version_counter=False,
     )
     return [
         best,
