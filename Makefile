@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@# Writes train.py's start-up cache, so --help and config errors answer in well under 3 s.
+	@$(PY) scripts/train.py --help > /dev/null
 	@touch $(STAMP)
 
 train: install

@@ -38,6 +38,13 @@ CASES = [
         True,
         True,
     ),
+    (
+        "wrong value type, warm",
+        [*TRAIN, "--config", "configs/quickstart.yaml", "--trainer.max_epochs=abc"],
+        2,
+        True,
+        True,
+    ),
     ("missing config file", [*TRAIN, "--config", "configs/nothere.yaml"], 2, False, True),
     ("train.py --help, cold", [*TRAIN, "--help"], 0, False, False),
     (

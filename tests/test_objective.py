@@ -168,7 +168,7 @@ def test_load_objective(tmp_path):
         (["--objective={per_clas_min: 0.9}"], "did you mean 'objective.per_class_min'?"),
         (
             ["--objective.min=abc"],
-            "config key 'objective.min': expected one of [float, null], got 'abc'",
+            "config key 'objective.min': expected a number or null, got 'abc'",
         ),
         (["--objective.min=95"], "objective.min 95 is outside 0..1"),
     ],

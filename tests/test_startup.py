@@ -146,6 +146,18 @@ MISTAKES = [
     (["objective:\n  metric: val/f1\n  mni: 0.9\n"], []),
     (["zzz: 1\n"], ["--trainer.max_epoch=3"]),
     (["model:\n  class_path: mlcycle.tasks.segmentation.SegmentationTask\n"], ["--model.dice=1"]),
+    # A word where a number, a boolean or one of a fixed set of values belongs.
+    ([], ["--trainer.max_epochs=abc"]),
+    ([], ["--model.lr=fast"]),
+    ([], ["--model.init_args.scheduler=cosinee"]),
+    ([], ["--data.batch_size=big"]),
+    ([], ["--trainer.precision=bf17-mixed"]),
+    ([], ["--trainer.deterministic=maybe"]),
+    ([], ["--objective.min=abc"]),
+    ([], ["--seed_everything=abc"]),
+    (["trainer:\n  max_epochs: abc\n"], []),
+    (["model:\n  init_args:\n    optimizer: AdamW\n    lr: fast\n"], []),
+    (["model:\n  class_path: mlcycle.tasks.segmentation.SegmentationTask\n"], ["--model.lr=x"]),
 ]
 
 
@@ -170,7 +182,11 @@ def test_checks_before_lightning_word_errors_as_the_full_parser(
 @pytest.mark.parametrize(
     "args",
     [
-        ["--trainer.max_epochs=abc"],  # a value's type
+        ["--data.image_size=abc"],  # a type beyond int, float, bool, str, None and Literal
+        ["--model.label_smoothing=none"],  # a word YAML reads as null
+        ["--model.lr=fast", "--trainer.max_epochs=abc"],  # two wrong values: which is named first
+        ["--model.lr=fast", "--model.lrr=1"],  # a wrong value and an unknown key
+        ["--model.lr=fast", "--model.lr=0.1"],  # replaced (the full parser still refuses it)
         ["--model=ClassificationTask", "--model.lrr=1"],  # a short class name
         ["--config", "{trainer: {max_epoch: 1}}"],  # an inline config
     ],

@@ -23,7 +23,7 @@ from typing import Any
 import mlcycle
 from mlcycle.cache_dir import cache_folder
 
-VERSION = 1  # a new number when the file's content changes meaning
+VERSION = 2  # a new number when the file's content changes meaning
 
 
 def cache_file() -> Path:

@@ -7,6 +7,7 @@ import inspect
 import json
 import re
 import sys
+import types
 from functools import reduce
 from operator import or_
 from typing import Any, Literal, Union, get_args, get_origin
@@ -16,7 +17,7 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
 from mlcycle.commands import cache, precheck
-from mlcycle.commands.precheck import closest_key, unknown_key_message
+from mlcycle.commands.precheck import closest_key, type_message, unknown_key_message
 from mlcycle.errors import fail
 from mlcycle.tasks.base import Task
 
@@ -75,6 +76,32 @@ def accept_auto_precision(parser: LightningArgumentParser) -> None:
             )
 
 
+def type_alternatives(typehint: Any) -> list[Any] | None:
+    """A type built from int, float, bool, str, None and Literal as JSON for the start-up cache
+    (``Optional[int]`` -> ``["int", "null"]``, a Literal -> ``{"one of": [...]}``); None for any
+    other type."""
+    if typehint is type(None) or typehint is None:
+        return ["null"]
+    if typehint in (int, float, bool, str):
+        return [typehint.__name__]
+    if get_origin(typehint) is Literal:
+        values = list(get_args(typehint))
+        if all(isinstance(v, str | int | float) for v in values):
+            return [{"one of": values}]
+        return None
+    if get_origin(typehint) is Union or isinstance(typehint, types.UnionType):
+        parts = [type_alternatives(a) for a in get_args(typehint)]
+        if any(p is None for p in parts):
+            return None
+        return [a for p in parts for a in p]
+    return None
+
+
+def _action_types(actions: list[Any]) -> dict[str, list[Any]]:
+    described = {a.dest: type_alternatives(getattr(a, "_typehint", Any)) for a in actions}
+    return {dest: alternatives for dest, alternatives in described.items() if alternatives}
+
+
 def _class_keys(group: str, class_path: str) -> list[str]:
     """Valid ``group.<arg>`` keys of the class at ``class_path``."""
     import importlib
@@ -120,7 +147,7 @@ def _class_entry(group: str, class_path: str) -> dict[str, list[str]] | None:
     keys = _class_keys(group, class_path)
     accepts = {a.dest.split(".")[0] for a in parser._actions if a.dest not in ("help", "config")}
     accepts |= {k.split(".", 1)[1] for k in keys} | set(Task.linked if group == "model" else ())
-    return {"accepts": sorted(accepts), "keys": keys}
+    return {"accepts": sorted(accepts), "keys": keys, "types": _action_types(parser._actions)}
 
 
 def remember_key_schema(parser: LightningArgumentParser, argv: list[str]) -> None:
@@ -148,6 +175,7 @@ def remember_key_schema(parser: LightningArgumentParser, argv: list[str]) -> Non
         "trainer": sorted({d.split(".")[1] for d in dests if d.startswith("trainer.")}),
         "defaults": dict(GROUPS),
         "classes": classes,
+        "types": _action_types(parser._actions),
     }
     cache.update(schema=schema)
 
@@ -172,6 +200,9 @@ def one_line_error(parser: LightningArgumentParser, message: str) -> str:
         chosen = re.search(r"given class_path '([\w.]+)'", text)
         close = _closest_key(parser, key, chosen.group(1) if chosen else None)
         return unknown_key_message(key, close)
+    wrong_type = _type_error(parser, text, prefix)
+    if wrong_type:
+        return wrong_type
     nested = re.search(
         r"Problem with given class_path '[\w.]+': Parser key \"([\w.]+)\": "
         r"Does not validate against any of the Union subtypes Subtypes: \[(.*?)\] Errors:.*?Given value: (.*?) - ",
@@ -201,6 +232,27 @@ def one_line_error(parser: LightningArgumentParser, message: str) -> str:
         return f"config key '{key}': {detail[:300]}"
     text = re.sub(r"<class '([\w.]+)'>", r"\1", text)
     return text if len(text) <= 400 else text[:400] + " ..."
+
+
+def _type_error(parser: LightningArgumentParser, text: str, prefix: str) -> str | None:
+    """A value of the wrong type, worded from the key's type as the start-up check words it
+    (:func:`mlcycle.commands.precheck.type_message`); None when the type is not a plain one."""
+    value_at = r"(?:Expected a .*?\. Got value|Does not validate against any of the Union subtypes .*? Given value): (.+?)(?: - |$)"
+    nested = re.search(
+        rf"Problem with given class_path '([\w.]+)': Parser key \"(\w+)\": {value_at}", text
+    )
+    if nested and prefix:
+        group = prefix.rstrip(".")
+        entry = _class_entry(group, nested.group(1)) or {}
+        alternatives = entry.get("types", {}).get(nested.group(2))
+        key, value = f"{group}.{nested.group(2)}", nested.group(3)
+    else:
+        top = re.match(rf'Parser key "([\w.]+)": {value_at}', text)
+        if not top or prefix:
+            return None
+        key, value = top.group(1), top.group(2)
+        alternatives = _action_types([a for a in parser._actions if a.dest == key]).get(key)
+    return type_message(key, alternatives, value) if alternatives else None
 
 
 def quote_plain_strings(args: list[str]) -> tuple[list[str], dict[str, str]]:

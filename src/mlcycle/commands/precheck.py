@@ -4,9 +4,12 @@ from the files and the cached key schema:
 
 * a ``--config`` file that does not exist, or is not valid YAML;
 * an unknown top-level section, or an unknown key in ``trainer``, ``model``, ``data`` or
-  ``objective`` (for a ``model``/``data`` class named by its full ``class_path``).
+  ``objective`` (for a ``model``/``data`` class named by its full ``class_path``);
+* a word where a number, a boolean or one of a fixed set of values belongs
+  (``--trainer.max_epochs=abc``, ``lr: fast``, ``--model.scheduler=cosinee``), when it is the
+  only such mistake and the key's type is built from int, float, bool, str, None and Literal.
 
-Everything else goes on to the full parser, which has the last word: a value of the wrong
+Everything else goes on to the full parser, which has the last word: other values of the wrong
 type, a class named by a short name, a config given inline or in a nested file. A check here
 only ever rejects what the full parser rejects too, with the same message
 (:func:`mlcycle.commands.parser.one_line_error`; a YAML syntax error also names the file), so a
@@ -57,6 +60,44 @@ def closest_key(key: str, candidates: list[str]) -> str | None:
 def unknown_key_message(key: str, close: str | None) -> str:
     hint = f"; did you mean '{close}'?" if close else ""
     return f"unknown config key '{key}'{hint} (--help lists every key)"
+
+
+_WORD = re.compile(r"[A-Za-z_][\w\-]*")
+# Words YAML reads as null or a boolean, and float's own words: a type may take them.
+_SPECIAL = {"null", "none", "~", "true", "false", "yes", "no", "on", "off", "y", "n"}
+_NUMBER_WORDS = {"inf", "infinity", "nan"}
+_WORDS = {"int": "an integer", "float": "a number", "bool": "true/false", "str": "a string"}
+
+
+def expected_text(alternatives: list[Any]) -> str:
+    """``["int", "null"]`` -> ``an integer or null``; a ``{"one of": [...]}`` alternative lists
+    its values (a Literal)."""
+    values = [v for a in alternatives if isinstance(a, dict) for v in a["one of"]]
+    parts = [_WORDS.get(a, a) for a in alternatives if isinstance(a, str)]
+    if values:
+        shown = ", ".join(f"'{v}'" if isinstance(v, str) else json.dumps(v) for v in values)
+        parts.insert(0, f"one of {shown}")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
+def type_message(key: str, alternatives: list[Any], value: Any) -> str:
+    return f"config key '{key}': expected {expected_text(alternatives)}, got '{value}'"
+
+
+def rejected(alternatives: list[Any], value: Any) -> bool:
+    """Whether every alternative surely refuses ``value``: only plain words are judged (no
+    number, no YAML null or boolean), so nothing the full parser accepts is refused here."""
+    if not isinstance(value, str) or not _WORD.fullmatch(value) or value.lower() in _SPECIAL:
+        return False
+
+    def refuses(alternative: Any) -> bool:
+        if isinstance(alternative, dict):
+            return value not in [v for v in alternative["one of"] if isinstance(v, str)]
+        if alternative in ("int", "float"):
+            return value.lower() not in _NUMBER_WORDS
+        return alternative in ("bool", "null")
+
+    return bool(alternatives) and all(refuses(a) for a in alternatives)
 
 
 def is_help(argv: list[str]) -> bool:
@@ -186,8 +227,19 @@ class _Check:
         self.unrecognized: list[str] = []  # command-line keys: reported after the others
         # Config-file keys checked once every file is merged: (key, trainer 0 / top level 1, order)
         self.late: list[tuple[str, int, int]] = []
+        # The last value given per key: (its group, that group's class then, error or None).
+        self.typed: dict[str, tuple[str | None, str | None, str | None]] = {}
 
     def run(self, argv: list[str]) -> str | None:
+        error = self.first_unknown(argv)
+        wrong = [message for _, _, message in self.typed.values() if message]
+        if wrong and (error or len(wrong) > 1):
+            raise _Unsure  # which one the full parser names first is not worth predicting
+        if any(g and self.classes[g] != c for g, c, message in self.typed.values() if message):
+            raise _Unsure  # the class changed after the value was given
+        return error or (wrong[0] if wrong else None)
+
+    def first_unknown(self, argv: list[str]) -> str | None:
         for key, value in _options(argv):
             error = self.option(key, value)
             if error:
@@ -199,6 +251,21 @@ class _Check:
             key, _, _ = min(self.late, key=lambda item: (-item[0].count("."), item[1], item[2]))
             return self.unknown(key)
         return None
+
+    def value(self, key: str, value: Any, group: str | None = None) -> None:
+        """Note ``value`` for ``key`` (a later one replaces it): wrong when its type surely
+        refuses it."""
+        if group:
+            path = self.classes[group]
+            entry = self.schema.get("classes", {}).get(group, {}).get(path) if path else None
+            types = (entry or {}).get("types", {})
+            name = key.split(".", 1)[1]
+        else:
+            path, types, name = None, self.schema.get("types", {}), key
+        alternatives = types.get(name)
+        wrong = alternatives is not None and rejected(alternatives, value)
+        message = type_message(key, alternatives, value) if wrong else None
+        self.typed[key] = (group, path, message)
 
     def option(self, key: str, value: str | None) -> str | None:
         top, _, rest = key.partition(".")
@@ -215,10 +282,14 @@ class _Check:
         if top == "trainer" and rest and self.trainer:
             if rest.split(".")[0].rstrip("+") not in self.schema["trainer"]:
                 self.unrecognized.append(key)
+            elif value is not None:
+                self.value(key, value)
         elif top == "trainer" and not rest:
             self.trainer = False  # a file or mapping we do not read
         elif known is not None and top not in known:
             self.unrecognized.append(key)
+        elif value is not None and not rest:
+            self.value(key, value)
         return None
 
     def set_class(self, group: str, value: Any, whole: bool = False) -> None:
@@ -237,7 +308,11 @@ class _Check:
             self.set_class(group, value)
             return None
         accepts = self.accepts(group)
-        if first in META or accepts is None or first in accepts:
+        if first in META:
+            return None
+        if accepts is None or first in accepts:
+            if value is not None and "." not in rest:
+                self.value(f"{group}.{rest}", value, group)
             return None
         return self.unknown(f"{group}.{rest}", self.classes[group])
 
@@ -287,6 +362,8 @@ class _Check:
                 raise _Unsure  # nested config files
             elif known is not None and key not in known:
                 self.late += [(leaf, 1, len(self.late)) for leaf in _leaves(key, value)]
+            else:
+                self.value(key, value)
         return None
 
     def trainer_section(self, value: Any) -> None:
@@ -298,6 +375,8 @@ class _Check:
             if self.trainer and key not in self.schema["trainer"]:
                 leaves = _leaves(f"trainer.{key}", item)
                 self.late += [(leaf, 0, len(self.late)) for leaf in leaves]
+            else:
+                self.value(f"trainer.{key}", item)
 
     def group(self, group: str, value: Any) -> str | None:
         """A ``model:``/``data:``/``objective:`` mapping, checked when its file is read."""
@@ -317,6 +396,9 @@ class _Check:
         if accepts is None:
             return None
         arguments = {**init, **{k: v for k, v in value.items() if k not in META}}
+        for name, item in arguments.items():
+            if name in accepts:
+                self.value(f"{group}.{_name(name)}", item, group)
         bad = [
             leaf
             for name, item in arguments.items()
