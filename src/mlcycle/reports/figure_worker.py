@@ -4,17 +4,19 @@ Drawing a gallery or a confusion matrix takes a tenth of a second or more of mat
 at every epoch end it costs training time. Instead the training process hands each figure over
 as a job (a figure function named by module and name, its arguments, the PNG to write, the
 TensorBoard tag and step) to :func:`draw_later`. One worker process per Python process, started
-on first use at the lowest priority (``nice`` 19, Linux's idle class), builds the figure and writes the PNG atomically; on a GPU box it
-runs beside training on an idle core, on a busy CPU it waits until training leaves it time;
-at the end of the fit, what it has not drawn yet is drawn by the training process.
+when a fit starts (:func:`start`) or on first use, at the lowest priority (``nice`` 19 and
+Linux's idle scheduling class), builds the figure and writes the PNG atomically. On a GPU box
+it runs beside training on an idle core; on a CPU whose cores all train it still slows training
+while it draws, so after each figure it rests 19 times as long as the figure took
+(:data:`REST`): it draws at most 5% of the time. At the end of the fit, what it has not drawn
+yet is drawn by the training process.
 
-After each figure the worker rests 19 times as long as it took (:data:`REST`), so it never
-draws more than 5% of the time; a job for a file that the worker has not started yet is
-replaced by a newer one for the same file (only the latest best epoch is drawn). Finished PNGs go to TensorBoard, at their own epoch,
-the next time the trainer hands a figure over and at the end of the fit (:func:`finish`, after
-which every figure of the fit exists). When the worker cannot
-start or dies, figures are drawn in the training process, as before. ``MLCYCLE_FIGURES=inline``
-draws every figure in the training process (for debugging).
+A job for a file that the worker has not started yet is replaced by a newer one for the same
+file (only the latest best epoch is drawn). Finished PNGs go to TensorBoard, at their own
+epoch, the next time the trainer hands a figure over and at the end of the fit (:func:`finish`,
+after which every figure of the fit exists). When the worker cannot start or dies, figures are
+drawn in the training process, as before. ``MLCYCLE_FIGURES=inline`` draws every figure in the
+training process (for debugging).
 
 Run as ``python -m mlcycle.reports.figure_worker``, this module is the worker: it reads pickled
 jobs on stdin and answers on stdout; both ends are this module, nothing a user hands over.
@@ -132,6 +134,7 @@ class FigureWorker:
         self.running: Job | None = None
         self.done: list[tuple[Job, str | None]] = []
         self.alive = True
+        self.ready = threading.Event()  # set once the worker has its imports done
         self._seq = 0
         self.thread = threading.Thread(target=self._feed, name="mlcycle-figures", daemon=True)
         self.thread.start()
@@ -183,6 +186,7 @@ class FigureWorker:
             stdout, stdin = self.proc.stdout, self.proc.stdin
             assert stdout is not None and stdin is not None
             pickle.load(stdout)  # ready
+            self.ready.set()
             while True:
                 with self.cond:
                     self.cond.wait_for(lambda: self.pending or not self.alive)
@@ -239,9 +243,11 @@ def _shared_worker() -> FigureWorker | None:
         return _worker
 
 
-def start() -> None:
-    """Start the process's worker now rather than at the first figure (no-op when inline)."""
-    _shared_worker()
+def start(wait_s: float = 0.0) -> bool:
+    """Start the process's worker now rather than at the first figure, and wait up to
+    ``wait_s`` seconds for it to be ready; whether it is (false when figures are inline)."""
+    worker = _shared_worker()
+    return worker is not None and worker.ready.wait(wait_s)
 
 
 def _close_shared() -> None:
