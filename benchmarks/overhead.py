@@ -3,12 +3,13 @@
 versus a plain hand-written PyTorch loop on the same model, data loaders, batch size, optimizer,
 scheduler, transforms and threads.
 
-    python benchmarks/overhead.py [--epochs 6] [--rounds 3] [--config configs/quickstart.yaml]
+    python benchmarks/overhead.py [--epochs 5] [--rounds 5] [--config configs/quickstart.yaml]
 
 Both sides train the quick-start model on the digits, in alternating rounds; the first epoch of
 each round is warm-up and left out. The figure worker (a process per Python process that draws
 the PNGs at idle priority) is started and ready before the first round: its start-up, about
-1.5 s of CPU once per process, would otherwise fall in the first round's epochs. Two measurements, from the same runs:
+1.5 s of CPU once per process, would otherwise fall in the first round's epochs. Two
+measurements, from the same runs:
 
 * training batches: from the start of an epoch to the end of its last training batch
   (validation and epoch-end work excluded); target <= 1.05.
@@ -27,8 +28,9 @@ the PNGs at idle priority) is started and ready before the first round: its star
   gathering of the galleries and the metrics' compute and logging; the checkpoints are saved
   after it) and ``rest`` (the remainder: checkpoints, curves, figures, logging, progress bar).
 
-Prints, for each side, the median seconds per epoch (of the round with the lowest median) and
-the ratio mlcycle / plain.
+Prints, for each side, the median seconds per epoch over the rounds, and the ratio mlcycle /
+plain: per round (mlcycle's round against the plain round run right after it, so that a
+machine whose speed drifts over a minute hits both alike), and the median of those ratios.
 """
 
 from __future__ import annotations
@@ -161,20 +163,24 @@ def plain_epochs(setup: dict, epochs: int) -> dict[str, list[float]]:
     return seconds
 
 
-def best_round(rounds: list[dict[str, list[float]]], part: str) -> tuple[float, dict]:
-    """Median over the epochs (the first is warm-up) of ``part``, in the round where it is lowest;
-    and that round's medians of every part."""
-    medians = [{p: statistics.median(r[p][1:]) for p in PARTS} for r in rounds]
-    best = min(medians, key=lambda m: m[part])
-    return best[part], best
+def round_medians(rounds: list[dict[str, list[float]]]) -> list[dict[str, float]]:
+    """Per round, the median over its epochs (the first is warm-up) of every part."""
+    return [{p: statistics.median(r[p][1:]) for p in PARTS} for r in rounds]
+
+
+def paired(ours: list[dict], plain: list[dict], part: str) -> tuple[float, list[float]]:
+    """The median over rounds of mlcycle's round / the plain round run right after it, and
+    those ratios: a machine that drifts over a minute hits both halves of a pair alike."""
+    ratios = [o[part] / p[part] for o, p in zip(ours, plain, strict=True)]
+    return statistics.median(ratios), ratios
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/quickstart.yaml")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument(
-        "--rounds", type=int, default=3, help="alternating rounds; the fastest counts"
+        "--rounds", type=int, default=5, help="alternating rounds; the median ratio counts"
     )
     args = parser.parse_args()
     if args.epochs < 2:
@@ -193,31 +199,34 @@ def main() -> None:
         f"{args.epochs} epochs x {args.rounds} rounds (first epoch of each round left out)"
     )
 
+    ours_m, plain_m = round_medians(ours), round_medians(plain)
+    sides = (("plain PyTorch", plain, plain_m), ("mlcycle train.py", ours, ours_m))
+
     print("\ntraining batches (epoch start to its last training batch)")
     print(f"{'loop':<20}{'s/epoch':>10}   epochs of each round")
-    values = {}
-    for name, rounds in (("plain PyTorch", plain), ("mlcycle train.py", ours)):
-        values[name], _ = best_round(rounds, "train")
+    for name, rounds, medians in sides:
+        value = statistics.median(m["train"] for m in medians)
         detail = " | ".join(" ".join(f"{s:.2f}" for s in r["train"]) for r in rounds)
-        print(f"{name:<20}{values[name]:>10.3f}   {detail}")
-    ratio = values["mlcycle train.py"] / values["plain PyTorch"]
-    print(f"ratio mlcycle / plain: {ratio:.3f}  (target <= 1.05)")
+        print(f"{name:<20}{value:>10.3f}   {detail}")
+    ratio, ratios = paired(ours_m, plain_m, "train")
+    print(f"ratio per round: {' '.join(f'{r:.3f}' for r in ratios)}")
+    print(f"ratio mlcycle / plain: {ratio:.3f}  (median; target <= 1.05)")
 
     print(
         "\nwhole epoch (training batches + validation + epoch-end work: checkpoints, figures, logs)"
     )
     print(f"{'loop':<20}{'s/epoch':>10}{'train':>8}{'val':>8}{'rest':>8}   epochs of each round")
-    values = {}
-    for name, rounds in (("plain PyTorch", plain), ("mlcycle train.py", ours)):
-        values[name], parts = best_round(rounds, "total")
+    for name, rounds, medians in sides:
+        value = {p: statistics.median(m[p] for m in medians) for p in PARTS}
         detail = " | ".join(" ".join(f"{s:.2f}" for s in r["total"]) for r in rounds)
         print(
-            f"{name:<20}{values[name]:>10.3f}{parts['train']:>8.3f}{parts['val']:>8.3f}"
-            f"{parts['rest']:>8.3f}   {detail}"
+            f"{name:<20}{value['total']:>10.3f}{value['train']:>8.3f}{value['val']:>8.3f}"
+            f"{value['rest']:>8.3f}   {detail}"
         )
-    ratio = values["mlcycle train.py"] / values["plain PyTorch"]
-    print(f"ratio mlcycle / plain: {ratio:.3f}  (target <= 1.10)")
-    print("(train, val, rest: medians of that round's epochs; they need not add up to s/epoch)")
+    ratio, ratios = paired(ours_m, plain_m, "total")
+    print(f"ratio per round: {' '.join(f'{r:.3f}' for r in ratios)}")
+    print(f"ratio mlcycle / plain: {ratio:.3f}  (median; target <= 1.10)")
+    print("(s/epoch, train, val, rest: medians over the rounds of each round's epoch median)")
 
 
 if __name__ == "__main__":

@@ -107,10 +107,25 @@ def _worker_main() -> None:
     _lower_priority()
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr  # anything a library prints must not corrupt the answers
+    _warm_up()
+    serve(sys.stdin.buffer, answers)
+
+
+def _warm_up() -> None:
+    """Import the figure code and draw one tiny figure (fonts, the PNG writer) before saying
+    ready: the first real figure then costs what later ones do, and the start-up, about 1.5 s
+    of CPU, falls in the fit's set-up rather than in a training epoch."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
-    serve(sys.stdin.buffer, answers)
+    from mlcycle.reports import figures
+
+    fig = figures.plt.figure(figsize=(1, 1))
+    fig.text(0.5, 0.5, "0.9 abc", fontsize=9)
+    fig.savefig(io.BytesIO(), format="png", dpi=50)
+    figures.plt.close(fig)
 
 
 # --- the training process's side ---------------------------------------------------------------
