@@ -190,7 +190,8 @@ class Task(LightningModule):
         self, loss: torch.Tensor, batch_size: int | None = None, **metrics: Metric
     ) -> torch.Tensor:
         """Accumulate ``loss`` in ``self.train_loss`` and log it per epoch as ``train/loss`` (on
-        the bar), and each already updated metric as ``train/<name>``; returns ``loss``."""
+        the bar), and each already updated metric as ``train/<name>``; returns ``loss``.
+        ``batch_size`` is kept for callers; metric objects weigh their own updates."""
         self.train_loss.update(loss.detach())
         self._log_epoch_metric("train/loss", self.train_loss, prog_bar=True)
         for name, metric in metrics.items():
