@@ -32,8 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
+import textures  # benchmarks/textures.py
 
 from mlcycle.commands.device import available_cores
 from mlcycle.data.classification import ImageClassificationData
@@ -44,18 +43,7 @@ from mlcycle.data.transforms import resize
 
 
 def write_images(root: Path, count: int, size: int) -> list[Path]:
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    paths = []
-    for i in range(count):
-        folder = root / f"class_{i % 10}"
-        folder.mkdir(parents=True, exist_ok=True)
-        f = rng.uniform(1, 6, (2, 3))
-        waves = np.sin(2 * np.pi * (f[0] * xx[..., None] + f[1] * yy[..., None]) + i % 10)
-        pixels = np.clip(128 + 90 * waves + rng.normal(0, 10, (size, size, 3)), 0, 255)
-        path = folder / f"{i:05d}.jpg"
-        Image.fromarray(pixels.astype(np.uint8)).save(path, quality=90)
-        paths.append(path)
+    paths = textures.write_images(root, count, size, classes=10)
     then = time.time() - 3600
     for path in paths:
         os.utime(path, (then, then))

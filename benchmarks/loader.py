@@ -23,24 +23,10 @@ from contextlib import redirect_stdout
 from io import StringIO
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
+from textures import write_images  # benchmarks/textures.py
 
 from mlcycle.selection.pool import build_data, resolve_config
-
-
-def write_images(root: Path, count: int, size: int) -> Path:
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    for i in range(count):
-        folder = root / f"class_{i % 4}"
-        folder.mkdir(parents=True, exist_ok=True)
-        f = rng.uniform(1, 6, (2, 3))
-        waves = np.sin(2 * np.pi * (f[0] * xx[..., None] + f[1] * yy[..., None]) + i % 4)
-        pixels = np.clip(128 + 90 * waves + rng.normal(0, 10, (size, size, 3)), 0, 255)
-        Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i:05d}.jpg", quality=90)
-    return root
 
 
 def loader_rate(loader: torch.utils.data.DataLoader, batches: int) -> float:
@@ -77,7 +63,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = write_images(Path(tmp) / "images", args.images, args.size)
+        root = Path(tmp) / "images"
+        write_images(root, args.images, args.size, classes=4)
         extra = ["--data.cache_images=false"] if args.no_cache else []
         config = resolve_config(["--config", args.config, f"--data.root={root}", *extra])
         with redirect_stdout(StringIO()):
