@@ -62,11 +62,22 @@ def build(eda: EDA, workdir: Path) -> nbformat.NotebookNode:
             )
         ),
     ]
-    for heading, entries in SECTIONS:
+    sections = [
+        (heading, [call(module, name, *args) for module, name, *args in entries])
+        for heading, entries in SECTIONS
+    ]
+    return assemble(cells, sections)
+
+
+def assemble(
+    head: list[nbformat.NotebookNode], sections: list[tuple[str, list[str]]]
+) -> nbformat.NotebookNode:
+    """A Python 3 notebook: the ``head`` cells, then per section a heading and one
+    ``show(<expression>)`` cell per expression (the image and the table EDA notebooks)."""
+    cells = list(head)
+    for heading, expressions in sections:
         cells.append(new_markdown_cell(f"## {heading}"))
-        for module, name, *args in entries:
-            expr = call(module, name, *args)
-            cells.append(new_code_cell(f"show({expr})"))
+        cells += [new_code_cell(f"show({expr})") for expr in expressions]
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
         "name": "python3",

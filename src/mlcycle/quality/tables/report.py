@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
 from tqdm.auto import tqdm
 
 from mlcycle.errors import UserError
 from mlcycle.quality.eda.html import STYLE
-from mlcycle.quality.eda.notebook import execute, write_notebook
+from mlcycle.quality.eda.notebook import assemble, execute, write_notebook
 from mlcycle.quality.tables import figures, parts
 from mlcycle.quality.tables.analysis import TableEDA, analyse_table
 from mlcycle.quality.tables.columns import pipeline_setting
@@ -184,17 +184,11 @@ def notebook(eda: TableEDA, workdir: Path) -> nbformat.NotebookNode:
             )
         ),
     ]
-    for heading, entries in SECTIONS:
-        cells.append(new_markdown_cell(f"## {heading}"))
-        for module, name in entries:
-            cells.append(new_code_cell(f"show({module}.{name}(eda))"))
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    return nb
+    sections = [
+        (heading, [f"{module}.{name}(eda)" for module, name in entries])
+        for heading, entries in SECTIONS
+    ]
+    return assemble(cells, sections)
 
 
 def run(args: Any, configs: list[str] | None = None, overrides: list[str] | None = None) -> Path:
