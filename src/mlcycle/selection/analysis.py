@@ -206,6 +206,29 @@ def _pick(
     return best
 
 
+def forward_selection(
+    first: str,
+    first_score: float,
+    remaining: list[str],
+    pick: Callable[[list[str], list[str]], tuple[str, float]],
+    gains: Callable[[float, float], bool],
+    k_min: int,
+    k_max: int,
+) -> list[tuple[str, float]]:
+    """Greedy forward selection without replacement, from ``first``: ``pick(chosen, remaining)``
+    names the best addition and the ensemble's score with it; it joins while fewer than
+    ``k_min`` are chosen, or when ``gains(new, current)``; at most ``k_max``. Returns each
+    member with the ensemble's score once it joined, in order."""
+    steps, remaining = [(first, first_score)], list(remaining)
+    while remaining and len(steps) < k_max:
+        name, new = pick([n for n, _ in steps], remaining)
+        if len(steps) >= k_min and not gains(new, steps[-1][1]):
+            break
+        remaining.remove(name)
+        steps.append((name, new))
+    return steps
+
+
 def shortlist(
     oof: dict[str, np.ndarray],
     target: np.ndarray,
@@ -226,19 +249,18 @@ def shortlist(
     k_max = max(k_max, k_min, 1)
     single = {name: macro_f1(probs, target, num_classes) for name, probs in oof.items()}
     best_single = max(single, key=single.__getitem__)  # first of equals: the caller's order
-    chosen = [best_single]
-    score = single[best_single]
-    trace = [{"added": best_single, "ensemble_f1": score, "single_f1": score}]
-    remaining = [n for n in oof if n != best_single]
     wrong = _wrong(oof, target)
-    while remaining and len(chosen) < k_max:
-        name, new_score = _pick(oof, chosen, remaining, target, num_classes, wrong)
-        if len(chosen) >= k_min and new_score <= score + tolerance:
-            break
-        chosen.append(name)
-        remaining.remove(name)
-        score = new_score
-        trace.append({"added": name, "ensemble_f1": new_score, "single_f1": single[name]})
+    steps = forward_selection(
+        best_single,
+        single[best_single],
+        [n for n in oof if n != best_single],
+        lambda chosen, remaining: _pick(oof, chosen, remaining, target, num_classes, wrong),
+        lambda new, old: new > old + tolerance,
+        k_min,
+        k_max,
+    )
+    chosen, score = [name for name, _ in steps], steps[-1][1]
+    trace = [{"added": n, "ensemble_f1": f1, "single_f1": single[n]} for n, f1 in steps]
     rule = (
         "Greedy forward selection without replacement on the out-of-fold macro F1 of the "
         "mean-probability ensemble: start from the best single model, add the model that raises "

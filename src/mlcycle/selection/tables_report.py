@@ -16,6 +16,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from mlcycle.reports.figures import confusion_matrix_figure, plt, save
+from mlcycle.selection.analysis import forward_selection
 from mlcycle.selection.tables_compare import regression_scores
 
 CONFUSION_MODELS = 3  # confusion matrices of the top models
@@ -123,18 +124,22 @@ def regression_shortlist(
 
     single = {name: rmse([name]) for name in values}
     best = min(single, key=single.__getitem__)
-    chosen, score = [best], single[best]
-    trace = [{"added": best, "ensemble_rmse": score, "single_rmse": score}]
-    remaining = [n for n in values if n != best]
-    while remaining and len(chosen) < k_max:
+
+    def pick(chosen: list[str], remaining: list[str]) -> tuple[str, float]:
         name = min(remaining, key=lambda n: (rmse([*chosen, n]), remaining.index(n)))
-        new = rmse([*chosen, name])
-        if len(chosen) >= k_min and new >= score:
-            break
-        chosen.append(name)
-        remaining.remove(name)
-        score = new
-        trace.append({"added": name, "ensemble_rmse": new, "single_rmse": single[name]})
+        return name, rmse([*chosen, name])
+
+    steps = forward_selection(
+        best,
+        single[best],
+        [n for n in values if n != best],
+        pick,
+        lambda new, old: new < old,
+        k_min,
+        k_max,
+    )
+    chosen, score = [name for name, _ in steps], steps[-1][1]
+    trace = [{"added": n, "ensemble_rmse": e, "single_rmse": single[n]} for n, e in steps]
     rule = (
         "Greedy forward selection without replacement on the out-of-fold RMSE of the "
         f"mean-prediction ensemble: start from the best single model, add the model that lowers "
