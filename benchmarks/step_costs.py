@@ -2,6 +2,7 @@
 """Where a training step's time goes: train.py against a plain PyTorch loop, part by part.
 
     python benchmarks/step_costs.py [--epochs 6] [--rounds 2] [--config configs/quickstart.yaml]
+                                    [--worker]
 
 The companion of ``overhead.py``: that one says how much slower a step is, this one says why.
 Both sides train the quick start in alternating rounds, with figures drawn at the epoch's end in
@@ -12,13 +13,18 @@ the scheduler step and, on the mlcycle side, every callback's per-step hooks one
 callback calls together (the difference is Lightning calling them). What no timer covers is
 "the rest": the loop itself (Lightning's hooks, closure, strategy and precision layers on one
 side; a for loop on the other). Prints milliseconds per step, the median over the rounds.
+``--worker`` leaves the figures to the figure worker, as train.py does, to see what its drawing
+beside training costs: compare the forward and backward rows with a run without it (the plain
+rounds run beside the worker too, so the ratio says nothing then).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
-os.environ["MLCYCLE_FIGURES"] = "inline"  # before mlcycle starts a figure worker
+if "--worker" not in sys.argv:
+    os.environ["MLCYCLE_FIGURES"] = "inline"  # before mlcycle starts a figure worker
 
 import argparse
 import collections
@@ -170,6 +176,7 @@ def main() -> None:
     parser.add_argument("--config", default="configs/quickstart.yaml")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--worker", action="store_true", help="figures in the figure worker")
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be at least 2 (the first epoch is warm-up)")
