@@ -90,7 +90,7 @@ def _timed(
 
 
 def synthetic(batch: int, steps: int, compiled: bool) -> str:
-    from mlcycle.commands.device import enable_cuda_speedups
+    from mlcycle.core.device import enable_cuda_speedups
 
     enable_cuda_speedups()
     torch.cuda.reset_peak_memory_stats()
@@ -128,7 +128,7 @@ def loader(batch: int, steps: int, folder: Path) -> str:
     import numpy as np
     from PIL import Image
 
-    from mlcycle.commands.device import available_cores, resolve_num_workers
+    from mlcycle.core.device import available_cores, resolve_num_workers
 
     rng = np.random.default_rng(0)
     paths = []

@@ -34,7 +34,7 @@ from typing import Any
 
 import textures  # benchmarks/textures.py
 
-from mlcycle.commands.device import available_cores
+from mlcycle.core.device import available_cores
 from mlcycle.data.classification import ImageClassificationData
 from mlcycle.data.facts import image_kind, read_job
 from mlcycle.data.images import UnreadableImage, read_image

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import tree_digest, write_folder
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.selection.folds import assign_folds
 from mlcycle.selection.spec import load_spec
 

@@ -13,10 +13,10 @@ import pytest
 from conftest import tree_digest, write_folder
 from PIL import Image
 
+from mlcycle.core.errors import UserError
 from mlcycle.data import ImageClassificationData
 from mlcycle.data.images import UnreadableImage, load_image
 from mlcycle.data.splits import stratified_split
-from mlcycle.errors import UserError
 
 
 def data(**kwargs) -> ImageClassificationData:

@@ -16,14 +16,14 @@ import pytest
 from conftest import tree_digest, write_folder
 from PIL import Image
 
-from mlcycle.commands.device import available_cores
+from mlcycle.core.device import available_cores
+from mlcycle.core.errors import UserError
 from mlcycle.data.classification import ImageClassificationData
 from mlcycle.data.detection import DetectionData
 from mlcycle.data.index import gather_facts
 from mlcycle.data.index_cache import CACHE_FILE, IndexCache, file_stat
 from mlcycle.data.segmentation import SegmentationData
 from mlcycle.data.shapes import write_shape_boxes, write_shape_masks
-from mlcycle.errors import UserError
 from mlcycle.quality.config import build_data
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.detection import DetectionData
 from mlcycle.data.segmentation import SegmentationData
-from mlcycle.errors import UserError
 
 SEG_CLASSES = ["background", "cat", "dog"]
 DET_CLASSES = ["cat", "dog"]

@@ -15,9 +15,9 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.detection import DetectionData
 from mlcycle.data.shapes import write_shape_boxes
-from mlcycle.errors import UserError
 from mlcycle.evaluators.detection import evaluate_detection
 from mlcycle.reports.mask_box_errors import match_boxes
 from mlcycle.tasks.detection import DetectionTask

@@ -18,15 +18,15 @@ from export_helpers import export_run, train_run
 from lightning.pytorch import Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 
-from mlcycle.commands.device import (
+from mlcycle.commands.evaluate import main as evaluate
+from mlcycle.core.device import (
     available_cores,
     resolve_num_workers,
     resolve_precision,
     use_cuda_speedups,
 )
-from mlcycle.commands.evaluate import main as evaluate
+from mlcycle.core.errors import UserError
 from mlcycle.data import ImageClassificationData
-from mlcycle.errors import UserError
 from mlcycle.run.loader import Run
 from mlcycle.tasks.classification import ClassificationTask
 from mlcycle.tasks.common import channels_last_batch, compile_options
@@ -105,7 +105,7 @@ def test_data_module_resolves_num_workers(image_folder):
 
 
 def test_negative_num_workers_is_refused(image_folder):
-    from mlcycle.errors import UserError
+    from mlcycle.core.errors import UserError
 
     with pytest.raises(UserError, match="num_workers"):
         ImageClassificationData(source="folder", root=str(image_folder), num_workers=-1)

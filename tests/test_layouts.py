@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import run_train, tree_digest, write_folder
 
+from mlcycle.core.errors import UserError
 from mlcycle.data import ImageClassificationData
-from mlcycle.errors import UserError
 
 CLASSES = ("stripes_h", "stripes_v", "blob")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.models import build_model, list_models
 
 INPUT_SIZE = {

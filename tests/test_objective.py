@@ -15,8 +15,8 @@ from conftest import train_args, write_folder
 from lightning.pytorch import seed_everything  # noqa: F401  (Lightning's log handler binds to
 
 # the stderr of its first import: not to a test's captured one)
-from mlcycle.errors import UserError
-from mlcycle.selection.objective import (
+from mlcycle.core.errors import UserError
+from mlcycle.core.objective import (
     Gate,
     Objective,
     check_gate,

@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.segmentation import SegmentationData
 from mlcycle.data.shapes import write_shape_masks
-from mlcycle.errors import UserError
 from mlcycle.reports.mask_box_errors import image_iou
 from mlcycle.tasks.segmentation import dice_loss
 

@@ -363,8 +363,8 @@ def test_detection_boxes_in_the_images_own_pixels(tmp_path):
 
 # --- the server process ---------------------------------------------------------------------
 
-# serve.py runs where torch & co and every mlcycle module outside mlcycle.serve, mlcycle.errors
-# and mlcycle.hashing cannot be imported (export_helpers.BLOCKER exits 99 if one was anyway).
+# serve.py runs where torch & co and every mlcycle module outside mlcycle.serve, mlcycle.core.errors
+# and mlcycle.core.hashing cannot be imported (export_helpers.BLOCKER exits 99 if one was anyway).
 SERVING = ("serve", "errors", "hashing", "__init__", "__pycache__")
 TRAINING = tuple(
     f"mlcycle.{p.stem}" for p in (ROOT / "src" / "mlcycle").iterdir() if p.stem not in SERVING

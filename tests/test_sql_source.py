@@ -10,9 +10,9 @@ import pytest
 import yaml
 from conftest import train_args, tree_digest, write_folder
 
+from mlcycle.core.errors import UserError
 from mlcycle.data import ImageClassificationData
 from mlcycle.data.sql import sql_source
-from mlcycle.errors import UserError
 
 QUERY = "SELECT path, label, camera, exposure FROM images ORDER BY path"
 

@@ -12,7 +12,7 @@ import pytest
 from sklearn.preprocessing import PowerTransformer, StandardScaler
 
 from mlcycle.commands.evaluate import hash_of_test_split
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.tables import (
     TabularData,
     check_frame,

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.tables.classic import (
     ESTIMATORS,
     build_estimator,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.models import list_models
 from mlcycle.models.registry import DETECTION_MODELS, SEGMENTATION_MODELS, build_architecture
 

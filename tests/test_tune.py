@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import write_folder
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.selection.space import parse_space
 from mlcycle.selection.trial import TrialRunner
 from mlcycle.selection.tune import main

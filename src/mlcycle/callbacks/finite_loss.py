@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 
 class NonFiniteLoss(UserError):

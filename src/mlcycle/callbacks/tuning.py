@@ -14,9 +14,9 @@ from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities.parsing import lightning_setattr
 from matplotlib.figure import Figure
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
+from mlcycle.core.record import write_json
 from mlcycle.reports.figures import plt, save
-from mlcycle.run.record import write_json
 
 LR_RANGE = (1e-8, 1.0)  # Lightning's default search range
 SKIP_BEGIN = 10  # the first smoothed losses are biased (as Lightning's own suggestion skips them)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import mlcycle
-from mlcycle.cache_dir import cache_folder
+from mlcycle.core.cache_dir import cache_folder
 
 VERSION = 2  # a new number when the file's content changes meaning
 

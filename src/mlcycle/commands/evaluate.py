@@ -11,11 +11,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import ArgParser, UserError, main_guard
+from mlcycle.commands.guard import ArgParser, main_guard
+from mlcycle.core.errors import UserError
+from mlcycle.core.objective import eval_gate, parse_objective
+from mlcycle.core.record import write_json
 from mlcycle.evaluators import evaluator_for
 from mlcycle.run.loader import Run, sha256
-from mlcycle.run.record import write_json
-from mlcycle.selection.objective import eval_gate, parse_objective
 
 LEDGER = "test_ledger.jsonl"
 

@@ -18,12 +18,12 @@ from lightning.pytorch.cli import LightningArgumentParser
 
 from mlcycle.commands import cache, precheck
 from mlcycle.commands.precheck import closest_key, type_message, unknown_key_message
-from mlcycle.errors import fail
+from mlcycle.core.errors import fail
 from mlcycle.tasks.base import Task
 
 DEFAULT_MODEL = "mlcycle.tasks.ClassificationTask"
 DEFAULT_DATA = "mlcycle.data.ImageClassificationData"
-OBJECTIVE = "mlcycle.selection.objective.Objective"
+OBJECTIVE = "mlcycle.core.objective.Objective"
 # Keys whose value is a class (or dataclass): their errors name the key inside it.
 GROUPS = {"model": DEFAULT_MODEL, "data": DEFAULT_DATA, "objective": OBJECTIVE}
 # Trainer keys where an int means a number of batches (or epochs) and a float a fraction.
@@ -66,7 +66,7 @@ def keep_integer_limits(parser: LightningArgumentParser) -> None:
 
 def accept_auto_precision(parser: LightningArgumentParser) -> None:
     """Let ``trainer.precision`` be ``auto`` too (resolved by the CLI before the Trainer is built:
-    :func:`mlcycle.commands.device.resolve_precision`); every Lightning value still parses."""
+    :func:`mlcycle.core.device.resolve_precision`); every Lightning value still parses."""
     for action in parser._actions:
         if action.dest == "trainer.precision" and hasattr(action, "_typehint"):
             action._typehint = Literal["auto"] | action._typehint

@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.commands import cache
+from mlcycle.commands.guard import main_guard
 from mlcycle.commands.precheck import cached_help, check, is_help
-from mlcycle.errors import UserError, fail, main_guard
-from mlcycle.selection.objective import Objective, for_monitor, gate_record, parse_objective
+from mlcycle.core.errors import UserError, fail
+from mlcycle.core.objective import Objective, for_monitor, gate_record, parse_objective
 
-# mlcycle.run.record imports torch (a second): imported where used, so that --help and config
+# mlcycle.core.record imports torch (a second): imported where used, so that --help and config
 # errors answered from the start-up cache (mlcycle.commands.precheck) do not wait for it.
 if TYPE_CHECKING:
-    from mlcycle.run.record import Stopwatch
+    from mlcycle.core.record import Stopwatch
 
 
 class _NoAdverts(logging.Filter):
@@ -65,7 +66,7 @@ def summary(
     tuned: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from mlcycle.callbacks import FitDiagnosis, LossCurves
-    from mlcycle.run.record import device_name, library_versions
+    from mlcycle.core.record import device_name, library_versions
 
     trainer = cli.trainer
     monitor, mode = cli.model.monitor
@@ -129,7 +130,7 @@ def fit(args: list[str] | None = None, callbacks: list[Any] | None = None) -> An
     tune.py). ``callbacks`` are added to the run's own (tune.py's pruning callback)."""
     _quiet()
     from mlcycle.commands.train_cli import MLCycleCLI
-    from mlcycle.run.record import RUN_DIR_ENV, Stopwatch
+    from mlcycle.core.record import RUN_DIR_ENV, Stopwatch
 
     clock = Stopwatch()
     inherited = os.environ.get(RUN_DIR_ENV)
@@ -194,7 +195,7 @@ def _tune(cli: Any, run_dir: Path) -> tuple[dict[str, Any], bool]:
 
 
 def _train(cli: Any, clock: Stopwatch) -> Path:
-    from mlcycle.run.record import global_rank, write_json
+    from mlcycle.core.record import global_rank, write_json
 
     run_dir: Path = cli.run_dir
     lead = global_rank() == 0  # only one process of a distributed run writes the record

@@ -15,12 +15,6 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, GradNorm, LossCurves
 from mlcycle.callbacks.checkpoints import BestCheckpoint, LastCheckpoint
 from mlcycle.callbacks.progress import progress_bars
-from mlcycle.commands.device import (
-    cuda_selected,
-    enable_cuda_speedups,
-    resolve_precision,
-    use_cuda_speedups,
-)
 from mlcycle.commands.parser import (
     DEFAULT_DATA,
     DEFAULT_MODEL,
@@ -30,9 +24,15 @@ from mlcycle.commands.parser import (
     keep_integer_limits,
     remember_key_schema,
 )
-from mlcycle.errors import UserError
-from mlcycle.run.record import RUN_DIR_ENV, check_run_dir, create_run_dir, default_run_dir
-from mlcycle.selection.objective import Objective, parse_objective
+from mlcycle.core.device import (
+    cuda_selected,
+    enable_cuda_speedups,
+    resolve_precision,
+    use_cuda_speedups,
+)
+from mlcycle.core.errors import UserError
+from mlcycle.core.objective import Objective, parse_objective
+from mlcycle.core.record import RUN_DIR_ENV, check_run_dir, create_run_dir, default_run_dir
 from mlcycle.tasks.base import TASKS, Task
 
 

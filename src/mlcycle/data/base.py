@@ -30,7 +30,8 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
-from mlcycle.commands.device import available_cores, resolve_num_workers
+from mlcycle.core.device import available_cores, resolve_num_workers
+from mlcycle.core.errors import UserError
 from mlcycle.data.images import guess_channels
 from mlcycle.data.index import (
     Decoder,
@@ -51,7 +52,6 @@ from mlcycle.data.normalization import measure_normalization, sample_positions
 from mlcycle.data.skipped import check_strict, no_usable_data
 from mlcycle.data.splits import SPLITS, describe_draw
 from mlcycle.data.transforms import build_augmentations, check_pixels, finish
-from mlcycle.errors import UserError
 
 
 def one_per_folder(paths: list[str]) -> list[Path]:

@@ -12,13 +12,13 @@ import albumentations as A
 import numpy as np
 import torch
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.base import ImageDataModule
 from mlcycle.data.facts import Facts, image_kind
 from mlcycle.data.images import UnreadableImage, decode_image, read_bytes
 from mlcycle.data.index import Checked, Decoder, Index, IndexDataset, Listing, resizer
 from mlcycle.data.skipped import BadSample
 from mlcycle.data.sources import Sample, load_samples
-from mlcycle.errors import UserError
 
 
 def quarantined(path: Path) -> set[str]:

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.boxes import BoxSample
 from mlcycle.data.coco_file import CocoSet, read_coco, split_name
 from mlcycle.data.detection import register_detection_source
 from mlcycle.data.index import Listing
 from mlcycle.data.layout import split_of
-from mlcycle.errors import UserError
 
 
 @register_detection_source("coco")

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.boxes import BoxSample
 from mlcycle.data.layout import leaves_root
-from mlcycle.errors import UserError
 
 LEAVES = "path leaves the data root"
 

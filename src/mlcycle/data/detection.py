@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from albumentations.pytorch import ToTensorV2
 
+from mlcycle.core.errors import UserError
+from mlcycle.core.registry import Registry
 from mlcycle.data.base import ImageDataModule
 from mlcycle.data.boxes import BoxSample, clip_boxes, to_pixels
 from mlcycle.data.facts import Facts, image_kind
 from mlcycle.data.images import UnreadableImage, decode_image, read_bytes
 from mlcycle.data.index import Checked, Decoder, IndexDataset, Listing, resizer
 from mlcycle.data.skipped import BadSample
-from mlcycle.errors import UserError
-from mlcycle.registry import Registry
 
 # A source is ``fn(**keys) -> Listing`` (with ``class_names``, and ``category_ids`` when its
 # files number the classes) of BoxSample rows; it gets every data key (root, annotations,

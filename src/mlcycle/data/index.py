@@ -26,12 +26,12 @@ import albumentations as A
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.facts import Facts, read_job
 from mlcycle.data.index_cache import IndexCache, Key, Stat, file_stat
 from mlcycle.data.skipped import BadSample
 from mlcycle.data.splits import SPLITS, assign_splits, check_coverage, splits_from_file
 from mlcycle.data.transforms import resize
-from mlcycle.errors import UserError
 
 CACHE_LIMIT_BYTES = 1 << 30  # "auto" caching keeps decoded images in memory below this size
 MIN_PARALLEL = 256  # fewer files are read in this process: starting workers costs more

@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.images import is_image_file
-from mlcycle.errors import UserError
 
 SPLIT_NAMES = {
     "train": "train",

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 
 def split_loader(

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.layout import relative_name
-from mlcycle.errors import UserError
 
 MANIFEST_COLUMNS = ("path", "sha256", "bytes", "label", "split", "source")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.images import is_image_file
 from mlcycle.data.index import Listing
 from mlcycle.data.layout import (
@@ -27,7 +28,6 @@ from mlcycle.data.layout import (
 )
 from mlcycle.data.segmentation import MaskSample, register_segmentation_source
 from mlcycle.data.splits import SPLITS
-from mlcycle.errors import UserError
 
 
 def read_classes(

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mlcycle.core.errors import UserError
+from mlcycle.core.registry import Registry
 from mlcycle.data.base import ImageDataModule
 from mlcycle.data.facts import Facts, image_kind, register_facts
 from mlcycle.data.images import UnreadableImage, decode_image, read_bytes
 from mlcycle.data.index import Checked, Decoder, IndexDataset, Listing, resizer
 from mlcycle.data.skipped import BadSample
-from mlcycle.errors import UserError
-from mlcycle.registry import Registry
 
 INDEX_MODES = {"L", "P", "I", "I;16", "I;16B", "I;16L", "I;16N"}
 

@@ -3,7 +3,7 @@ skipped (listed in ``skipped_files.csv``; with ``data.strict=true`` the run stop
 
 from __future__ import annotations
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 
 class BadSample(Exception):

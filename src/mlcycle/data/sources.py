@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlcycle.core.errors import UserError
+from mlcycle.core.registry import Registry
 from mlcycle.data.images import is_image_file
 from mlcycle.data.layout import (
     absolute,
@@ -25,8 +27,6 @@ from mlcycle.data.layout import (
     walk_files,
 )
 from mlcycle.data.splits import SPLITS
-from mlcycle.errors import UserError
-from mlcycle.registry import Registry
 
 
 @dataclass(frozen=True)

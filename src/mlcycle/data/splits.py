@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 SPLITS = ("train", "val", "test")
 

@@ -13,6 +13,7 @@ import decimal
 from pathlib import Path
 from typing import Any
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.layout import absolute
 from mlcycle.data.sources import (
     SPLITS,
@@ -22,7 +23,6 @@ from mlcycle.data.sources import (
     register_source,
     row_problem,
 )
-from mlcycle.errors import UserError
 
 
 def _one_line(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import albumentations as A
 from albumentations.pytorch import ToTensorV2
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 
 def _transform_names() -> list[str]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.index import Listing
 from mlcycle.data.layout import absolute, leaves_root, root_folder, split_of
 from mlcycle.data.masks import read_classes
 from mlcycle.data.segmentation import MaskSample, register_segmentation_source
 from mlcycle.data.splits import SPLITS
-from mlcycle.errors import UserError
 
 VOC_CLASSES = (
     "background",

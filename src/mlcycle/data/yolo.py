@@ -25,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.detection import register_detection_source
 from mlcycle.data.index import Listing
 from mlcycle.data.layout import (
@@ -38,7 +39,6 @@ from mlcycle.data.layout import (
 from mlcycle.data.splits import SPLITS
 from mlcycle.data.yolo_labels import Reader
 from mlcycle.data.yolo_yaml import from_yaml, load_yaml, yolo_classes
-from mlcycle.errors import UserError
 
 
 @register_detection_source("yolo")

@@ -12,12 +12,12 @@ from typing import Any
 
 import yaml
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.images import is_image_file
 from mlcycle.data.index import Listing
 from mlcycle.data.layout import absolute, leaves_root, split_of
 from mlcycle.data.splits import SPLITS
 from mlcycle.data.yolo_labels import LEAVES, Reader, label_path, place
-from mlcycle.errors import UserError
 
 
 def load_yaml(file: Path) -> dict[str, Any]:

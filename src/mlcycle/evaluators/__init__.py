@@ -21,8 +21,8 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import move_data_to_device
 
-from mlcycle.errors import UserError
-from mlcycle.registry import Registry
+from mlcycle.core.errors import UserError
+from mlcycle.core.registry import Registry
 
 Evaluator = Callable[..., dict[str, Any]]
 EVALUATORS: Registry[Evaluator] = Registry(

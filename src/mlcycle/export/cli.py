@@ -12,7 +12,11 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Subset
 
-from mlcycle.errors import ArgParser, UserError, main_guard
+from mlcycle.commands.guard import ArgParser, main_guard
+from mlcycle.core.errors import UserError
+from mlcycle.core.imports import import_object
+from mlcycle.core.objective import Gate, Objective, parse_objective, train_gate
+from mlcycle.core.record import write_json
 from mlcycle.export.detection_verify import MAX_BOX_DIFF, MAX_SCORE_DIFF
 from mlcycle.export.metadata import build_model_json, input_spec
 from mlcycle.export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_onnx, opset_range
@@ -20,12 +24,9 @@ from mlcycle.export.quantize import CALIBRATION_METHODS, quantize_int8
 from mlcycle.export.tasks import TaskExport, Verification, export_for
 from mlcycle.export.torchscript import export_torchscript
 from mlcycle.export.verify import MAX_F1_DROP, MAX_LOGIT_DIFF, Artifact
-from mlcycle.imports import import_object
 from mlcycle.monitor.reference import FILE as REFERENCE
 from mlcycle.monitor.reference import write_reference
 from mlcycle.run.loader import Run, sha256
-from mlcycle.run.record import write_json
-from mlcycle.selection.objective import Gate, Objective, parse_objective, train_gate
 
 FORMATS = ("torchscript", "onnx")
 FILES = {"torchscript": "model.ts", "onnx": "model.onnx", "onnx_int8": "model.int8.onnx"}

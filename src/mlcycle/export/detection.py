@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.export.detection_verify import match_detections, verify_detection
 
 __all__ = ["DetectionExport", "DetectorOutputs", "match_detections", "post_processing"]

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
+from mlcycle.core.record import package_versions
 from mlcycle.export.onnx_export import INPUT_NAME
-from mlcycle.run.record import package_versions
 
 FORMAT_VERSION = 1
 PACKAGES = ("mlcycle", "torch", "onnx", "onnxruntime", "onnxscript", "numpy")

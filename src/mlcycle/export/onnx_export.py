@@ -23,7 +23,7 @@ import onnx
 import torch
 from torch import nn
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 DEFAULT_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "logits"

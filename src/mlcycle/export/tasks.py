@@ -19,9 +19,9 @@ from lightning.pytorch import LightningModule
 from torch import nn
 from torch.utils.data import DataLoader
 
+from mlcycle.core.registry import Registry
 from mlcycle.export.onnx_export import OnnxIO
 from mlcycle.export.verify import Artifact
-from mlcycle.registry import Registry
 
 EXPORTS: Registry[type[TaskExport]] = Registry(
     "exporter", "task", "mlcycle.exporters", ["mlcycle.export"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 
 def export_torchscript(

@@ -25,7 +25,7 @@ from torchvision.models.detection.rpn import RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import FeaturePyramidNetwork
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.models.layers import double_conv
 from mlcycle.models.registry import register_detection_model
 from mlcycle.models.torchvision_models import _replace_first_conv

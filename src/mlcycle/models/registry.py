@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from mlcycle.errors import UserError
-from mlcycle.registry import Registry
+from mlcycle.core.errors import UserError
+from mlcycle.core.registry import Registry
 
 Builder = Callable[..., nn.Module]
 

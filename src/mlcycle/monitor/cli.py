@@ -14,7 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mlcycle.errors import ArgParser, UserError, main_guard
+from mlcycle.commands.guard import ArgParser, main_guard
+from mlcycle.core.errors import UserError
 from mlcycle.monitor.checks import window_checks, window_summary
 from mlcycle.monitor.reference import load_reference, model_version
 from mlcycle.monitor.report import write_outputs

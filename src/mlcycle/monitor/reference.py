@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from mlcycle.errors import UserError
-from mlcycle.hashing import file_sha256
+from mlcycle.core.errors import UserError
+from mlcycle.core.hashing import file_sha256
 from mlcycle.monitor.binning import summarize
 from mlcycle.monitor.val_predictions import KINDS, ValPredictions
 from mlcycle.serve.standalone import load_image, output_kind

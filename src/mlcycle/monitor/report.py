@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.monitor import figures
 from mlcycle.serve.stats import STATS
 

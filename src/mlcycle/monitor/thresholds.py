@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import UserError
-from mlcycle.yaml_files import read_mapping
+from mlcycle.core.errors import UserError
+from mlcycle.core.yaml_files import read_mapping
 
 # name -> (default, meaning); docs/monitoring.md explains the choices
 DEFAULTS: dict[str, tuple[Any, str]] = {

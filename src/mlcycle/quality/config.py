@@ -20,9 +20,9 @@ from jsonargparse import ActionConfigFile, Namespace
 from lightning.pytorch import LightningDataModule
 
 from mlcycle.commands.parser import DEFAULT_DATA, MLCycleParser, one_line_error
+from mlcycle.core.errors import UserError
 from mlcycle.data.skipped import check_strict
 from mlcycle.data.sources import Found, load_samples
-from mlcycle.errors import UserError
 
 IGNORED = {"model": dict | None, "trainer": dict | None, "seed_everything": int | bool | None}
 

@@ -14,8 +14,8 @@ import zlib
 
 from PIL import Image, ImageOps
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.images import convert
-from mlcycle.errors import UserError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_METADATA = {b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME"}

@@ -20,9 +20,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from mlcycle.commands.guard import main_guard
+from mlcycle.core.errors import UserError
 from mlcycle.data.classification import ImageClassificationData
 from mlcycle.data.layout import relative_name
-from mlcycle.errors import UserError, main_guard
 from mlcycle.quality.config import data_parser, instantiate_data, parse
 from mlcycle.quality.exif import strip_metadata
 from mlcycle.quality.tasks import annotation_checks

@@ -6,12 +6,12 @@ import csv
 import sys
 from pathlib import Path
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.classification import ImageClassificationData
 from mlcycle.data.layout import announce
 from mlcycle.data.sources import Found
 from mlcycle.data.splits import assign_splits as data_splits
 from mlcycle.data.splits import check_coverage, check_fractions, describe_draw, draw
-from mlcycle.errors import UserError
 
 
 def assign_splits(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.quality.boxes import BoxChecks
 from mlcycle.quality.findings import Item
 from mlcycle.quality.masks import MaskChecks

@@ -20,8 +20,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from mlcycle.commands.guard import main_guard
+from mlcycle.core.errors import UserError
 from mlcycle.data.layout import absolute, data_root
-from mlcycle.errors import UserError, main_guard
 from mlcycle.quality.config import (
     all_samples,
     build_data,

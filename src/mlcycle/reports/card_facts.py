@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import UserError
-from mlcycle.imports import import_object
-from mlcycle.reports import card_stats
-from mlcycle.run.loader import Run, sha256
-from mlcycle.selection.objective import (
+from mlcycle.core.errors import UserError
+from mlcycle.core.imports import import_object
+from mlcycle.core.objective import (
     Gate,
     Objective,
     eval_gate,
@@ -26,6 +24,8 @@ from mlcycle.selection.objective import (
     run_monitor,
     train_gate,
 )
+from mlcycle.reports import card_stats
+from mlcycle.run.loader import Run, sha256
 
 
 def _json(path: Path) -> dict[str, Any] | None:

@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import ArgParser, UserError, main_guard
+from mlcycle.commands.guard import ArgParser, main_guard
+from mlcycle.core.errors import UserError
 from mlcycle.reports import card_sections as sections
 from mlcycle.reports.card_export import export, measure_latency
 from mlcycle.reports.card_facts import load_facts, split_results

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
+from mlcycle.core.record import default_run_dir
 from mlcycle.run.loader import Run
-from mlcycle.run.record import default_run_dir
 
 WARM_START_FILE = "warm_start.pt"
 

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import ArgParser, UserError, main_guard
+from mlcycle.commands.guard import ArgParser, main_guard
+from mlcycle.core.errors import UserError
 from mlcycle.retrain.challenger import train_challenger
 from mlcycle.retrain.compete import compete, fingerprint
 from mlcycle.retrain.deploy import ensure_exported

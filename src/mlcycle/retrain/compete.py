@@ -11,15 +11,15 @@ import sys
 from typing import Any
 
 from mlcycle.commands.evaluate import record_test_use
-from mlcycle.errors import UserError
-from mlcycle.imports import import_object
+from mlcycle.core.errors import UserError
+from mlcycle.core.imports import import_object
+from mlcycle.core.objective import eval_gate, parse_objective, run_monitor
+from mlcycle.core.record import write_json
 from mlcycle.retrain.decision import Decision, decide, objective_for, table
 from mlcycle.retrain.deploy import ensure_exported
 from mlcycle.retrain.holdout import Holdout, build_holdout, score
 from mlcycle.retrain.registry import Registry, now
 from mlcycle.run.loader import Run
-from mlcycle.run.record import write_json
-from mlcycle.selection.objective import eval_gate, parse_objective, run_monitor
 
 KEPT = 3  # the exit code when the champion stays
 

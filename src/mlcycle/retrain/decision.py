@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlcycle.errors import UserError
-from mlcycle.selection.objective import Gate, Objective, eval_gate, for_monitor, load_objective
+from mlcycle.core.errors import UserError
+from mlcycle.core.objective import Gate, Objective, eval_gate, for_monitor, load_objective
 
 
 @dataclass

@@ -33,7 +33,7 @@ def ensure_exported(run: Run) -> dict[str, Any]:
     """Export ``run`` to ONNX with export.py (verified against the eager model) unless an export
     of its best checkpoint is there; ``{"onnx": path, "model_sha256": ...}``.
 
-    Raises export.py's :class:`~mlcycle.errors.UserError` (a failed val gate, a failed
+    Raises export.py's :class:`~mlcycle.core.errors.UserError` (a failed val gate, a failed
     verification) for the caller to decide on."""
     if not exported(run):
         from mlcycle.export.cli import main as export_main

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlcycle.core.errors import UserError
+from mlcycle.core.imports import import_object
 from mlcycle.data.manifest import file_digest
-from mlcycle.errors import UserError
 from mlcycle.evaluators import evaluator_for
-from mlcycle.imports import import_object
 from mlcycle.run.loader import Run, sha256
 
 HOLDOUT_FILE = "holdout.csv"

@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import UserError
-from mlcycle.run.record import write_json
+from mlcycle.core.errors import UserError
+from mlcycle.core.record import write_json
 
 DEFAULT_REGISTRY = Path("runs/registry.json")
 FORMAT_VERSION = 1

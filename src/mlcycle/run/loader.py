@@ -9,9 +9,9 @@ from typing import Any
 import yaml
 from lightning.pytorch import LightningDataModule
 
-from mlcycle.errors import UserError
-from mlcycle.hashing import file_sha256
-from mlcycle.imports import import_object
+from mlcycle.core.errors import UserError
+from mlcycle.core.hashing import file_sha256
+from mlcycle.core.imports import import_object
 from mlcycle.tasks.base import Task
 
 

@@ -14,8 +14,8 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlcycle.errors import UserError
-from mlcycle.imports import import_object
+from mlcycle.core.errors import UserError
+from mlcycle.core.imports import import_object
 from mlcycle.selection.measure import latency_ms, learned_numbers, pickled_mb
 from mlcycle.selection.spec import Candidate
 

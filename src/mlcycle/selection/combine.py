@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 METHODS = ("soft", "weighted", "stacking")
 EPS = 1e-12

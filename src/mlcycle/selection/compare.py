@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mlcycle.errors import ArgParser, UserError, main_guard, user_error_in
-from mlcycle.run.record import Stopwatch, library_versions, write_json
+from mlcycle.commands.guard import ArgParser, main_guard
+from mlcycle.core.errors import UserError, user_error_in
+from mlcycle.core.objective import for_monitor
+from mlcycle.core.record import Stopwatch, library_versions, write_json
 from mlcycle.selection import classic, deep
-from mlcycle.selection.objective import for_monitor
 from mlcycle.selection.pool import Pool, build_data, build_pool, resolve_config, write_folds
 from mlcycle.selection.scores import fold_scores, objective_of, score_key, summarize, task_monitor
 from mlcycle.selection.spec import Candidate, CompareSpec, load_spec

@@ -25,12 +25,13 @@ import numpy as np
 import torch
 import yaml
 
-from mlcycle.errors import ArgParser, UserError, main_guard
-from mlcycle.run.record import Stopwatch, default_run_dir, library_versions, write_json
+from mlcycle.commands.guard import ArgParser, main_guard
+from mlcycle.core.errors import UserError
+from mlcycle.core.objective import train_gate
+from mlcycle.core.record import Stopwatch, default_run_dir, library_versions, write_json
 from mlcycle.selection import combine
 from mlcycle.selection.ensemble_members import Source, from_runs, from_shortlist
 from mlcycle.selection.ensemble_task import EnsembleTask
-from mlcycle.selection.objective import train_gate
 from mlcycle.selection.scores import fold_scores, score_key
 
 TASK_CLASS = f"{EnsembleTask.__module__}.{EnsembleTask.__name__}"

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
+from mlcycle.core.objective import Objective, parse_objective
 from mlcycle.export.metadata import input_spec
 from mlcycle.run.loader import Run, sha256
-from mlcycle.selection.objective import Objective, parse_objective
 
 
 @dataclass

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from onnx import TensorProto, helper
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.tables.task import TableTask
 
 

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
+from mlcycle.core.objective import parse_objective
+from mlcycle.core.record import Stopwatch, library_versions, write_json
 from mlcycle.run.loader import Run, sha256
-from mlcycle.run.record import Stopwatch, library_versions, write_json
 from mlcycle.selection import combine
 from mlcycle.selection.ensemble_members import split_rows, unique_name
 from mlcycle.selection.ensemble_table_task import TableEnsembleTask
-from mlcycle.selection.objective import parse_objective
 from mlcycle.selection.scores import fold_scores
 
 TASK_CLASS = f"{TableEnsembleTask.__module__}.{TableEnsembleTask.__name__}"

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.models import build_model
 from mlcycle.tasks.base import Monitor, Task
 

@@ -13,8 +13,8 @@ import hashlib
 from collections import defaultdict
 from pathlib import Path
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.splits import draw
-from mlcycle.errors import UserError
 
 TEST = "test"
 

@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from mlcycle.imports import import_object
+from mlcycle.core.imports import import_object
 from mlcycle.selection.folds import assign_folds, assignment_digest, write_fold_splits
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from mlcycle.core.record import Stopwatch, write_json
 from mlcycle.reports.figures import save
-from mlcycle.run.record import Stopwatch, write_json
 from mlcycle.selection import analysis, leaderboard, tables_report
 from mlcycle.selection.scores import score_key, summarize
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 SCORES = ("f1", "acc", "precision", "recall", "loss", "error")
 
@@ -33,7 +33,7 @@ def fold_scores(probs: np.ndarray, target: np.ndarray, num_classes: int) -> dict
 
 def objective_of(raw: dict[str, Any] | None, config: dict[str, Any]) -> Any:
     """The comparison's objective: its own ``objective:``, else the base config's; or None."""
-    from mlcycle.selection.objective import parse_objective
+    from mlcycle.core.objective import parse_objective
 
     return parse_objective(raw if raw is not None else config.get("objective"))
 
@@ -63,7 +63,7 @@ def task_monitor(config: dict[str, Any], data: Any = None) -> tuple[str, str]:
     """The monitored metric and mode of the config's task (``val/f1``, ``val/iou``, ``val/map``);
     a table task on regression data monitors its ``regression_monitor`` (``val/rmse``, min),
     which its class-level ``monitor`` does not say."""
-    from mlcycle.imports import import_object
+    from mlcycle.core.imports import import_object
 
     cls = import_object(config["model"]["class_path"], "model class")
     monitor = getattr(cls, "monitor", None)
@@ -78,7 +78,7 @@ def gate_of(objective: Any, metric: str, mean: float, per_class: dict[str, float
     None where the objective sets nothing."""
     if objective is None:
         return None, None
-    from mlcycle.selection.objective import check_gate
+    from mlcycle.core.objective import check_gate
 
     gate = check_gate(
         objective,

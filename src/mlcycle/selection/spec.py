@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import UserError
-from mlcycle.yaml_files import read_mapping
+from mlcycle.core.errors import UserError
+from mlcycle.core.yaml_files import read_mapping
 
 TOP_KEYS = {"train", "args", "folds", "fold_seed", "objective", "classic_size", "candidates"}
 DEEP_KEYS = {"name", "config", "args"}

@@ -21,7 +21,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_S = 2.0  # how often a worker waiting on others' last trials looks again

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlcycle.errors import UserError
-from mlcycle.imports import import_object
+from mlcycle.core.errors import UserError
+from mlcycle.core.imports import import_object
 from mlcycle.selection import deep
 from mlcycle.selection.compare import FOLD_OOF, FOLD_RESULT, Comparison
 from mlcycle.selection.measure import latency_ms, learned_numbers, pickled_mb, torch_size

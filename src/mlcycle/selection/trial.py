@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from mlcycle.errors import UserError, user_error_in
+from mlcycle.core.errors import UserError, user_error_in
 from mlcycle.selection.study import surplus, worker_id
 from mlcycle.selection.tuning import Tuning
 

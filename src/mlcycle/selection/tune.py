@@ -16,7 +16,8 @@ from typing import Any
 import optuna
 from tqdm.auto import tqdm
 
-from mlcycle.errors import ArgParser, UserError, main_guard
+from mlcycle.commands.guard import ArgParser, main_guard
+from mlcycle.core.errors import UserError
 from mlcycle.selection import study as studies
 from mlcycle.selection.trial import TrialFailed, TrialRunner
 from mlcycle.selection.tune_report import write_outputs

@@ -18,7 +18,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from mlcycle.selection.objective import Gate, train_gate
+from mlcycle.core.objective import Gate, train_gate
 from mlcycle.selection.space import train_values
 from mlcycle.selection.study import counts, masked
 from mlcycle.selection.tuning import Tuning

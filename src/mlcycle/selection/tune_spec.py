@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
+from mlcycle.core.yaml_files import read_mapping
 from mlcycle.selection.space import Param, parse_space
 from mlcycle.selection.spec import _list, _unknown
-from mlcycle.yaml_files import read_mapping
 
 TOP_KEYS = {
     "train",

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.selection.space import Param, overrides, probe_rounds, train_values
 from mlcycle.selection.tune_spec import TuneSpec
 
@@ -70,7 +70,7 @@ class Tuning:
         raise UserError(f"{self.spec.path}: train.py rejects {what}: {message}")
 
     def _objective(self) -> tuple[Any, str, str]:
-        from mlcycle.selection.objective import for_monitor
+        from mlcycle.core.objective import for_monitor
         from mlcycle.selection.pool import build_data
         from mlcycle.selection.scores import objective_of, task_monitor
 

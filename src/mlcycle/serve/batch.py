@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlcycle.hashing import file_sha256
+from mlcycle.core.hashing import file_sha256
 from mlcycle.serve.recording import image_mode, image_row
 from mlcycle.serve.standalone import load_image
 from mlcycle.serve.store import PredictionStore

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import uvicorn
 
-from mlcycle.errors import ArgParser, UserError, main_guard
+from mlcycle.commands.guard import ArgParser, main_guard
+from mlcycle.core.errors import UserError
 from mlcycle.serve.app import create_app
 from mlcycle.serve.model import ServedModel
 from mlcycle.serve.reload import ChampionWatcher

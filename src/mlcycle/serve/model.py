@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from mlcycle.errors import UserError
-from mlcycle.hashing import file_sha256
+from mlcycle.core.errors import UserError
+from mlcycle.core.hashing import file_sha256
 from mlcycle.serve import standalone
 from mlcycle.serve.recording import summary
 from mlcycle.serve.stats import image_stats

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mlcycle.hashing import file_sha256
+from mlcycle.core.hashing import file_sha256
 from mlcycle.serve.stats import image_stats
 from mlcycle.serve.store import prediction_row
 

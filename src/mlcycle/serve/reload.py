@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.serve.model import ServedModel
 
 log = logging.getLogger("uvicorn.error")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from mlcycle.registry import Registry
+from mlcycle.core.registry import Registry
 
 BUILTIN_TABLES: Registry[Callable[[], pd.DataFrame]] = Registry(
     "built-in table", "data.path", "mlcycle.builtin_tables"

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlcycle.errors import UserError
-from mlcycle.imports import import_object
+from mlcycle.core.errors import UserError
+from mlcycle.core.imports import import_object
 from mlcycle.tables.task import TableTask
 
 # Short names: (classification estimator, regression estimator).
@@ -130,7 +130,7 @@ def openmp_threads() -> Iterator[None]:
     fit that takes 0.16 s on one."""
     from threadpoolctl import threadpool_limits
 
-    from mlcycle.commands.device import available_cores
+    from mlcycle.core.device import available_cores
 
     with threadpool_limits(max(1, available_cores() - 1), user_api="openmp"):
         yield

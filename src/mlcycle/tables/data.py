@@ -31,11 +31,11 @@ from lightning.pytorch import LightningDataModule
 from sklearn.pipeline import Pipeline
 from torch.utils.data import DataLoader, Dataset
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.layout import announce
 from mlcycle.data.loaders import split_loader
 from mlcycle.data.manifest import check_unchanged, file_digest, write_run_files
 from mlcycle.data.splits import SPLITS, splits_from_file
-from mlcycle.errors import UserError
 from mlcycle.tables.pipeline import (
     CUSTOM_STEPS,
     compare_params,
@@ -255,7 +255,7 @@ class TabularData(LightningDataModule):
 
     @property
     def num_workers(self) -> int:
-        from mlcycle.commands.device import available_cores, resolve_num_workers
+        from mlcycle.core.device import available_cores, resolve_num_workers
 
         hp = self.hparams
         return resolve_num_workers(hp.num_workers, hp.batch_size, available_cores())

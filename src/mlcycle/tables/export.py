@@ -23,10 +23,10 @@ import onnx
 import torch
 from torch import nn
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
+from mlcycle.core.record import write_json
 from mlcycle.export.tasks import TaskExport, Verification, register_export
 from mlcycle.export.verify import render, size_text
-from mlcycle.run.record import write_json
 from mlcycle.tables import onnx_graph
 from mlcycle.tables.classic import ClassicTabularTask
 

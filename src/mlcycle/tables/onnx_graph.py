@@ -22,7 +22,7 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.tables.steps import CYCLES
 
 FEATURES = "features"

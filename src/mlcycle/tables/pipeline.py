@@ -44,7 +44,7 @@ from sklearn.preprocessing import (
     TargetEncoder,
 )
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.tables.schema import Schema
 from mlcycle.tables.steps import (
     CYCLES,

@@ -2,7 +2,7 @@
 
 Every source is one function registered by name in :data:`TABLE_SOURCES`; a plugin adds one
 through the ``mlcycle.table_sources`` entry-point group. A file that cannot be read, a missing
-path or a failing query is a one-line :class:`~mlcycle.errors.UserError`.
+path or a failing query is a one-line :class:`~mlcycle.core.errors.UserError`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlcycle.errors import UserError
-from mlcycle.registry import Registry
+from mlcycle.core.errors import UserError
+from mlcycle.core.registry import Registry
 
 TableReader = Callable[..., pd.DataFrame]
 # A reader is ``fn(path=..., url=..., query=...) -> DataFrame`` and ignores what it does not use.

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 KINDS = ("numeric", "categorical", "boolean", "datetime", "text", "identifier", "constant")
 TASKS = ("auto", "classification", "regression")

@@ -22,8 +22,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.splits import assign_splits, check_fractions, draw
-from mlcycle.errors import UserError
 from mlcycle.tables.schema import label_texts
 
 SEP_VALUE, SEP_ROW = "\x1e", "\x1f"

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.tables.schema import read_as
 
 MISSING_TEXT = ""  # a missing category after Coerce (skl2onnx imputes strings, not NaN)

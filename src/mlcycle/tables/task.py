@@ -20,7 +20,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from mlcycle.callbacks.chance import Chance, classification_f1, uniform_loss
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.tables.metrics import EPOCH_METRICS, flatten, tabular_metrics
 from mlcycle.tables.mlp import TabularMLP
 from mlcycle.tasks.base import Monitor, Task, register_task

@@ -78,8 +78,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics import Metric, MetricCollection
 
 from mlcycle.callbacks.chance import Chance, chance_for_metric
-from mlcycle.errors import UserError
-from mlcycle.registry import Registry
+from mlcycle.core.errors import UserError
+from mlcycle.core.registry import Registry
 from mlcycle.tasks.common import (
     check_common,
     compile_options,

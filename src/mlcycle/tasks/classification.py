@@ -16,7 +16,7 @@ from torchmetrics.classification import (
 )
 
 from mlcycle.callbacks import ConfusionMatrix, Misclassified
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.models import build_model
 from mlcycle.tasks.base import Monitor, Task, flatten_per_class, register_task
 

@@ -9,7 +9,7 @@ import torch
 from lightning.fabric.utilities.apply_func import apply_to_collection
 from lightning.pytorch import LightningModule
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.tasks.optim import SCHEDULERS, optimizer_class
 
 

@@ -10,7 +10,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.detection import MeanAveragePrecision
 
 from mlcycle.callbacks.detection_gallery import DetectionGallery
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.models.registry import DETECTION_MODELS, build_architecture
 from mlcycle.tasks.base import Monitor, Task, register_task
 

@@ -10,7 +10,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 
 def optimizer_class(name: str) -> type[Optimizer]:

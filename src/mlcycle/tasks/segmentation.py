@@ -15,7 +15,7 @@ from torchmetrics.classification import (
 )
 
 from mlcycle.callbacks.segmentation_gallery import SegmentationGallery
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.models.registry import SEGMENTATION_MODELS, build_architecture
 from mlcycle.reports.mask_box_errors import image_iou
 from mlcycle.tasks.base import Monitor, Task, flatten_per_class, register_task

@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mlcycle.core.errors import UserError
 from mlcycle.data.layout import absolute
 from mlcycle.data.sources import SPLITS, Found, Sample, given_split, row_problem
-from mlcycle.errors import UserError
 
 SEPARATOR = "|"
 

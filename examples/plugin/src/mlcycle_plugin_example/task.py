@@ -23,7 +23,7 @@ from torchmetrics.classification import (
 )
 
 from mlcycle.callbacks.chance import Chance
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.models import build_model
 from mlcycle.tasks.base import Monitor, Task, register_task
 

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlcycle.errors import UserError, main_guard
+from mlcycle.commands.guard import main_guard
+from mlcycle.core.errors import UserError
 from mlcycle.quality.config import config_names, data_arguments, data_parser, parse
 from mlcycle.quality.eda import notebook
 from mlcycle.quality.eda.analysis import analyse

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.quality.tables.checks import TableThresholds, leak_findings
 from mlcycle.quality.tables.columns import Column, describe_columns
 from mlcycle.quality.tables.relations import (

@@ -14,7 +14,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
 from tqdm.auto import tqdm
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 from mlcycle.quality.eda.html import STYLE
 from mlcycle.quality.eda.notebook import assemble, execute, write_notebook
 from mlcycle.quality.tables import figures, parts

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 SOURCES = ("csv", "parquet", "sql", "builtin")
 TASKS = ("auto", "classification", "regression")

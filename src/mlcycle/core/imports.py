@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 
 def import_object(path: str, what: str) -> Any:

@@ -9,7 +9,7 @@ registers through a Python entry point in the registry's ``group``
 point names a module, whose decorators register on import, or an object, registered under the
 entry point's name. ``pip install`` a plugin and its names are there, with no edit to mlcycle.
 
-An unknown name is a :class:`~mlcycle.errors.UserError` (exit 2) that lists the registered
+An unknown name is a :class:`~mlcycle.core.errors.UserError` (exit 2) that lists the registered
 names and the closest one.
 """
 
@@ -23,7 +23,7 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Generic, TypeVar
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 T = TypeVar("T")
 

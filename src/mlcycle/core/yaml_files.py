@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 
 def read_mapping(path: str | Path, what: str) -> dict[str, Any]:

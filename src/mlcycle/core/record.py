@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 LIBRARIES = (
     "mlcycle",

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mlcycle.errors import UserError
+from mlcycle.core.errors import UserError
 
 DEFAULT_METRIC = "val/f1"
 SPLITS = ("train", "val", "test")

@@ -1,0 +1,1 @@
+"""The model card (report.py): facts, sections, figures and the HTML page."""

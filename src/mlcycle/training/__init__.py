@@ -1,0 +1,1 @@
+"""Training: the LightningCLI subclass that builds a run from its config, and fit()."""
