@@ -15,7 +15,7 @@ measurements, from the same runs:
   (validation and epoch-end work excluded); target <= 1.05.
 * whole epoch: from the start of an epoch to the start of the next (for the last epoch: to
   Lightning's ``on_train_end``), i.e. training batches + validation + everything done at the
-  epoch's end; target <= 1.10. The mlcycle side runs ``mlcycle.commands.train.fit`` in-process
+  epoch's end; target <= 1.10. The mlcycle side runs ``mlcycle.training.fit.fit`` in-process
   (exactly train.py, with a timing callback added), so its epoch includes the best and last
   checkpoints, history.csv, loss_curves.png, the confusion matrix and mistake gallery (drawn when
   the monitored metric improves), TensorBoard and the epoch summary line. The sanity-check
@@ -44,10 +44,10 @@ from pathlib import Path
 import torch
 from lightning.pytorch import Callback
 
-from mlcycle.commands.train import fit
 from mlcycle.models import build_model
 from mlcycle.reports import figure_worker
 from mlcycle.tasks.optim import SCHEDULERS
+from mlcycle.training.fit import fit
 
 PARTS = ("total", "train", "val", "rest")
 

@@ -42,9 +42,9 @@ from lightning.pytorch.trainer import call as lightning_call
 from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data.dataloader import _BaseDataLoaderIter
 
-from mlcycle.commands.train import fit
 from mlcycle.models import build_model
 from mlcycle.tasks.optim import SCHEDULERS
+from mlcycle.training.fit import fit
 
 PER_STEP_HOOKS = (
     "on_train_batch_start",

@@ -137,7 +137,7 @@ def ablation(
 
 
 def train(config: Path, run_dir: Path, *extra: str) -> dict[str, Any]:
-    from mlcycle.commands.train import fit
+    from mlcycle.training.fit import fit
 
     clock = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):

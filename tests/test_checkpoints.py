@@ -8,7 +8,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
-from mlcycle.commands.train_cli import standard_callbacks
+from mlcycle.training.cli import standard_callbacks
 
 SCORES = [1.0, 2.0, 2.0, 0.5, 3.0]  # improves at epochs 0, 1 and 4 only
 

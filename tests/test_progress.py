@@ -6,7 +6,7 @@ from conftest import train_args
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 
 from mlcycle.callbacks.progress import TimedProgressBar
-from mlcycle.commands.train import fit
+from mlcycle.training.fit import fit
 
 
 def bars(trainer) -> list[ProgressBar]:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle.commands import cache, precheck
-from mlcycle.commands.train import fit, main
+from mlcycle.commands.train import main
+from mlcycle.training import cache, precheck
+from mlcycle.training.fit import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = "configs/quickstart.yaml"

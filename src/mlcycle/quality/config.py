@@ -1,6 +1,6 @@
 """Read a training config the way ``train.py`` does, and build only its data module.
 
-The parser is ``train.py``'s own kind (:class:`~mlcycle.commands.train_cli.MLCycleParser`, a
+The parser is ``train.py``'s own kind (:class:`~mlcycle.training.cli.MLCycleParser`, a
 jsonargparse ``LightningArgumentParser``): ``--config`` files compose in order, ``--data.KEY=VALUE``
 and ``--data.init_args.KEY VALUE`` override them, ``data.class_path`` names any data module, and an
 unknown or mistyped key is one ``error:`` line with the closest valid key (exit 2). The
@@ -19,10 +19,10 @@ from typing import Any
 from jsonargparse import ActionConfigFile, Namespace
 from lightning.pytorch import LightningDataModule
 
-from mlcycle.commands.parser import DEFAULT_DATA, MLCycleParser, one_line_error
 from mlcycle.core.errors import UserError
 from mlcycle.data.skipped import check_strict
 from mlcycle.data.sources import Found, load_samples
+from mlcycle.training.parser import DEFAULT_DATA, MLCycleParser, one_line_error
 
 IGNORED = {"model": dict | None, "trainer": dict | None, "seed_everything": int | bool | None}
 

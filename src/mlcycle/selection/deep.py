@@ -64,7 +64,7 @@ def run_fold(
     classification the out-of-fold ``rows`` and ``probs``."""
     import json
 
-    from mlcycle.commands.train import fit
+    from mlcycle.training.fit import fit
 
     run_dir.mkdir(parents=True, exist_ok=True)
     clock = time.perf_counter()

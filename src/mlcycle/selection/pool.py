@@ -24,8 +24,8 @@ from mlcycle.selection.folds import assign_folds, assignment_digest, write_fold_
 
 def resolve_config(args: list[str]) -> dict[str, Any]:
     """train.py's resolved config for ``args`` (checked like train.py checks it), as a dict."""
-    from mlcycle.commands.train import _quiet
-    from mlcycle.commands.train_cli import MLCycleCLI
+    from mlcycle.training.cli import MLCycleCLI
+    from mlcycle.training.fit import _quiet
 
     class _Resolve(MLCycleCLI):
         def before_instantiate_classes(self) -> None:

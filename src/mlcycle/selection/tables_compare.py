@@ -61,8 +61,8 @@ def regression_scores(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
 def run_table_fold(args: list[str], run_dir: Path, pool: Any) -> dict[str, Any]:
     """train.py on one fold, then the best checkpoint's outputs on the fold's rows, its latency,
     parameters and size."""
-    from mlcycle.commands.train import fit
     from mlcycle.run.loader import Run
+    from mlcycle.training.fit import fit
 
     run_dir.mkdir(parents=True, exist_ok=True)
     clock = time.perf_counter()

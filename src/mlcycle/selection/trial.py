@@ -38,8 +38,8 @@ def error_line(exc: BaseException) -> str:
 
 def fit_run(args: list[str], run_dir: Path, callbacks: list[Any]) -> dict[str, Any]:
     """Train as train.py does, its printing sent to ``run_dir/train.log``; its metrics.json."""
-    from mlcycle.commands.train import fit
     from mlcycle.selection.deep import quiet_to
+    from mlcycle.training.fit import fit
 
     run_dir.mkdir(parents=True, exist_ok=True)
     with quiet_to(run_dir / "train.log"):

@@ -15,15 +15,6 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, GradNorm, LossCurves
 from mlcycle.callbacks.checkpoints import BestCheckpoint, LastCheckpoint
 from mlcycle.callbacks.progress import progress_bars
-from mlcycle.commands.parser import (
-    DEFAULT_DATA,
-    DEFAULT_MODEL,
-    FINDER,
-    MLCycleParser,
-    accept_auto_precision,
-    keep_integer_limits,
-    remember_key_schema,
-)
 from mlcycle.core.device import (
     cuda_selected,
     enable_cuda_speedups,
@@ -34,6 +25,15 @@ from mlcycle.core.errors import UserError
 from mlcycle.core.objective import Objective, parse_objective
 from mlcycle.core.record import RUN_DIR_ENV, check_run_dir, create_run_dir, default_run_dir
 from mlcycle.tasks.base import TASKS, Task
+from mlcycle.training.parser import (
+    DEFAULT_DATA,
+    DEFAULT_MODEL,
+    FINDER,
+    MLCycleParser,
+    accept_auto_precision,
+    keep_integer_limits,
+    remember_key_schema,
+)
 
 
 class MLCycleCLI(LightningCLI):

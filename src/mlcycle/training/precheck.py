@@ -1,5 +1,5 @@
 """What train.py can answer before importing Lightning (seconds of imports): ``--help`` from
-the start-up cache (:mod:`mlcycle.commands.cache`), and the config errors that are certain
+the start-up cache (:mod:`mlcycle.training.cache`), and the config errors that are certain
 from the files and the cached key schema:
 
 * a ``--config`` file that does not exist, or is not valid YAML;
@@ -12,7 +12,7 @@ from the files and the cached key schema:
 Everything else goes on to the full parser, which has the last word: other values of the wrong
 type, a class named by a short name, a config given inline or in a nested file. A check here
 only ever rejects what the full parser rejects too, with the same message
-(:func:`mlcycle.commands.parser.one_line_error`; a YAML syntax error also names the file), so a
+(:func:`mlcycle.training.parser.one_line_error`; a YAML syntax error also names the file), so a
 cold and a warm cache answer alike.
 Where several things are wrong, the one named may differ from the full parser's pick.
 """
@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from mlcycle.commands import cache
+from mlcycle.training import cache
 
 GROUPS = ("model", "data", "objective")  # values checked against a class's arguments
 HELP_TEXTS = 20  # the help texts kept (one per command line asking for help), newest last

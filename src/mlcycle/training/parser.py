@@ -16,10 +16,10 @@ import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
-from mlcycle.commands import cache, precheck
-from mlcycle.commands.precheck import closest_key, type_message, unknown_key_message
 from mlcycle.core.errors import fail
 from mlcycle.tasks.base import Task
+from mlcycle.training import cache, precheck
+from mlcycle.training.precheck import closest_key, type_message, unknown_key_message
 
 DEFAULT_MODEL = "mlcycle.tasks.ClassificationTask"
 DEFAULT_DATA = "mlcycle.data.ImageClassificationData"
@@ -152,7 +152,7 @@ def _class_entry(group: str, class_path: str) -> dict[str, list[str]] | None:
 
 def remember_key_schema(parser: LightningArgumentParser, argv: list[str]) -> None:
     """Keep the keys train.py accepts in the start-up cache, for
-    :func:`mlcycle.commands.precheck.check`: the parser's, and those of the default classes
+    :func:`mlcycle.training.precheck.check`: the parser's, and those of the default classes
     and of the classes ``argv`` names by their full class_path (each read once)."""
     schema = cache.load().get("schema") or {}
     wanted = {group: {default} for group, default in GROUPS.items()}
@@ -236,7 +236,7 @@ def one_line_error(parser: LightningArgumentParser, message: str) -> str:
 
 def _type_error(parser: LightningArgumentParser, text: str, prefix: str) -> str | None:
     """A value of the wrong type, worded from the key's type as the start-up check words it
-    (:func:`mlcycle.commands.precheck.type_message`); None when the type is not a plain one."""
+    (:func:`mlcycle.training.precheck.type_message`); None when the type is not a plain one."""
     value_at = r"(?:Expected a .*?\. Got value|Does not validate against any of the Union subtypes .*? Given value): (.+?)(?: - |$)"
     nested = re.search(
         rf"Problem with given class_path '([\w.]+)': Parser key \"(\w+)\": {value_at}", text
