@@ -1,4 +1,5 @@
-"""``[project.scripts]`` targets: each runs a command's ``main`` and exits 0 on success.
+"""``[project.scripts]`` targets: each runs ``mlcycle.commands.<name>.main`` and exits 0 on
+success.
 
 The ``main`` functions return what they did (a run directory, a report) for callers in Python;
 a console script would take that value for an exit status, so these return nothing.
@@ -6,80 +7,60 @@ a console script would take that value for an exit status, so these return nothi
 
 from __future__ import annotations
 
+import importlib
+
+
+def _run(name: str) -> None:
+    importlib.import_module(f"mlcycle.commands.{name}").main()
+
 
 def train() -> None:
-    from mlcycle.commands.train import main
-
-    main()
+    _run("train")
 
 
 def evaluate() -> None:
-    from mlcycle.commands.evaluate import main
-
-    main()
+    _run("evaluate")
 
 
 def export() -> None:
-    from mlcycle.export.cli import main
-
-    main()
+    _run("export")
 
 
 def validate_data() -> None:
-    from mlcycle.quality.validate import main
-
-    main()
+    _run("validate_data")
 
 
 def eda() -> None:
-    from mlcycle.quality.eda.main import main
-
-    main()
+    _run("eda")
 
 
 def materialize_data() -> None:
-    from mlcycle.quality.materialize import main
-
-    main()
+    _run("materialize_data")
 
 
 def compare() -> None:
-    from mlcycle.selection.compare import main
-
-    main()
+    _run("compare")
 
 
 def tune() -> None:
-    from mlcycle.selection.tune import main
-
-    main()
+    _run("tune")
 
 
 def ensemble() -> None:
-    from mlcycle.selection.ensemble import main
-
-    main()
+    _run("ensemble")
 
 
 def serve() -> None:
-    from mlcycle.serve.cli import main
-
-    main()
+    _run("serve")
 
 
 def monitor() -> None:
-    from mlcycle.monitor.cli import main
-
-    main()
+    _run("monitor")
 
 
 def retrain() -> None:
-    from mlcycle.retrain.cli import main
-
-    main()
+    _run("retrain")
 
 
 def report() -> None:
-    from mlcycle.reports.model_card import main
-
-    main()
+    _run("report")
