@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml
 train: install
 	$(PY) scripts/train.py --config $(CONFIG)
 
+# lint-imports: the layers of docs/architecture.md (pyproject.toml [tool.importlinter]).
 test: install browser
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 # The web page test drives Debian's Chromium through Playwright; where it cannot be installed
@@ -30,6 +32,7 @@ browser:
 		|| echo "chromium not installed: tests/test_serve_page.py will be skipped"
 
 lint: install
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ruff check src scripts tests benchmarks examples
 	$(VENV)/bin/ruff format --check src scripts tests benchmarks examples
 
