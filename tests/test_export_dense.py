@@ -329,7 +329,7 @@ def test_every_torchvision_architecture_exports_and_verifies(task, arch, tmp_pat
     from types import SimpleNamespace
 
     from mlcycle.export import export_onnx, export_torchscript
-    from mlcycle.export.tasks import Verification, export_for
+    from mlcycle.export.exporters import Verification, export_for
     from mlcycle.export.verify import Artifact
     from mlcycle.tasks.detection import DetectionTask
     from mlcycle.tasks.segmentation import SegmentationTask

@@ -91,7 +91,7 @@ def test_the_plugin_registers_through_entry_points_only(plugin_path, tmp_path):
 import json
 from mlcycle.data.sources import SOURCES, load_samples
 from mlcycle.evaluators import EVALUATORS
-from mlcycle.export.tasks import EXPORTS
+from mlcycle.export.exporters import EXPORTS
 from mlcycle.models.registry import CLASSIFICATION_MODELS
 from mlcycle.tasks.base import TASKS
 import torch

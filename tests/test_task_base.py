@@ -10,7 +10,7 @@ import torch
 from jsonargparse import ArgumentParser
 
 from mlcycle.evaluators import EVALUATORS, evaluator_for
-from mlcycle.export.tasks import EXPORTS
+from mlcycle.export.exporters import EXPORTS
 from mlcycle.tasks.base import TASKS, Monitor, Task
 
 NAMES = TASKS.names()

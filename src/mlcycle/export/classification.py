@@ -8,7 +8,7 @@ from typing import Any
 from torch import nn
 
 from mlcycle.export import verify as checks
-from mlcycle.export.tasks import TaskExport, Verification, register_export
+from mlcycle.export.exporters import TaskExport, Verification, register_export
 
 
 @register_export("classification")

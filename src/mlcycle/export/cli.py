@@ -21,7 +21,7 @@ from mlcycle.export.detection_verify import MAX_BOX_DIFF, MAX_SCORE_DIFF
 from mlcycle.export.metadata import build_model_json, input_spec
 from mlcycle.export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_onnx, opset_range
 from mlcycle.export.quantize import CALIBRATION_METHODS, quantize_int8
-from mlcycle.export.tasks import TaskExport, Verification, export_for
+from mlcycle.export.exporters import TaskExport, Verification, export_for
 from mlcycle.export.torchscript import export_torchscript
 from mlcycle.export.verify import MAX_F1_DROP, MAX_LOGIT_DIFF, Artifact
 from mlcycle.monitor.reference import FILE as REFERENCE

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from mlcycle.export.onnx_export import OnnxIO
-from mlcycle.export.tasks import TaskExport, Verification, register_export
+from mlcycle.export.exporters import TaskExport, Verification, register_export
 from mlcycle.export.verify import (
     Artifact,
     artifact_table,

@@ -25,7 +25,7 @@ from torch import nn
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.record import write_json
-from mlcycle.export.tasks import TaskExport, Verification, register_export
+from mlcycle.export.exporters import TaskExport, Verification, register_export
 from mlcycle.export.verify import render, size_text
 from mlcycle.tables import onnx_graph
 from mlcycle.tables.classic import ClassicTabularTask

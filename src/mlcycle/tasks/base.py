@@ -32,7 +32,7 @@ Writing a task::
 Class attributes:
     ``task_name`` (str): ``classification``, ``segmentation``, ``detection``, ... Registers the
     task in :data:`TASKS` (with ``@register_task``) and finds its evaluator
-    (``mlcycle.evaluators.EVALUATORS``) and exporter (``mlcycle.export.tasks.EXPORTS``).
+    (``mlcycle.evaluators.EVALUATORS``) and exporter (``mlcycle.export.exporters.EXPORTS``).
     ``monitor`` (:class:`Monitor`): the logged metric the best checkpoint, the galleries,
     ``metrics.json`` and the fit diagnosis follow, and whether higher (``max``) or lower
     (``min``) is better. ``epoch_metrics``: metrics printed on each epoch's summary line
