@@ -153,7 +153,7 @@ def train(config: Path, run_dir: Path, *extra: str) -> dict[str, Any]:
 
 
 def export(run_dir: Path) -> dict[str, Any]:
-    from mlcycle.export.cli import main
+    from mlcycle.commands.export import main
 
     with contextlib.redirect_stdout(io.StringIO()):
         report = main(["--run", str(run_dir)])["report"]

@@ -90,7 +90,7 @@ def train_run(base: Path, per_class: int = 12, *extra: str) -> Path:
 
 def export_run(run: Path, *extra: str) -> tuple[dict, str]:
     """``export.py --run RUN ...`` in-process; returns its result and what it printed."""
-    from mlcycle.export.cli import main
+    from mlcycle.commands.export import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

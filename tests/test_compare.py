@@ -245,7 +245,7 @@ def test_shipped_comparisons_parse_and_their_deep_candidates_resolve(path):
 
 def test_a_fold_run_is_evaluated_and_exported_like_any_run(comparison, capsys):
     from mlcycle.commands.evaluate import main as evaluate
-    from mlcycle.export.cli import main as export
+    from mlcycle.commands.export import main as export
 
     fold = comparison["out"] / "candidates" / "cnn" / "fold0"
     config = yaml.safe_load((fold / "config.yaml").read_text())

@@ -143,7 +143,7 @@ def test_every_candidate_fold_is_a_run_on_its_fold_with_the_test_split_sealed(cl
     assert np.allclose(oof["probs"].sum(axis=1), 1, atol=1e-4)
     # a classic fold run is a normal run: evaluate.py scores it, export.py exports it
     from mlcycle.commands.evaluate import main as evaluate
-    from mlcycle.export.cli import main as export
+    from mlcycle.commands.export import main as export
 
     with contextlib.redirect_stdout(io.StringIO()):
         evaluate(["--run", str(run), "--split", "val"])

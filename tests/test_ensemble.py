@@ -148,7 +148,7 @@ def test_weighted_weights_lower_the_log_loss_and_favour_the_better_member():
 def test_export_writes_one_onnx_graph_that_equals_the_eager_ensemble(runs, soft, tmp_path):
     import importlib.util
 
-    from mlcycle.export.cli import main as export
+    from mlcycle.commands.export import main as export
 
     out, _, _ = soft
     result = export(["--run", str(out)])

@@ -75,7 +75,7 @@ def test_table_ensemble_evaluates_as_the_weighted_mean_of_its_members(built):
 
 
 def test_table_ensemble_exports_one_onnx_that_predict_scores(tmp_path, table, built):
-    from mlcycle.export.cli import main as export
+    from mlcycle.commands.export import main as export
 
     _, _, out = built
     report = quiet(export, ["--run", str(out)])["report"]
@@ -101,7 +101,7 @@ def test_table_ensemble_exports_one_onnx_that_predict_scores(tmp_path, table, bu
 
 
 def test_regression_table_ensemble_is_the_mean_prediction_and_exports(tmp_path, table):
-    from mlcycle.export.cli import main as export
+    from mlcycle.commands.export import main as export
 
     mlp = train(tmp_path / "a", table, "value")
     classic = train(tmp_path / "b", table, "value", *CLASSIC)

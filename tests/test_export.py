@@ -16,7 +16,7 @@ from export_helpers import BLOCKER, export_run, exported_run, run_blocked
 from torch import nn
 from torch.nn import functional as F
 
-from mlcycle.export import cli as export_cli
+from mlcycle.export import run_export
 
 
 @pytest.fixture(scope="session")
@@ -146,9 +146,9 @@ def test_failed_verification_names_the_artifact_and_exits_1(
     exported, tmp_path, monkeypatch, capsys
 ):
     run, _, _ = exported
-    real = export_cli.export_onnx
+    real = run_export.export_onnx
     monkeypatch.setattr(
-        export_cli, "export_onnx", lambda model, *a, **k: real(Offset(model), *a, **k)
+        run_export, "export_onnx", lambda model, *a, **k: real(Offset(model), *a, **k)
     )
     with pytest.raises(SystemExit) as exit_info:
         export_run(run, "--out", str(tmp_path / "bad"))

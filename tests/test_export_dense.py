@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 
 from mlcycle.data.shapes import write_shape_boxes, write_shape_masks
-from mlcycle.export import cli as export_cli
+from mlcycle.export import run_export
 from mlcycle.export.detection import match_detections
 from mlcycle.run.loader import Run
 
@@ -134,9 +134,9 @@ class Shifted(nn.Module):
 def test_segmentation_verification_failure_names_the_artifact(
     seg_run, tmp_path, monkeypatch, capsys
 ):
-    real = export_cli.export_onnx
+    real = run_export.export_onnx
     monkeypatch.setattr(
-        export_cli, "export_onnx", lambda model, *a, **k: real(Shifted(model), *a, **k)
+        run_export, "export_onnx", lambda model, *a, **k: real(Shifted(model), *a, **k)
     )
     with pytest.raises(SystemExit) as exit_info:
         export_run(seg_run, "--out", str(tmp_path / "bad"))
@@ -196,9 +196,9 @@ class BoxesMoved(nn.Module):
 
 
 def test_detection_verification_catches_moved_boxes(det_run, tmp_path, monkeypatch, capsys):
-    real = export_cli.export_onnx
+    real = run_export.export_onnx
     monkeypatch.setattr(
-        export_cli, "export_onnx", lambda model, *a, **k: real(BoxesMoved(model), *a, **k)
+        run_export, "export_onnx", lambda model, *a, **k: real(BoxesMoved(model), *a, **k)
     )
     with pytest.raises(SystemExit) as exit_info:
         export_run(det_run, "--format", "onnx", "--out", str(tmp_path / "bad"))

@@ -267,7 +267,7 @@ def test_evaluate_passing_run(runs):
 
 
 def test_export_refuses_a_failed_run_unless_forced(runs, tmp_path):
-    from mlcycle.export.cli import main
+    from mlcycle.commands.export import main
 
     run = runs["fail"][0]
     out = tmp_path / "export"
@@ -293,7 +293,7 @@ def test_export_refuses_a_failed_run_unless_forced(runs, tmp_path):
 
 
 def test_export_computes_the_gate_when_metrics_json_lacks_it(runs, tmp_path):
-    from mlcycle.export.cli import main
+    from mlcycle.commands.export import main
 
     run = runs["pass"][0]
     metrics_file = run / "metrics.json"

@@ -81,7 +81,7 @@ def table(tmp_path_factory):
 
 
 def export(run):
-    from mlcycle.export.cli import main
+    from mlcycle.commands.export import main
 
     with contextlib.redirect_stdout(io.StringIO()):
         return main(["--run", str(run)])

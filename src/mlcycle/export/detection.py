@@ -20,8 +20,8 @@ from mlcycle.core.errors import UserError
 from mlcycle.export.detection_verify import match_detections, verify_detection
 
 __all__ = ["DetectionExport", "DetectorOutputs", "match_detections", "post_processing"]
-from mlcycle.export.onnx_export import OnnxIO
 from mlcycle.export.exporters import TaskExport, Verification, register_export
+from mlcycle.export.onnx_export import OnnxIO
 from mlcycle.export.verify import artifact_table, failed_checks
 
 OUTPUTS = ("boxes", "scores", "labels")

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlcycle.export.onnx_export import OnnxIO
 from mlcycle.export.exporters import TaskExport, Verification, register_export
+from mlcycle.export.onnx_export import OnnxIO
 from mlcycle.export.verify import (
     Artifact,
     artifact_table,

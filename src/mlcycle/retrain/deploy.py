@@ -36,9 +36,8 @@ def ensure_exported(run: Run) -> dict[str, Any]:
     Raises export.py's :class:`~mlcycle.core.errors.UserError` (a failed val gate, a failed
     verification) for the caller to decide on."""
     if not exported(run):
-        from mlcycle.export.cli import main as export_main
+        from mlcycle.export.run_export import ExportOptions, export_run
 
-        # main_guard would turn an error into SystemExit; the undecorated function raises it.
-        export_main.__wrapped__(["--run", str(run.path), "--format", "onnx"])
+        export_run(ExportOptions(run=str(run.path), format=["onnx"]))
     path = (run.path / ONNX).resolve()
     return {"onnx": str(path), "model_sha256": sha256(path)}

@@ -83,13 +83,8 @@ class TabularExport(TaskExport):
         return list(report.get("failures", []))
 
     def export_run(self, run: Any, args: Any) -> dict[str, Any]:
-        from mlcycle.export.cli import (
-            VerificationFailed,
-            check_gate_passed,
-            export_gate,
-            prepare_out,
-            val_gate,
-        )
+        from mlcycle.export.gate import check_gate_passed, export_gate, val_gate
+        from mlcycle.export.run_export import VerificationFailed, prepare_out
 
         self.check_options(args)
         checkpoint = run.checkpoint(args.checkpoint)

@@ -18,8 +18,8 @@ from lightning.pytorch import LightningModule
 from torch import nn
 from torchmetrics.functional.classification import multilabel_exact_match, multilabel_f1_score
 
-from mlcycle.export.onnx_export import INPUT_NAME, OnnxIO
 from mlcycle.export.exporters import TaskExport, Verification, register_export
+from mlcycle.export.onnx_export import INPUT_NAME, OnnxIO
 from mlcycle.export.verify import check, drop_phrase, failed_checks, load_runner, render
 from mlcycle_plugin_example.task import multi_hot_table, split_labels
 
