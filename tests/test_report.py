@@ -71,7 +71,7 @@ def test_card_is_self_contained_and_never_reads_the_test_split(run, tmp_path):
 
 
 def test_test_metrics_with_intervals_after_a_test_evaluation(run):
-    from mlcycle.commands.evaluate import evaluate
+    from mlcycle.evaluators.run_split import evaluate
 
     result = evaluate(run, "test")
     ledger = (run / "test_ledger.jsonl").read_text()

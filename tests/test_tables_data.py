@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import PowerTransformer, StandardScaler
 
-from mlcycle.commands.evaluate import hash_of_test_split
 from mlcycle.core.errors import UserError
+from mlcycle.evaluators.ledger import hash_of_test_split
 from mlcycle.tables import (
     TabularData,
     check_frame,

@@ -152,7 +152,7 @@ def test_classic_checkpoint_loads_weights_only_and_predicts_the_same(classic_run
 
 
 def test_evaluate_scores_a_table_run(mlp_run):
-    from mlcycle.commands.evaluate import evaluate
+    from mlcycle.evaluators.run_split import evaluate
 
     with contextlib.redirect_stdout(io.StringIO()):
         result = evaluate(mlp_run, "val")

@@ -10,11 +10,11 @@ import json
 import sys
 from typing import Any
 
-from mlcycle.commands.evaluate import record_test_use
 from mlcycle.core.errors import UserError
 from mlcycle.core.imports import import_object
 from mlcycle.core.objective import eval_gate, parse_objective, run_monitor
 from mlcycle.core.record import write_json
+from mlcycle.evaluators.ledger import record_test_use
 from mlcycle.retrain.decision import Decision, decide, objective_for, table
 from mlcycle.retrain.deploy import ensure_exported
 from mlcycle.retrain.holdout import Holdout, build_holdout, score
