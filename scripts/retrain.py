@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Champion and challenger: ``python scripts/retrain.py --champion RUN --config C --data.root NEW``."""
 
-from mlcycle.retrain.cli import main
+from mlcycle.commands.retrain import main
 
 if __name__ == "__main__":
     main()

@@ -30,7 +30,7 @@ def world(tmp_path_factory) -> SimpleNamespace:
 
 
 def retrain(*args: object) -> int:
-    from mlcycle.retrain.cli import main
+    from mlcycle.commands.retrain import main
 
     try:
         main([str(a) for a in args])
