@@ -11,7 +11,7 @@ import torch
 import yaml
 from conftest import run_train
 
-from mlcycle.callbacks.tuning import SKIP_BEGIN, steepest_descent
+from mlcycle.callbacks.finders import SKIP_BEGIN, steepest_descent
 
 
 def train_split_size(run) -> int:

@@ -135,7 +135,7 @@ def _tune(cli: Any, run_dir: Path) -> tuple[dict[str, Any], bool]:
     Returns what they found, for metrics.json, and whether to train: only when every finder
     asked for was told to ``apply`` its result.
     """
-    from mlcycle.callbacks.tuning import find_batch_size, find_lr
+    from mlcycle.callbacks.finders import find_batch_size, find_lr
 
     config, tuned = cli.config, {}
     if config.find_batch_size:

@@ -1,5 +1,6 @@
-"""``--find_lr`` and ``--find_batch_size``: Lightning's tuner on the configured model and data,
-its result written to the run directory as JSON (and the learning-rate curve as a PNG)."""
+"""The learning-rate and batch-size finders (``--find_lr``, ``--find_batch_size``): Lightning's
+tuner on the configured model and data, its result written to the run directory as JSON (and
+the learning-rate curve as a PNG)."""
 
 from __future__ import annotations
 
