@@ -36,7 +36,7 @@ import textures  # benchmarks/textures.py
 
 from mlcycle.core.device import available_cores
 from mlcycle.data.classification import ImageClassificationData
-from mlcycle.data.facts import image_kind, read_job
+from mlcycle.data.file_facts import image_kind, read_job
 from mlcycle.data.images import UnreadableImage, read_image
 from mlcycle.data.index import parallel_map
 from mlcycle.data.transforms import resize

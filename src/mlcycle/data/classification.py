@@ -14,7 +14,7 @@ import torch
 
 from mlcycle.core.errors import UserError
 from mlcycle.data.base import ImageDataModule
-from mlcycle.data.facts import Facts, image_kind
+from mlcycle.data.file_facts import Facts, image_kind
 from mlcycle.data.images import UnreadableImage, decode_image, read_bytes
 from mlcycle.data.index import Checked, Decoder, Index, IndexDataset, Listing, resizer
 from mlcycle.data.skipped import BadSample

@@ -1,7 +1,7 @@
 """What a data module knows about its data, and how it learns it.
 
 A source lists samples (a :class:`Listing`, nothing decoded yet). Each sample names the files it
-is read from and the facts it needs of them (:mod:`mlcycle.data.facts`: hash, size, image size,
+is read from and the facts it needs of them (:mod:`mlcycle.data.file_facts`: hash, size, image size,
 a mask's classes); facts not in the index cache are read on all cores (:func:`gather_facts`),
 then every sample is checked against its files' facts into a :class:`Checked`: the files' rows
 and the classes it holds. Unusable samples are skipped with the reason. What survives becomes
@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from mlcycle.core.errors import UserError
-from mlcycle.data.facts import Facts, read_job
+from mlcycle.data.file_facts import Facts, read_job
 from mlcycle.data.index_cache import IndexCache, Key, Stat, file_stat
 from mlcycle.data.skipped import BadSample
 from mlcycle.data.splits import SPLITS, assign_splits, check_coverage, splits_from_file

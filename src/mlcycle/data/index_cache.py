@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mlcycle.core.cache_dir import cache_folder
 from mlcycle.core.errors import UserError
-from mlcycle.data.facts import Facts, readers_version
+from mlcycle.data.file_facts import Facts, readers_version
 
 CACHE_FILE = "data-index-v1.sqlite"  # a new version when the facts change meaning
 RACY_SECONDS = 2  # FAT has 2 s file times; a file this fresh may be rewritten unnoticed

@@ -22,7 +22,7 @@ from PIL import Image
 from mlcycle.core.errors import UserError
 from mlcycle.core.registry import Registry
 from mlcycle.data.base import ImageDataModule
-from mlcycle.data.facts import Facts, image_kind, register_facts
+from mlcycle.data.file_facts import Facts, image_kind, register_facts
 from mlcycle.data.images import UnreadableImage, decode_image, read_bytes
 from mlcycle.data.index import Checked, Decoder, IndexDataset, Listing, resizer
 from mlcycle.data.skipped import BadSample
