@@ -7,8 +7,9 @@ from typing import Any
 
 from torch import nn
 
-from mlcycle.export import verify as checks
+from mlcycle.export import classification_verify as checks
 from mlcycle.export.exporters import TaskExport, Verification, register_export
+from mlcycle.export.verify import int8_summary
 
 
 @register_export("classification")
@@ -37,6 +38,7 @@ class ClassificationExport(TaskExport):
     def output(self, data_info: dict[str, Any], module: nn.Module) -> dict[str, Any]:
         return {
             "name": "logits",
+            "kind": "classes",  # the output form predict.py, the server and the monitor read
             "shape": ["batch", len(data_info["class_names"])],
             "meaning": "logits: unnormalized class scores in class_names order; "
             "softmax over axis 1 gives probabilities",
@@ -44,4 +46,4 @@ class ClassificationExport(TaskExport):
         }
 
     def summary(self, report: dict[str, Any]) -> list[str]:
-        return checks.int8_summary(report, "macro_f1", "val macro F1")
+        return int8_summary(report, "macro_f1", "val macro F1")

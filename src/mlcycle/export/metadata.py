@@ -70,7 +70,7 @@ def build_model_json(
     dynamic_axes: dict[str, dict[int, str]],
     task: str,
 ) -> dict[str, Any]:
-    class_path = str(config.get("model", {}).get("class_path", "mlcycle.tasks.ClassificationTask"))
+    class_path = str(config["model"]["class_path"])  # export.py imported it already
     class_names = [str(c) for c in data_info["class_names"]]
     return {
         "format_version": FORMAT_VERSION,
