@@ -20,11 +20,18 @@ import numpy as np
 import pandas as pd
 
 from mlcycle.core.errors import UserError
+from mlcycle.tables.values import (
+    FALSE,
+    TRUE,
+    blank_to_na,
+    label_texts,
+    parse_dates,
+    read_as,
+    sort_labels,
+)
 
 KINDS = ("numeric", "categorical", "boolean", "datetime", "text", "identifier", "constant")
 TASKS = ("auto", "classification", "regression")
-TRUE = frozenset({"true", "yes", "y", "t", "1", "1.0", "on"})
-FALSE = frozenset({"false", "no", "n", "f", "0", "0.0", "off"})
 TEXT_LEVELS = 50  # a category column with more distinct values is "text"
 MOSTLY = 0.95  # share of values that must read as numbers (dates) for the column to be numeric
 UNIQUE = 0.99  # share of distinct values that makes a column identifier-like
@@ -90,133 +97,6 @@ class Schema:
         )
 
 
-# --- values as text, labels ----------------------------------------------------------------------
-
-
-def _is_text(series: pd.Series) -> bool:
-    """True when every present value is a string (pandas ``str`` dtype or object of strings)."""
-    if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
-        return True
-    return pd.api.types.is_object_dtype(series) and pd.api.types.infer_dtype(
-        series, skipna=True
-    ) in ("string", "empty")
-
-
-def _blank_to_na(series: pd.Series) -> pd.Series:
-    """Text values stripped; empty text is missing."""
-    if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
-        return series
-    if _is_text(series):
-        text = series.astype(object).where(series.notna())
-        stripped = text.str.strip()
-        return stripped.where(stripped.ne("") & stripped.notna())
-    text = series.astype(object).where(series.notna())
-    text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
-    return text.where(text.map(lambda v: v != "" if isinstance(v, str) else True))
-
-
-def _number_text(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(value)
-
-
-def _numbers_as_text(series: pd.Series) -> pd.Series:
-    """Numbers as text, integers without ``.0``; missing stays missing (vectorized)."""
-    values = series.to_numpy(dtype=float, na_value=np.nan)
-    whole = np.isfinite(values) & (np.floor(values) == values) & (np.abs(values) < 2**53)
-    out = np.full(len(values), np.nan, dtype=object)
-    out[whole] = values[whole].astype(np.int64).astype(str)
-    other = ~whole & ~np.isnan(values)
-    out[other] = values[other].astype(str)
-    return pd.Series(out, index=series.index, dtype=object)
-
-
-def label_texts(series: pd.Series) -> pd.Series:
-    """Values as the strings a category or class is named by (``1.0`` -> ``"1"``), missing kept."""
-    series = _blank_to_na(series)
-    if pd.api.types.is_bool_dtype(series):
-        return series.map(lambda v: str(bool(v)).lower() if pd.notna(v) else np.nan)
-    if pd.api.types.is_numeric_dtype(series):
-        return _numbers_as_text(series)
-    if _is_text(series):
-        return series.astype(object).where(series.notna())
-    return series.map(
-        lambda v: (
-            np.nan
-            if v is None or (isinstance(v, float) and np.isnan(v))
-            else _number_text(v)
-            if isinstance(v, float | int | np.number) and not isinstance(v, bool)
-            else str(v)
-        )
-    ).astype(object)
-
-
-def sort_labels(labels: list[str]) -> list[str]:
-    """Numbers by value (``2`` before ``10``), anything else as text."""
-    try:
-        return sorted(labels, key=float)
-    except ValueError:
-        return sorted(labels)
-
-
-# --- reading values as a kind --------------------------------------------------------------------
-
-
-def _parse_dates(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        out = values
-    else:
-        text = (
-            values.astype(object)
-            .where(values.notna())
-            .map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v) else str(v))
-        )
-        with _quiet_dates():
-            out = pd.to_datetime(text, errors="coerce")
-            if out.isna().sum() > text.isna().sum():
-                out = pd.to_datetime(text, errors="coerce", format="mixed")
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
-    return out
-
-
-class _quiet_dates:
-    """pandas warns when it guesses a date format per element; the guess is what we want."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._catch = warnings.catch_warnings()
-        self._catch.__enter__()
-        warnings.filterwarnings("ignore", message=".*Could not infer format.*")
-        warnings.filterwarnings("ignore", message=".*Parsing dates in .* format.*")
-
-    def __exit__(self, *exc: object) -> None:
-        self._catch.__exit__(*exc)
-
-
-def read_as(series: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
-    """``series`` read as ``kind`` and the mask of values that could not be read (missing
-    values are missing, not bad). numeric and boolean give floats (boolean: 0/1), datetime
-    gives datetime64, the rest gives text (object) with NaN for missing."""
-    series = _blank_to_na(series)
-    present = series.notna()
-    if kind == "numeric":
-        if pd.api.types.is_bool_dtype(series):
-            out = series.astype(float)
-        elif pd.api.types.is_numeric_dtype(series):
-            out = series.astype(float)
-        else:
-            out = pd.to_numeric(series.astype(object).where(present), errors="coerce").astype(float)
-    elif kind == "boolean":
-        text = label_texts(series).map(lambda v: v.lower() if isinstance(v, str) else v)
-        out = text.map(lambda v: 1.0 if v in TRUE else 0.0 if v in FALSE else np.nan).astype(float)
-    elif kind == "datetime":
-        out = _parse_dates(series)
-    else:
-        out = label_texts(series)
-    return out, present & out.isna()
-
-
 # --- inference -----------------------------------------------------------------------------------
 
 
@@ -227,7 +107,7 @@ def _shown(value: Any) -> str:
 
 def infer_kind(series: pd.Series, name: str = "") -> tuple[str, str]:
     """The kind of one column and why."""
-    series = _blank_to_na(series)
+    series = blank_to_na(series)
     values = series.dropna()
     if len(values) == 0:
         return "constant", "every value is missing"
@@ -255,7 +135,7 @@ def infer_kind(series: pd.Series, name: str = "") -> tuple[str, str]:
         return kind, f"{reason} ({share:.0%} of values read as numbers)"
     looks_dated = text.str.contains(r"\d{1,4}[-/.:]\d{1,2}", regex=True)
     if float(looks_dated.mean()) >= MOSTLY:
-        dated = _parse_dates(text)
+        dated = parse_dates(text)
         share = float(dated.notna().mean())
         if share >= MOSTLY:
             return "datetime", f"{share:.0%} of values read as dates"
@@ -307,7 +187,7 @@ def infer_task(target: pd.Series, name: str, task: str = "auto") -> str:
     ``regression`` for other numbers; ``task`` overrides."""
     if task not in TASKS:
         raise UserError(f"data.task '{task}' is not one of {', '.join(TASKS)}")
-    values = _blank_to_na(target).dropna()
+    values = blank_to_na(target).dropna()
     if len(values) == 0:
         raise UserError(f"data.target '{name}' has no values; every row's target is missing")
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
@@ -403,7 +283,7 @@ def check_frame(frame: pd.DataFrame, schema: Schema) -> None:
             )
     for column in schema.features:
         _, bad = read_as(frame[column.name], column.kind)
-        values = _blank_to_na(frame[column.name]).dropna()
+        values = blank_to_na(frame[column.name]).dropna()
         if len(values) and int(bad.sum()) == len(values):
             example = _shown(values.iloc[0])
             raise UserError(

@@ -24,7 +24,7 @@ import pandas as pd
 
 from mlcycle.core.errors import UserError
 from mlcycle.data.splits import assign_splits, check_fractions, draw
-from mlcycle.tables.schema import label_texts
+from mlcycle.tables.values import label_texts
 
 SEP_VALUE, SEP_ROW = "\x1e", "\x1f"
 

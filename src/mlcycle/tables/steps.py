@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mlcycle.core.errors import UserError
-from mlcycle.tables.schema import read_as
+from mlcycle.tables.values import read_as
 
 MISSING_TEXT = ""  # a missing category after Coerce (skl2onnx imputes strings, not NaN)
 DATE_PARTS = ("year", "quarter", "month", "day", "dayofyear", "weekday", "hour", "minute")
@@ -143,7 +143,7 @@ class GroupAggregates(TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _keys(values: pd.Series) -> pd.Series:
-        from mlcycle.tables.schema import label_texts
+        from mlcycle.tables.values import label_texts
 
         return label_texts(values).fillna(MISSING_TEXT).replace({"": MISSING_TEXT})
 
