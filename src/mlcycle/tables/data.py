@@ -1,12 +1,9 @@
 """``TabularData``: a table (CSV, Parquet, SQL or built-in) as a LightningDataModule.
 
-Reading, in order: the table (:func:`~mlcycle.tables.read.read_table`); rows without a target
-are skipped with the reason; the schema is inferred (or, for a run's own data, read from its
-``schema.json`` and the table held to it); each row's content hash; the splits (drawn,
-by group or by time: :mod:`mlcycle.tables.splits`, or a run's ``splits.csv``); the pipeline,
-fitted on the train rows only (:mod:`mlcycle.tables.pipeline`). The loaders yield
-``(x, y, index)``: x float32 ``[B, num_features]``, y class indices (int64) or values
-(float32), index the rows' positions in the table.
+The table is read, typed, split and its pipeline fitted on the train rows once, on first use
+(:func:`~mlcycle.tables.table.build_table`). The loaders yield ``(x, y, index)``: x float32
+``[B, num_features]``, y class indices (int64) or values (float32), index the rows' positions
+in the table.
 
 The run record is the image data modules': ``data_manifest.csv`` has one line per row (its key,
 content hash, label and split), so the fingerprint, the resume check and the sealed test set's
@@ -19,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,53 +27,14 @@ from sklearn.pipeline import Pipeline
 from torch.utils.data import DataLoader, Dataset
 
 from mlcycle.core.errors import UserError
-from mlcycle.data.layout import announce
 from mlcycle.data.loaders import split_loader
 from mlcycle.data.manifest import check_unchanged, file_digest, write_run_files
-from mlcycle.data.splits import SPLITS, splits_from_file
-from mlcycle.tables.pipeline import (
-    CUSTOM_STEPS,
-    compare_params,
-    describe_features,
-    fit_pipeline,
-    learned_params,
-    resolve_config,
-)
-from mlcycle.tables.read import read_table
-from mlcycle.tables.schema import (
-    Schema,
-    check_frame,
-    check_target,
-    infer_schema,
-    label_texts,
-    read_as,
-)
-from mlcycle.tables.splits import drawn_split, group_split, row_hashes, time_split
+from mlcycle.data.splits import SPLITS
+from mlcycle.tables.pipeline import CUSTOM_STEPS, learned_params, resolve_config
+from mlcycle.tables.schema import Schema
+from mlcycle.tables.table import PIPELINE_FILE, SCHEMA_FILE, Table, build_table, where
 
-SCHEMA_FILE = "schema.json"
-PIPELINE_FILE = "pipeline.json"
-
-
-@dataclass
-class Table:
-    """Everything known about the table once read, split and fitted."""
-
-    frame: pd.DataFrame  # the usable rows as read (target included), index 0..n-1
-    rows: list[int]  # each usable row's number in the table as read (1-based)
-    hashes: list[str]  # content sha256 of each row without its target: what its split follows
-    contents: list[str]  # content sha256 of each whole row (target included): the manifest's
-    keys: list[str]  # splits.csv's key of each row: data.id_column's value or the hash
-    labels: list[str]  # the target as text
-    y: np.ndarray  # class indices (int64) or values (float32)
-    splits: list[str]
-    positions: dict[str, np.ndarray]
-    schema: Schema
-    pipeline: Pipeline
-    features: dict[str, Any]  # describe_features(pipeline)
-    skipped: list[tuple[str, str]]
-    read_rows: int
-    how: str  # how the splits were made, for the layout line
-    matrices: dict[str, np.ndarray] = field(default_factory=dict)
+__all__ = ["PIPELINE_FILE", "SCHEMA_FILE", "RowsDataset", "Table", "TabularData"]
 
 
 class RowsDataset(Dataset):
@@ -166,7 +122,7 @@ class TabularData(LightningDataModule):
     @property
     def table(self) -> Table:
         if self._table is None:
-            self._table = self._build()
+            self._table = build_table(self.hparams, self.pipeline_config)
         return self._table
 
     def setup(self, stage: str | None = None) -> None:
@@ -281,257 +237,6 @@ class TabularData(LightningDataModule):
         """Any split, in order; used by evaluation, never by training."""
         return self._loader(split, shuffle=False)
 
-    # --- reading, splitting, fitting -------------------------------------------------------------
-
-    def _where(self) -> str:
-        hp = self.hparams
-        if hp.source == "sql":
-            from mlcycle.data.sql import shown_url
-
-            return f"SQL query on {shown_url(hp.url or '')}"
-        return f"{hp.source} table '{hp.path}'"
-
-    def _run_file(self, name: str) -> Path | None:
-        """A file of the run whose ``splits.csv`` is ``data.split_file``."""
-        if not self.hparams.split_file:
-            return None
-        path = Path(self.hparams.split_file).parent / name
-        return path if path.is_file() else None
-
-    def _schema(self, frame: pd.DataFrame) -> Schema:
-        hp = self.hparams
-        saved = self._run_file(SCHEMA_FILE)
-        if saved is not None:
-            schema = Schema.from_dict(json.loads(saved.read_text()))
-            check_target(frame, schema.target)
-            check_frame(frame, schema)
-            return schema
-        drop = list(hp.drop or [])
-        if hp.id_column and hp.id_column not in drop:
-            drop.append(hp.id_column)
-        schema = infer_schema(frame, hp.target, hp.task, drop, hp.kinds)
-        if hp.id_column:
-            schema.column(hp.id_column).dropped = "the id column (data.id_column)"
-        return schema
-
-    def _labels(
-        self, frame: pd.DataFrame, schema: Schema
-    ) -> tuple[np.ndarray, list[str], dict[int, str]]:
-        """The target of every row as the model sees it, as text, and the rows it cannot use."""
-        target = frame[schema.target]
-        text = label_texts(target)
-        bad: dict[int, str] = {}
-        if schema.task == "classification":
-            index = {c: i for i, c in enumerate(schema.classes)}
-            y = np.zeros(len(frame), dtype=np.int64)
-            for i, label in enumerate(text):
-                if pd.isna(label):
-                    bad[i] = "the target is missing"
-                elif label not in index:
-                    bad[i] = f"class '{label}' is not one of the run's classes"
-                else:
-                    y[i] = index[label]
-        else:
-            values, wrong = read_as(target, "numeric")
-            y = values.to_numpy(dtype=np.float32)
-            for i in np.flatnonzero(values.isna().to_numpy()):
-                shown = target.iloc[i]
-                bad[int(i)] = (
-                    f"the target '{shown}' is not a number"
-                    if wrong.iloc[i]
-                    else "the target is missing"
-                )
-        return y, ["" if pd.isna(t) else str(t) for t in text], bad
-
-    def _column(self, frame: pd.DataFrame, key: str) -> str:
-        name = getattr(self.hparams, key)
-        if name not in frame.columns:
-            import difflib
-
-            close = difflib.get_close_matches(str(name), [str(c) for c in frame.columns], n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            raise UserError(
-                f"data.{key} '{name}' is not a column of the table; {hint}columns: "
-                f"{', '.join(map(str, frame.columns))}"
-            )
-        return name
-
-    def _ids(self, frame: pd.DataFrame) -> list[str]:
-        """``data.id_column``'s values as text; each row needs its own."""
-        ids = label_texts(frame[self.hparams.id_column])
-        counts = ids.value_counts(dropna=False)
-        if ids.isna().any() or counts.max() > 1:
-            twice = (
-                "a missing id"
-                if ids.isna().any()
-                else f"'{counts.index[0]}' {counts.iloc[0]} times"
-            )
-            raise UserError(
-                f"data.id_column '{self.hparams.id_column}' has {twice}; it must identify each "
-                "row (unset it to key rows by their content)"
-            )
-        return [str(v) for v in ids]
-
-    def _times(self, frame: pd.DataFrame, schema: Schema) -> tuple[pd.Series, dict[int, str]]:
-        name = self._column(frame, "time_column")
-        kind = schema.column(name).kind
-        if kind not in ("datetime", "numeric"):
-            raise UserError(
-                f"data.time_column '{name}' holds {kind} values; it needs dates or numbers"
-            )
-        values, _ = read_as(frame[name], kind)
-        bad = {
-            int(i): f"no readable time in '{name}'"
-            for i in np.flatnonzero(values.isna().to_numpy())
-        }
-        return values, bad
-
-    def _build(self) -> Table:
-        hp = self.hparams
-        frame = read_table(hp.source, hp.path, hp.url, hp.query)
-        read_rows = len(frame)
-        if hp.id_column:
-            self._column(frame, "id_column")
-        if hp.group_column:
-            self._column(frame, "group_column")
-        schema = self._schema(frame)
-        y, labels, bad = self._labels(frame, schema)
-        times = None
-        if hp.time_column:
-            times, late = self._times(frame, schema)
-            bad = {**late, **bad}
-        skipped = [(f"row {i + 1}", why) for i, why in sorted(bad.items())]
-        keep = np.asarray([i not in bad for i in range(len(frame))])
-        if not keep.any():
-            raise UserError(f"no row of the {self._where()} can be used ({skipped[0][1]})")
-        rows = [i + 1 for i in range(len(frame)) if keep[i]]
-        frame = frame[keep].reset_index(drop=True)
-        y = y[keep]
-        labels = [t for t, k in zip(labels, keep, strict=True) if k]
-        # A row's split follows its features, so relabelling a row never moves it between
-        # splits; the manifest hashes the whole row, so a relabelling still counts as a change.
-        hashes = row_hashes(frame.drop(columns=[schema.target]))
-        contents = row_hashes(frame)
-        if hp.id_column:
-            keys = self._ids(frame)
-        else:
-            keys = hashes
-        splits, how = self._splits(
-            frame,
-            schema,
-            hashes,
-            keys,
-            labels,
-            None if times is None else times[keep].reset_index(drop=True),
-        )
-        positions = {
-            s: np.asarray([i for i, x in enumerate(splits) if x == s], dtype=np.int64)
-            for s in SPLITS
-        }
-        if not len(positions["train"]):
-            raise UserError(
-                "the train split is empty; lower data.val_fraction / data.test_fraction"
-            )
-        self._warn_missing_classes(schema, y, positions)
-        train = positions["train"]
-        pipeline, x_train, kept = fit_pipeline(
-            schema, self.pipeline_config, frame.iloc[train].reset_index(drop=True), y[train]
-        )
-        for p in train[~kept]:
-            skipped.append(
-                (f"row {rows[p]}", "too many features missing (pipeline.missing.drop_rows_over)")
-            )
-        positions["train"] = train[kept]
-        features = describe_features(pipeline)
-        table = Table(
-            frame=frame,
-            rows=rows,
-            hashes=hashes,
-            contents=contents,
-            keys=keys,
-            labels=labels,
-            y=y,
-            splits=splits,
-            positions=positions,
-            schema=schema,
-            pipeline=pipeline,
-            features=features,
-            skipped=skipped,
-            read_rows=read_rows,
-            how=how,
-            matrices={"train": x_train},
-        )
-        counts = ", ".join(f"{s} {len(positions[s])}" for s in SPLITS)
-        announce(
-            f"{self._where()}: {read_rows} rows, {len(schema.columns)} columns; target "
-            f"'{schema.target}' ({schema.task}); {how} ({counts}); {len(features['names'])} "
-            "features after the pipeline"
-        )
-        if skipped:
-            print(
-                f"skipped {len(skipped)} row(s) ({skipped[0][0]}: {skipped[0][1]}); the run's "
-                "skipped_files.csv lists them"
-            )
-        self._check_saved_pipeline(pipeline)
-        return table
-
-    def _splits(
-        self,
-        frame: pd.DataFrame,
-        schema: Schema,
-        hashes: list[str],
-        keys: list[str],
-        labels: list[str],
-        times: pd.Series | None,
-    ) -> tuple[list[str], str]:
-        hp = self.hparams
-        val, test, seed = hp.val_fraction, hp.test_fraction, hp.split_seed
-        if hp.split_file:
-            return splits_from_file(hp.split_file, keys), f"splits from {hp.split_file}"
-        if times is not None:
-            return time_split(times, hashes, val, test), f"split by time ('{hp.time_column}')"
-        if hp.group_column:
-            groups = [
-                f"row:{h}" if pd.isna(g) else f"group:{g}"
-                for g, h in zip(label_texts(frame[hp.group_column]), hashes, strict=True)
-            ]
-            return group_split(groups, val, test, seed), f"split by group ('{hp.group_column}')"
-        strata = labels if schema.task == "classification" else ["rows"] * len(labels)
-        words = f"val {val:.0%}, " + (f"test {test:.0%}" if test > 0 else "no test split")
-        return drawn_split(hashes, strata, val, test, seed), f"splits drawn ({words})"
-
-    def _warn_missing_classes(
-        self, schema: Schema, y: np.ndarray, positions: dict[str, np.ndarray]
-    ) -> None:
-        if schema.task != "classification":
-            return
-        for split in ("train", "val", "test"):
-            present = set(y[positions[split]].tolist())
-            if not len(positions[split]):
-                continue
-            absent = [c for i, c in enumerate(schema.classes) if i not in present]
-            if absent:
-                print(
-                    f"warning: class '{absent[0]}' has no row in the {split} split"
-                    + ("; a model cannot learn it" if split == "train" else ""),
-                    file=sys.stderr,
-                )
-
-    def _check_saved_pipeline(self, pipeline: Pipeline) -> None:
-        """Refitted on a run's own train rows, the pipeline must learn what the run recorded."""
-        saved = self._run_file(PIPELINE_FILE)
-        if saved is None:
-            return
-        recorded = json.loads(saved.read_text()).get("learned")
-        differ = compare_params(recorded, json.loads(json.dumps(learned_params(pipeline))))
-        if differ:
-            print(
-                f"warning: the pipeline refitted on the run's train rows differs from {saved} "
-                f"({len(differ)} value(s), first at {differ[0]}); the table or the library "
-                "versions changed since the run",
-                file=sys.stderr,
-            )
-
     # --- the run record --------------------------------------------------------------------------
 
     def manifest_rows(self) -> list[tuple[str, str, int, str, str, str]]:
@@ -570,7 +275,7 @@ class TabularData(LightningDataModule):
         return {
             "kind": "table",
             "source": hp.source,
-            "where": self._where(),
+            "where": where(self.hparams),
             **file_info,
             "target": table.schema.target,
             "task": table.schema.task,
