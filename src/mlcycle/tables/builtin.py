@@ -8,6 +8,7 @@ one through the ``mlcycle.builtin_tables`` entry-point group (a function returni
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,17 +73,15 @@ def messy(rows: int = MESSY_ROWS, seed: int = MESSY_SEED) -> pd.DataFrame:
     income, city, membership, the signup month, the last login's hour and the region.
     """
     rng = np.random.default_rng(seed)
-    n = rows
+    customers = _customers(rng, rows)
+    return _messy_columns(rng, rows, customers, _outcomes(rng, rows, customers))
 
-    def holes(values: np.ndarray, share: float) -> np.ndarray:
-        values = values.astype(object if values.dtype.kind in "OUS" else float)
-        values[rng.random(n) < share] = None if values.dtype == object else np.nan
-        return values
 
+def _customers(rng: np.random.Generator, n: int) -> dict[str, Any]:
+    """The customers' true values (drawn in this order: the table depends on it)."""
     age = rng.integers(18, 86, n).astype(float)
     income = rng.lognormal(10.4, 0.55, n)
     outlier = rng.random(n) < 0.01
-    income_seen = np.where(outlier, income * 25, income).round(2)
     balance = rng.normal(1200, 900, n)
     balance_seen = np.where(rng.random(n) < 0.02, balance + rng.choice([-1, 1], n) * 15000, balance)
     cities = np.array(["Berlin", "Lyon", "Madrid", "Oslo", "Porto", "Turin"])
@@ -95,52 +94,82 @@ def messy(rows: int = MESSY_ROWS, seed: int = MESSY_SEED) -> pd.DataFrame:
     login = pd.Timestamp("2024-01-01") + pd.to_timedelta(
         rng.integers(0, 180 * 24 * 60, n), unit="min"
     )
-    hour = login.hour.to_numpy()
+    return {
+        "age": age,
+        "income": income,
+        "income_seen": np.where(outlier, income * 25, income).round(2),
+        "balance_seen": balance_seen,
+        "city": city,
+        "city_effect": np.array([city_effect[c] for c in city]),
+        "member": member,
+        "region_index": region_index,
+        "region_effect": region_effect,
+        "signup": signup,
+        "login": login,
+    }
+
+
+def _outcomes(rng: np.random.Generator, n: int, c: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The churn score and the spend, from the customers' true values."""
+    hour = c["login"].hour.to_numpy()
     night = (hour < 6) | (hour >= 22)
-    products = np.array([f"item-{i:02d}" for i in range(80)])
-    weights = 1.0 / np.arange(1, 81)
     score = (
-        -0.04 * (age - 45)
-        + 1.1 * (income < 22000)
-        + np.array([city_effect[c] for c in city])
-        - 1.3 * member
-        + 0.9 * np.isin(signup.month.to_numpy(), [11, 12])
+        -0.04 * (c["age"] - 45)
+        + 1.1 * (c["income"] < 22000)
+        + c["city_effect"]
+        - 1.3 * c["member"]
+        + 0.9 * np.isin(c["signup"].month.to_numpy(), [11, 12])
         + 0.8 * night
-        + region_effect
+        + c["region_effect"]
         + rng.normal(0, 0.7, n)
         - 0.6
     )
     spend = (
         40
-        + 0.0015 * income
-        + 25 * member
-        + 8 * np.array([city_effect[c] for c in city])
-        + 0.4 * (age - 45)
-        + 6 * region_effect
+        + 0.0015 * c["income"]
+        + 25 * c["member"]
+        + 8 * c["city_effect"]
+        + 0.4 * (c["age"] - 45)
+        + 6 * c["region_effect"]
         + rng.normal(0, 8, n)
     )
+    return {"score": score, "spend": spend}
+
+
+def _messy_columns(
+    rng: np.random.Generator, n: int, c: dict[str, Any], out: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """The table as seen: holes, a near-constant and a constant column, ids, products."""
+
+    def holes(values: np.ndarray, share: float) -> np.ndarray:
+        values = values.astype(object if values.dtype.kind in "OUS" else float)
+        values[rng.random(n) < share] = None if values.dtype == object else np.nan
+        return values
+
+    products = np.array([f"item-{i:02d}" for i in range(80)])
+    weights = 1.0 / np.arange(1, 81)
     promo = np.zeros(n, dtype=int)
     promo[rng.choice(n, 4, replace=False)] = 1
-    frame = pd.DataFrame(
+    income_seen = c["income_seen"]
+    return pd.DataFrame(
         {
             "customer_id": [f"C{i:05d}" for i in rng.permutation(n) + 1],
-            "signup_date": holes(np.asarray(signup.strftime("%Y-%m-%d")), 0.03),
-            "last_login": np.asarray(login.strftime("%Y-%m-%d %H:%M")),
-            "age": holes(age, 0.05),
+            "signup_date": holes(np.asarray(c["signup"].strftime("%Y-%m-%d")), 0.03),
+            "last_login": np.asarray(c["login"].strftime("%Y-%m-%d %H:%M")),
+            "age": holes(c["age"], 0.05),
             "income": holes(income_seen, 0.10),
             "income_eur": (income_seen * 0.92 + rng.normal(0, 5, n)).round(2),
-            "balance": holes(balance_seen.round(2), 0.02),
+            "balance": holes(c["balance_seen"].round(2), 0.02),
             "visits": rng.poisson(3, n),
-            "city": holes(city, 0.04),
+            "city": holes(c["city"], 0.04),
             "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.6, 0.3, 0.1]),
             "product": products[rng.choice(80, n, p=weights / weights.sum())],
-            "is_member": holes(np.where(member, "yes", "no"), 0.05),
+            "is_member": holes(np.where(c["member"], "yes", "no"), 0.05),
             "promo_used": promo,
-            "region": np.array([f"R{i:02d}" for i in range(40)])[region_index],
+            "region": np.array([f"R{i:02d}" for i in range(40)])[c["region_index"]],
             "channel": "web",
             "survey_score": holes(rng.integers(1, 11, n), 0.85),
-            "spend": spend.round(2),
-            "churn": np.where(score > 0, "yes", "no"),
+            "spend": out["spend"].round(2),
+            "churn": np.where(out["score"] > 0, "yes", "no"),
         }
     )
-    return frame
