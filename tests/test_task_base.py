@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from jsonargparse import ArgumentParser
@@ -99,3 +101,34 @@ def test_predict_step_gives_the_evaluator_index_and_target(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_chance_level_without_data_is_unknown(name):
     assert TASKS.get(name)(**LINKED).chance_level(None) is None
+
+
+class _Counted:
+    """A data module with what the built-in tasks count for their chance level."""
+
+    num_classes = 3
+    class_counts = [6, 3, 1]
+
+    def __init__(self) -> None:
+        self.index = SimpleNamespace(positions={"train": [0, 1]})
+
+    def raw_pair(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        mask = np.array([[0, 0, 0], [0, 1, 255]]) if position == 0 else np.zeros((2, 3), int)
+        return np.zeros((2, 3, 3)), mask
+
+
+@pytest.mark.parametrize(
+    ("name", "metric", "baseline", "value"),
+    [("classification", "val/f1", "majority class", 2 * 0.6 / 1.6 / 3),
+     ("segmentation", "val/iou", "majority class everywhere", 10 / 11 / 2),
+     ("detection", "val/map", "no correct detection", 0.0)],
+)  # fmt: skip
+def test_each_task_answers_its_chance_level(name, metric, baseline, value):
+    chance = TASKS.get(name)(**LINKED).chance_level(_Counted())
+    assert chance.metric == metric
+    assert chance.baselines[baseline] == pytest.approx(value)
+
+
+def test_chance_level_of_a_data_module_without_counts_is_unknown():
+    for name in ("classification", "segmentation"):
+        assert TASKS.get(name)(**LINKED).chance_level(object()) is None

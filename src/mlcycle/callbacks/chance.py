@@ -1,7 +1,7 @@
-"""The score a model gets without learning anything, per monitored metric.
+"""The score a model gets without learning anything: the floors of the common metrics.
 
-A task's ``chance_level(datamodule)`` (``mlcycle.tasks.base.Task``) finds its floor here by the
-name of the metric it monitors (``CHANCE``); a task with a metric of its own overrides it.
+Each task answers ``chance_level(datamodule)`` (``mlcycle.tasks.base.Task``) in its own file,
+from what its data module counts and the formulas here, through :func:`chance_or_none`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-MASK_SAMPLE = 256  # training masks read to count the pixels of each class
 
 
 @dataclass
@@ -74,66 +72,11 @@ def segmentation_iou(counts: Sequence[float]) -> dict[str, float]:
     return {"majority class everywhere": float(q.max()) / len(present), "uniform guess": uniform}
 
 
-def class_counts(datamodule: Any) -> list[int] | None:
-    counts = getattr(datamodule, "class_counts", None)
-    return list(counts) if counts else None
-
-
-def pixel_counts(datamodule: Any) -> list[int] | None:
-    """Pixels per class in (up to ``MASK_SAMPLE``) training masks; ``ignore_index`` left out."""
-    counts = getattr(datamodule, "pixel_class_counts", None)
-    if counts:
-        return list(counts)
-    if not hasattr(datamodule, "raw_pair"):
-        return None
-    k, ignore = datamodule.num_classes, getattr(datamodule, "ignore_index", 255)
-    total = np.zeros(k, dtype=np.int64)
-    positions = datamodule.index.positions["train"]
-    step = max(1, len(positions) // MASK_SAMPLE)
-    for p in positions[::step][:MASK_SAMPLE]:
-        mask = np.asarray(datamodule.raw_pair(p)[1]).ravel()
-        total += np.bincount(mask[(mask != ignore) & (mask < k)], minlength=k)[:k]
-    return total.tolist() if total.sum() else None
-
-
-def _classification(metric: str, score: Callable[[Sequence[float]], dict[str, float]]):
-    def chance(datamodule: Any) -> Chance | None:
-        counts = class_counts(datamodule)
-        if not counts:
-            return None
-        return Chance(metric, score(counts), uniform_loss(counts), "misclassified.png")
-
-    return chance
-
-
-def _segmentation(datamodule: Any) -> Chance | None:
-    counts = pixel_counts(datamodule)
-    if not counts:
-        return None
-    return Chance("val/iou", segmentation_iou(counts), uniform_loss(counts), "worst_iou.png")
-
-
-def _detection(metric: str):
-    def chance(datamodule: Any) -> Chance:
-        return Chance(metric, {"no correct detection": 0.0}, None, "detection_errors.png")
-
-    return chance
-
-
-CHANCE: dict[str, Callable[[Any], Chance | None]] = {
-    "val/f1": _classification("val/f1", classification_f1),
-    "val/acc": _classification("val/acc", classification_acc),
-    "val/iou": _segmentation,
-    "val/map": _detection("val/map"),
-    "val/map_50": _detection("val/map_50"),
-}
-
-
-def chance_for_metric(metric: str, datamodule: Any) -> Chance | None:
-    """``CHANCE``'s floor for ``metric`` on ``datamodule``; ``None`` when unknown (the chance
-    rule is then skipped). ``Task.chance_level`` calls this unless a task overrides it."""
-    find = CHANCE.get(metric)
-    if find is None or datamodule is None:
+def chance_or_none(find: Callable[[Any], Chance | None], datamodule: Any) -> Chance | None:
+    """``find(datamodule)``, a task's floor, or ``None`` when unknown: no data module, one
+    without what ``find`` counts, or a baseline that is not finite (the chance rule is then
+    skipped)."""
+    if datamodule is None:
         return None
     try:
         chance = find(datamodule)

@@ -56,8 +56,8 @@ exporters may use them to compare an artifact with the eager model.
 
 ``configure_optimizers`` is defined here once (``optimizer``, ``scheduler``, ...).
 ``chance_level(datamodule)`` returns the score of a model that learned nothing for the
-monitored metric (a :class:`~mlcycle.callbacks.chance.Chance`), or ``None``; the default looks
-it up by the monitor's name; a task with a metric of its own overrides it.
+monitored metric (a :class:`~mlcycle.callbacks.chance.Chance`), or ``None`` (the default);
+each task overrides it from what its data module counts (``chance_or_none`` guards it).
 ``configure_callbacks`` adds the task's own galleries (default: none).
 ``configure_model`` applies ``channels_last`` and ``compile`` to the network in ``self.model``
 once a Trainer runs the task; a task that cannot take them refuses them in its ``__init__``.
@@ -77,7 +77,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics import Metric, MetricCollection
 
-from mlcycle.callbacks.chance import Chance, chance_for_metric
+from mlcycle.callbacks.chance import Chance
 from mlcycle.core.errors import UserError
 from mlcycle.core.registry import Registry
 from mlcycle.tasks.common import (
@@ -183,8 +183,9 @@ class Task(LightningModule):
         return configure_optimizers(self)
 
     def chance_level(self, datamodule: Any) -> Chance | None:
-        """The monitored metric's score without learning; ``None`` when unknown."""
-        return chance_for_metric(self.monitor.metric, datamodule)
+        """The monitored metric's score without learning; ``None`` when unknown (the default:
+        the fit diagnosis then skips its chance rule). Each task answers it in its own file."""
+        return None
 
     def log_train_loss(
         self, loss: torch.Tensor, batch_size: int | None = None, **metrics: Metric

@@ -16,6 +16,13 @@ from torchmetrics.classification import (
 )
 
 from mlcycle.callbacks import ConfusionMatrix, Misclassified
+from mlcycle.callbacks.chance import (
+    Chance,
+    chance_or_none,
+    classification_acc,
+    classification_f1,
+    uniform_loss,
+)
 from mlcycle.core.errors import UserError
 from mlcycle.models import build_model
 from mlcycle.tasks.base import Monitor, Task, flatten_per_class, register_task
@@ -43,6 +50,9 @@ def flatten_metrics(
 ) -> dict[str, float]:
     """``{"f1_per_class": tensor([...])}`` becomes ``{"val/f1/<class>": ...}`` next to the scalars."""
     return flatten_per_class(values, class_names, prefix)
+
+
+CHANCE_SCORES = {"val/f1": classification_f1, "val/acc": classification_acc}
 
 
 @register_task
@@ -103,6 +113,18 @@ class ClassificationTask(Task):
                 f"model.class_weights has {len(hp.class_weights)} values; the data has {hp.num_classes} classes"
             )
         return torch.tensor(hp.class_weights, dtype=torch.float32)
+
+    def chance_level(self, datamodule: Any) -> Chance | None:
+        """The majority class and a uniform guess, on the training split's ``class_counts``."""
+        return chance_or_none(self._chance, datamodule)
+
+    def _chance(self, datamodule: Any) -> Chance | None:
+        metric = self.monitor.metric
+        score = CHANCE_SCORES.get(metric)
+        counts = list(datamodule.class_counts or []) if score is not None else []
+        if not counts:
+            return None
+        return Chance(metric, score(counts), uniform_loss(counts), "misclassified.png")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -9,6 +9,7 @@ from lightning.pytorch import Callback
 from torchmetrics import MeanMetric
 from torchmetrics.detection import MeanAveragePrecision
 
+from mlcycle.callbacks.chance import Chance, chance_or_none
 from mlcycle.callbacks.detection_gallery import DetectionGallery
 from mlcycle.core.errors import UserError
 from mlcycle.models.registry import DETECTION_MODELS, build_architecture
@@ -112,6 +113,15 @@ class DetectionTask(Task):
         )
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
         self.val_map = detection_metric()
+
+    def chance_level(self, datamodule: Any) -> Chance | None:
+        """No correct detection: every mAP is 0."""
+        return chance_or_none(self._chance, datamodule)
+
+    def _chance(self, datamodule: Any) -> Chance:
+        return Chance(
+            self.monitor.metric, {"no correct detection": 0.0}, None, "detection_errors.png"
+        )
 
     def configure_callbacks(self) -> list[Callback]:
         monitor, mode = self.monitor

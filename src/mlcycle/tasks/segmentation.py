@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from lightning.pytorch import Callback
 from torch.nn import functional as F
@@ -14,11 +15,14 @@ from torchmetrics.classification import (
     MulticlassJaccardIndex,
 )
 
+from mlcycle.callbacks.chance import Chance, chance_or_none, segmentation_iou, uniform_loss
 from mlcycle.callbacks.segmentation_gallery import SegmentationGallery
 from mlcycle.core.errors import UserError
 from mlcycle.models.registry import SEGMENTATION_MODELS, build_architecture
 from mlcycle.reports.mask_box_errors import image_iou
 from mlcycle.tasks.base import Monitor, Task, flatten_per_class, register_task
+
+MASK_SAMPLE = 256  # training masks read to count the pixels of each class (chance level)
 
 
 def segmentation_metrics(num_classes: int, ignore_index: int) -> MetricCollection:
@@ -130,6 +134,17 @@ class SegmentationTask(Task):
                 f"model.ignore_index={self.hparams.ignore_index} differs from data.ignore_index={theirs}; set both alike"
             )
 
+    def chance_level(self, datamodule: Any) -> Chance | None:
+        """The majority class everywhere and a uniform guess per pixel, on the pixels of each
+        class in (up to ``MASK_SAMPLE``) training masks."""
+        return chance_or_none(self._chance, datamodule)
+
+    def _chance(self, datamodule: Any) -> Chance | None:
+        counts = pixel_counts(datamodule, self.hparams.ignore_index)
+        if not counts:
+            return None
+        return Chance("val/iou", segmentation_iou(counts), uniform_loss(counts), "worst_iou.png")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, num_classes, H, W)`` logits at the input's resolution."""
         return logits_at_input(self.model, x)
@@ -169,3 +184,15 @@ class SegmentationTask(Task):
         x, y, index = batch
         logits = self(x).float()
         return {"pred": logits.argmax(1), "target": y, "index": index, "loss": self.loss(logits, y)}
+
+
+def pixel_counts(datamodule: Any, ignore_index: int) -> list[int] | None:
+    """Pixels per class in (up to ``MASK_SAMPLE``) training masks; ``ignore_index`` left out."""
+    k = datamodule.num_classes
+    total = np.zeros(k, dtype=np.int64)
+    positions = datamodule.index.positions["train"]
+    step = max(1, len(positions) // MASK_SAMPLE)
+    for p in positions[::step][:MASK_SAMPLE]:
+        mask = np.asarray(datamodule.raw_pair(p)[1]).ravel()
+        total += np.bincount(mask[(mask != ignore_index) & (mask < k)], minlength=k)[:k]
+    return total.tolist() if total.sum() else None
