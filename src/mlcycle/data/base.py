@@ -14,7 +14,10 @@ subclass keeps its sample type, decoding and transforms, through a few hooks:
 * ``dataset_type``: an :class:`~mlcycle.data.index.IndexDataset` that turns a decoded item
   into a batch item;
 * ``raw_image(position)``, ``split_value(sample)`` (the second column of ``splits.csv``) and
-  ``describe()``, which adds the task's own entries to the shared ones.
+  ``describe()``, which adds the task's own entries to the shared ones;
+* ``data_kind``: the kind of data by name (``classification``, ``segmentation``,
+  ``detection``). The stages look up their part for this kind by that name (the quality
+  tools' checks: ``mlcycle.quality.kinds``), never by the class.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ class ImageDataModule(LightningDataModule):
 
     collate_fn: Callable[[list[Any]], Any] | None = None  # None: torch's default collate
     dataset_type: type[IndexDataset] = IndexDataset
+    data_kind = ""  # the kind of data, by the name the stages' registries know it (see above)
     what = "images"  # what a sample is, in messages
     coverage = "image"  # what holds a class, in messages on the classes of given splits
     split_column = "label"  # the second column of splits.csv: split_value(sample)

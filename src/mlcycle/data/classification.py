@@ -86,6 +86,7 @@ class ImageClassificationData(ImageDataModule):
     """
 
     dataset_type = ImageDataset
+    data_kind = "classification"
 
     def __init__(
         self,

@@ -168,6 +168,7 @@ class DetectionData(ImageDataModule):
 
     collate_fn = collate_boxes  # targets are dicts of varying length: batch them as lists
     dataset_type = BoxDataset
+    data_kind = "detection"
     coverage = "object"
     split_column = "image_id"
     resize = "stretch to image_size (albumentations Resize, bilinear); boxes scaled with it"

@@ -192,6 +192,7 @@ class SegmentationData(ImageDataModule):
     """
 
     dataset_type = MaskDataset
+    data_kind = "segmentation"
     what = "image/mask pairs"
     coverage = "pixel"
     split_column = "mask"
