@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Explore a config's data: ``python scripts/eda.py --config CONFIG [--out reports/eda] [--sample N] [--include-test]``."""
 
-from mlcycle.quality.eda.main import main
+from mlcycle.commands.eda import main
 
 if __name__ == "__main__":
     main()

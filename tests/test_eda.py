@@ -13,8 +13,8 @@ import pytest
 from conftest import tree_digest
 from quality_helpers import plant_faults, split_layout
 
+from mlcycle.commands.eda import main
 from mlcycle.quality.attributes import correlation_ratio, cramers_v, describe_attributes
-from mlcycle.quality.eda.main import main
 
 
 @pytest.fixture(scope="module")

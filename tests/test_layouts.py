@@ -204,9 +204,9 @@ def test_training_on_split_folders_keeps_the_given_test_set(tmp_path, capsys):
 
 
 def test_quality_tools_read_split_folders_as_splits(tmp_path, capsys):
+    from mlcycle.commands.materialize_data import main as materialize
+    from mlcycle.commands.validate_data import main as validate
     from mlcycle.quality.eda.analysis import analyse
-    from mlcycle.quality.materialize import main as materialize
-    from mlcycle.quality.validate import main as validate
 
     write_folder(tmp_path / "ds" / "train", per_class=10)
     write_folder(tmp_path / "ds" / "Test", per_class=3)

@@ -13,9 +13,9 @@ from conftest import tree_digest, write_folder
 from PIL import Image, PngImagePlugin
 from quality_helpers import jpeg_with_gps, texture
 
+from mlcycle.commands.materialize_data import main
 from mlcycle.data import ImageClassificationData
 from mlcycle.quality.exif import GPS_IFD, strip_metadata
-from mlcycle.quality.materialize import main
 
 
 @pytest.fixture

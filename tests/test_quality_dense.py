@@ -13,9 +13,9 @@ import pytest
 from conftest import tree_digest
 from PIL import Image
 
-from mlcycle.quality.eda.main import main as eda
-from mlcycle.quality.materialize import main as materialize
-from mlcycle.quality.validate import main as validate
+from mlcycle.commands.eda import main as eda
+from mlcycle.commands.materialize_data import main as materialize
+from mlcycle.commands.validate_data import main as validate
 
 SEG = "configs/segment_quickstart.yaml"
 DET = "configs/detect_quickstart.yaml"

@@ -170,7 +170,7 @@ def test_train_script_prints_one_error_line_for_bad_sql(sql_data, tmp_path, caps
 
 def test_a_query_with_colon_space_stays_a_string_for_train_and_validate(sql_data, tmp_path):
     from mlcycle.commands.train import main
-    from mlcycle.quality.validate import main as validate
+    from mlcycle.commands.validate_data import main as validate
 
     root, db = sql_data
     query = "SELECT path, label FROM images WHERE camera != 'x: y' ORDER BY path"

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcycle.quality.eda.main import main as eda_main
-from mlcycle.quality.tables.columns import suggest_transform
-from mlcycle.quality.tables.relations import cramers_v
-from mlcycle.quality.validate import main as validate_main
+from mlcycle.commands.eda import main as eda_main
+from mlcycle.commands.validate_data import main as validate_main
+from mlcycle.tables.quality.columns import suggest_transform
+from mlcycle.tables.quality.relations import cramers_v
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,10 +11,10 @@ import pytest
 from conftest import run_train, tree_digest
 from quality_helpers import near_copy, plant_faults, save, split_layout, texture
 
+from mlcycle.commands.validate_data import main
 from mlcycle.core.errors import UserError
 from mlcycle.data.splits import draw
 from mlcycle.quality.config import build_data
-from mlcycle.quality.validate import main
 
 
 def validate(root: Path, out: Path, *extra: str) -> dict:

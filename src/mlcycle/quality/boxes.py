@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from mlcycle.quality.annotated import AnnotationQuality
 from mlcycle.quality.findings import Thresholds, class_imbalance, robust_z, small_classes
 
 OUTSIDE = 0.5  # px a box may reach past the image edge before it counts as outside
@@ -46,6 +47,10 @@ class BoxChecks:
     @staticmethod
     def image_path(sample: Any) -> Path:
         return sample.path
+
+    @staticmethod
+    def files(sample: Any) -> list[Path]:
+        return [sample.path]  # boxes: from one annotation file or one label file per image
 
     def rows(self, positions: list[int], workers: int | None = None) -> list[dict[str, Any]]:
         """One row per sample at ``positions``: size, boxes, classes, box sizes and aspects."""
@@ -111,6 +116,61 @@ class BoxChecks:
             "classes": " ".join(sorted(set(r["labels"]))),
         }
 
+    # --- what eda.py draws (mlcycle.quality.eda.annotations) -----------------------------------
+
+    share = ("objects_per_class", "objects", "objects per class (analysed images)")
+    drawn = "boxes"
+
+    @staticmethod
+    def row_classes(r: dict[str, Any]) -> list[str]:
+        return r["labels"]
+
+    @staticmethod
+    def draw_split(left: Any, right: Any, rows: list[dict[str, Any]], style: dict) -> None:
+        """Boxes per image of one split (right)."""
+        counts = [len(r["labels"]) for r in rows]
+        right.hist(counts, bins=np.arange(max(counts) + 2) - 0.5, **style)
+
+    @staticmethod
+    def label_per_image(left: Any, right: Any, summary: dict[str, Any]) -> None:
+        left.axis("off")
+        text = "\n".join(
+            [f"images {summary['images']}", f"objects {summary['objects']}",
+             f"without boxes {summary['images_without_boxes']}", f"crowd {summary['crowd']}"]
+        )  # fmt: skip
+        left.text(0, 0.5, text, fontsize=9, va="center", family="monospace")
+        right.set(xlabel="boxes in the image", ylabel="images", title="boxes per image")
+
+    def shapes(self, rows: list[dict[str, Any]]) -> Any:
+        """Box size against aspect ratio, one point per box, coloured by class."""
+        from matplotlib import colormaps
+        from matplotlib.figure import Figure
+
+        if not any(r["labels"] for r in rows):
+            return None
+        fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+        ax = fig.subplots()
+        for k, name in enumerate(self.class_names):
+            size = [s for r in rows for s, lab in zip(r["size"], r["labels"], strict=True) if lab == name]  # fmt: skip
+            aspect = [s for r in rows for s, lab in zip(r["aspect"], r["labels"], strict=True) if lab == name]  # fmt: skip
+            if size:
+                ax.scatter(
+                    size, aspect, s=8, alpha=0.6, label=name, color=colormaps["tab10"](k % 10)
+                )
+        ax.set(xscale="log", yscale="log", xlabel="box size (sqrt of its share of the image area)",
+               ylabel="aspect ratio w/h", title="box sizes and aspect ratios")  # fmt: skip
+        ax.legend(fontsize=7, markerscale=1.5)
+        return fig
+
+    def draw_annotation(self, ax: Any, r: dict[str, Any], shape: tuple[int, ...]) -> None:
+        from matplotlib import colormaps
+        from matplotlib.patches import Rectangle
+
+        for box, label in zip(r["boxes"], r["labels"], strict=True):
+            colour = colormaps["tab10"](self.class_names.index(label) % 10)
+            x1, y1, x2, y2 = box
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1, color=colour))
+
 
 def _quantiles(values: np.ndarray) -> dict[str, float]:
     q = (
@@ -154,3 +214,7 @@ def box_outliers(rows: list[dict[str, Any]], z_limit: float) -> list[dict]:
                               "class": r["labels"][k], "measure": measure,
                               "value": r[measure][k], "z": round(float(score), 2)})  # fmt: skip
     return found
+
+
+# The quality part of the kind "detection" (``mlcycle.data_quality`` entry point).
+QUALITY = AnnotationQuality(BoxChecks)

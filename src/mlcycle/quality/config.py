@@ -20,8 +20,6 @@ from jsonargparse import ActionConfigFile, Namespace
 from lightning.pytorch import LightningDataModule
 
 from mlcycle.core.errors import UserError
-from mlcycle.data.skipped import check_strict
-from mlcycle.data.sources import Found, load_samples
 from mlcycle.training.parser import DEFAULT_DATA, MLCycleParser, one_line_error
 
 IGNORED = {"model": dict | None, "trainer": dict | None, "seed_everything": int | bool | None}
@@ -93,24 +91,3 @@ def data_arguments(argv: Sequence[str]) -> list[str]:
             out.append(arg)
             take = "=" not in arg
     return out
-
-
-def all_samples(dm: Any) -> Found:
-    """Every sample of a classification source, including files a quarantine list leaves out;
-    manifest rows the source skipped are counted on stderr."""
-    hp = dm.hparams
-    options = dict(hp.source_options or {})
-    options.update(root=hp.root, manifest=hp.manifest, path_column=hp.path_column)
-    options.update(label_column=hp.label_column, url=hp.url, query=hp.query, layout=hp.layout)
-    found = load_samples(hp.source, **options)
-    where = hp.manifest or hp.root or hp.url or hp.source
-    check_strict(found.skipped, hp.strict, where)
-    if found.skipped:
-        path, reason = found.skipped[0]
-        print(
-            f"warning: skipped {len(found.skipped)} row(s) of '{where}'; the first: '{path}': {reason}",
-            file=sys.stderr,
-        )
-    if not found.samples:
-        raise UserError(f"no images found in '{where}'; check the data section of the config")
-    return found

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from mlcycle.data.index import parallel_map
+from mlcycle.quality.annotated import AnnotationQuality
 from mlcycle.quality.findings import Thresholds, class_imbalance, small_classes
 
 
@@ -39,6 +40,10 @@ class MaskChecks:
     @staticmethod
     def image_path(sample: Any) -> Path:
         return sample.image
+
+    @staticmethod
+    def files(sample: Any) -> list[Path]:
+        return [sample.image, sample.mask]
 
     def rows(self, positions: list[int], workers: int | None = None) -> list[dict[str, Any]]:
         """One row per sample at ``positions``: its pixels per class, coverage and classes."""
@@ -120,3 +125,50 @@ class MaskChecks:
             "ignored": r["ignored"],
             "classes": " ".join(r["classes"]),
         }
+
+    # --- what eda.py draws (mlcycle.quality.eda.annotations) -----------------------------------
+
+    share = ("class_pixel_share", "share of all pixels", "class pixel share (analysed masks)")
+    drawn = "masks"
+
+    @staticmethod
+    def row_classes(r: dict[str, Any]) -> list[str]:
+        return r["classes"]
+
+    @staticmethod
+    def draw_split(left: Any, right: Any, rows: list[dict[str, Any]], style: dict) -> None:
+        """Mask coverage (left) and foreground classes per image (right) of one split."""
+        left.hist([r["coverage"] for r in rows], bins=20, range=(0, 1), **style)
+        counts = [len(r["classes"]) for r in rows]
+        right.hist(counts, bins=np.arange(max(counts) + 2) - 0.5, **style)
+
+    @staticmethod
+    def label_per_image(left: Any, right: Any, summary: dict[str, Any]) -> None:
+        left.set(xlabel="share of the mask that is not background", ylabel="images",
+                 title="mask coverage")  # fmt: skip
+        right.set(xlabel="foreground classes in the image", ylabel="images", title="classes per image")  # fmt: skip
+
+    @staticmethod
+    def shapes(rows: list[dict[str, Any]]) -> None:
+        return None  # a mask has no box shapes
+
+    @staticmethod
+    def draw_annotation(ax: Any, r: dict[str, Any], shape: tuple[int, ...]) -> None:
+        from matplotlib import colormaps
+
+        ax.imshow(overlay(r["mask"], shape, colormaps["tab10"]))
+
+
+def overlay(path: str, shape: tuple[int, ...], palette: Any) -> np.ndarray:
+    """The mask as RGBA: each foreground class in its colour, half transparent."""
+    with Image.open(path) as img:
+        mask = np.asarray(img).astype(np.int64)
+    rgba = np.zeros((*mask.shape, 4))
+    for c in np.unique(mask):
+        if 0 < c < 255:
+            rgba[mask == c] = (*palette(int(c - 1) % 10)[:3], 0.5)
+    return rgba if rgba.shape[:2] == tuple(shape) else np.zeros((*shape, 4))
+
+
+# The quality part of the kind "segmentation" (``mlcycle.data_quality`` entry point).
+QUALITY = AnnotationQuality(MaskChecks)

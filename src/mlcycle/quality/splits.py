@@ -5,19 +5,18 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
+from typing import Any
 
 from mlcycle.core.errors import UserError
-from mlcycle.data.classification import ImageClassificationData
 from mlcycle.data.layout import announce
 from mlcycle.data.sources import Found
 from mlcycle.data.splits import assign_splits as data_splits
 from mlcycle.data.splits import check_coverage, check_fractions, describe_draw, draw
 
 
-def assign_splits(
-    dm: ImageClassificationData, found: Found, hashes: list[str | None]
-) -> list[str | None]:
-    """``train``/``val``/``test`` per sample; ``None`` where the file is unreadable (hash None).
+def assign_splits(dm: Any, found: Found, hashes: list[str | None]) -> list[str | None]:
+    """``train``/``val``/``test`` per sample of a classification data module ``dm``; ``None``
+    where the file is unreadable (hash None).
 
     Follows the data module: a ``split_file`` wins, then splits fixed by the layout (split
     folders or a ``split`` column, missing ones drawn from train), else the content-hash split.

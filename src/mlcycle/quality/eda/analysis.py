@@ -1,27 +1,22 @@
 """What the EDA shows, computed once: counts, sizes, channel statistics, a 2-D map, duplicate,
 leakage and outlier findings, the manifest's or query's extra attributes, and for segmentation
-and detection data their masks or boxes (:mod:`mlcycle.quality.eda.dense`).
+and detection data their masks or boxes. What is read, and how, is the data kind's part
+(:meth:`~mlcycle.quality.image_quality.ImageQuality.read`).
 
-Only train and val images are decoded unless ``include_test`` is set. For classification every
-file's bytes are hashed (not decoded) to learn its split, as training does.
+Only train and val images are decoded unless ``include_test`` is set.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mlcycle.quality.attributes import Attribute, describe_attributes
-from mlcycle.quality.config import all_samples, build_data, data_argv
-from mlcycle.quality.eda.dense import Annotations, read_dense
+from mlcycle.quality.config import build_data, data_argv
 from mlcycle.quality.findings import (
     Item,
     Thresholds,
@@ -31,11 +26,22 @@ from mlcycle.quality.findings import (
     near_duplicates,
     outliers,
 )
-from mlcycle.quality.scan import scan
-from mlcycle.quality.splits import assign_splits
-from mlcycle.quality.tasks import annotation_checks
+from mlcycle.quality.kinds import quality_of
 
 TSNE_MAX = 1000  # t-SNE points at most (it is quadratic); PCA takes every analysed image
+
+
+@dataclass
+class Annotations:
+    """Masks or boxes of the analysed images, for the annotation tables and figures."""
+
+    task: str  # segmentation or detection
+    unit: str  # what the class counts count
+    class_names: list[str]
+    rows: list[dict[str, Any]]  # one per analysed image (see MaskChecks.rows, BoxChecks.rows)
+    summary: dict[str, Any]
+    findings: dict[str, list[dict]] = field(default_factory=dict)
+    checks: Any = field(default=None, repr=False)  # the kind's checks, which draw its figures
 
 
 @dataclass
@@ -63,7 +69,7 @@ class EDA:
     attributes: list[Attribute] = field(default_factory=list)
     attribute_correlations: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    task: str = "classification"
+    task: str = ""  # the data kind's name (classification, segmentation, detection, ...)
     count_unit: str = "files"  # what all_counts counts: files, images with the class, objects
     classes: list[str] = field(default_factory=list)  # in the data module's order, when known
     annotations: Annotations | None = None  # masks or boxes (segmentation, detection)
@@ -75,14 +81,6 @@ class EDA:
     @property
     def splits_read(self) -> list[str]:
         return ["train", "val", "test"] if self.include_test else ["train", "val"]
-
-
-def _sha256(path: Path) -> str | None:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    return hashlib.sha256(data).hexdigest() if data else None
 
 
 def pick(indexes: list[int], labels: list[str], cap: int | None, seed: int) -> list[int]:
@@ -125,41 +123,6 @@ def _embed(eda: EDA, seed: int) -> None:
             eda.tsne, eda.tsne_index = tsne.fit_transform(x[index]), index
 
 
-def _classification(
-    dm: Any, wanted: set[str], sample: int | None, seed: int, workers: int | None
-) -> tuple[dict[str, Any], list[Any]]:
-    """The EDA's fields for classification data, and the extra columns of the analysed files."""
-    found = all_samples(dm)
-    samples = found.samples
-    with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-        hashes = list(pool.map(_sha256, [s.path for s in samples]))
-    splits = assign_splits(dm, found, hashes)
-    all_counts: dict[str, dict[str, int]] = {}
-    for s, split in zip(samples, splits, strict=True):
-        counts = all_counts.setdefault(split or "unreadable", {})
-        counts[s.label] = counts.get(s.label, 0) + 1
-    chosen = [i for i, split in enumerate(splits) if split in wanted]
-    picked = pick(chosen, [s.label for s in samples], sample, seed)
-    facts = scan([samples[i].path for i in picked], detail=True, workers=workers, desc="reading")
-    items, not_decoded, metas = [], [], []
-    for i, f in zip(picked, facts, strict=True):
-        if f.decoded:
-            items.append(Item(str(samples[i].path), samples[i].label, splits[i], f))
-            metas.append(samples[i].meta)
-        else:
-            not_decoded.append((str(samples[i].path), f.problem or "unreadable"))
-    return {
-        "all_counts": {k: dict(sorted(v.items())) for k, v in sorted(all_counts.items())},
-        "file_types": dict(
-            Counter(samples[i].path.suffix.lower() or "(none)" for i in chosen).most_common()
-        ),
-        "items": items,
-        "not_decoded": not_decoded,
-        "skipped_test": sum(1 for s in splits if s == "test") if "test" not in wanted else 0,
-        "sampled_out": len(chosen) - len(picked),
-    }, metas
-
-
 def analyse(
     configs: list[str],
     overrides: dict[str, Any] | list[str] | None = None,
@@ -173,16 +136,30 @@ def analyse(
     start = time.perf_counter()
     argv = data_argv(overrides)
     dm = build_data(configs, argv)
-    checks = annotation_checks(dm)
+    return analyse_data(dm, configs, argv, sample, include_test, seed, workers, start=start)
+
+
+def analyse_data(
+    dm: Any,
+    configs: list[str],
+    overrides: list[str],
+    sample: int | None = None,
+    include_test: bool = False,
+    seed: int = 0,
+    workers: int | None = None,
+    part: Any = None,
+    start: float | None = None,
+) -> EDA:
+    """The analysis of the image data module ``dm``; ``part`` is the quality part of its kind
+    (an :class:`~mlcycle.quality.image_quality.ImageQuality`), asked if not given."""
+    start = time.perf_counter() if start is None else start
+    part = part or quality_of(dm)
     wanted = {"train", "val", "test"} if include_test else {"train", "val"}
-    metas: list[Any] = []
-    if checks is None:
-        fields, metas = _classification(dm, wanted, sample, seed, workers)
-    else:
-        fields = read_dense(dm, checks, wanted, sample, seed, workers)
+    fields = part.read(dm, wanted, sample, seed, workers)
+    metas = fields.pop("metas", [])
     eda = EDA(
         configs=[str(c) for c in configs],
-        overrides=argv,
+        overrides=overrides,
         include_test=include_test,
         sample=sample,
         seed=seed,
@@ -190,23 +167,27 @@ def analyse(
         created=time.strftime("%Y-%m-%d %H:%M:%S"),
         **fields,
     )
-    items = eda.items
+    eda.findings = image_findings(eda.items, part.labels_per_file)
+    _embed(eda, seed)
+    if metas:
+        eda.attributes, eda.attribute_correlations = describe_attributes(
+            metas, [it.label for it in eda.items]
+        )
+    eda.seconds = round(time.perf_counter() - start, 2)
+    return eda
+
+
+def image_findings(items: list[Item], labels_per_file: bool) -> dict[str, list]:
+    """Duplicates, leakage, label conflicts (with a label per file) and outliers."""
     t = Thresholds()
     groups = exact_groups(items)
     near = near_duplicates(items, t.near_distance, t.near_correlation)
-    eda.findings = {
+    return {
         "exact_duplicates": [[items[i].path for i in g] for g in groups],
         "near_duplicates": [
             {"files": [items[i].path, items[j].path], "distance": d} for i, j, d in near
         ],
         "leakage": leakage(items, groups, near),
-        "label_conflicts": label_conflicts(items, groups, near) if checks is None else [],
+        "label_conflicts": label_conflicts(items, groups, near) if labels_per_file else [],
         "outliers": outliers(items, t.outlier_z),
     }
-    _embed(eda, seed)
-    if metas:
-        eda.attributes, eda.attribute_correlations = describe_attributes(
-            metas, [it.label for it in items]
-        )
-    eda.seconds = round(time.perf_counter() - start, 2)
-    return eda

@@ -1,7 +1,10 @@
-"""Tables and figures of segmentation masks and detection boxes (analysed splits only).
+"""Tables and figures of the annotations of images (analysed splits only): the outline is the
+same for every kind with annotations, and what differs is drawn by the kind's checks
+(:class:`~mlcycle.quality.annotated.AnnotationChecks`: ``share``, ``draw_split``,
+``label_per_image``, ``shapes``, ``draw_annotation``).
 
-Each returns ``""`` or ``None`` for classification data, so the report's outline is the same for
-every task.
+Each returns ``""`` or ``None`` for data without annotations, so the report's outline is the same
+for every kind.
 """
 
 from __future__ import annotations
@@ -9,10 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-from PIL import Image
 
 from mlcycle.data.images import UnreadableImage, load_image
 from mlcycle.quality.eda.analysis import EDA
@@ -49,26 +49,21 @@ def _short(value: object) -> str:
 
 
 def class_share(eda: EDA) -> Figure | None:
-    """Segmentation: the share of pixels of each class; detection: objects per class."""
+    """The kind's share of each class: of the pixels (masks) or of the objects (boxes)."""
     a = eda.annotations
     if a is None:
         return None
     fig = Figure(figsize=(7, max(2.0, 0.3 * len(a.class_names) + 1)), layout="constrained")
     ax = fig.subplots()
-    if a.task == "segmentation":
-        values = [a.summary["class_pixel_share"][n] for n in a.class_names]
-        ax.barh(a.class_names, values, color="tab:cyan")
-        ax.set(xlabel="share of all pixels", title="class pixel share (analysed masks)")
-    else:
-        values = [a.summary["objects_per_class"][n] for n in a.class_names]
-        ax.barh(a.class_names, values, color="tab:cyan")
-        ax.set(xlabel="objects", title="objects per class (analysed images)")
+    key, xlabel, title = a.checks.share
+    ax.barh(a.class_names, [a.summary[key][n] for n in a.class_names], color="tab:cyan")
+    ax.set(xlabel=xlabel, title=title)
     ax.invert_yaxis()
     return fig
 
 
 def per_image(eda: EDA) -> Figure | None:
-    """Segmentation: mask coverage and classes per image; detection: boxes per image."""
+    """What each image holds, by split: mask coverage and classes, or boxes per image."""
     a = eda.annotations
     if a is None or not a.rows:
         return None
@@ -76,75 +71,39 @@ def per_image(eda: EDA) -> Figure | None:
     left, right = fig.subplots(1, 2)
     for split in eda.splits_read:
         rows = [r for r in a.rows if r["split"] == split]
-        if not rows:
-            continue
-        kw = {"alpha": 0.6, "label": split, "color": SPLIT_COLOURS[split]}
-        if a.task == "segmentation":
-            left.hist([r["coverage"] for r in rows], bins=20, range=(0, 1), **kw)
-            counts = [len(r["classes"]) for r in rows]
-        else:
-            counts = [len(r["labels"]) for r in rows]
-        right.hist(counts, bins=np.arange(max(counts) + 2) - 0.5, **kw)
-    if a.task == "segmentation":
-        left.set(xlabel="share of the mask that is not background", ylabel="images",
-                 title="mask coverage")  # fmt: skip
-        right.set(xlabel="foreground classes in the image", ylabel="images", title="classes per image")  # fmt: skip
-    else:
-        left.axis("off")
-        left.text(0, 0.5, _box_text(a.summary), fontsize=9, va="center", family="monospace")
-        right.set(xlabel="boxes in the image", ylabel="images", title="boxes per image")
+        if rows:
+            style = {"alpha": 0.6, "label": split, "color": SPLIT_COLOURS[split]}
+            a.checks.draw_split(left, right, rows, style)
+    a.checks.label_per_image(left, right, a.summary)
     for ax in (left, right):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     return fig
 
 
-def _box_text(summary: dict) -> str:
-    return "\n".join(
-        [f"images {summary['images']}", f"objects {summary['objects']}",
-         f"without boxes {summary['images_without_boxes']}", f"crowd {summary['crowd']}"]
-    )  # fmt: skip
-
-
 def box_shapes(eda: EDA) -> Figure | None:
     """Detection: box size against aspect ratio, one point per box, coloured by class."""
     a = eda.annotations
-    if a is None or a.task != "detection" or not any(r["labels"] for r in a.rows):
+    if a is None:
         return None
-    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
-    ax = fig.subplots()
-    for k, name in enumerate(a.class_names):
-        size = [s for r in a.rows for s, lab in zip(r["size"], r["labels"], strict=True) if lab == name]  # fmt: skip
-        aspect = [s for r in a.rows for s, lab in zip(r["aspect"], r["labels"], strict=True) if lab == name]  # fmt: skip
-        if size:
-            ax.scatter(size, aspect, s=8, alpha=0.6, label=name, color=colormaps["tab10"](k % 10))
-    ax.set(xscale="log", yscale="log", xlabel="box size (sqrt of its share of the image area)",
-           ylabel="aspect ratio w/h", title="box sizes and aspect ratios")  # fmt: skip
-    ax.legend(fontsize=7, markerscale=1.5)
-    return fig
+    return a.checks.shapes(a.rows)
 
 
 def annotated_samples(eda: EDA) -> Figure | None:
-    """Up to 16 train images with their mask (overlaid) or boxes (drawn)."""
+    """Up to 16 train images with their annotation drawn on them (a mask overlaid, boxes)."""
     a = eda.annotations
     if a is None or not a.rows:
         return None
     rows = sorted(a.rows, key=lambda r: (r["split"] != "train", r["path"]))[:SHOWN]
     cols = min(8, len(rows))
     fig, axes = _grid(math.ceil(len(rows) / cols), cols, width=1.6)
-    palette = colormaps["tab10"]
     for ax, r in zip(axes.flat, rows, strict=False):
         image = _image(r["path"])
         ax.imshow(image)
-        if a.task == "segmentation":
-            ax.imshow(_overlay(r["mask"], image.shape[:2], palette))
-        else:
-            for box, label in zip(r["boxes"], r["labels"], strict=True):
-                colour = palette(a.class_names.index(label) % 10)
-                x1, y1, x2, y2 = box
-                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1, color=colour))
-        ax.set_title(f"{r['split']}: {', '.join(sorted(set(r.get('classes') or r.get('labels') or []))) or 'none'}", fontsize=6)  # fmt: skip
-    fig.suptitle(f"{len(rows)} images with their {'masks' if a.task == 'segmentation' else 'boxes'}", fontsize=9)  # fmt: skip
+        a.checks.draw_annotation(ax, r, image.shape[:2])
+        classes = ", ".join(sorted(set(a.checks.row_classes(r)))) or "none"
+        ax.set_title(f"{r['split']}: {classes}", fontsize=6)
+    fig.suptitle(f"{len(rows)} images with their {a.checks.drawn}", fontsize=9)
     return fig
 
 
@@ -153,14 +112,3 @@ def _image(path: str) -> np.ndarray:
         return load_image(path, 3)
     except UnreadableImage:
         return np.zeros((8, 8, 3), np.uint8)
-
-
-def _overlay(path: str, shape: tuple[int, ...], palette: object) -> np.ndarray:
-    """The mask as RGBA: each foreground class in its colour, half transparent."""
-    with Image.open(path) as img:
-        mask = np.asarray(img).astype(np.int64)
-    rgba = np.zeros((*mask.shape, 4))
-    for c in np.unique(mask):
-        if 0 < c < 255:
-            rgba[mask == c] = (*palette(int(c - 1) % 10)[:3], 0.5)
-    return rgba if rgba.shape[:2] == tuple(shape) else np.zeros((*shape, 4))

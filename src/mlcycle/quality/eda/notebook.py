@@ -4,6 +4,7 @@ its execution (nbclient + ipykernel) so that it opens with every output in place
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import nbformat
@@ -111,4 +112,21 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, timeout: int = 1800) -> No
 
 def write_notebook(nb: nbformat.NotebookNode, path: Path) -> Path:
     nbformat.write(nb, str(path))
+    return path
+
+
+def execute_and_write(nb: nbformat.NotebookNode, path: Path) -> Path:
+    """Execute ``nb`` and write it to ``path``. When it cannot run, it is written unexecuted and
+    the command stops with one error line (exit 1)."""
+    try:
+        execute(nb, Path.cwd())
+    except Exception as exc:  # the kernel could not start or a cell failed
+        write_notebook(nb, path)
+        sys.stderr.write(
+            f"error: the notebook did not execute ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:300]}); saved unexecuted: {path}\n"
+        )
+        raise SystemExit(1) from exc
+    write_notebook(nb, path)
+    print(f"executed notebook: {path}")
     return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -10,18 +9,25 @@ from typing import Any
 
 import numpy as np
 
+from mlcycle.core.html import render
 from mlcycle.quality.eda.analysis import EDA
 
 LIST_LIMIT = 20  # paths listed per finding; the rest are counted
 
 
 def table(header: Sequence[Any], rows: Sequence[Sequence[Any]], caption: str = "") -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows
+    """An HTML table (``templates/quality/table.html``); cells formatted by :func:`_fmt`."""
+    return render(
+        "quality/table.html",
+        header=[str(h) for h in header],
+        rows=[[_fmt(c) for c in row] for row in rows],
+        caption=caption,
     )
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def paragraph(text: str, note: bool = False, lead: str = "", bold: str = "") -> str:
+    """An HTML paragraph: ``lead``, ``bold`` in bold, then ``text``; highlighted as a note."""
+    return render("quality/paragraph.html", text=text, note=note, lead=lead, bold=bold)
 
 
 def _fmt(value: Any) -> str:
@@ -142,7 +148,7 @@ def findings(eda: EDA) -> str:
 
 def attributes(eda: EDA) -> str:
     if not eda.attributes:
-        return "<p>No extra columns: the source lists only paths and labels.</p>"
+        return paragraph("No extra columns: the source lists only paths and labels.")
     rows = []
     for a in eda.attributes:
         if a.kind == "numeric":

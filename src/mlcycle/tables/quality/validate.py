@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from mlcycle.core.errors import UserError
-from mlcycle.quality.tables.checks import TableThresholds, check_table
-from mlcycle.quality.tables.columns import Column, describe_columns
-from mlcycle.quality.tables.relations import leakage_scores
-from mlcycle.quality.tables.source import (
+from mlcycle.tables.quality.checks import TableThresholds, check_table
+from mlcycle.tables.quality.columns import Column, describe_columns
+from mlcycle.tables.quality.relations import leakage_scores
+from mlcycle.tables.quality.source import (
     Table,
     add_arguments,
     from_module,

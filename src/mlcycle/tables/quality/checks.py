@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mlcycle.quality.findings import class_imbalance, small_classes
-from mlcycle.quality.tables.columns import Column, missing_mask
+from mlcycle.tables.quality.columns import Column, missing_mask
 from mlcycle.tables.schema import label_texts
 
 TABLE_FINDINGS = (

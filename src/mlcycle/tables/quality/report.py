@@ -3,24 +3,20 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
-from tqdm.auto import tqdm
 
 from mlcycle.core.errors import UserError
-from mlcycle.quality.eda.html import STYLE
-from mlcycle.quality.eda.notebook import assemble, execute, write_notebook
-from mlcycle.quality.tables import figures, parts
-from mlcycle.quality.tables.analysis import TableEDA, analyse_table
-from mlcycle.quality.tables.columns import pipeline_setting
-from mlcycle.quality.tables.source import from_module, load, spec_from_arguments
+from mlcycle.quality.eda.html import Part, draw_sections, figure_part, html_part, page
+from mlcycle.quality.eda.notebook import assemble, execute_and_write
+from mlcycle.tables.quality import figures, parts
+from mlcycle.tables.quality.analysis import TableEDA, analyse_table
+from mlcycle.tables.quality.columns import pipeline_setting
+from mlcycle.tables.quality.source import from_module, load, spec_from_arguments
 
 MODULES = {"parts": parts, "figures": figures}
 # (heading, [(module, function)]): the HTML page and the notebook follow this outline; a figure
@@ -52,7 +48,7 @@ os.chdir({workdir!r})  # where the relative paths point
 
 from IPython.display import HTML, Image, display
 
-from mlcycle.quality.tables import analysis, figures, parts
+from mlcycle.tables.quality import analysis, figures, parts
 
 
 def show(part):
@@ -83,33 +79,23 @@ def render(eda: TableEDA, out: Path) -> str:
     )
     if eda.split_counts is None:
         test = "not known: these rows have no split yet, so every row is analysed"
-    body = [
-        "<h1>Exploratory data analysis of a table</h1>",
-        f'<p class="note">Table {html.escape(eda.spec.where)}, target '
-        f"{html.escape(eda.target)} ({eda.task}); {len(eda.frame)} rows analysed. "
-        f"The test split: {html.escape(test)}.</p>",
-    ]
-    entries = [(h, e) for h, es in SECTIONS for e in es]
-    done: set[str] = set()
-    for heading, (module, name) in tqdm(
-        entries, desc="drawing", leave=False, disable=len(eda.frame) < 20_000
-    ):
-        if heading not in done:
-            body.append(f"<h2>{html.escape(heading)}</h2>")
-            done.add(heading)
+    note = (
+        f"Table {eda.spec.where}, target {eda.target} ({eda.task}); {len(eda.frame)} rows "
+        f"analysed. The test split: {test}."
+    )
+
+    def draw(entry: tuple[str, str]) -> Part:
+        module, name = entry
         part = getattr(MODULES[module], name)(eda)
         if part is None or isinstance(part, str):
-            body.append(part or "")
-            continue
+            return html_part(part)
         data = figures.png(part)
         (folder / f"{name}.png").write_bytes(data)
-        encoded = base64.b64encode(data).decode("ascii")
-        body.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{encoded}">')
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>EDA: {html.escape(eda.spec.where)}</title><style>{STYLE}</style>"
-        f"</head><body>{''.join(body)}</body></html>\n"
-    )
+        return figure_part(name, data)
+
+    sections = draw_sections(SECTIONS, draw, len(eda.frame) < 20_000)
+    title = f"EDA: {eda.spec.where}"
+    return page(title, "Exploratory data analysis of a table", note, sections)
 
 
 def summary(eda: TableEDA) -> dict[str, Any]:
@@ -191,39 +177,25 @@ def notebook(eda: TableEDA, workdir: Path) -> nbformat.NotebookNode:
     return assemble(cells, sections)
 
 
-def run(args: Any, configs: list[str] | None = None, overrides: list[str] | None = None) -> Path:
-    """eda.py on the table of ``--table`` (``configs`` None) or of a config's ``TabularData``."""
+def run(args: Any, dm: Any, configs: list[str], overrides: list[str]) -> Path:
+    """eda.py on the table of ``--table`` (``dm`` None) or of a config's ``TabularData``."""
     if args.sample is not None and args.sample < 10:
         raise UserError(f"--sample {args.sample} is too small; use 10 or more")
-    if configs is None:
+    if dm is None:
         table = load(spec_from_arguments(args))
     else:
-        from mlcycle.quality.config import build_data
-
-        table = from_module(build_data(configs, overrides or []), configs, overrides or [])
+        table = from_module(dm, configs, overrides)
     eda = analyse_table(table, args.include_test, args.sample, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    page = out / "index.html"
-    page.write_text(render(eda, out), encoding="utf-8")
+    page_path = out / "index.html"
+    page_path.write_text(render(eda, out), encoding="utf-8")
     (out / "eda.json").write_text(json.dumps(summary(eda), indent=2, default=str) + "\n")
     print(
-        f"{len(eda.frame)} rows, {len(eda.columns)} columns analysed; report: {page}, figures: {out / 'figures'}"
+        f"{len(eda.frame)} rows, {len(eda.columns)} columns analysed; report: {page_path}, figures: {out / 'figures'}"
     )
     for leak in eda.leaks:
         print(f"warning: column '{leak['column']}' {leak['reason']}: a leak?")
-    if args.no_notebook:
-        return out
-    nb = notebook(eda, Path.cwd())
-    try:
-        execute(nb, Path.cwd())
-    except Exception as exc:  # the kernel could not start or a cell failed
-        write_notebook(nb, out / "eda.ipynb")
-        sys.stderr.write(
-            f"error: the notebook did not execute ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:300]}); saved unexecuted: {out / 'eda.ipynb'}\n"
-        )
-        raise SystemExit(1) from exc
-    write_notebook(nb, out / "eda.ipynb")
-    print(f"executed notebook: {out / 'eda.ipynb'}")
+    if not args.no_notebook:
+        execute_and_write(notebook(eda, Path.cwd()), out / "eda.ipynb")
     return out

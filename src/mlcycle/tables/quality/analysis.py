@@ -16,17 +16,17 @@ import numpy as np
 import pandas as pd
 
 from mlcycle.core.errors import UserError
-from mlcycle.quality.tables.checks import TableThresholds, leak_findings
-from mlcycle.quality.tables.columns import Column, describe_columns
-from mlcycle.quality.tables.relations import (
+from mlcycle.tables.quality.checks import TableThresholds, leak_findings
+from mlcycle.tables.quality.columns import Column, describe_columns
+from mlcycle.tables.quality.relations import (
     CATEGORICAL,
     correlations,
     leakage_scores,
     strong_pairs,
     target_association,
 )
-from mlcycle.quality.tables.source import Table, TableSpec, load
-from mlcycle.quality.tables.validate import feature_names, leak_inputs
+from mlcycle.tables.quality.source import Table, TableSpec, load
+from mlcycle.tables.quality.validate import feature_names, leak_inputs
 
 MAX_POINTS = 5000  # rows that PCA and k-means see at most (a random sample)
 SILHOUETTE_ROWS = 2000

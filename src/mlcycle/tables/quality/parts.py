@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import html
-
-from mlcycle.quality.eda.tables import table
-from mlcycle.quality.tables.analysis import TableEDA
-from mlcycle.quality.tables.columns import pipeline_setting
+from mlcycle.quality.eda.tables import paragraph, table
+from mlcycle.tables.quality.analysis import TableEDA
+from mlcycle.tables.quality.columns import pipeline_setting
 
 
 def provenance(eda: TableEDA) -> str:
@@ -95,8 +93,8 @@ def transforms(eda: TableEDA) -> str:
         if c.transform
     ]
     if not rows:
-        return (
-            "<p>No numeric column has |skew| above 1 that a transform halves: none suggested.</p>"
+        return paragraph(
+            "No numeric column has |skew| above 1 that a transform halves: none suggested."
         )
     header = ("column", "skew", "suggested", "skew after", "skew after each candidate", "config")
     return table(
@@ -119,7 +117,7 @@ def outliers(eda: TableEDA) -> str:
         if c.outliers and c.fences
     ]
     if not rows:
-        return "<p>No value outside Tukey's fences (Q1 - 1.5 IQR, Q3 + 1.5 IQR).</p>"
+        return paragraph("No value outside Tukey's fences (Q1 - 1.5 IQR, Q3 + 1.5 IQR).")
     return table(
         ("column", "outliers", "share", "low fence", "high fence"),
         rows,
@@ -130,7 +128,7 @@ def outliers(eda: TableEDA) -> str:
 def correlated(eda: TableEDA) -> str:
     rows = [(p["a"], p["b"], p["measure"], p["value"]) for p in eda.strong_pairs]
     if not rows:
-        return "<p>No pair of features correlates at |r| >= 0.9 (or Cramer's V >= 0.9).</p>"
+        return paragraph("No pair of features correlates at |r| >= 0.9 (or Cramer's V >= 0.9).")
     return table(
         ("column", "column", "measure", "value"),
         rows,
@@ -152,17 +150,19 @@ def target(eda: TableEDA) -> str:
         "each feature against the target",
     )
     for leak in eda.leaks:
-        out += (
-            f'<p class="note">Column <b>{html.escape(leak["column"])}</b>: {html.escape(leak["reason"])}. A '
-            "feature this good on its own is usually the target in disguise (recorded after the "
-            "fact, or derived from it); check it before training.</p>"
+        out += paragraph(
+            f": {leak['reason']}. A feature this good on its own is usually the target in "
+            "disguise (recorded after the fact, or derived from it); check it before training.",
+            note=True,
+            lead="Column ",
+            bold=leak["column"],
         )
     return out
 
 
 def clusters(eda: TableEDA) -> str:
     if eda.k is None:
-        return "<p>Too few rows or numeric/categorical features for PCA and k-means.</p>"
+        return paragraph("Too few rows or numeric/categorical features for PCA and k-means.")
     ct = eda.cluster_target
     rows = [
         ("inputs", ", ".join(eda.pca_inputs)),

@@ -11,9 +11,9 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from mlcycle.quality.tables.analysis import TableEDA
-from mlcycle.quality.tables.columns import Column, shifted
-from mlcycle.quality.tables.relations import CATEGORICAL
+from mlcycle.tables.quality.analysis import TableEDA
+from mlcycle.tables.quality.columns import Column, shifted
+from mlcycle.tables.quality.relations import CATEGORICAL
 
 SHOWN = 24  # columns drawn at most per grid (the most associated with the target first)
 BARS = 10  # categories drawn per bar chart
@@ -222,6 +222,63 @@ def correlations(eda: TableEDA) -> Figure | None:
     return fig
 
 
+def _against_classes(ax, col: Column, series: pd.Series, y: pd.Series) -> None:
+    """Per-class histograms of a number, or the class shares of each category."""
+    classes = sorted(y.dropna().astype(str).unique())
+    if col.kind == "numeric" and col.values is not None:
+        ok = np.isfinite(col.values)
+        bins = np.histogram_bin_edges(_within(col)[0], bins=25)  # outliers not drawn
+        for k, c in enumerate(classes[:20]):
+            mask = ok & (y.astype(str) == c).to_numpy()
+            ax.hist(
+                col.values[mask],
+                bins=bins,
+                alpha=0.5,
+                density=True,
+                label=c,
+                histtype="stepfilled",
+                color=_colour(k, len(classes)),
+            )
+    else:
+        labels = series.astype(str).where(series.notna(), "(missing)")
+        top = labels.value_counts().index[:BARS]
+        share = pd.crosstab(labels[labels.isin(top)], y.astype(str), normalize="index")
+        left = np.zeros(len(share))
+        for k, c in enumerate(share.columns):
+            ax.barh(
+                [str(v)[:20] for v in share.index],
+                share[c],
+                left=left,
+                label=c,
+                color=_colour(k, len(share.columns)),
+            )
+            left += share[c].to_numpy()
+    if len(classes) <= 10:
+        ax.legend(fontsize=6)
+
+
+def _against_numbers(ax, col: Column, series: pd.Series, y: pd.Series, name: str) -> None:
+    """A scatter plot against a numeric target, or its box plot per category."""
+    target = pd.to_numeric(y, errors="coerce").to_numpy(dtype=float)
+    if col.kind == "numeric" and col.values is not None:
+        ax.scatter(col.values, target, s=4, alpha=0.4, color="tab:blue")
+        if col.fences:  # outliers not drawn
+            low, high = col.fences
+            ax.set_xlim(max(low, col.stats["min"]), min(high, col.stats["max"]))
+        ax.set_ylabel(name, fontsize=7)
+    else:
+        labels = series.astype(str).where(series.notna(), "(missing)")
+        top = list(labels.value_counts().index[:BARS])
+        groups = [target[(labels == v).to_numpy() & np.isfinite(target)] for v in top]
+        ax.boxplot(
+            groups,
+            orientation="horizontal",
+            tick_labels=[str(v)[:20] for v in top],
+            flierprops={"markersize": 2},
+        )
+        ax.set_xlabel(name, fontsize=7)
+
+
 def target_relationship(eda: TableEDA) -> Figure | None:
     """Each feature against the target: per-class histograms or category shares
     (classification), scatter plots or per-category box plots (regression)."""
@@ -229,60 +286,12 @@ def target_relationship(eda: TableEDA) -> Figure | None:
     if not shown:
         return None
     fig, axes = _grid(len(shown), cols=3, width=4.0, height=2.8)
-    y = eda.y
     for ax, col in zip(axes, shown, strict=False):
         series = eda.frame[col.name]
         if eda.task == "classification":
-            classes = sorted(y.dropna().astype(str).unique())
-            if col.kind == "numeric" and col.values is not None:
-                ok = np.isfinite(col.values)
-                bins = np.histogram_bin_edges(_within(col)[0], bins=25)  # outliers not drawn
-                for k, c in enumerate(classes[:20]):
-                    mask = ok & (y.astype(str) == c).to_numpy()
-                    ax.hist(
-                        col.values[mask],
-                        bins=bins,
-                        alpha=0.5,
-                        density=True,
-                        label=c,
-                        histtype="stepfilled",
-                        color=_colour(k, len(classes)),
-                    )
-            else:
-                labels = series.astype(str).where(series.notna(), "(missing)")
-                top = labels.value_counts().index[:BARS]
-                share = pd.crosstab(labels[labels.isin(top)], y.astype(str), normalize="index")
-                left = np.zeros(len(share))
-                for k, c in enumerate(share.columns):
-                    ax.barh(
-                        [str(v)[:20] for v in share.index],
-                        share[c],
-                        left=left,
-                        label=c,
-                        color=_colour(k, len(share.columns)),
-                    )
-                    left += share[c].to_numpy()
-            if len(classes) <= 10:
-                ax.legend(fontsize=6)
+            _against_classes(ax, col, series, eda.y)
         else:
-            target = pd.to_numeric(y, errors="coerce").to_numpy(dtype=float)
-            if col.kind == "numeric" and col.values is not None:
-                ax.scatter(col.values, target, s=4, alpha=0.4, color="tab:blue")
-                if col.fences:  # outliers not drawn
-                    low, high = col.fences
-                    ax.set_xlim(max(low, col.stats["min"]), min(high, col.stats["max"]))
-                ax.set_ylabel(eda.target, fontsize=7)
-            else:
-                labels = series.astype(str).where(series.notna(), "(missing)")
-                top = list(labels.value_counts().index[:BARS])
-                groups = [target[(labels == v).to_numpy() & np.isfinite(target)] for v in top]
-                ax.boxplot(
-                    groups,
-                    orientation="horizontal",
-                    tick_labels=[str(v)[:20] for v in top],
-                    flierprops={"markersize": 2},
-                )
-                ax.set_xlabel(eda.target, fontsize=7)
+            _against_numbers(ax, col, series, eda.y, eda.target)
         value, how = eda.association.get(col.name, (None, ""))
         score = "" if value is None else f"{how} {value:.2f}"
         ax.set_title(f"{col.name} ({score})", fontsize=8)

@@ -223,16 +223,3 @@ def load(
     if not is_table_module(dm):
         raise UserError(f"the data module of {', '.join(configs)} does not read a table")
     return from_module(dm, configs, overrides)
-
-
-def names_table_module(args: Any) -> bool:
-    """Whether the parsed config's ``data.class_path`` is a ``TabularData`` (not built yet)."""
-    import importlib
-
-    path = str((args.get("data") or {}).get("class_path") or "")
-    module, _, name = path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name, None) if module else None
-    except ImportError:
-        return False
-    return isinstance(cls, type) and any(c.__name__ == "TabularData" for c in cls.__mro__)

@@ -1,4 +1,0 @@
-"""Validation and EDA of tables: ``validate_data.py`` and ``eda.py`` given ``--table`` (or a
-config whose data module is a ``TabularData``). The table is read with
-:func:`mlcycle.tables.read.read_table` and typed with :func:`mlcycle.tables.schema.infer_schema`,
-as training reads and types it."""
