@@ -22,7 +22,7 @@ from mlcycle.core.registry import Registry
 class DataQuality:
     """What the quality tools need from one kind of data. A kind overrides what it supports."""
 
-    task = ""  # what the reports call the data (``classification``, ``table``, ...)
+    task = ""  # what the reports call the data (``classification``, ``tabular``, ...)
 
     def add_arguments(self, parser: Any, command: str) -> None:
         """Options of this kind on ``command`` (``validate`` or ``eda``); none by default."""

@@ -2,7 +2,7 @@
 on the command line (``--table PATH --target COLUMN``, with ``--source``, ``--url``, ``--query``,
 ``--task``, ``--drop``) or read by a config's ``TabularData``.
 
-Registered as the kind ``table`` (``mlcycle.data_quality`` entry point)."""
+Registered as the kind ``tabular`` (``mlcycle.data_quality`` entry point)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mlcycle.tables.quality import source
 class TableQuality(DataQuality):
     """Tables: the column and row checks, and the table EDA."""
 
-    task = "table"
+    task = "tabular"
 
     def add_arguments(self, parser: Any, command: str) -> None:
         if command == "validate":
