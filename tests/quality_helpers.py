@@ -1,4 +1,5 @@
-"""Generated image sets with planted faults, for the data-quality tests."""
+"""Generated image sets with planted faults, and a kind of data mlcycle does not know, for the
+data-quality tests."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from lightning.pytorch import LightningDataModule
 from PIL import Image
+
+from mlcycle.quality.kinds import DataQuality
 
 
 def texture(seed: int, size: int = 32, level: float = 128.0) -> np.ndarray:
@@ -99,3 +103,29 @@ def jpeg_with_gps(path: Path, seed: int = 5) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buf.getvalue())
     return path
+
+
+class KindData(LightningDataModule):
+    """A plugin's data module of its own kind, whose quality part a test registers."""
+
+    data_kind = "test_kind"
+
+    def __init__(self, root: str = "") -> None:
+        super().__init__()
+        self.root = root
+
+
+class NoKindData(LightningDataModule):
+    """A data module that declares no kind and that no part reads."""
+
+    def __init__(self, root: str = "") -> None:
+        super().__init__()
+
+
+class KindQuality(DataQuality):
+    """The quality part of ``KindData``: says what it was given."""
+
+    task = "test kind"
+
+    def validate(self, args, dm, configs, overrides) -> dict:
+        return {"kind": self.task, "root": dm.root, "overrides": overrides, "out": args.out}

@@ -9,12 +9,17 @@ from pathlib import Path
 
 import pytest
 from conftest import run_train, tree_digest
-from quality_helpers import near_copy, plant_faults, save, split_layout, texture
+from quality_helpers import KindQuality, near_copy, plant_faults, save, split_layout, texture
 
+from mlcycle.commands.materialize_data import main as materialize
 from mlcycle.commands.validate_data import main
 from mlcycle.core.errors import UserError
+from mlcycle.data.classification import ImageClassificationData
+from mlcycle.data.detection import DetectionData
+from mlcycle.data.segmentation import SegmentationData
 from mlcycle.data.splits import draw
 from mlcycle.quality.config import build_data
+from mlcycle.quality.kinds import DATA_QUALITY, quality_of
 
 
 def validate(root: Path, out: Path, *extra: str) -> dict:
@@ -182,3 +187,38 @@ def test_a_training_config_and_command_line_validate_as_they_are(faulty, tmp_pat
     report = validate(root, tmp_path / "r", "--model.init_args.lr=0.5", "--trainer.max_epochs=1")
     assert report["files"] > 0 and report["task"] == "classification"
     assert report["overrides"] == [f"--data.root={root}"]
+
+
+@pytest.mark.parametrize("cls", [ImageClassificationData, SegmentationData, DetectionData])
+def test_every_image_data_module_declares_a_kind_with_checks(cls):
+    assert cls.data_kind in DATA_QUALITY and DATA_QUALITY.get(cls.data_kind).task == cls.data_kind
+
+
+def test_a_plugin_kind_of_data_brings_its_own_checks(tmp_path, monkeypatch, capsys):
+    """A data module of a kind mlcycle does not know is checked by the part registered under
+    its data_kind; what the part does not support is refused in one line."""
+    DATA_QUALITY.load()
+    monkeypatch.setitem(DATA_QUALITY._items, "test_kind", KindQuality())
+    data = ["--data.class_path=quality_helpers.KindData", "--data.root=x"]
+    report = main([*data, "--out", str(tmp_path / "r")])
+    assert report == {
+        "kind": "test kind",
+        "root": "x",
+        "overrides": data,
+        "out": str(tmp_path / "r"),
+    }
+    with pytest.raises(SystemExit) as exit_info:
+        materialize([*data, "--out", str(tmp_path / "copy")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "this config's data is test kind (KindData)" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data.class_path=quality_helpers.NoKindData", "--out", str(tmp_path / "r2")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert "declares no data_kind" in err and "classification, detection" in err
+
+
+def test_a_table_module_is_read_by_the_table_kind():
+    from mlcycle.tables import TabularData
+
+    assert quality_of(TabularData(source="builtin", path="messy", target="churn")).task == "tabular"
