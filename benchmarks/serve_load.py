@@ -169,16 +169,14 @@ def bare_onnx(model: Path, images: list[tuple[str, bytes]], seconds: float, thre
     """Images/s of ONNX Runtime alone on the preprocessed images: batch 1 and batch 32."""
     from PIL import Image
 
-    from mlcycle.serve import standalone
+    from mlcycle.edge.decode import preprocess, to_array
+    from mlcycle.edge.model import load_model, read_meta
 
-    meta = standalone.read_meta(model)
-    run = standalone.load_model(model, threads)
+    meta = read_meta(model)
+    run = load_model(model, threads)
     spec = meta["input"]
     xs = [
-        standalone.preprocess(
-            standalone.to_array(Image.open(io.BytesIO(d)), spec["channels"]), spec
-        )
-        for _, d in images
+        preprocess(to_array(Image.open(io.BytesIO(d)), spec["channels"]), spec) for _, d in images
     ]
     out = {}
     for batch in (1, 32):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Serve an exported model over HTTP: ``python scripts/serve.py --run RUN`` (docs/serving.md)."""
 
-from mlcycle.serve.cli import main
+from mlcycle.commands.serve import main
 
 if __name__ == "__main__":
     main()

@@ -166,7 +166,7 @@ def test_a_plugin_task_trains_evaluates_exports_and_predicts(plugin_path, tmp_pa
     export = run / "export"
     meta = json.loads((export / "model.json").read_text())
     assert meta["task"] == "multilabel"
-    assert meta["output"]["kind"] == "multilabel" and meta["output"]["labels"] == ["blob", "h", "v"]
+    assert meta["output"]["kind"] == "labels" and meta["output"]["labels"] == ["blob", "h", "v"]
     assert meta["output"]["sigmoid_applied"] is True
     verification = json.loads((export / "verification.json").read_text())
     assert verification["passed"]

@@ -1,18 +1,26 @@
-"""scripts/predict.py: standalone predictions that match the eager model."""
+"""The standalone predictor: ``src/mlcycle/edge`` copied alone (``python -m edge``, where
+mlcycle, lightning, torch & co cannot be imported) and scripts/predict.py give predictions that
+match the eager model."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from export_helpers import NOT_FOR_ONNX, PREDICT, exported_run, run_blocked
+from export_helpers import BLOCKER, NOT_FOR_ONNX, PREDICT, ROOT, exported_run
 from PIL import Image
+
+from mlcycle.edge import decode
+
+EDGE = ROOT / "src" / "mlcycle" / "edge"
+# runs ``python -m edge`` under export_helpers.BLOCKER (which runs a script file)
+LAUNCHER = 'import runpy\nrunpy.run_module("edge", run_name="__main__", alter_sys=True)\n'
 
 
 @pytest.fixture(scope="session")
@@ -21,11 +29,24 @@ def exported(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def predict_module():
-    spec = importlib.util.spec_from_file_location("predict_script", PREDICT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def device(tmp_path_factory) -> Path:
+    """A folder holding only a copy of the edge package, as a device would."""
+    folder = tmp_path_factory.mktemp("device")
+    shutil.copytree(EDGE, folder / "edge", ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "launch.py").write_text(LAUNCHER)
+    return folder
+
+
+def on_device(device: Path, blocked: tuple[str, ...], *args: str) -> subprocess.CompletedProcess:
+    """``python -m edge args`` in the device folder, where ``blocked`` cannot be imported (the
+    blocker exits 99 when one was imported anyway)."""
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER, ",".join(blocked), str(device / "launch.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=device,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +99,12 @@ def parse(stdout: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("artifact", ["model.onnx", "model.ts"])
-def test_predictions_match_the_eager_model(exported, odd_images, artifact):
+def test_predictions_match_the_eager_model(exported, odd_images, artifact, device):
     run, _, _ = exported
     names = json.loads((run / "export" / "model.json").read_text())["class_names"]
     blocked = NOT_FOR_ONNX if artifact.endswith(".onnx") else NOT_FOR_ONNX[:5]
-    done = run_blocked(
-        blocked, PREDICT, str(run / "export" / artifact), *map(str, odd_images), "--top-k", "3"
+    done = on_device(
+        device, blocked, str(run / "export" / artifact), *map(str, odd_images), "--top-k", "3"
     )
     assert done.returncode == 0, done.stderr
     results = parse(done.stdout)
@@ -99,18 +120,33 @@ def test_predictions_match_the_eager_model(exported, odd_images, artifact):
         assert result["confidence"] == result["top_k"][0]["probability"]
 
 
-def test_predict_imports_neither_mlcycle_nor_lightning(exported, odd_images):
+def test_predict_imports_neither_mlcycle_nor_lightning(exported, odd_images, device):
     run, _, _ = exported
     # The blocker exits 99 when a blocked package was imported, and any import of one fails.
-    done = run_blocked(
-        NOT_FOR_ONNX, PREDICT, str(run / "export" / "model.int8.onnx"), str(odd_images[0])
+    done = on_device(
+        device, NOT_FOR_ONNX, str(run / "export" / "model.int8.onnx"), str(odd_images[0])
     )
     assert done.returncode == 0, done.stderr
     (result,) = parse(done.stdout)
     assert result["class"] in {"blue", "green", "red"} and len(result["top_k"]) == 3
 
 
-def test_unreadable_files_get_an_error_line_and_exit_1(exported, odd_images, tmp_path):
+def test_scripts_predict_py_prints_what_the_device_prints(exported, odd_images, device):
+    """In the repository, with mlcycle: the same lines as the edge folder alone."""
+    run, _, _ = exported
+    model = str(run / "export" / "model.onnx")
+    images = list(map(str, odd_images[:6]))
+    script = subprocess.run(
+        [sys.executable, str(PREDICT), model, *images], capture_output=True, text=True, timeout=120
+    )
+    alone = on_device(device, NOT_FOR_ONNX, model, *images)
+    assert script.returncode == alone.returncode == 0, script.stderr + alone.stderr
+    assert script.stdout == alone.stdout and len(parse(script.stdout)) == 6
+    refused = on_device(device, NOT_FOR_ONNX, model, images[0], "--db", "sqlite:///x.db")
+    assert refused.returncode == 2 and "needs mlcycle installed" in refused.stderr
+
+
+def test_unreadable_files_get_an_error_line_and_exit_1(exported, odd_images, tmp_path, device):
     run, _, _ = exported
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -119,9 +155,9 @@ def test_unreadable_files_get_an_error_line_and_exit_1(exported, odd_images, tmp
     (folder / "notes.txt").write_text("not an image extension: skipped in a folder")
     shutil.copy(odd_images[1], folder / "c.png")
     missing = tmp_path / "missing.png"
-    done = run_blocked(
+    done = on_device(
+        device,
         NOT_FOR_ONNX,
-        PREDICT,
         str(run / "export" / "model.onnx"),
         str(folder),
         str(missing),
@@ -153,7 +189,7 @@ def test_missing_model_json_is_a_usage_error(exported, odd_images, tmp_path):
     assert done.stderr.strip().startswith("error: ") and "model.json" in done.stderr
 
 
-def test_resize_is_opencv_bilinear_bit_for_bit(predict_module):
+def test_resize_is_opencv_bilinear_bit_for_bit():
     import cv2
 
     rng = np.random.default_rng(0)
@@ -163,7 +199,7 @@ def test_resize_is_opencv_bilinear_bit_for_bit(predict_module):
         for channels in (1, 3):
             img = rng.integers(0, 256, (sh, sw, channels), dtype=np.uint8)
             ref = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, channels)
-            np.testing.assert_array_equal(predict_module.resize_bilinear(img, h, w), ref)
+            np.testing.assert_array_equal(decode.resize_bilinear(img, h, w), ref)
 
 
 def tiny_export(folder, task: str, output: dict) -> tuple:
@@ -201,21 +237,21 @@ def tiny_export(folder, task: str, output: dict) -> tuple:
     return module, images
 
 
-def expected_outputs(predict_module, module, images) -> np.ndarray:
+def expected_outputs(module, images) -> np.ndarray:
     spec = {"height": 8, "width": 8, "mean": [0.5], "std": [0.25]}
-    x = np.stack([predict_module.preprocess(predict_module.load_image(p, 1), spec) for p in images])
+    x = np.stack([decode.preprocess(decode.load_image(p, 1), spec) for p in images])
     with torch.no_grad():
         return module(torch.from_numpy(x)).numpy()
 
 
-def test_a_multilabel_model_lists_labels_over_the_threshold(predict_module, tmp_path):
-    output = {"name": "probabilities", "kind": "multilabel", "labels": ["a", "b", "c"]}
+def test_a_multilabel_model_lists_labels_over_the_threshold(tmp_path, device):
+    output = {"name": "probabilities", "kind": "labels", "labels": ["a", "b", "c"]}
     module, images = tiny_export(tmp_path / "ml", "multilabel", {**output, "threshold": 0.5})
-    expected = expected_outputs(predict_module, module, images)
+    expected = expected_outputs(module, images)
     ranked = np.sort(expected.ravel())
     cut = float(ranked[len(ranked) // 2 - 1] + ranked[len(ranked) // 2]) / 2  # labels both sides
     model = str(tmp_path / "ml" / "model.onnx")
-    done = run_blocked(NOT_FOR_ONNX, PREDICT, model, *map(str, images), "--threshold", str(cut))
+    done = on_device(device, NOT_FOR_ONNX, model, *map(str, images), "--threshold", str(cut))
     assert done.returncode == 0, done.stderr
     for result, probs in zip(parse(done.stdout), expected, strict=True):
         assert list(result["probabilities"]) == ["a", "b", "c"]
@@ -225,11 +261,11 @@ def test_a_multilabel_model_lists_labels_over_the_threshold(predict_module, tmp_
         assert result["threshold"] == cut
 
 
-def test_an_unknown_task_prints_its_raw_outputs(predict_module, tmp_path):
+def test_an_unknown_task_prints_its_raw_outputs(tmp_path, device):
     module, images = tiny_export(tmp_path / "new", "regression", {"name": "probabilities"})
-    expected = expected_outputs(predict_module, module, images)
+    expected = expected_outputs(module, images)
     model = str(tmp_path / "new" / "model.onnx")
-    done = run_blocked(NOT_FOR_ONNX, PREDICT, model, *map(str, images))
+    done = on_device(device, NOT_FOR_ONNX, model, *map(str, images))
     assert done.returncode == 0, done.stderr
     results = parse(done.stdout)
     assert [r["path"] for r in results] == [str(p) for p in images]

@@ -21,8 +21,11 @@ import pytest
 from export_helpers import BLOCKER, ROOT, exported_run
 from serve_helpers import Client, listening_socket, multipart, png, start
 
-from mlcycle.serve import standalone
-from mlcycle.serve.batcher import MicroBatcher
+from mlcycle.edge.form import Options
+from mlcycle.edge.forms import form_for
+from mlcycle.edge.model import load_model, read_meta
+from mlcycle.edge.predict import answer_paths
+from mlcycle.serve.micro_batcher import MicroBatcher
 
 SERVE = ROOT / "scripts" / "serve.py"
 TOKEN = "s3cret-token"
@@ -69,12 +72,12 @@ def rows(server, table: str = "predictions") -> list[sqlite3.Row]:
 
 
 def test_multipart_predictions_are_predict_pys(client, images, model_path, tmp_path):
-    meta = standalone.read_meta(model_path)
+    meta = read_meta(model_path)
     paths = []
     for name, data in images[:3]:
         (tmp_path / name).write_bytes(data)
         paths.append(tmp_path / name)
-    expected = standalone.predict(standalone.load_model(model_path), meta, paths, 3)
+    expected = answer_paths(load_model(model_path), form_for(meta, Options(top_k=3)), paths)
     response = client.predict_files(images[:3])
     assert response.status == 200
     body = response.json()
@@ -363,11 +366,15 @@ def test_detection_boxes_in_the_images_own_pixels(tmp_path):
 
 # --- the server process ---------------------------------------------------------------------
 
-# serve.py runs where torch & co and every mlcycle module outside mlcycle.serve, mlcycle.core.errors
-# and mlcycle.core.hashing cannot be imported (export_helpers.BLOCKER exits 99 if one was anyway).
-SERVING = ("serve", "errors", "hashing", "__init__", "__pycache__")
-TRAINING = tuple(
-    f"mlcycle.{p.stem}" for p in (ROOT / "src" / "mlcycle").iterdir() if p.stem not in SERVING
+# serve.py runs where torch & co and every mlcycle module but mlcycle.serve, mlcycle.edge,
+# mlcycle.core and the serve command cannot be imported (export_helpers.BLOCKER exits 99 if one
+# was anyway).
+SERVING = ("serve", "edge", "core", "commands", "templates", "__init__", "__pycache__")
+COMMAND = ("serve", "guard", "__init__", "__pycache__")
+SOURCE = ROOT / "src" / "mlcycle"
+TRAINING = tuple(f"mlcycle.{p.stem}" for p in SOURCE.iterdir() if p.stem not in SERVING)
+TRAINING += tuple(
+    f"mlcycle.commands.{p.stem}" for p in (SOURCE / "commands").iterdir() if p.stem not in COMMAND
 )
 HEAVY = ("torch", "torchvision", "torchmetrics", "lightning", "pytorch_lightning")
 HEAVY += ("albumentations", "cv2", "sklearn", "matplotlib", *TRAINING)

@@ -59,13 +59,13 @@ def test_pipeline_graph_gives_the_python_features_exactly(table, target, name):
     import tempfile
     from pathlib import Path
 
-    from mlcycle.serve import standalone
+    from mlcycle.edge.rows import read_rows, table_inputs
 
     spec = input_spec(data, pre)
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "val.csv"
         data.frame("val").to_csv(csv, index=False)
-        feeds, kept, problems = standalone.table_inputs(*standalone.read_rows(csv), spec)
+        feeds, kept, problems = table_inputs(*read_rows(csv), spec)
     assert not problems and len(kept) == len(data.frame("val"))
     got = session.run(None, feeds)[0]
     want = data.arrays("val")[0]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from mlcycle.serve.standalone import IMAGE_EXTENSIONS, to_array
+from mlcycle.edge.decode import IMAGE_EXTENSIONS, to_array
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
@@ -34,7 +34,7 @@ def is_image_file(path: Path) -> bool:
 
 
 # One conversion (EXIF rotation, 16-bit scaling, alpha over white, channels) for training, the
-# server and predict.py on a device: standalone.py imports nothing of mlcycle, so it is the home.
+# server and predict.py on a device: mlcycle.edge imports nothing of mlcycle, so it is the home.
 convert = to_array
 
 

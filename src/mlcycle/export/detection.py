@@ -128,6 +128,7 @@ class DetectionExport(TaskExport):
     def output(self, data_info: dict[str, Any], module: nn.Module) -> dict[str, Any]:
         detector = getattr(module, "detector", module)
         return {
+            "kind": "boxes",  # the output form predict.py, the server and the monitor read
             "batch": 1,
             "outputs": [
                 {

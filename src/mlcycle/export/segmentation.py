@@ -224,6 +224,7 @@ class SegmentationExport(TaskExport):
         height, width = (int(v) for v in data_info["image_size"])
         return {
             "name": "logits",
+            "kind": "mask",  # the output form predict.py, the server and the monitor read
             "shape": ["batch", len(data_info["class_names"]), height, width],
             "meaning": "per-pixel logits at the input's resolution; argmax over axis 1 gives "
             "each pixel's class index in class_names order (resize it back to the original "

@@ -19,7 +19,7 @@ from mlcycle.serve.inputs import InputError, body_kind
 from mlcycle.serve.limits import BodyLimit
 from mlcycle.serve.metrics import RequestMetrics
 from mlcycle.serve.model import ServedModel
-from mlcycle.serve.page import PAGE
+from mlcycle.serve.page import page as page_html
 from mlcycle.serve.schemas import (
     ErrorResponse,
     FeedbackIn,
@@ -76,7 +76,7 @@ def create_app(model: ServedModel, store: PredictionStore, settings: Settings) -
     app = FastAPI(
         title="mlcycle model server",
         version=model.version[:12],
-        description=f"Serves the {model.kind} model {model.path.name} (ONNX Runtime).",
+        description=f"Serves the {model.task} model {model.path.name} (ONNX Runtime).",
         lifespan=lifespan,
     )
     app.state.service = service
@@ -144,7 +144,7 @@ def create_app(model: ServedModel, store: PredictionStore, settings: Settings) -
 
     @app.get("/", response_class=HTMLResponse, summary="A web page to try the model")
     async def page() -> HTMLResponse:
-        return HTMLResponse(PAGE)
+        return HTMLResponse(page_html())
 
     add_handlers(app, service.metrics)
     paths = {route.path for route in app.routes if hasattr(route, "methods")}

@@ -46,7 +46,8 @@ def model_card(model: ServedModel, serving: dict[str, Any]) -> dict[str, Any]:
     return {
         "model_version": model.version,
         "model_file": model.path.name,
-        "task": model.kind,
+        "task": model.task,
+        "output_form": model.form.name,
         "arch": meta.get("arch"),
         "class_names": model.names,
         "input": {

@@ -12,9 +12,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from mlcycle.serve.batcher import BatcherStopped
 from mlcycle.serve.inputs import InputError, describe, is_json_syntax
 from mlcycle.serve.metrics import Metrics
+from mlcycle.serve.micro_batcher import BatcherStopped
 from mlcycle.serve.schemas import PredictJSON
 
 log = logging.getLogger("mlcycle.serve")

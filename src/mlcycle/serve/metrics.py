@@ -46,8 +46,8 @@ class Metrics:
         )
         self.images = Counter(
             "mlcycle_serve_images_predicted",
-            "Images answered, by predicted class (segmentation: largest share; detection: "
-            "best box)",
+            "Images answered, by what each counts for (its class; masks: the largest share; "
+            "boxes: the best box's class; labels: the labels found)",
             ["class"],
             registry=r,
         )

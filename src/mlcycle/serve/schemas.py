@@ -36,8 +36,9 @@ class Box(BaseModel):
 
 class ImageResult(BaseModel):
     """One image's answer; ``error`` instead when it could not be read. Which other fields are
-    present depends on the task: classification (class, index, confidence, top_k),
-    segmentation (size, mask_png, class_shares), detection (size, boxes)."""
+    present depends on the model's output form (model.json ``output.kind``): classes (class,
+    index, confidence, top_k), mask (size, mask_png, class_shares), boxes (size, boxes),
+    labels (labels, probabilities, threshold); an undescribed output: task, outputs."""
 
     model_config = ConfigDict(populate_by_name=True)
     name: str
@@ -53,6 +54,11 @@ class ImageResult(BaseModel):
     )
     class_shares: dict[str, float] | None = Field(None, description="share of pixels per class")
     boxes: list[Box] | None = None
+    labels: list[str] | None = Field(None, description="the labels at or above the threshold")
+    probabilities: dict[str, float] | None = Field(None, description="each label's probability")
+    threshold: float | None = None
+    task: str | None = Field(None, description="an undescribed output: model.json's task")
+    outputs: dict[str, Any] | None = Field(None, description="an undescribed output, raw")
 
 
 class PredictResponse(BaseModel):
@@ -99,6 +105,7 @@ class ModelCard(BaseModel):
     model_version: str
     model_file: str
     task: str
+    output_form: str = Field(description="how its outputs are answered (model.json output.kind)")
     class_names: list[str]
     input: dict[str, Any]
     validation_metrics: dict[str, Any]

@@ -11,11 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from mlcycle.serve.batcher import MicroBatcher
 from mlcycle.serve.card import model_card
 from mlcycle.serve.inputs import InputError, parse_upload
 from mlcycle.serve.metrics import Metrics
-from mlcycle.serve.model import Decoded, ServedModel, row_summary, top_class
+from mlcycle.serve.micro_batcher import MicroBatcher
+from mlcycle.serve.model import Decoded, ServedModel
 from mlcycle.serve.store import PredictionStore, new_id, prediction_row
 
 RECENT = 100_000  # prediction ids remembered: feedback may arrive before the row is written
@@ -75,7 +75,7 @@ class Service:
         """Serve ``model`` from now on (a champion reload); requests already decoding finish
         with the model that decoded them."""
         self.card = model_card(model, {**self.settings.public(), "batched": model.batched})
-        self.metrics.model.info({"version": model.version, "task": model.kind})
+        self.metrics.model.info({"version": model.version, "task": model.task})
         self.model = model
 
     def start(self) -> None:
@@ -160,7 +160,7 @@ class Service:
     ) -> dict:
         """The response entry of one image; its row goes to the store's queue."""
         pid = new_id()
-        predicted, confidence, top_k = row_summary(model.kind, answer)
+        predicted, confidence, top_k = model.form.stored(answer)
         self.store.add(
             prediction_row(
                 id=pid,
@@ -179,7 +179,7 @@ class Service:
             )
         )
         self._remember(pid)
-        self.metrics.images.labels(top_class(model.kind, answer)).inc()
+        self.metrics.images.labels(model.form.counted(answer)).inc()
         return {"prediction_id": pid, "name": item.name, **answer}
 
     def _remember(self, pid: str) -> None:
@@ -200,7 +200,7 @@ class Service:
 
     async def feedback(self, prediction_id: str, label: str) -> None:
         names = self.model.names
-        if self.model.kind == "classification" and label not in names:
+        if self.model.form.feedback_is_class and label not in names:
             shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
             raise InputError(400, "bad_label", f"label '{label[:100]}' is not a class: {shown}")
         loop = asyncio.get_running_loop()

@@ -34,7 +34,7 @@ PREDICTIONS = sa.Table(
     sa.Column("height", sa.Integer),
     sa.Column("mode", sa.String(16)),
     *(sa.Column(name, sa.Float) for name in STATS),
-    sa.Column("predicted", sa.Text),  # class; or a summary for segmentation / detection
+    sa.Column("predicted", sa.Text),  # what the output form keeps (Form.stored): a class, ...
     sa.Column("confidence", sa.Float),
     sa.Column("top_k", sa.Text),  # JSON
     sa.Column("latency_ms", sa.Float),

@@ -185,14 +185,14 @@ def graph_scores(
     read back by its reader, scored by ONNX Runtime."""
     import onnxruntime as ort
 
-    from mlcycle.serve import standalone
+    from mlcycle.edge.rows import read_rows, table_inputs
 
     frame = data.frame("val")
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "val.csv"
         frame.to_csv(csv, index=False)
-        header, rows = standalone.read_rows(csv)
-    feeds, kept, problems = standalone.table_inputs(header, rows, spec)
+        header, rows = read_rows(csv)
+    feeds, kept, problems = table_inputs(header, rows, spec)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     out = session.run(None, feeds)[0] if kept else np.zeros((0, 1), dtype=np.float32)
     return np.asarray(out, dtype=np.float32), kept, problems

@@ -128,7 +128,7 @@ class MultiLabelExport(TaskExport):
         labels = split_labels([str(c) for c in data_info["class_names"]])
         return {
             "name": OUTPUT,
-            "kind": "multilabel",
+            "kind": "labels",  # mlcycle's output form: the labels at or above the threshold
             "shape": ["batch", len(labels)],
             "labels": labels,
             "threshold": getattr(self, "threshold", 0.5),

@@ -2,17 +2,30 @@
 ``--query``. With these, ``predict.py`` is the job that sends new data to the model from cron:
 
     python scripts/predict.py RUN/export/model.onnx /data/incoming --db sqlite:///preds.db --skip-predicted
+
+A recorded image is a row with the columns the server writes: its statistics, and what its
+output form keeps of the answer (``Form.stored``).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from mlcycle.core.hashing import file_sha256
-from mlcycle.serve.recording import image_mode, image_row
-from mlcycle.serve.standalone import load_image
-from mlcycle.serve.store import PredictionStore
+from mlcycle.edge.decode import load_image
+from mlcycle.edge.form import Form
+from mlcycle.edge.forms import form_for
+from mlcycle.edge.model import UsageError
+from mlcycle.serve.stats import image_stats
+from mlcycle.serve.store import PredictionStore, prediction_row
+
+
+class BatchError(UsageError):
+    """A bad --db or --query: predict.py prints it as one ``error:`` line, exit 2."""
 
 
 def query_paths(query: str | None, url: str | None) -> list[Path]:
@@ -35,15 +48,34 @@ def query_paths(query: str | None, url: str | None) -> list[Path]:
     return paths
 
 
-class BatchError(ValueError):
-    """A bad --db or --query: predict.py prints it as one ``error:`` line, exit 2. (A
-    ValueError, because predict.py run as a script has its own copy of UsageError.)"""
+def image_row(
+    path: Path, form: Form, result: dict[str, Any], channels: int, **columns: Any
+) -> dict[str, Any]:
+    """The store row of one predicted image file (statistics of the image as decoded for the
+    model, and what its form keeps of ``result``)."""
+    image = load_image(path, channels)
+    with Image.open(path) as img:
+        mode = img.mode
+    predicted, confidence, top_k = form.stored(result)
+    height, width = image.shape[:2]
+    return prediction_row(
+        input_name=str(path),
+        input_sha256=file_sha256(path),
+        width=width,
+        height=height,
+        mode=mode,
+        predicted=predicted,
+        confidence=confidence,
+        top_k=json.loads(json.dumps(top_k)) if top_k is not None else None,
+        **image_stats(image),
+        **columns,
+    )
 
 
 class Recorder:
     """Rows for a prediction store, written by its background writer; ``close`` drains it."""
 
-    def __init__(self, url: str, model_path: Path, channels: int) -> None:
+    def __init__(self, url: str, model_path: Path, meta: dict[str, Any]) -> None:
         import sqlalchemy as sa
 
         try:
@@ -51,7 +83,8 @@ class Recorder:
         except (sa.exc.SQLAlchemyError, sa.exc.ArgumentError) as exc:
             raise BatchError(f"--db {url}: {' '.join(str(exc).split())[:200]}") from exc
         self.version = file_sha256(model_path)
-        self.channels = channels
+        self.form = form_for(meta)
+        self.channels = int(meta["input"]["channels"])
         self.recorded = 0
 
     def unpredicted(self, paths: list[Path]) -> tuple[list[Path], int]:
@@ -62,13 +95,11 @@ class Recorder:
         return keep, len(paths) - len(keep)
 
     def record(self, result: dict[str, Any], latency_ms: float) -> str:
-        path = Path(result["path"])
-        image = load_image(path, self.channels)
         row = image_row(
-            path,
-            image,
-            image_mode(path),
+            Path(result["path"]),
+            self.form,
             result,
+            self.channels,
             model_version=self.version,
             source="batch",
             latency_ms=round(latency_ms, 3),

@@ -1,0 +1,90 @@
+"""Running the server: the prediction store it writes, the listening socket, the first model
+(or the champion watcher) and uvicorn until SIGTERM. ``mlcycle.commands.serve`` wires them from
+the command line."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from mlcycle.core.errors import UserError
+from mlcycle.serve.model import ServedModel
+from mlcycle.serve.reload import ChampionWatcher
+from mlcycle.serve.store import PredictionStore, default_url
+
+
+def default_store_dir(run: Path | None, champion: Path | None, model_path: Path) -> Path:
+    """RUN/serving; beside the champion pointer (one store for every champion); else beside
+    the model."""
+    if run:
+        return run / "serving"
+    if champion:
+        return champion.parent / "serving"
+    return model_path.parent
+
+
+def open_store(url: str | None, folder: Path) -> PredictionStore:
+    """The store at ``url``, else predictions.db in ``folder`` (created)."""
+    if url is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        url = default_url(folder)
+    try:
+        return PredictionStore(url)
+    except Exception as exc:  # a bad URL, a missing driver, a database that does not answer
+        raise UserError(f"cannot open the prediction store '{url}': {exc}") from exc
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so a taken port is a one-line error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say
+    # so, and with Nagle on, keep-alive clients wait ~40 ms for every response.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(2048)
+    return sock
+
+
+def first_model(
+    model_path: Path | None, champion: Path | None, interval: float, **options: Any
+) -> tuple[ServedModel, ChampionWatcher | None]:
+    """The model to serve at start-up (``options``: ServedModel's), and the champion watcher
+    when a champion pointer is given."""
+
+    def load(path: Path) -> ServedModel:
+        return ServedModel(path, **options)
+
+    if champion is None:
+        assert model_path is not None, "a model or a champion pointer"
+        return load(model_path), None
+    watcher = ChampionWatcher(champion, load, lambda _model: None, interval)
+    return watcher.first(), watcher
+
+
+def server_config(app: Any, log_level: str) -> uvicorn.Config:
+    """uvicorn's settings (creating them sets up its logging, which this module logs to)."""
+    return uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=False,  # one log line per request costs more than the prediction
+        timeout_graceful_shutdown=30,  # in-flight requests get this long after SIGTERM
+        lifespan="on",
+    )
+
+
+def run_server(config: uvicorn.Config, sock: socket.socket) -> None:
+    """uvicorn on ``sock`` until SIGTERM or Ctrl-C, then its graceful shutdown."""
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; a no-op handler then lets
+    # main return (exit 0) instead of the process dying before the final close in main.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    uvicorn.Server(config).run(sockets=[sock])
