@@ -1,5 +1,5 @@
 """reference.json at export and scripts/monitor.py on a SQLite prediction store filled as the
-server fills it (standalone preprocessing, ONNX Runtime, image_stats on the decoded upload)."""
+server fills it (mlcycle.edge's preprocessing, ONNX Runtime, image_stats on the decoded upload)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,16 @@ import numpy as np
 import pytest
 from export_helpers import ROOT, export_run, train_run
 
+from mlcycle.commands.monitor import main
+from mlcycle.edge.decode import load_image, preprocess
+from mlcycle.edge.form import softmax
+from mlcycle.edge.model import load_model
 from mlcycle.monitor import drift
 from mlcycle.monitor.binning import bin_counts, bin_index, quantile_edges, summarize
 from mlcycle.monitor.checks import window_checks
-from mlcycle.monitor.cli import main, same_version
+from mlcycle.monitor.judge import same_version
 from mlcycle.monitor.thresholds import load_thresholds
 from mlcycle.monitor.windows import parse_window, split_windows
-from mlcycle.serve.standalone import load_image, load_model, preprocess, softmax
 from mlcycle.serve.stats import STATS, image_stats
 from mlcycle.serve.store import PredictionStore, prediction_row
 
@@ -123,7 +126,8 @@ def test_reference_is_written_beside_the_model_and_is_sane(run):
     meta = json.loads((run / "export" / "model.json").read_text())
     assert meta["reference"] == "reference.json"
     ref = reference(run)
-    assert ref["kind"] == "classification" and ref["model"] == "model.onnx"
+    assert ref["kind"] == "classes" and ref["task"] == "classification"
+    assert ref["model"] == "model.onnx"
     val = len(val_files(run))
     assert ref["splits"]["val"]["images"] == val and ref["splits"]["train"]["images"] > val
     for split in ("train", "val"):
@@ -254,7 +258,7 @@ def test_segmentation_gets_input_checks_only():
     values = np.random.default_rng(0).normal(100, 10, 200)
     statistics = {name: summarize(values) for name in STATS}
     reference = {
-        "kind": "segmentation",
+        "kind": "mask",
         "splits": {"train": {"statistics": statistics}},
         "predictions": {"images": 50, "foreground_share": summarize(values / 200)},
     }
@@ -273,9 +277,7 @@ def test_windows_are_aligned_to_utc_days():
 
 
 def test_the_monitor_imports_no_torch():
-    code = (
-        "import sys, mlcycle.monitor.cli; print(sorted({'torch', 'lightning'} & set(sys.modules)))"
-    )
+    code = "import sys, mlcycle.commands.monitor; print(sorted({'torch', 'lightning'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 

@@ -78,8 +78,8 @@ def input_checks(rows: list[dict], reference: dict, t: dict) -> list[dict]:
     return checks
 
 
-def prediction_checks(rows: list[dict], predictions: dict, t: dict) -> list[dict]:
-    """Predicted classes (chi-square, PSI) and confidence (KS, mean shift) against val."""
+def class_checks(rows: list[dict], predictions: dict, t: dict) -> list[dict]:
+    """Predicted classes (the store's ``predicted``): chi-square and PSI against val's."""
     reference = predictions["classes"]
     counts = drift.class_counts(
         [str(r["predicted"]) for r in rows if r.get("predicted")], reference
@@ -87,7 +87,7 @@ def prediction_checks(rows: list[dict], predictions: dict, t: dict) -> list[dict
     chi2 = drift.class_chi2(counts, reference)
     n = sum(counts.values())
     ref_counts = [reference.get(c, 0) for c in counts]
-    checks = [
+    return [
         check(
             "class_chi2", "predicted", chi2["p"], t["chi2_p"], rows=n, cells=chi2["cells"],
             effect_w=chi2["w"], judged=chi2["p"] is not None and n >= t["min_rows"],
@@ -95,10 +95,14 @@ def prediction_checks(rows: list[dict], predictions: dict, t: dict) -> list[dict
         ),
         _psi_check("class_psi", "predicted", ref_counts, list(counts.values()), t),
     ]  # fmt: skip
+
+
+def confidence_checks(rows: list[dict], predictions: dict, t: dict) -> list[dict]:
+    """Confidence: KS against val's sample, and the shift of its mean."""
     # 6 decimals, as the server reports it and reference.json keeps it: float noise near 1.0
     # must not look like a shifted distribution to a KS test
     conf, ref = np.round(_values(rows, "confidence"), 6), predictions["confidence"]
-    checks.append(_ks_check("confidence_ks", "confidence", conf, ref.get("sample"), t))
+    checks = [_ks_check("confidence_ks", "confidence", conf, ref.get("sample"), t)]
     if len(conf) and ref.get("count"):
         shift = drift.mean_shift(conf, ref["mean"], ref["std"], ref["count"])
         z99 = float(scipy_stats.norm.ppf(0.995))
@@ -140,13 +144,23 @@ def performance_checks(rows: list[dict], predictions: dict, t: dict) -> list[dic
     return checks
 
 
+# What a window is compared with, by what the reference's val predictions hold (each output
+# form's summary says what it has: val_predictions.py), in this order.
+PREDICTION_CHECKS = (
+    ("classes", class_checks),
+    ("confidence", confidence_checks),
+    ("accuracy", performance_checks),
+)
+
+
 def window_checks(rows: list[dict], reference: dict, t: dict) -> list[dict]:
-    """Every check of one window (classification: inputs, predictions, performance)."""
+    """Every check of one window: the inputs, then each part of the val predictions the
+    reference holds (predicted classes, confidence, performance from feedback)."""
     checks = input_checks(rows, reference, t)
     predictions = reference.get("predictions") or {}
-    if reference.get("kind") == "classification" and predictions.get("classes"):
-        checks += prediction_checks(rows, predictions, t)
-        checks += performance_checks(rows, predictions, t)
+    for key, checked in PREDICTION_CHECKS:
+        if predictions.get(key) not in (None, {}):
+            checks += checked(rows, predictions, t)
     return checks
 
 

@@ -2,12 +2,14 @@
 production with.
 
 * ``splits.train`` / ``splits.val``: the input statistics (``mlcycle.serve.stats``) of the
-  ORIGINAL image files, decoded as the server decodes uploads (standalone.py, the model's
+  ORIGINAL image files, decoded as the server decodes uploads (mlcycle.edge, the model's
   channels), at their own size: per statistic quantile bins, mean, std and a sample for KS.
-* ``predictions``: the exported model on val, run through standalone.py and ONNX Runtime (as
-  the server runs it). Classification: predicted-class counts, the confidence distribution,
-  accuracy, macro F1 and per-class precision / recall / F1. Segmentation: foreground share per
-  image. Detection: boxes per image (score >= 0.5). Other tasks: none.
+* ``predictions``: the exported model on val, run through mlcycle.edge and ONNX Runtime (as
+  the server runs it), summarized for its output form (``kind``; ``val_predictions.py``).
+  classes: predicted-class counts, the confidence distribution, accuracy, macro F1 and
+  per-class precision / recall / F1. mask: foreground share per image. boxes: boxes per image
+  (score >= 0.5). labels: the label sets found, each label's count, labels per image. Other
+  forms: none.
 
 At most :data:`MAX_IMAGES` images per split (a fixed random sample) keep export quick on big
 data sets.
@@ -26,9 +28,10 @@ import numpy as np
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.hashing import file_sha256
+from mlcycle.edge.decode import load_image
+from mlcycle.edge.forms import form_name
 from mlcycle.monitor.binning import summarize
-from mlcycle.monitor.val_predictions import KINDS, ValPredictions
-from mlcycle.serve.standalone import load_image, output_kind
+from mlcycle.monitor.val_predictions import SUMMARIES, ValPredictions
 from mlcycle.serve.stats import STATS, image_stats
 
 FILE = "reference.json"
@@ -98,8 +101,8 @@ def build_reference(out: Path, data: Any, meta: dict[str, Any]) -> dict[str, Any
     """The content of ``reference.json`` for the model exported into ``out``."""
     path = model_file(out, meta)
     channels = int(meta["input"]["channels"])
-    kind = output_kind(meta)
-    model = ValPredictions(path, meta) if kind in KINDS else None
+    kind = form_name(meta)
+    model = ValPredictions(path, meta) if kind in SUMMARIES else None
     splits = {
         split: split_statistics(data, split, channels, model if split == "val" else None)
         for split in SPLITS

@@ -1,10 +1,6 @@
-"""``scripts/monitor.py``: compare the prediction store with the model's reference, per window.
-
-    python scripts/monitor.py --db sqlite:///serve/predictions.db --run runs/digits --window 1d
-
-Exit code 0: no threshold crossed; 1: some window crossed one (cron and CI can alert on it);
-2: bad input (unknown database, empty store, missing reference). See docs/monitoring.md.
-"""
+"""Comparing the prediction store with the model's reference, per window: the rows of one
+model version, each window's checks, the report monitor.json holds and a line per window.
+``mlcycle.commands.monitor`` (``scripts/monitor.py``) runs it from the command line."""
 
 from __future__ import annotations
 
@@ -14,41 +10,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mlcycle.commands.guard import ArgParser, main_guard
 from mlcycle.core.errors import UserError
 from mlcycle.monitor.checks import window_checks, window_summary
 from mlcycle.monitor.reference import load_reference, model_version
-from mlcycle.monitor.report import write_outputs
 from mlcycle.monitor.thresholds import load_thresholds
 from mlcycle.monitor.windows import Window, parse_time, parse_window, split_windows
 from mlcycle.serve.store import PredictionStore
-
-
-class ThresholdCrossed(UserError):
-    """Some window crossed a threshold: exit code 1, for alerting."""
-
-    exit_code = 1
-
-
-def build_parser() -> ArgParser:
-    parser = ArgParser(
-        prog="monitor.py",
-        description="Check served predictions for input drift, prediction drift and a "
-        "performance drop against the reference written at export.",
-    )
-    parser.add_argument("--db", required=True, help="The prediction store's SQLAlchemy URL.")
-    parser.add_argument("--run", help="Run directory (its export/model.onnx is the model).")
-    parser.add_argument("--model", help="The served model (default: RUN/export/model.onnx).")
-    parser.add_argument("--since", help="ISO date or time, UTC unless an offset is given.")
-    parser.add_argument("--until", help="ISO date or time (exclusive).")
-    parser.add_argument("--window", help="Window length: 30m, 1h, 6h, 1d, 7d (default: one).")
-    parser.add_argument(
-        "--model-version",
-        help="Rows of this model version, or 'all' (default: the model file's sha256).",
-    )
-    parser.add_argument("--out", help="Output folder (default: RUN/monitor).")
-    parser.add_argument("--thresholds", help="YAML mapping overriding default thresholds.")
-    return parser
 
 
 def read_rows(url: str, since: Any = None, until: Any = None) -> list[dict[str, Any]]:
@@ -110,7 +77,7 @@ def headline(predictions: dict[str, Any] | None) -> dict[str, Any] | None:
     return {
         "images": predictions.get("images"),
         "classes": predictions["classes"],
-        "confidence_mean": predictions["confidence"].get("mean"),
+        "confidence_mean": (predictions.get("confidence") or {}).get("mean"),
         "accuracy": predictions.get("accuracy"),
         "macro_f1": predictions.get("macro_f1"),
     }
@@ -170,31 +137,3 @@ def line(window: dict[str, Any]) -> str:
     if not flagged:
         return head + f"ok ({sum(c['judged'] for c in window['checks'])} checks)"
     return head + "DRIFT " + ", ".join(f"{c['check']}:{c['subject']}" for c in flagged)
-
-
-@main_guard
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = build_parser().parse_args(argv)
-    if not args.run and not args.model:
-        raise UserError("pass --run DIR (or --model RUN/export/model.onnx)")
-    model = Path(args.model) if args.model else Path(args.run) / "export" / "model.onnx"
-    if not model.is_file():
-        raise UserError(f"model '{model}' does not exist; export the run first (export.py)")
-    report = monitor(
-        args.db, model, args.since, args.until, args.window, args.model_version, args.thresholds
-    )
-    base = Path(args.run) if args.run else model.parent.parent
-    out = Path(args.out) if args.out else base / "monitor"
-    for window in report["windows"]:
-        print(line(window))
-    files = write_outputs(report, out)
-    print(f"wrote {files[0]} and {files[1]}")
-    crossed = [w for w in report["windows"] if w["flagged"]]
-    if crossed:
-        names = sorted({c["check"] for w in crossed for c in w["checks"] if c["flagged"]})
-        raise ThresholdCrossed(
-            f"{len(crossed)} of {len(report['windows'])} windows crossed a threshold "
-            f"({', '.join(names)}); see {files[1]}"
-        )
-    print(f"no threshold crossed in {len(report['windows'])} window(s)")
-    return report
