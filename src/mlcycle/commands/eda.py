@@ -16,7 +16,7 @@ from typing import Any
 from mlcycle.commands.guard import main_guard
 from mlcycle.core.errors import UserError
 from mlcycle.quality.config import build_data, config_names, data_arguments, data_parser, parse
-from mlcycle.quality.kinds import add_kind_arguments, named_on_command_line, quality_of
+from mlcycle.quality.kinds import add_kind_arguments, part_and_data
 
 
 def parser() -> Any:
@@ -48,8 +48,5 @@ def main(argv: list[str] | None = None) -> Path:
         raise UserError(f"--sample {args.sample} is too small; use 10 or more")
     overrides = data_arguments(argv)
     configs = config_names(args)
-    named = named_on_command_line(args)
-    if named is not None:
-        return named.explore(args, None, configs, overrides)
-    dm = build_data(configs, overrides)
-    return quality_of(dm).explore(args, dm, configs, overrides)
+    part, dm = part_and_data(args, lambda: build_data(configs, overrides))
+    return part.explore(args, dm, configs, overrides)

@@ -24,7 +24,7 @@ from mlcycle.quality.config import (
     parse,
 )
 from mlcycle.quality.findings import Thresholds
-from mlcycle.quality.kinds import add_kind_arguments, named_on_command_line, quality_of
+from mlcycle.quality.kinds import add_kind_arguments, part_and_data
 
 
 def parser() -> Any:
@@ -56,9 +56,5 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not 0 <= args.near_distance <= 64:
         raise UserError(f"--near-distance {args.near_distance} must be between 0 and 64")
     given = data_arguments(argv if argv is not None else sys.argv[1:])
-    configs = config_names(args)
-    named = named_on_command_line(args)
-    if named is not None:
-        return named.validate(args, None, configs, given)
-    dm = instantiate_data(p, args)
-    return quality_of(dm).validate(args, dm, configs, given)
+    part, dm = part_and_data(args, lambda: instantiate_data(p, args))
+    return part.validate(args, dm, config_names(args), given)

@@ -12,6 +12,7 @@ data module's class.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,16 @@ def named_on_command_line(args: Any) -> DataQuality | None:
         if DATA_QUALITY.get(name).named(args):
             return DATA_QUALITY.get(name)
     return None
+
+
+def part_and_data(args: Any, build: Callable[[], Any]) -> tuple[DataQuality, Any]:
+    """The kind the command line names (with no data module), else the data module ``build()``
+    makes of the config and the part of its kind."""
+    named = named_on_command_line(args)
+    if named is not None:
+        return named, None
+    dm = build()
+    return quality_of(dm), dm
 
 
 def add_kind_arguments(parser: Any, command: str) -> None:
