@@ -185,7 +185,7 @@ def test_regression_ranks_by_rmse_lower_first_with_residuals(regressed):
 
 def test_a_regression_run_names_its_own_monitor_not_the_class_default(regressed):
     from mlcycle.core.objective import run_monitor
-    from mlcycle.reports.card_facts import load_facts
+    from mlcycle.card.facts import load_facts
     from mlcycle.selection.pool import build_data, resolve_config
     from mlcycle.selection.scores import task_monitor
     from mlcycle.tables.classic import ClassicTabularTask

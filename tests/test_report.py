@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from mlcycle.reports.card_stats import bootstrap_macro_f1, macro_f1, wilson
+from mlcycle.card.stats import bootstrap_macro_f1, macro_f1, wilson
 
 SECTIONS = (
     "intended-use",
@@ -48,7 +48,7 @@ def run(trained_run, tmp_path) -> Path:
 
 
 def card(run: Path, *args: str) -> str:
-    from mlcycle.reports.model_card import main
+    from mlcycle.commands.report import main
 
     out = main(["--run", str(run), "--resamples", "200", *args])
     return out.read_text()
@@ -87,7 +87,7 @@ def test_test_metrics_with_intervals_after_a_test_evaluation(run):
 
 
 def test_bad_run_fails_in_one_line(tmp_path, capsys):
-    from mlcycle.reports.model_card import main
+    from mlcycle.commands.report import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--run", str(tmp_path / "missing")])
@@ -108,3 +108,36 @@ def test_intervals():
     assert macro_f1(pred, target, 4)[0] == pytest.approx(float(expected), abs=1e-6)
     low, high = bootstrap_macro_f1(pred, target, 4, resamples=300)
     assert low < float(expected) < high and high - low < 0.2
+
+
+def test_the_card_asks_the_tasks_part():
+    from mlcycle.card.parts import CardPart, card_part
+    from mlcycle.images.card import ClassificationCard, DetectionCard, SegmentationCard
+    from mlcycle.tables.card import TableCard
+
+    found = [type(card_part(n)) for n in ("classification", "segmentation", "detection", "tabular")]
+    assert found == [ClassificationCard, SegmentationCard, DetectionCard, TableCard]
+    default = card_part("a-task-with-no-part")  # a plugin's task: the base part answers
+    assert type(default) is CardPart and default.metric_keys == default.error_figures == ()
+    row = {"file": "m.onnx", "size_bytes": 10, "size_vs_fp32_onnx": 0.3, "agree": 7, "diff": 0.5}
+    assert default.check_values(row) == [("diff", 0.5)]
+    assert ClassificationCard().check_values({"top1_agreement": 1.0, "diff": 0.5}) == [
+        ("top1_agreement", 1.0)
+    ]
+
+
+def test_a_task_without_a_part_gets_a_plain_card(run, monkeypatch):
+    from mlcycle.card import facts
+    from mlcycle.card.parts import CardPart
+
+    monkeypatch.setattr(facts, "card_part", lambda name: CardPart())
+    html = card(run, "--no-latency")
+    for ident in SECTIONS:
+        assert f'id="{ident}"' in html, ident
+    assert "val: no intervals for classification metrics" in html and "Wilson" not in html
+    assert "<th>error</th>" in html  # every recorded number, not the classification columns
+    assert "No figures in the run." in html and "loss_curves.png" in html
+
+
+def test_the_bootstrap_of_one_image_is_its_value():
+    assert bootstrap_macro_f1(np.array([1]), np.array([1]), 2) == (1.0, 1.0)

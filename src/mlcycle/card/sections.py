@@ -1,17 +1,17 @@
-"""The model card's sections, each ``(id, title, html)`` from a run's :class:`Facts`."""
+"""The model card's sections from a run's :class:`Facts`: task and intended use, model, data,
+metrics, objective gate and per-class results. Each is a :data:`~mlcycle.card.html.Section`
+(``card/<id>.html`` shows it)."""
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mlcycle.reports.card_facts import Facts, SplitResult
-from mlcycle.reports.card_html import bullets, esc, number, pairs, raw, table, verdict
+from mlcycle.card.facts import Facts, SplitResult
+from mlcycle.card.html import Interval, Section, Verdict, section
+from mlcycle.core.html import number
 
-Section = tuple[str, str, str]
 PLACEHOLDER = (
     "Not stated yet. Fill in what the model is for, who uses its predictions and how, on which "
     "images, and what it must not be used for (report.py --intended-use TEXT)."
@@ -20,11 +20,12 @@ PLACEHOLDER = (
 
 def intended_use(facts: Facts, text: str | None) -> Section:
     given = text or facts.run.config.get("intended_use")
-    body = f"<p>{esc(given)}</p>" if given else f"<p class='placeholder'>{esc(PLACEHOLDER)}</p>"
-    return (
+    return section(
         "intended-use",
         "Task and intended use",
-        f"<p>Task: <b>{esc(facts.task)}</b>.</p>{body}",
+        task=facts.task,
+        given=given,
+        placeholder=PLACEHOLDER,
     )
 
 
@@ -49,7 +50,7 @@ def model(facts: Facts) -> Section:
         ("libraries", ", ".join(f"{k} {v}" for k, v in versions.items())),
         ("run directory", str(facts.run.path)),
     ]
-    return ("model", "Model", pairs(rows))
+    return section("model", "Model", rows=rows)
 
 
 def _source(facts: Facts) -> str:
@@ -58,15 +59,6 @@ def _source(facts: Facts) -> str:
     if init.get("url"):  # a database URL may hold a password: only its scheme is shown
         where = f"{urlsplit(str(init['url'])).scheme} database; query: {init.get('query')}"
     return f"{init.get('source')}: {where}"
-
-
-def _class_counts(run_path: Path) -> tuple[list[str], dict[str, Counter]]:
-    """Images per class and split from ``splits.csv`` (classification's label column)."""
-    counts: dict[str, Counter] = {}
-    with (run_path / "splits.csv").open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            counts.setdefault(row.get("label", ""), Counter())[row["split"]] += 1
-    return sorted(counts), counts
 
 
 def data(facts: Facts) -> Section:
@@ -84,42 +76,22 @@ def data(facts: Facts) -> Section:
             f"{info.get('resize')}; mean {info.get('mean')}, std {info.get('std')}",
         ),
     ]
-    body = pairs(rows)
-    if facts.classification and (facts.run.path / "splits.csv").is_file():
-        names, per = _class_counts(facts.run.path)
-        body += table(
-            ("class", "train", "val", "test"),
-            [(n, per[n]["train"], per[n]["val"], per[n]["test"]) for n in names],
-        )
-    if facts.skipped:
-        reasons = Counter(r.get("reason", "") for r in facts.skipped).most_common(10)
-        body += "<p>Why files were skipped:</p>" + table(("reason", "files"), reasons)
-    return ("data", "Data", body)
+    reasons = Counter(r.get("reason", "") for r in facts.skipped).most_common(10)
+    return section("data", "Data", rows=rows, classes=facts.part.data_table(facts), skipped=reasons)
 
 
 def _with_interval(result: SplitResult, key: str) -> object:
     value = result.metrics.get(key)
     if key in result.intervals and isinstance(value, float):
-        low, high = result.intervals[key]
-        return raw(f"{value:.4f} <span class='muted'>[{low:.4f}, {high:.4f}]</span>")
+        return Interval(value, *result.intervals[key])
     return value
 
 
 def metrics(facts: Facts, results: list[SplitResult]) -> Section:
-    if facts.classification:
-        keys = ["acc", "f1", "precision", "recall", "loss"]
-    else:
-        keys = list(
-            dict.fromkeys(k for r in results for k, v in r.metrics.items() if isinstance(v, float))
-        )
+    keys = list(facts.part.metric_keys) or list(
+        dict.fromkeys(k for r in results for k, v in r.metrics.items() if isinstance(v, float))
+    )
     rows = [(r.split, r.images, *(_with_interval(r, k) for k in keys), r.source) for r in results]
-    body = table(("split", "images", *keys, "from"), rows)
-    if "test" not in facts.evals:
-        body += (
-            "<p class='fail'>Not evaluated on the test split yet: the numbers above are "
-            "validation numbers, which chose the checkpoint. Run "
-            "<code>evaluate.py --run RUN --split test</code> once for an unbiased estimate.</p>"
-        )
     notes = [n for r in results for n in (f"{r.split}: {x}" for x in r.notes)]
     smoothing = (facts.run.config["model"].get("init_args") or {}).get("label_smoothing")
     if smoothing and any(r.source.startswith("metrics.json") for r in results):
@@ -127,30 +99,31 @@ def metrics(facts: Facts, results: list[SplitResult]) -> Section:
             f"loss: metrics.json's val loss includes label smoothing ({smoothing}); "
             "evaluate.py's loss (eval_*.json) is the plain negative log-likelihood"
         )
-    body += "<p>95% intervals in brackets. How they were computed:</p>" + bullets(notes)
-    return ("metrics", "Metrics", body)
+    return section(
+        "metrics",
+        "Metrics",
+        header=("split", "images", *keys, "from"),
+        rows=rows,
+        untested="test" not in facts.evals,
+        notes=notes,
+    )
 
 
 def gate(facts: Facts, results: list[SplitResult], latency: dict[str, Any] | None) -> Section:
     if facts.objective is None:
-        text = "No objective is set for this run (config key <code>objective</code>): no business gate was checked."
-        return ("gate", "Objective gate", f"<p>{text}</p>")
+        return section("gate", "Objective gate", objective=None)
     limits = ", ".join(f"{k} {v}" for k, v in facts.objective.to_dict().items())
-    rows = [(r.split, verdict(r.gate.passed, r.gate.line())) for r in results if r.gate]
+    rows = [(r.split, Verdict(r.gate.passed, r.gate.line())) for r in results if r.gate]
     exported = (facts.model_json or {}).get("gate")
     if exported:
-        rows.append(("export", verdict(exported["passed"], exported["line"])))
+        rows.append(("export", Verdict(exported["passed"], exported["line"])))
     limit = facts.objective.max_latency_ms
     if limit is not None and latency:
         ms = latency["median_ms"]
         rows.append(
-            ("latency (this card)", verdict(ms <= limit, f"median {ms:.3g} ms vs {limit:g} ms"))
+            ("latency (this card)", Verdict(ms <= limit, f"median {ms:.3g} ms vs {limit:g} ms"))
         )
-    return (
-        "gate",
-        "Objective gate",
-        f"<p>Objective: {esc(limits)}</p>" + table(("checked on", "result"), rows),
-    )
+    return section("gate", "Objective gate", objective=limits, rows=rows)
 
 
 def per_class(facts: Facts, results: list[SplitResult]) -> Section:
@@ -169,15 +142,6 @@ def per_class(facts: Facts, results: list[SplitResult]) -> Section:
             for c in columns:
                 value = row.get(c)
                 low = c == key and limit is not None and isinstance(value, float) and value < limit
-                cells.append(verdict(False, f"{number(value)} < {limit:g}") if low else value)
+                cells.append(Verdict(False, f"{number(value)} < {limit:g}") if low else value)
         rows.append(cells)
-    note = (
-        f"<p>Per-class minimum of the objective: {limit:g} ({key}).</p>"
-        if limit is not None
-        else ""
-    )
-    return (
-        "per-class",
-        "Per-class results",
-        note + (table(header, rows) if rows else "<p>No per-class values recorded.</p>"),
-    )
+    return section("per-class", "Per-class results", limit=limit, key=key, header=header, rows=rows)

@@ -1,4 +1,5 @@
-"""Confidence intervals for the model card: Wilson for accuracy, a bootstrap for macro F1."""
+"""The model card's numbers: Wilson for accuracy and a bootstrap for macro F1 (scipy.stats),
+per-class rows from per-image predictions, and the exported model's latency."""
 
 from __future__ import annotations
 
@@ -8,22 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
-Z95 = 1.959964  # two-sided 95%
 RESAMPLES = 1000
 CHUNK = 100  # resamples at a time: memory stays at CHUNK x images
 
 
-def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``correct / n`` (valid near 0 and 1, unlike
-    the normal approximation)."""
+def wilson(correct: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion ``correct / n`` (valid near 0 and 1,
+    unlike the normal approximation); scipy's ``binomtest(...).proportion_ci``."""
     if n <= 0:
         return (math.nan, math.nan)
-    p = correct / n
-    denominator = 1 + z * z / n
-    center = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return (max(0.0, center - half), min(1.0, center + half))
+    interval = stats.binomtest(correct, n).proportion_ci(0.95, method="wilson")
+    return (float(interval.low), float(interval.high))
 
 
 def macro_f1(pred: np.ndarray, target: np.ndarray, k: int) -> np.ndarray:
@@ -42,14 +40,24 @@ def macro_f1(pred: np.ndarray, target: np.ndarray, k: int) -> np.ndarray:
 def bootstrap_macro_f1(
     pred: np.ndarray, target: np.ndarray, k: int, resamples: int = RESAMPLES, seed: int = 0
 ) -> tuple[float, float]:
-    """95% percentile bootstrap interval of macro F1, resampling images with replacement."""
-    rng = np.random.default_rng(seed)
-    n, values = len(target), []
-    for start in range(0, resamples, CHUNK):
-        rows = rng.integers(0, n, size=(min(CHUNK, resamples - start), n))
-        values.append(macro_f1(pred[rows], target[rows], k))
-    low, high = np.percentile(np.concatenate(values), [2.5, 97.5])
-    return float(low), float(high)
+    """95% percentile bootstrap interval of macro F1, resampling images with replacement
+    (scipy's ``bootstrap``, paired: an image keeps its prediction and its label)."""
+    if len(target) < 2:  # nothing to resample: the interval is the value
+        value = float(macro_f1(pred, target, k)[0])
+        return (value, value)
+    result = stats.bootstrap(
+        (pred, target),
+        lambda p, t, axis=-1: macro_f1(p, t, k),
+        n_resamples=resamples,
+        batch=CHUNK,
+        vectorized=True,
+        paired=True,
+        confidence_level=0.95,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    interval = result.confidence_interval
+    return (float(interval.low), float(interval.high))
 
 
 def per_class_rows(pred: np.ndarray, target: np.ndarray, names: list[str]) -> dict[str, dict]:
@@ -63,16 +71,6 @@ def per_class_rows(pred: np.ndarray, target: np.ndarray, names: list[str]) -> di
         f1 = 2 * tp / (predicted + support) if predicted + support else 0.0
         rows[name] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
     return rows
-
-
-def predictions(run: Any, split: str) -> dict[str, np.ndarray]:
-    """Per-image predicted and true classes of ``run``'s best checkpoint on ``split``
-    (classification), recomputed with the evaluator's own ``collect``."""
-    from mlcycle.evaluators.classification import collect
-
-    model = run.load_model("best")
-    out = collect(model, run.load_data(num_workers=0), split)
-    return {"pred": out["probs"].argmax(1).numpy(), "target": out["target"].numpy()}
 
 
 def onnx_latency_ms(path: Path, shape: list[Any], runs: int = 50) -> dict[str, float] | None:

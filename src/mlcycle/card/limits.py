@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mlcycle.card.facts import Facts, SplitResult
 from mlcycle.quality.findings import Thresholds
-from mlcycle.reports.card_facts import Facts, SplitResult
 
 SMALL_EVAL = 100  # fewer images than this: intervals of several points
 

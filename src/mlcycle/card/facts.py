@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlcycle.core.errors import UserError
+from mlcycle.card.parts import CardPart, card_part
 from mlcycle.core.imports import import_object
 from mlcycle.core.objective import (
     Gate,
@@ -24,7 +24,6 @@ from mlcycle.core.objective import (
     run_monitor,
     train_gate,
 )
-from mlcycle.reports import card_stats
 from mlcycle.run.loader import Run, sha256
 
 
@@ -46,10 +45,7 @@ class Facts:
     model_json: dict[str, Any] | None
     verification: dict[str, Any] | None
     objective: Objective | None
-
-    @property
-    def classification(self) -> bool:
-        return self.task == "classification"
+    part: CardPart  # what the card says about the run's task
 
 
 def load_facts(run_dir: str | Path) -> Facts:
@@ -80,6 +76,7 @@ def load_facts(run_dir: str | Path) -> Facts:
         _json(run.path / "export" / "model.json"),
         _json(run.path / "export" / "verification.json"),
         objective,
+        card_part(task_cls.task_name),
     )
 
 
@@ -129,8 +126,14 @@ def _test(facts: Facts) -> SplitResult | None:
     return SplitResult("test", ev.get("images"), ev["metrics"], source, ev.get("per_class"))
 
 
-def _may_repredict_test(facts: Facts, result: SplitResult) -> str | None:
-    """Why the test predictions may not be recomputed; ``None`` when they may."""
+def recompute_blocker(facts: Facts, result: SplitResult, predict: bool) -> str | None:
+    """Why ``result``'s per-image predictions may not be recomputed; ``None`` when they may."""
+    if not predict:
+        return "--no-predict"
+    if not facts.run.path.joinpath("checkpoints", "best.ckpt").is_file():
+        return "the run has no best checkpoint"
+    if result.split != "test":
+        return None
     ev = facts.evals["test"]
     if not facts.ledger:
         return "the test ledger records no test evaluation"
@@ -139,41 +142,6 @@ def _may_repredict_test(facts: Facts, result: SplitResult) -> str | None:
     if result.images != facts.run.data_info.get("split_counts", {}).get("test"):
         return "the test evaluation scored a subset of the test split (a retrain.py holdout)"
     return None
-
-
-def _intervals(facts: Facts, result: SplitResult, predict: bool, resamples: int) -> None:
-    """Wilson for accuracy; the macro-F1 bootstrap from recomputed per-image predictions."""
-    n, acc = result.images, result.metrics.get("acc")
-    if n and isinstance(acc, float):
-        result.intervals["acc"] = card_stats.wilson(round(acc * n), n)
-        result.notes.append(f"accuracy: 95% Wilson score interval over {n} images")
-    why_not = None if predict else "--no-predict"
-    if why_not is None and not facts.run.path.joinpath("checkpoints", "best.ckpt").is_file():
-        why_not = "the run has no best checkpoint"
-    if why_not is None and result.split == "test":
-        why_not = _may_repredict_test(facts, result)
-    out = None
-    if why_not is None:
-        try:
-            out = card_stats.predictions(facts.run, result.split)
-        except (
-            UserError
-        ) as exc:  # e.g. the data is not on this machine: the card still gets written
-            why_not = f"predictions could not be recomputed: {exc}"
-    if out is None:
-        result.notes.append(f"macro F1: no interval ({why_not})")
-        return
-    names = list(facts.run.data_info.get("class_names") or [])
-    low, high = card_stats.bootstrap_macro_f1(out["pred"], out["target"], len(names), resamples)
-    result.intervals["f1"] = (low, high)
-    point = float(card_stats.macro_f1(out["pred"], out["target"], len(names))[0])
-    result.notes.append(
-        f"macro F1: 95% percentile bootstrap over images ({resamples} resamples of the "
-        f"{len(out['target'])} per-image predictions of checkpoints/best.ckpt, recomputed; "
-        f"macro F1 of those predictions {point:.4f})"
-    )
-    if result.per_class is None or not all("precision" in r for r in result.per_class.values()):
-        result.per_class = card_stats.per_class_rows(out["pred"], out["target"], names)
 
 
 def _gate(facts: Facts, result: SplitResult) -> Gate | None:
@@ -196,11 +164,5 @@ def split_results(facts: Facts, predict: bool = True, resamples: int = 1000) -> 
     results = [r for r in (_val(facts), _test(facts)) if r is not None]
     for result in results:
         result.gate = _gate(facts, result)
-        if facts.classification:
-            _intervals(facts, result, predict, resamples)
-        else:
-            result.notes.append(
-                f"no intervals for {facts.task} metrics (they need per-image scores; "
-                "the card shows the recorded values)"
-            )
+        facts.part.intervals(facts, result, predict, resamples)
     return results
