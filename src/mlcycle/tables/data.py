@@ -81,6 +81,8 @@ class TabularData(LightningDataModule):
         allow_changed: resume a run even though its table changed since it started.
     """
 
+    data_kind = "tabular"  # the name the stages' registries know tables by (data/base.py)
+
     def __init__(
         self,
         source: str = "csv",
