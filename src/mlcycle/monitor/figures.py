@@ -126,7 +126,8 @@ def performance_figure(windows: list[dict], predictions: dict) -> Figure:
         if limits:
             ax.axhline(limits[0], color=FLAG, linestyle="--", linewidth=1, label="threshold")
         ax.set(title=f"{name} from feedback (95 % interval)", ylim=(0, 1.02))
-        ax.legend(fontsize=7, loc="lower left")
+        if ax.get_legend_handles_labels()[0]:  # a form without accuracy draws no lines
+            ax.legend(fontsize=7, loc="lower left")
         ax.set_xlim(-0.5, len(windows) - 0.5)
         _ticks(ax, windows)
     fig.tight_layout()

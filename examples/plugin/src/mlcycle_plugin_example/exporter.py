@@ -3,8 +3,10 @@
 An exporter is a ``TaskExport`` subclass registered under the task's name (the task class's
 name without ``Task``, lower case: ``MultiLabelTask`` -> ``multilabel``). ``export.py`` traces
 ``module(task)``, writes TorchScript and ONNX, calls ``verify`` to compare each artifact with
-the eager module on the validation images, and writes ``output(...)`` into ``model.json``, where
-``predict.py`` reads how to print the outputs (``kind: multilabel``).
+the eager module on the validation images, and writes ``output(...)`` into ``model.json``. Its
+``kind`` names one of mlcycle's output forms, ``labels`` (the labels at or above ``threshold``):
+predict.py and the server answer it, the prediction store keeps it and the monitor compares it,
+with no code of the plugin's beyond this description.
 """
 
 from __future__ import annotations
