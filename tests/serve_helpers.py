@@ -143,6 +143,13 @@ def multipart(files: list[tuple[str, bytes]], field: str = "files") -> tuple[byt
     return body, f"multipart/form-data; boundary={boundary}"
 
 
+def val_uploads(run: Path, count: int = 6) -> list[tuple[str, bytes]]:
+    """The first validation images of a run, as uploaded files (name, bytes)."""
+    rows = [line.split(",") for line in (run / "splits.csv").read_text().splitlines()[1:]]
+    paths = [Path(path) for path, _, split in rows if split == "val"][:count]
+    return [(p.name, p.read_bytes()) for p in paths]
+
+
 def png(array: np.ndarray, mode: str | None = None) -> bytes:
     buf = io.BytesIO()
     image = Image.fromarray(array)

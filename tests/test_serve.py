@@ -1,5 +1,5 @@
 """scripts/serve.py: the model server over real HTTP on a loopback port, with a tiny exported
-model; a subprocess proves it imports no torch and drains its store on SIGTERM."""
+model (the server as a process: test_serve_process.py; other output forms: test_serve_forms.py)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,15 @@ import base64
 import hashlib
 import json
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-from export_helpers import BLOCKER, ROOT, exported_run
-from serve_helpers import Client, listening_socket, multipart, png, start
+from export_helpers import exported_run
+from serve_helpers import Client, start, val_uploads
 
 from mlcycle.edge.form import Options
 from mlcycle.edge.forms import form_for
@@ -27,7 +23,6 @@ from mlcycle.edge.model import load_model, read_meta
 from mlcycle.edge.predict import answer_paths
 from mlcycle.serve.micro_batcher import MicroBatcher
 
-SERVE = ROOT / "scripts" / "serve.py"
 TOKEN = "s3cret-token"
 
 
@@ -43,11 +38,7 @@ def model_path(exported) -> Path:
 
 @pytest.fixture(scope="module")
 def images(exported) -> list[tuple[str, bytes]]:
-    """Validation images of the tiny run, as uploaded files."""
-    run = exported[0]
-    rows = [line.split(",") for line in (run / "splits.csv").read_text().splitlines()[1:]]
-    paths = [Path(path) for path, _, split in rows if split == "val"][:6]
-    return [(p.name, p.read_bytes()) for p in paths]
+    return val_uploads(exported[0])
 
 
 @pytest.fixture(scope="module")
@@ -274,248 +265,6 @@ def test_micro_batcher_batches_concurrent_items_in_order():
     results = asyncio.run(scenario())
     assert results == [[i * 10, (i + 100) * 10] for i in range(6)]
     assert max(len(c) for c in calls) == 4 and sum(len(c) for c in calls) == 12
-
-
-# --- segmentation and detection: hand-made graphs with their model.json ---------------------
-
-
-def tiny_graph(folder: Path, task: str) -> Path:
-    """Segmentation: class 0 where the input is bright, 1 where dark. Detection: batch one,
-    two fixed boxes (scores 0.9 and 0.3), post-processing in the graph as exported."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    folder.mkdir()
-    batch = "batch" if task == "segmentation" else 1
-    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 1, 8, 8])
-    if task == "segmentation":
-        nodes = [
-            helper.make_node("Neg", ["input"], ["neg"]),
-            helper.make_node("Concat", ["input", "neg"], ["logits"], axis=1),
-        ]
-        outs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 2, 8, 8])]
-        output = {"name": "logits", "shape": ["batch", 2, 8, 8]}
-    else:
-        consts = {
-            "boxes": (TensorProto.FLOAT, [2, 4], [1, 2, 5, 6, 0, 0, 8, 8]),
-            "scores": (TensorProto.FLOAT, [2], [0.9, 0.3]),
-            "labels": (TensorProto.INT64, [2], [1, 0]),
-        }
-        nodes = [
-            helper.make_node(
-                "Constant", [], [name], value=helper.make_tensor(name, kind, shape, values)
-            )
-            for name, (kind, shape, values) in consts.items()
-        ]
-        outs = [helper.make_tensor_value_info(n, k, s) for n, (k, s, _) in consts.items()]
-        output = {"batch": 1, "outputs": [{"name": n} for n in consts]}
-    graph = helper.make_graph(nodes, task, [x], outs)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    onnx.save(model, str(folder / "model.onnx"))
-    meta = {
-        "format_version": 1,
-        "task": task,
-        "class_names": ["light", "dark"],
-        "input": {
-            "shape": [batch, 1, 8, 8],
-            "channels": 1,
-            "height": 8,
-            "width": 8,
-            "mean": [0.5],
-            "std": [0.25],
-        },
-        "output": output,
-    }
-    (folder / "model.json").write_text(json.dumps(meta))
-    return folder / "model.onnx"
-
-
-def test_segmentation_masks_at_each_images_size(tmp_path):
-    import io
-
-    from PIL import Image
-
-    running, _, _ = start(tiny_graph(tmp_path / "seg", "segmentation"), tmp_path / "store")
-    image = np.zeros((12, 16), np.uint8)
-    image[:, :8] = 255  # left half bright: class 0, right half dark: class 1
-    with running:
-        result = running.client().predict_files([("half.png", png(image))]).json()["results"][0]
-        running.service.store.flush()
-        rows_ = running.service.store.rows()
-    assert result["size"] == [16, 12] and result["class_shares"] == {"light": 0.5, "dark": 0.5}
-    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(result["mask_png"]))))
-    assert mask.shape == (12, 16) and (mask[:, :8] == 0).all() and (mask[:, 8:] == 1).all()
-    assert rows_[0]["predicted"] in ("light,dark", "dark,light")
-
-
-def test_detection_boxes_in_the_images_own_pixels(tmp_path):
-    running, model, _ = start(tiny_graph(tmp_path / "det", "detection"), tmp_path / "store")
-    assert not model.batched
-    files = [("tall.png", png(np.zeros((24, 16), np.uint8)))] * 5
-    with running:
-        with ThreadPoolExecutor(4) as pool:  # batch-one graph: one image per call, under load
-            responses = list(pool.map(lambda _: running.client().predict_files(files), range(4)))
-    for response in responses:
-        assert response.status == 200
-        for result in response.json()["results"]:
-            assert result["size"] == [16, 24]
-            assert result["boxes"] == [
-                {"class": "dark", "index": 1, "score": 0.9, "box": [2.0, 6.0, 10.0, 18.0]}
-            ]
-
-
-# --- the server process ---------------------------------------------------------------------
-
-# serve.py runs where torch & co and every mlcycle module but mlcycle.serve, mlcycle.edge,
-# mlcycle.core and the serve command cannot be imported (export_helpers.BLOCKER exits 99 if one
-# was anyway).
-SERVING = ("serve", "edge", "core", "commands", "templates", "__init__", "__pycache__")
-COMMAND = ("serve", "guard", "__init__", "__pycache__")
-SOURCE = ROOT / "src" / "mlcycle"
-TRAINING = tuple(f"mlcycle.{p.stem}" for p in SOURCE.iterdir() if p.stem not in SERVING)
-TRAINING += tuple(
-    f"mlcycle.commands.{p.stem}" for p in (SOURCE / "commands").iterdir() if p.stem not in COMMAND
-)
-HEAVY = ("torch", "torchvision", "torchmetrics", "lightning", "pytorch_lightning")
-HEAVY += ("albumentations", "cv2", "sklearn", "matplotlib", *TRAINING)
-
-
-def wait_ready(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[1]
-        try:
-            if Client(port).get("/ready").status == 200:
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("the server did not become ready")
-
-
-def test_server_process_imports_no_torch_and_drains_its_store_on_sigterm(
-    model_path, tmp_path, images
-):
-    sock = listening_socket()  # a free port for the child, released just before it starts
-    port = sock.getsockname()[1]
-    sock.close()
-    args = ["--model", str(model_path), "--port", str(port), "--store-dir", str(tmp_path)]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", BLOCKER, ",".join(HEAVY), str(SERVE), *args, "--max-wait-ms", "20"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    accepted, stop = [], threading.Event()
-
-    def client_loop() -> None:
-        client, count = Client(port), 0
-        body, content_type = multipart(images * 4)
-        while not stop.is_set():
-            try:
-                response = client.request(
-                    "POST", "/v1/predict", body, {"Content-Type": content_type}
-                )
-            except OSError:
-                break  # the server stopped listening
-            if response.status == 200:
-                count += sum("class" in r for r in response.json()["results"])
-        accepted.append(count)
-
-    try:
-        wait_ready(port, proc)
-        threads = [threading.Thread(target=client_loop) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGTERM)  # with requests in flight
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        stop.set()
-        if proc.poll() is None:
-            proc.kill()
-    for thread in threads:
-        thread.join(10)
-    assert proc.returncode == 0, stderr
-    assert "LEAKED" not in stderr and "Application shutdown complete" in stderr
-    with sqlite3.connect(tmp_path / "predictions.db") as conn:
-        stored = conn.execute("select count(*) from predictions").fetchone()[0]
-    assert sum(accepted) > 0 and stored == sum(accepted)
-
-
-def test_cli_errors_are_one_line(tmp_path, model_path):
-    def serve(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, str(SERVE), *args], capture_output=True, text=True, timeout=60
-        )
-
-    missing = serve("--run", str(tmp_path / "nothing"))
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
-    assert len(missing.stderr.strip().splitlines()) == 1
-    ts = serve("--model", str(model_path.with_suffix(".ts")))
-    assert ts.returncode == 2 and "ONNX Runtime only" in ts.stderr
-    taken = listening_socket()
-    try:
-        port = str(taken.getsockname()[1])
-        busy = serve("--model", str(model_path), "--port", port, "--store-dir", str(tmp_path))
-    finally:
-        taken.close()
-    assert busy.returncode == 2 and "cannot listen" in busy.stderr
-
-
-def test_champion_pointer_reloads_on_change_and_on_sighup(exported, model_path, tmp_path, images):
-    run_a, run_b = exported[0], tmp_path / "b"
-    (run_b / "export").mkdir(parents=True)
-    for name in ("model.json", "verification.json"):
-        (run_b / "export" / name).write_bytes((run_a / "export" / name).read_bytes())
-    (run_b / "export" / "model.onnx").write_bytes(
-        (run_a / "export" / "model.int8.onnx").read_bytes()
-    )
-    pointer = tmp_path / "champion"
-
-    def point(target) -> None:  # as retrain.py does: a new file renamed into place
-        (tmp_path / ".champion.tmp").write_text(f"{target}\n")
-        os.replace(tmp_path / ".champion.tmp", pointer)
-
-    def version_becomes(client: Client, path: Path) -> str:
-        want = hashlib.sha256(path.read_bytes()).hexdigest()
-        deadline = time.monotonic() + 15
-        while client.get("/v1/model").json()["model_version"] != want:
-            assert time.monotonic() < deadline, f"still not serving {path}"
-            time.sleep(0.05)
-        return want
-
-    point(run_a)
-    sock = listening_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    args = ["--champion", str(pointer), "--port", str(port), "--reload-interval", "0.1"]
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVE), *args], cwd=ROOT, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        wait_ready(port, proc)
-        client = Client(port)
-        version_a = version_becomes(client, model_path)
-        point(run_b)  # a new champion
-        version_b = version_becomes(client, run_b / "export" / "model.onnx")
-        assert client.predict_files(images[:1]).json()["model_version"] == version_b
-        point(tmp_path / "gone")  # a broken pointer: the current model keeps serving
-        time.sleep(0.5)
-        assert client.predict_files(images[:1]).json()["model_version"] == version_b
-        point(run_b)
-        (run_b / "export" / "model.onnx").write_bytes(model_path.read_bytes())  # re-exported
-        proc.send_signal(signal.SIGHUP)  # same pointer: only SIGHUP reloads
-        assert version_becomes(client, model_path) == version_a
-        assert client.get("/ready").status == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stderr
-    assert "champion reload failed" in stderr and "gone" in stderr
-    with sqlite3.connect(tmp_path / "serving" / "predictions.db") as conn:
-        versions = [v for (v,) in conn.execute("select model_version from predictions")]
-    assert versions == [version_b, version_b]
 
 
 def test_each_image_goes_through_the_model_that_decoded_it():

@@ -60,27 +60,8 @@ def token_check(token: str | None):
     return check
 
 
-def create_app(model: ServedModel, store: PredictionStore, settings: Settings) -> FastAPI:
-    """The server's app; its lifespan starts the batcher and the store writer and, at shutdown
-    (after the last request), drains both."""
-    service = Service(model, store, settings)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI):
-        service.start()
-        try:
-            yield
-        finally:
-            service.stop()
-
-    app = FastAPI(
-        title="mlcycle model server",
-        version=model.version[:12],
-        description=f"Serves the {model.task} model {model.path.name} (ONNX Runtime).",
-        lifespan=lifespan,
-    )
-    app.state.service = service
-    auth = [Depends(token_check(settings.token))]
+def add_model_routes(app: FastAPI, service: Service, auth: list[Any]) -> None:
+    """``POST /v1/predict`` and ``POST /v1/feedback`` (behind the token, when there is one)."""
 
     @app.post(
         "/v1/predict",
@@ -109,9 +90,14 @@ def create_app(model: ServedModel, store: PredictionStore, settings: Settings) -
         summary="Record the true label of a prediction",
     )
     async def feedback(body: FeedbackIn) -> FeedbackOut:
-        """404 for an unknown prediction_id; 400 when a classifier's label is not a class."""
+        """404 for an unknown prediction_id; 400 when the model answers classes and the label
+        is not one of them."""
         await service.feedback(body.prediction_id, body.label)
         return FeedbackOut(prediction_id=body.prediction_id, label=body.label, recorded=True)
+
+
+def add_status_routes(app: FastAPI, service: Service) -> None:
+    """The model card, health, readiness, metrics and the web page (no token)."""
 
     @app.get("/v1/model", response_model=ModelCard, summary="The model card")
     async def model_info() -> Response:
@@ -146,6 +132,29 @@ def create_app(model: ServedModel, store: PredictionStore, settings: Settings) -
     async def page() -> HTMLResponse:
         return HTMLResponse(page_html())
 
+
+def create_app(model: ServedModel, store: PredictionStore, settings: Settings) -> FastAPI:
+    """The server's app; its lifespan starts the batcher and the store writer and, at shutdown
+    (after the last request), drains both."""
+    service = Service(model, store, settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(
+        title="mlcycle model server",
+        version=model.version[:12],
+        description=f"Serves the {model.task} model {model.path.name} (ONNX Runtime).",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    add_model_routes(app, service, [Depends(token_check(settings.token))])
+    add_status_routes(app, service)
     add_handlers(app, service.metrics)
     paths = {route.path for route in app.routes if hasattr(route, "methods")}
     app.add_middleware(BodyLimit, max_bytes=settings.max_bytes, metrics=service.metrics)
