@@ -19,7 +19,7 @@ from contextlib import redirect_stdout
 from io import StringIO
 from pathlib import Path
 
-from mlcycle.selection.compare import main
+from mlcycle.commands.compare import main
 
 
 def fold_seconds(out: Path) -> float:

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from mlcycle.selection import combine
-from mlcycle.selection.ensemble import score_methods
-from mlcycle.selection.ensemble_members import from_shortlist, locate
+from mlcycle.images.selection.ensemble_members import from_shortlist
+from mlcycle.selection.ensemble import combine
+from mlcycle.selection.ensemble.members import locate
+from mlcycle.selection.ensemble.methods import score_methods
 from mlcycle.selection.scores import fold_scores
 
 

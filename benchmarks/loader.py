@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from textures import write_images  # benchmarks/textures.py
 
-from mlcycle.selection.pool import build_data, resolve_config
+from mlcycle.selection.config import build_data, resolve_config
 
 
 def loader_rate(loader: torch.utils.data.DataLoader, batches: int) -> float:

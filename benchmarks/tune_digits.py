@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlcycle.selection.tune import main as tune
+from mlcycle.commands.tune import main as tune
 
 CONFIG = "configs/tune/digits.yaml"
 

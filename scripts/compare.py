@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Cross-validate many models: ``python scripts/compare.py --config configs/compare/digits.yaml``."""
 
-from mlcycle.selection.compare import main
+from mlcycle.commands.compare import main
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Search hyperparameters with Optuna: ``python scripts/tune.py --config configs/tune/digits.yaml``."""
 
-from mlcycle.selection.tune import main
+from mlcycle.commands.tune import main
 
 if __name__ == "__main__":
     main()

@@ -12,8 +12,8 @@ import yaml
 from conftest import tree_digest, write_folder
 
 from mlcycle.core.errors import UserError
+from mlcycle.selection.compare.spec import load_spec
 from mlcycle.selection.folds import assign_folds
-from mlcycle.selection.spec import load_spec
 
 DEEP_ARGS = [
     "--data.image_size=16",
@@ -52,7 +52,7 @@ CANDIDATES = [
 
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory):
-    from mlcycle.selection.compare import main
+    from mlcycle.commands.compare import main
 
     base = tmp_path_factory.mktemp("compare")
     data = write_folder(base / "images", per_class=12)
@@ -137,7 +137,7 @@ def test_shortlist_and_analysis(comparison):
 
 
 def test_rerun_resumes_without_refitting(comparison, capsys):
-    from mlcycle.selection.compare import main
+    from mlcycle.commands.compare import main
 
     out = comparison["out"]
     marker = out / "candidates" / "cnn" / "fold0" / "selection_fold.json"
@@ -148,7 +148,7 @@ def test_rerun_resumes_without_refitting(comparison, capsys):
 
 
 def test_bad_configs_fail_in_one_line(tmp_path, capsys):
-    from mlcycle.selection.compare import main
+    from mlcycle.commands.compare import main
 
     data = write_folder(tmp_path / "images", per_class=4)
     cases = [
@@ -163,7 +163,7 @@ def test_bad_configs_fail_in_one_line(tmp_path, capsys):
         config = write_config(tmp_path / "c.yaml", data, candidates)
         if "Nope" in str(candidates):
             spec = load_spec(config)
-            from mlcycle.selection.classic import build_estimator
+            from mlcycle.selection.compare.classic import build_estimator
 
             with pytest.raises(UserError, match=message):
                 build_estimator(spec.candidates[0], 0)
@@ -180,8 +180,8 @@ def test_bad_configs_fail_in_one_line(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_segmentation_candidates_are_ranked_by_their_runs(tmp_path):
+    from mlcycle.commands.compare import main
     from mlcycle.data.shapes import write_shape_masks
-    from mlcycle.selection.compare import main
 
     root = write_shape_masks(tmp_path / "shapes", count=24, size=24)
     config = tmp_path / "seg.yaml"
@@ -222,23 +222,25 @@ def test_segmentation_candidates_are_ranked_by_their_runs(tmp_path):
     ),
 )
 def test_shipped_comparisons_parse_and_their_deep_candidates_resolve(path):
-    from mlcycle.selection.pool import resolve_config
-    from mlcycle.selection.tables_compare import is_table_config, table_candidate_args
+    from mlcycle.selection.compare.kinds import comparison_kind
+    from mlcycle.selection.config import resolve_config
+    from mlcycle.tables.selection.compare import TableComparison
 
     spec = load_spec(path)
     base = [a for c in spec.train for a in ("--config", c)] + spec.args
-    if is_table_config(resolve_config(base)):  # every candidate is a train.py run
+    kind = comparison_kind(resolve_config(base))
+    if kind is TableComparison:  # every candidate is a train.py run
         for candidate in spec.candidates:
-            config = resolve_config([*base, *table_candidate_args(candidate)])
+            config = resolve_config([*base, *kind.candidate_args(candidate)])
             assert config["model"]["class_path"].startswith("mlcycle.tables.")
         return
     for candidate in spec.candidates:
-        if candidate.kind == "deep":
-            extra = [a for c in candidate.configs for a in ("--config", c)] + candidate.args
+        extra = kind.candidate_args(candidate)
+        if extra is not None:  # a deep candidate: train.py runs
             config = resolve_config([*base, *extra])
             assert config["model"]["init_args"]["arch"]
         else:
-            from mlcycle.selection.classic import build_estimator
+            from mlcycle.selection.compare.classic import build_estimator
 
             build_estimator(candidate, 0)
 

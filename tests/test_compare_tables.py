@@ -53,7 +53,7 @@ def base_config(folder: Path, table: Path, target: str) -> Path:
 
 
 def compare(folder: Path, train: Path, candidates: list[dict], **extra) -> dict:
-    from mlcycle.selection.compare import main
+    from mlcycle.commands.compare import main
 
     spec = {"train": [str(train)], "args": FAST, "folds": 2, "candidates": candidates, **extra}
     config = folder / "cmp.yaml"
@@ -184,10 +184,10 @@ def test_regression_ranks_by_rmse_lower_first_with_residuals(regressed):
 
 
 def test_a_regression_run_names_its_own_monitor_not_the_class_default(regressed):
-    from mlcycle.core.objective import run_monitor
     from mlcycle.card.facts import load_facts
-    from mlcycle.selection.pool import build_data, resolve_config
-    from mlcycle.selection.scores import task_monitor
+    from mlcycle.core.objective import run_monitor
+    from mlcycle.selection.compare.kinds import comparison_kind
+    from mlcycle.selection.config import build_data, resolve_config
     from mlcycle.tables.classic import ClassicTabularTask
 
     run = regressed["out"] / "candidates" / "linear" / "fold0"
@@ -197,12 +197,12 @@ def test_a_regression_run_names_its_own_monitor_not_the_class_default(regressed)
     config = resolve_config(["--config", str(run / "config.yaml")])
     with contextlib.redirect_stdout(io.StringIO()):
         data = build_data(config)
-        assert task_monitor(config, data) == ("val/rmse", "min")
+        assert comparison_kind(config).task_monitor(config, data) == ("val/rmse", "min")
 
 
 def test_table_folds_follow_content_not_file_order(tmp_path, table):
-    from mlcycle.selection.pool import build_pool
     from mlcycle.tables.data import TabularData
+    from mlcycle.tables.selection.pool import build_table_pool
 
     shuffled = tmp_path / "shuffled.csv"
     frame = pd.read_csv(table)
@@ -211,7 +211,7 @@ def test_table_folds_follow_content_not_file_order(tmp_path, table):
     for path in (table, shuffled):
         data = TabularData(source="csv", path=str(path), target="label", drop=["value"])
         with contextlib.redirect_stdout(io.StringIO()):
-            pool = build_pool(data, 3, seed=7)
+            pool = build_table_pool(data, 3, seed=7)
         folds.append(dict(zip(pool.paths, pool.folds.tolist(), strict=True)))
         for label in range(3):  # stratified: each class spread over the folds
             counts = np.bincount(pool.folds[pool.target == label], minlength=3)
@@ -220,7 +220,7 @@ def test_table_folds_follow_content_not_file_order(tmp_path, table):
 
 
 def test_tune_searches_a_regression_table_on_folds_by_rmse(tmp_path, table):
-    from mlcycle.selection.tune import main as tune
+    from mlcycle.commands.tune import main as tune
 
     spec = {
         "train": [str(base_config(tmp_path, table, "value"))],

@@ -15,10 +15,10 @@ import yaml
 from conftest import run_train, write_folder
 from export_helpers import PREDICT
 
+from mlcycle.commands.ensemble import main
 from mlcycle.evaluators.classification import collect
 from mlcycle.run.loader import Run
-from mlcycle.selection import combine
-from mlcycle.selection.ensemble import main
+from mlcycle.selection.ensemble import combine
 
 TRAIN = ("--data.val_fraction=0.3", "--data.train_transforms=[]", "--trainer.max_epochs=2")
 
@@ -73,7 +73,7 @@ def test_soft_ensemble_is_the_mean_of_its_members_and_evaluate_scores_it(runs, s
         assert member["networks"][0]["sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
     assert (out / "splits.csv").read_text() == (runs["a"] / "splits.csv").read_text()
     config = yaml.safe_load((out / "config.yaml").read_text())
-    assert config["model"]["class_path"] == "mlcycle.selection.ensemble_task.EnsembleTask"
+    assert config["model"]["class_path"] == "mlcycle.images.selection.ensemble_task.EnsembleTask"
     model = Run(out).load_model()
     assert not any(m.training for m in model.model.modules())
     model.model.train()  # asked to train, the net stays deterministic
@@ -172,9 +172,9 @@ def test_export_writes_one_onnx_graph_that_equals_the_eager_ensemble(runs, soft,
 
 
 def test_shortlist_from_a_small_comparison(tmp_path, capsys):
+    from mlcycle.commands.compare import main as compare
     from mlcycle.commands.evaluate import main as evaluate
-    from mlcycle.selection.analysis import macro_f1
-    from mlcycle.selection.compare import main as compare
+    from mlcycle.selection.compare.analysis import macro_f1
 
     data = write_folder(tmp_path / "images", per_class=12)
     deep = ["--data.image_size=16", "--data.batch_size=8", "--trainer.max_epochs=1"]

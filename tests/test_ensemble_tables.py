@@ -31,7 +31,7 @@ def quiet(fn, *args):
 
 
 def ensemble(*args: str):
-    from mlcycle.selection.ensemble import main
+    from mlcycle.commands.ensemble import main
 
     return quiet(main, list(args))
 

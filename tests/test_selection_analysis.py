@@ -11,8 +11,14 @@ from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
+from mlcycle.images.selection.importance import (
+    cnn_attributions,
+    importance_map_figure,
+    pixel_permutation_importance,
+    sample_per_class,
+)
 from mlcycle.reports.figures import save
-from mlcycle.selection.analysis import (
+from mlcycle.selection.compare.analysis import (
     confused_pairs,
     error_correlation,
     error_correlation_figure,
@@ -22,12 +28,6 @@ from mlcycle.selection.analysis import (
     per_class_f1,
     per_class_f1_figure,
     shortlist,
-)
-from mlcycle.selection.importance import (
-    cnn_attributions,
-    importance_map_figure,
-    pixel_permutation_importance,
-    sample_per_class,
 )
 
 CLASSES = ["cat", "dog", "bird"]

@@ -16,12 +16,12 @@ import pytest
 import yaml
 from conftest import write_folder
 
+from mlcycle.commands.tune import main
 from mlcycle.core.errors import UserError
-from mlcycle.selection.space import parse_space
-from mlcycle.selection.trial import TrialRunner
-from mlcycle.selection.tune import main
-from mlcycle.selection.tune_spec import load_tune_spec
-from mlcycle.selection.tuning import Tuning
+from mlcycle.selection.tune.setup import Tuning
+from mlcycle.selection.tune.space import parse_space
+from mlcycle.selection.tune.spec import load_tune_spec
+from mlcycle.selection.tune.trial import TrialRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_ARGS = [
@@ -202,7 +202,7 @@ def first_running(worker: subprocess.Popen, out: Path) -> int:
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 def test_orphans_of_dead_workers_are_failed_and_live_ones_kept(tmp_path):
-    from mlcycle.selection.study import fail_orphans, worker_id
+    from mlcycle.selection.tune.study import fail_orphans, worker_id
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
     storage = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=1)

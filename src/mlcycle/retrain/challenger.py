@@ -83,7 +83,7 @@ def train_challenger(
     configs: list[str], overrides: list[str], champion: Run | None, warm: bool
 ) -> Path:
     """Train with ``train.py --config ... <overrides>`` in this process; the run directory."""
-    from mlcycle.selection.pool import resolve_config
+    from mlcycle.selection.config import resolve_config
     from mlcycle.training.fit import fit
 
     args = [a for c in configs for a in ("--config", c)] + list(overrides)

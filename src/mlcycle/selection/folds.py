@@ -4,6 +4,9 @@ Within each class, the distinct contents are ordered by a seeded draw of their h
 to the folds in turn: every class is spread over the folds as evenly as it can be, identical
 copies of an image always share a fold (no leakage through duplicates), and the assignment
 does not depend on the order in which files were listed. The test split is never in a fold.
+
+A :class:`Pool` is what a kind of data cuts into folds (the train+val images of an image data
+module, the rows of a table); each kind builds its own (``Comparison.build_pool``).
 """
 
 from __future__ import annotations
@@ -11,7 +14,11 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from mlcycle.core.errors import UserError
 from mlcycle.data.splits import draw
@@ -65,3 +72,29 @@ def assignment_digest(paths: list[str], hashes: list[str], folds: list[int]) -> 
     for path, content, fold in sorted(zip(paths, hashes, folds, strict=True)):
         digest.update(f"{path},{content},{fold}\n".encode())
     return digest.hexdigest()
+
+
+@dataclass
+class Pool:
+    """The train+val samples of the base data, with their folds; a kind of data subclasses it
+    and writes the fold files its data module reads (``data.split_file``)."""
+
+    data: Any  # the base data module
+    positions: list[int]  # the samples' positions in the base data
+    paths: list[str]  # their keys in the fold files (a path, a row's id)
+    target: np.ndarray  # class index (or value) per sample
+    folds: np.ndarray  # fold per sample
+    class_names: list[str]
+    digest: str  # of the fold assignment
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def fold_rows(self, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (into the pool) that train fold ``fold``'s model, and the rows it predicts."""
+        return np.flatnonzero(self.folds != fold), np.flatnonzero(self.folds == fold)
+
+    def write(self, out: Path, folds: int) -> list[Path]:
+        """``out/folds.csv`` (key, label, fold; the test split is not listed) and one
+        ``out/folds/fold<k>.csv`` split file per fold; returns those."""
+        raise NotImplementedError

@@ -16,8 +16,8 @@ from sklearn.preprocessing import StandardScaler
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.imports import import_object
+from mlcycle.selection.compare.spec import Candidate
 from mlcycle.selection.measure import latency_ms, learned_numbers, pickled_mb
-from mlcycle.selection.spec import Candidate
 
 # Defaults that make the classic models give probabilities and converge on pixels.
 DEFAULTS: dict[str, dict[str, Any]] = {

@@ -1,4 +1,4 @@
-"""``scripts/tune.py``: hyperparameter search with Optuna over train.py runs.
+"""tune.py's work: a hyperparameter search with Optuna over train.py runs.
 
 Each trial is a normal train.py run under ``<out>/trials/<number>`` (or one per fold under
 ``<out>/trials/<number>/fold<k>``), scored by the objective metric of its best epoch on val;
@@ -16,43 +16,14 @@ from typing import Any
 import optuna
 from tqdm.auto import tqdm
 
-from mlcycle.commands.guard import ArgParser, main_guard
 from mlcycle.core.errors import UserError
-from mlcycle.selection import study as studies
-from mlcycle.selection.trial import TrialFailed, TrialRunner
-from mlcycle.selection.tune_report import write_outputs
-from mlcycle.selection.tune_spec import load_tune_spec
-from mlcycle.selection.tuning import Tuning
+from mlcycle.selection.tune import study as studies
+from mlcycle.selection.tune.outputs import write_outputs
+from mlcycle.selection.tune.setup import Tuning
+from mlcycle.selection.tune.spec import TuneSpec
+from mlcycle.selection.tune.trial import TrialFailed, TrialRunner
 
 MAX_FAILED_IN_A_ROW = 3
-
-
-def build_parser() -> ArgParser:
-    parser = ArgParser(
-        prog="tune.py",
-        description="Search hyperparameters with Optuna (TPE and a median pruner) over train.py "
-        "runs. Any other --key=value (e.g. --data.root PATH) goes to every train.py run.",
-    )
-    parser.add_argument("--config", required=True, help="tune YAML (configs/tune/*.yaml)")
-    parser.add_argument("--out", help="study folder (default: runs/tune/<study>)")
-    parser.add_argument("--study", help="study name (default: the YAML file's name)")
-    parser.add_argument(
-        "--storage", help="SQLAlchemy URL shared by the workers (default: sqlite:///<out>/study.db)"
-    )
-    parser.add_argument(
-        "--trials", type=int, help="COMPLETE+PRUNED trials of the whole study (default: the YAML's)"
-    )
-    parser.add_argument(
-        "--timeout", type=float, help="stop starting trials after this many seconds"
-    )
-    parser.add_argument(
-        "--heartbeat",
-        type=int,
-        default=30,
-        help="seconds between a running trial's heartbeats; "
-        "a trial silent for 4x this long is failed by the next worker (default 30)",
-    )
-    return parser
 
 
 class Worker:
@@ -166,30 +137,30 @@ def join(tuning: Tuning, name: str, url: str, heartbeat_s: int) -> optuna.Study:
     return study
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args, extra = build_parser().parse_known_args(argv)
-    bad = [a for a in extra if a.startswith("-") and not a.startswith("--")]
-    if bad:
-        raise UserError(f"unknown option '{bad[0]}' (see tune.py --help)")
-    for name in ("trials", "heartbeat"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise UserError(f"--{name} must be at least 1")
+def tune(
+    spec: TuneSpec,
+    name: str,
+    out: Path,
+    extra: list[str],
+    storage: str | None,
+    trials: int | None,
+    timeout: float | None,
+    heartbeat: int,
+) -> dict[str, Any]:
+    """Join (or create) the study ``name`` and run trials until it has ``trials`` done (the
+    spec's when None) or ``timeout`` seconds passed; study.json's record."""
     studies.quiet_optuna()
-    spec = load_tune_spec(args.config)
-    n = args.trials or spec.trials
-    name = args.study or spec.path.stem
-    out = Path(args.out) if args.out else Path("runs") / "tune" / name
+    n = trials or spec.trials
     tuning = Tuning(spec, out, extra)
     tuning.check_space()
     tuning.prepare()
-    url = args.storage or studies.default_storage(out)
-    study = join(tuning, name, url, args.heartbeat)
+    url = storage or studies.default_storage(out)
+    study = join(tuning, name, url, heartbeat)
     print(
         f"tune {name}: {n} trials ({studies.done(study)} done), {len(tuning.params)} parameters, "
         f"{tuning.metric} ({tuning.direction}), {spec.folds} fold(s); test split never read; {out}"
     )
-    deadline = None if args.timeout is None else time.time() + args.timeout
+    deadline = None if timeout is None else time.time() + timeout
     worker = Worker(tuning, study, url, n, deadline)
     try:
         worker.run(TrialRunner(tuning, n, pruning=spec.pruner is not None))

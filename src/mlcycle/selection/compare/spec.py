@@ -22,6 +22,7 @@ from typing import Any
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.yaml_files import read_mapping
+from mlcycle.selection.keys import check_keys, string_list
 
 TOP_KEYS = {"train", "args", "folds", "fold_seed", "objective", "classic_size", "candidates"}
 DEEP_KEYS = {"name", "config", "args"}
@@ -62,24 +63,6 @@ class CompareSpec:
     candidates: list[Candidate]
 
 
-def _list(value: Any, key: str, where: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise UserError(f"{where}: '{key}' must be a string or a list of strings")
-    return list(value)
-
-
-def _unknown(keys: set[str], allowed: set[str], where: str) -> None:
-    extra = sorted(keys - allowed)
-    if extra:
-        raise UserError(
-            f"{where}: unknown key '{extra[0]}'; valid keys are {', '.join(sorted(allowed))}"
-        )
-
-
 def candidate(raw: Any, position: int) -> Candidate:
     where = f"candidate {position + 1}"
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
@@ -89,7 +72,7 @@ def candidate(raw: Any, position: int) -> Candidate:
     if not NAME.match(name):
         raise UserError(f"{where}: a name uses letters, digits, '_', '.' and '-' only")
     if "estimator" in raw:
-        _unknown(set(raw), CLASSIC_KEYS, where)
+        check_keys(set(raw), CLASSIC_KEYS, where)
         if not isinstance(raw["estimator"], str) or not raw["estimator"]:
             raise UserError(f"{where}: 'estimator' is an import path like sklearn.svm.SVC")
         features = str(raw.get("features") or "pixels")
@@ -103,15 +86,15 @@ def candidate(raw: Any, position: int) -> Candidate:
             pca=raw.get("pca"),
             scale=bool(raw.get("scale", True)),
             features=features,
-            configs=_list(raw.get("config"), "config", where),
-            args=_list(raw.get("args"), "args", where),
+            configs=string_list(raw.get("config"), "config", where),
+            args=string_list(raw.get("args"), "args", where),
         )
-    _unknown(set(raw), DEEP_KEYS, where)
+    check_keys(set(raw), DEEP_KEYS, where)
     return Candidate(
         name,
         "deep",
-        configs=_list(raw.get("config"), "config", where),
-        args=_list(raw.get("args"), "args", where),
+        configs=string_list(raw.get("config"), "config", where),
+        args=string_list(raw.get("args"), "args", where),
     )
 
 
@@ -119,8 +102,8 @@ def load_spec(path: str | Path) -> CompareSpec:
     """Read and check a comparison file; every message names the key at fault."""
     path = Path(path)
     raw = read_mapping(path, "comparison config")
-    _unknown(set(raw), TOP_KEYS, str(path))
-    train = _list(raw.get("train"), "train", str(path))
+    check_keys(set(raw), TOP_KEYS, str(path))
+    train = string_list(raw.get("train"), "train", str(path))
     if not train:
         raise UserError(f"{path}: 'train' names the train.py config(s) the candidates share")
     raw_candidates = raw.get("candidates") or []
@@ -140,7 +123,7 @@ def load_spec(path: str | Path) -> CompareSpec:
     return CompareSpec(
         path=path,
         train=train,
-        args=_list(raw.get("args"), "args", str(path)),
+        args=string_list(raw.get("args"), "args", str(path)),
         folds=int(raw.get("folds", 5)),
         fold_seed=int(raw.get("fold_seed", 42)),
         objective=raw.get("objective"),

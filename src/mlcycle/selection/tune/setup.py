@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle.core.errors import UserError
-from mlcycle.selection.space import Param, overrides, probe_rounds, train_values
-from mlcycle.selection.tune_spec import TuneSpec
+from mlcycle.core.imports import import_object
+from mlcycle.selection.compare.kinds import comparison_kind
+from mlcycle.selection.config import build_data, resolve_config
+from mlcycle.selection.runs import LOGGERS
+from mlcycle.selection.tune.space import Param, overrides, probe_rounds, train_values
+from mlcycle.selection.tune.spec import TuneSpec
 
 DUMMY_LINKS = {"num_classes": 2, "in_channels": 3, "class_names": ["a", "b"]}
-LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero")
 
 
 @contextlib.contextmanager
@@ -36,13 +39,6 @@ def captured() -> Any:
             logging.getLogger(name).setLevel(level)
 
 
-def import_class(class_path: str) -> type:
-    import importlib
-
-    module, _, name = class_path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
-
-
 class Tuning:
     """The study folder and the train.py arguments of a tune YAML plus forwarded ``extra``."""
 
@@ -57,8 +53,6 @@ class Tuning:
 
     def resolve(self, args: list[str], what: str) -> dict[str, Any]:
         """train.py's resolved config for ``args``; its one-line error names ``what``."""
-        from mlcycle.selection.pool import resolve_config
-
         with captured() as text:
             try:
                 return resolve_config(args)
@@ -71,16 +65,11 @@ class Tuning:
 
     def _objective(self) -> tuple[Any, str, str]:
         from mlcycle.core.objective import for_monitor
-        from mlcycle.selection.pool import build_data
-        from mlcycle.selection.scores import objective_of, task_monitor
+        from mlcycle.selection.scores import objective_of
 
-        model_class = import_class(self.config["model"]["class_path"])
-        data = None
-        if getattr(model_class, "regression_monitor", None) is not None:
-            # a table task's class says val/f1; on regression data its runs monitor val/rmse
-            with captured():
-                data = build_data(self.config)
-        monitor, mode = task_monitor(self.config, data)
+        kind = comparison_kind(self.config, required=self.spec.folds > 1)
+        with captured():  # a kind may read the data (a table's target: val/f1 or val/rmse)
+            monitor, mode = kind.task_monitor(self.config)
         objective = for_monitor(objective_of(self.spec.objective, self.config), monitor)
         if objective is None:
             return None, monitor, mode
@@ -124,25 +113,17 @@ class Tuning:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.spec.folds < 2:
             return
-        from mlcycle.data.classification import ImageClassificationData
-        from mlcycle.selection.pool import build_data, build_pool, write_folds
-        from mlcycle.selection.tables_pool import is_table
-
+        kind = comparison_kind(self.config)  # cut as compare.py cuts the task's data
         with captured():
             data = build_data(self.config)
-        if not isinstance(data, ImageClassificationData) and not is_table(data):
-            raise UserError(
-                f"{self.spec.path}: folds {self.spec.folds} needs image classification data or a "
-                f"table; the config's data is a {type(data).__name__} (use folds: 1)"
-            )
-        pool = build_pool(data, self.spec.folds, self.spec.fold_seed)
+        pool = kind.build_pool(data, self.spec.folds, self.spec.fold_seed)
         scratch = self.out / f".folds-{os.getpid()}"
         (scratch).mkdir(exist_ok=True)
-        files = write_folds(pool, scratch, self.spec.folds)
+        files = pool.write(scratch, self.spec.folds)
         (self.out / "folds").mkdir(exist_ok=True)
         for file in files:  # a worker may be reading them: replace each file whole
             os.replace(file, self.out / "folds" / file.name)
-        for file in (scratch / "folds").glob("*.json"):  # a table's schema.json
+        for file in (scratch / "folds").glob("*.json"):  # a kind's own (a schema)
             os.replace(file, self.out / "folds" / file.name)
         os.replace(scratch / "folds.csv", self.out / "folds.csv")
         shutil.rmtree(scratch, ignore_errors=True)
@@ -181,7 +162,7 @@ class Tuning:
 
 
 def _build(section: dict[str, Any], links: dict[str, Any]) -> Any:
-    cls = import_class(section["class_path"])
+    cls = import_object(section["class_path"], "class")
     kwargs = dict(section.get("init_args") or {})
     kwargs.update({k: v for k, v in links.items() if k in getattr(cls, "linked", ())})
     return cls(**kwargs)

@@ -118,7 +118,7 @@ class EnsembleTask(Task):
             ``arch``, ``arch_options``, ``mean``, ``std`` (its training normalization) and
             ``run`` (where it came from).
         combination: ``method`` (soft, weighted, stacking) with ``weights`` or ``coef`` and
-            ``intercept`` (see ``mlcycle.selection.combine``).
+            ``intercept`` (see ``mlcycle.selection.ensemble.combine``).
         mean: the ensemble's input normalization mean (``data.json``).
         std: the ensemble's input normalization std.
     """

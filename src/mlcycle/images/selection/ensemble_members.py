@@ -1,5 +1,6 @@
-"""Who goes into an ensemble: trained runs (``--runs``) or a comparison's shortlist
-(``--shortlist``), checked to take the same input and predict the same classes.
+"""Who goes into an ensemble of image classifiers: trained runs (``--runs``) or a
+comparison's shortlist (``--shortlist``), checked to take the same input and predict the same
+classes.
 
 A member is a bag of networks: one run, or the fold models of a cross-validated candidate.
 From a shortlist, members that cannot share the ensemble's ONNX graph are left out with a
@@ -9,19 +10,26 @@ reason (classic scikit-learn models; deep ones trained at another image size or 
 from __future__ import annotations
 
 import copy
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.objective import Objective, parse_objective
 from mlcycle.export.metadata import input_spec
+from mlcycle.images.selection.ensemble_task import EnsembleTask
 from mlcycle.run.loader import Run, sha256
+from mlcycle.selection.ensemble.members import (
+    locate,
+    member_runs,
+    read_shortlist,
+    split_rows,
+    unique_name,
+)
+from mlcycle.tasks.classification import ClassificationTask
 
 
 @dataclass
@@ -88,16 +96,7 @@ class Source:
 
 def load_network(path: str | Path) -> Network:
     """A trained classification run, refused in one line when it cannot be a member."""
-    from mlcycle.selection.ensemble_task import EnsembleTask
-    from mlcycle.tasks.classification import ClassificationTask
-
     run = Run(path)
-    if run.data_info.get("kind") == "table":
-        raise UserError(
-            f"run '{run.path}' was trained on a table; --shortlist takes image comparisons "
-            "only: pass a table shortlist's fold runs (candidates/<name>/fold0) with --runs "
-            "(docs/ensemble.md, Tables)"
-        )
     input_spec(run.data_info)  # the preprocessing must be recorded
     task = run.load_model("best")
     if isinstance(task, EnsembleTask) or not isinstance(task, ClassificationTask):
@@ -127,24 +126,7 @@ def input_mismatch(first: Network, other: Network) -> str | None:
     return None
 
 
-def split_rows(run: Run) -> set[tuple[str, ...]]:
-    path = run.path / "splits.csv"
-    if not path.is_file():
-        raise UserError(f"run '{run.path}' has no splits.csv; was it trained by train.py?")
-    with path.open(newline="") as fh:
-        return {tuple(row) for row in csv.reader(fh)}
-
-
 # --- --runs ---------------------------------------------------------------------------------
-
-
-def unique_name(path: Path, taken: set[str]) -> str:
-    name, n = path.name or "run", 1
-    while name in taken:
-        n += 1
-        name = f"{path.name}-{n}"
-    taken.add(name)
-    return name
 
 
 def from_runs(paths: list[str]) -> Source:
@@ -177,31 +159,12 @@ def from_runs(paths: list[str]) -> Source:
 # --- --shortlist ----------------------------------------------------------------------------
 
 
-def read_shortlist(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(
-            f"shortlist '{path}' does not exist; compare.py writes <out>/shortlist.yaml"
-        )
-    document = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(document, dict) or not isinstance(document.get("members"), list):
-        raise UserError(f"'{path}' is not a shortlist.yaml written by compare.py (no members)")
-    return document
-
-
-def locate(given: str, fallback: Path) -> Path:
-    """A path recorded by compare.py, else the same place under the shortlist's folder (the
-    comparison may have been moved, or run from another directory)."""
-    path = Path(given)
-    return path if path.exists() else fallback
-
-
 def deep_member(entry: dict[str, Any], folder: Path) -> Member:
     name = str(entry["name"])
-    runs = entry.get("runs") or []
-    if not runs:
+    paths = member_runs(entry, folder)
+    if not paths:
         raise UserError(f"shortlist member '{name}' lists no fold runs")
     home = folder / "candidates" / name
-    paths = [locate(r, home / Path(r).name) for r in runs]
     oof = locate(str(entry.get("oof", "")), home / "oof.npz")
     if not oof.is_file():
         raise UserError(f"shortlist member '{name}' has no out-of-fold predictions ('{oof}')")

@@ -1,10 +1,9 @@
-"""The leaderboard: one row per candidate, as CSV, Markdown and a self-contained HTML page."""
+"""The leaderboard: one row per candidate, as CSV, Markdown and a self-contained HTML page
+(``templates/selection/leaderboard.html``)."""
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import math
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from mlcycle.core.html import render  # noqa: E402
 
 COLUMNS = (
     "rank",
@@ -112,11 +113,6 @@ def metric_figure(rows: list[dict[str, Any]], metric: str, minimum: float | None
     return fig
 
 
-def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(path.name)}">'
-
-
 def write_html(
     path: Path,
     title: str,
@@ -126,31 +122,16 @@ def write_html(
     tables: list[tuple[str, list[str], list[list[Any]]]],
 ) -> None:
     """A page with everything inline (tables, figures as base64 PNG): mail it, open it anywhere."""
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in COLUMNS)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(k, r.get(k)))}</td>" for k in COLUMNS) + "</tr>"
-        for r in rows
+    page = render(
+        "selection/leaderboard.html",
+        title=title,
+        notes=notes,
+        columns=COLUMNS,
+        rows=[[_cell(k, r.get(k)) for k in COLUMNS] for r in rows],
+        tables=[
+            (caption, columns, [[str(v) for v in row] for row in values])
+            for caption, columns, values in tables
+        ],  # fmt: skip
+        figures=[(caption, figure) for caption, figure in figures if figure.is_file()],
     )
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "font-size:13px;text-align:right}td:nth-child(2),th:nth-child(2){text-align:left}"
-        "img{max-width:100%;margin:1em 0;border:1px solid #eee}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        "".join(f"<p>{html.escape(n)}</p>" for n in notes),
-        f"<table><tr>{head}</tr>{body}</table>",
-    ]
-    for caption, columns, values in tables:
-        cells = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-            for row in values
-        )
-        header = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-        parts.append(f"<h2>{html.escape(caption)}</h2><table><tr>{header}</tr>{cells}</table>")
-    for caption, figure in figures:
-        if figure.is_file():
-            parts.append(f"<h2 id='{html.escape(figure.stem)}'>{html.escape(caption)}</h2>")
-            parts.append(_img(figure))
-    parts.append("</body></html>")
-    path.write_text("\n".join(parts))
+    path.write_text(page)

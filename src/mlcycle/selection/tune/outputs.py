@@ -19,9 +19,9 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from mlcycle.core.objective import Gate, train_gate
-from mlcycle.selection.space import train_values
-from mlcycle.selection.study import counts, masked
-from mlcycle.selection.tuning import Tuning
+from mlcycle.selection.tune.setup import Tuning
+from mlcycle.selection.tune.space import train_values
+from mlcycle.selection.tune.study import counts, masked
 
 FIGURES = {
     "optimization_history.png": "plot_optimization_history",

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import optuna
 
-from mlcycle.core.errors import UserError, user_error_in
-from mlcycle.selection.study import surplus, worker_id
-from mlcycle.selection.tuning import Tuning
+from mlcycle.core.errors import UserError
+from mlcycle.selection.runs import error_line, fit_quietly
+from mlcycle.selection.tune.setup import Tuning
+from mlcycle.selection.tune.study import surplus, worker_id
 
 
 class TrialFailed(Exception):
@@ -30,20 +31,9 @@ class StudyError(UserError):
     """A mistake every trial would repeat (the objective metric is never logged): stop."""
 
 
-def error_line(exc: BaseException) -> str:
-    cause = user_error_in(exc) or exc
-    text = " ".join(str(cause).split()) or type(cause).__name__
-    return text if isinstance(cause, UserError) else f"{type(cause).__name__}: {text}"
-
-
 def fit_run(args: list[str], run_dir: Path, callbacks: list[Any]) -> dict[str, Any]:
     """Train as train.py does, its printing sent to ``run_dir/train.log``; its metrics.json."""
-    from mlcycle.selection.deep import quiet_to
-    from mlcycle.training.fit import fit
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with quiet_to(run_dir / "train.log"):
-        fit(args, callbacks)
+    fit_quietly(args, run_dir, callbacks)
     return json.loads((run_dir / "metrics.json").read_text())
 
 

@@ -1,12 +1,10 @@
-"""A deep candidate's fold: a normal train.py run on the fold's ``splits.csv``, then its
-out-of-fold probabilities, speed and size, and (when a classic candidate asks) embeddings."""
+"""An image candidate's deep fold: a normal train.py run on the fold's ``splits.csv``, then
+(a classifier) its out-of-fold probabilities and speed, its size, and (when a classic candidate
+asks) embeddings: the input of its last Linear layer."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import time
-from collections.abc import Iterator
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,36 +16,7 @@ from torch.utils.data import DataLoader
 from mlcycle.evaluators import predict_split
 from mlcycle.run.loader import Run
 from mlcycle.selection.measure import latency_ms, torch_predictor, torch_size
-
-
-@contextlib.contextmanager
-def quiet_to(log: Path) -> Iterator[None]:
-    """Send a run's printing (and Lightning's info lines) to ``log`` instead of the console."""
-    names = ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero")
-    levels = {n: logging.getLogger(n).level for n in names}
-    for name in names:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        with log.open("a") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
-            yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
-
-
-def train_args(base: list[str], candidate_args: list[str], split_file: Path, run_dir: Path):
-    """train.py's arguments for one fold (resuming the fold's run when it was interrupted)."""
-    args = [
-        *base,
-        *candidate_args,
-        f"--data.split_file={split_file}",
-        f"--run_dir={run_dir}",
-        "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false",
-    ]
-    if (run_dir / "checkpoints" / "last.ckpt").is_file():
-        args.append("--ckpt_path=last")
-    return args
+from mlcycle.selection.runs import fit_quietly
 
 
 def run_fold(
@@ -57,20 +26,12 @@ def run_fold(
     callbacks: list[Any] | None = None,
     classify: bool = True,
 ) -> dict[str, Any]:
-    """Train, then (classification) predict the fold, its val split, with the best checkpoint.
+    """Train, then (a classifier) predict the fold, its val split, with the best checkpoint.
 
     Returns the fold's record: ``fit_s``, ``latency_ms``, ``params``, ``size_mb``, the best
-    epoch's ``val_scores`` from metrics.json, the ``model`` and ``data``, and for
-    classification the out-of-fold ``rows`` and ``probs``."""
-    import json
-
-    from mlcycle.training.fit import fit
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    clock = time.perf_counter()
-    with quiet_to(run_dir / "train.log"):
-        cli = fit(args, callbacks)
-    fit_s = time.perf_counter() - clock
+    epoch's ``val_scores`` from metrics.json, the ``model`` and ``data``, and for a classifier
+    the out-of-fold ``rows`` and ``probs``."""
+    cli, fit_s = fit_quietly(args, run_dir, callbacks)
     data, model = cli.datamodule, Run(run_dir).load_model("best")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     record: dict[str, Any] = {

@@ -20,8 +20,8 @@ from typing import Any
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.yaml_files import read_mapping
-from mlcycle.selection.space import Param, parse_space
-from mlcycle.selection.spec import _list, _unknown
+from mlcycle.selection.keys import check_keys, string_list
+from mlcycle.selection.tune.space import Param, parse_space
 
 TOP_KEYS = {
     "train",
@@ -66,7 +66,7 @@ def _section(raw: Any, keys: set[str], where: str) -> dict[str, Any]:
         return {}
     if not isinstance(raw, dict):
         raise UserError(f"{where} is a mapping with keys {', '.join(sorted(keys))}")
-    _unknown(set(raw), keys, where)
+    check_keys(set(raw), keys, where)
     return raw
 
 
@@ -104,8 +104,8 @@ def load_tune_spec(path: str | Path) -> TuneSpec:
     path = Path(path)
     raw = read_mapping(path, "tune config")
     where = str(path)
-    _unknown(set(raw), TOP_KEYS, where)
-    train = _list(raw.get("train"), "train", where)
+    check_keys(set(raw), TOP_KEYS, where)
+    train = string_list(raw.get("train"), "train", where)
     if not train:
         raise UserError(f"{where}: 'train' names the train.py config(s) every trial starts from")
     objective = raw.get("objective")
@@ -114,7 +114,7 @@ def load_tune_spec(path: str | Path) -> TuneSpec:
     return TuneSpec(
         path=path,
         train=train,
-        args=_list(raw.get("args"), "args", where),
+        args=string_list(raw.get("args"), "args", where),
         folds=_int(raw, "folds", 1, 1, where),
         fold_seed=_int(raw, "fold_seed", 42, 0, where),
         trials=_int(raw, "trials", 20, 1, where),

@@ -19,41 +19,28 @@ from typing import Any
 
 import numpy as np
 
-from mlcycle.selection.folds import assign_folds, assignment_digest
+from mlcycle.selection.folds import Pool, assign_folds, assignment_digest
+from mlcycle.tables.data import SCHEMA_FILE
 
 POOL_SPLITS = ("train", "val")
 
 
-def is_table(data: Any) -> bool:
-    from mlcycle.tables.data import TabularData
-
-    return isinstance(data, TabularData)
-
-
 @dataclass
-class TablePool:
-    """The train+val rows of a table, with their folds. ``target``: class indices
-    (classification) or values (regression)."""
+class TablePool(Pool):
+    """The train+val rows of a table (``data``: the base TabularData, its table read;
+    ``positions``: in the table's usable rows; ``paths``: the rows' keys, as in splits.csv),
+    with their folds. ``target``: class indices (classification) or values (regression)."""
 
-    data: Any  # the base TabularData (its table read)
-    positions: list[int]  # positions in the table's usable rows
-    paths: list[str]  # the rows' keys, as in splits.csv
-    target: np.ndarray
-    folds: np.ndarray
-    class_names: list[str]
-    digest: str
     classify: bool = True
-    table: bool = True
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def fold_rows(self, fold: int) -> tuple[np.ndarray, np.ndarray]:
-        return np.flatnonzero(self.folds != fold), np.flatnonzero(self.folds == fold)
 
     @property
     def row_of_position(self) -> dict[int, int]:
         return {p: i for i, p in enumerate(self.positions)}
+
+    def write(self, out: Path, folds: int) -> list[Path]:
+        """``folds.csv`` (key, label, fold) and ``folds/fold<k>.csv``, with
+        ``folds/schema.json``."""
+        return write_table_folds(self, out, folds)
 
 
 def build_table_pool(data: Any, folds: int, seed: int) -> TablePool:
@@ -87,9 +74,6 @@ def build_table_pool(data: Any, folds: int, seed: int) -> TablePool:
 
 
 def write_table_folds(pool: TablePool, out: Path, folds: int) -> list[Path]:
-    """``folds.csv`` (key, label, fold) and ``folds/fold<k>.csv``, with ``folds/schema.json``."""
-    from mlcycle.tables.data import SCHEMA_FILE
-
     table = pool.data.table
     with (out / "folds.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)

@@ -1,6 +1,6 @@
 """What compare.py adds to its report for a table: out-of-fold confusion matrices
-(classification), residual summaries and the regression shortlist, and the permutation
-importance of the best model's columns on its out-of-fold rows."""
+(classification), residual summaries (regression), the permutation importance of the best
+model's columns on its out-of-fold rows, and the words about the table."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from matplotlib.figure import Figure
 
 from mlcycle.reports.figures import confusion_matrix_figure, plt, save
-from mlcycle.selection.analysis import forward_selection
-from mlcycle.selection.tables_compare import regression_scores
+from mlcycle.selection.compare.analysis import macro_f1
+from mlcycle.selection.scores import regression_scores
 
 CONFUSION_MODELS = 3  # confusion matrices of the top models
 RESIDUAL_MODELS = 3
@@ -27,17 +26,6 @@ IMAGE_ONLY = (
     "Image-only parts (highest-loss image galleries, attribution maps, pixel permutation "
     "importance) do not apply to a table and are skipped."
 )
-
-
-def out_of_fold_values(records: list[dict[str, Any]], size: int) -> np.ndarray | None:
-    """A regression candidate's prediction for every pool row, from the fold model that did
-    not train on it; None unless every fold finished."""
-    if any(r.get("status") != "finished" for r in records):
-        return None
-    values = np.full(size, np.nan)
-    for record in records:
-        values[record["rows"]] = record["pred"]
-    return None if np.isnan(values).any() else values
 
 
 def confusions(
@@ -56,24 +44,6 @@ def confusions(
         title = f"{name}: out-of-fold confusion ({len(pred)} rows)"
         save(confusion_matrix_figure(matrix, names, title), figures / f"confusion_{name}.png")
     return found
-
-
-RELATIVE_MARGIN = 0.10  # regression without an objective: within 10% of the best error
-
-
-def eligible_values(
-    rows: list[dict[str, Any]], values: dict[str, np.ndarray], mode: str
-) -> list[str]:
-    """Regression candidates worth short-listing: those passing the objective's gate when it
-    sets one; else, for an error (rmse, mae), those within 10% of the best, a margin that does
-    not depend on the target's units; for r2 those within 0.05."""
-    from mlcycle.selection.report import eligible
-
-    done = [r for r in rows if r["candidate"] in values and r.get("mean") is not None]
-    if not done or any(r.get("gate") is not None for r in done) or mode == "max":
-        return eligible(rows, values, mode) if done else []
-    best = min(r["mean"] for r in done)
-    return [r["candidate"] for r in done if r["mean"] <= best * (1 + RELATIVE_MARGIN)]
 
 
 def residual_summary(values: dict[str, np.ndarray], pool: Any, top: int = 5) -> dict[str, Any]:
@@ -113,76 +83,6 @@ def residual_figures(
     return ranked
 
 
-def regression_shortlist(
-    values: dict[str, np.ndarray], target: np.ndarray, k_min: int = 3, k_max: int = 5
-) -> dict[str, Any]:
-    """Greedy forward selection (without replacement) of the mean-prediction ensemble with the
-    lowest out-of-fold RMSE, as :func:`mlcycle.selection.analysis.shortlist` does for F1."""
-
-    def rmse(members: list[str]) -> float:
-        return regression_scores(np.mean([values[m] for m in members], axis=0), target)["rmse"]
-
-    single = {name: rmse([name]) for name in values}
-    best = min(single, key=single.__getitem__)
-
-    def pick(chosen: list[str], remaining: list[str]) -> tuple[str, float]:
-        name = min(remaining, key=lambda n: (rmse([*chosen, n]), remaining.index(n)))
-        return name, rmse([*chosen, name])
-
-    steps = forward_selection(
-        best,
-        single[best],
-        [n for n in values if n != best],
-        pick,
-        lambda new, old: new < old,
-        k_min,
-        k_max,
-    )
-    chosen, score = [name for name, _ in steps], steps[-1][1]
-    trace = [{"added": n, "ensemble_rmse": e, "single_rmse": single[n]} for n, e in steps]
-    rule = (
-        "Greedy forward selection without replacement on the out-of-fold RMSE of the "
-        f"mean-prediction ensemble: start from the best single model, add the model that lowers "
-        f"it most, keep at least {k_min} models, stop at {k_max} or when no addition lowers it."
-    )
-    return {
-        "members": chosen,
-        "trace": trace,
-        "rule": rule,
-        "best_single": best,
-        "best_single_rmse": single[best],
-        "ensemble_rmse": score,
-    }
-
-
-def write_regression_shortlist(
-    comparison: Any, values: dict[str, np.ndarray], names: list[str]
-) -> dict[str, Any] | None:
-    if not names:
-        return None
-    chosen = regression_shortlist({n: values[n] for n in names}, comparison.pool.target)
-    by_name = {c.name: c for c in comparison.spec.candidates}
-    members = []
-    for name in chosen["members"]:
-        candidate = by_name[name]
-        entry: dict[str, Any] = {"name": name, "family": candidate.kind}
-        entry["runs"] = [
-            str(comparison.fold_dir(candidate, f)) for f in range(comparison.spec.folds)
-        ]
-        if candidate.kind == "classic":
-            entry["estimator"] = candidate.estimator
-        entry["oof"] = str(comparison.out / "candidates" / name / "oof.npz")
-        members.append(entry)
-    document = {
-        "comparison": str(comparison.out),
-        "rule": chosen["rule"],
-        "members": members,
-        **{k: chosen[k] for k in ("ensemble_rmse", "best_single", "best_single_rmse", "trace")},
-    }
-    (comparison.out / "shortlist.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    return {**chosen, "file": "shortlist.yaml"}
-
-
 def permutation_importance(
     comparison: Any, name: str, repeats: int = IMPORTANCE_REPEATS
 ) -> list[dict[str, Any]]:
@@ -191,8 +91,7 @@ def permutation_importance(
     not train on, ``repeats`` shuffles, the drop averaged over folds and shuffles. The score is
     the leaderboard's (macro F1, or RMSE for regression, where the drop is the RMSE's rise)."""
     from mlcycle.run.loader import Run
-    from mlcycle.selection.analysis import macro_f1
-    from mlcycle.selection.tables_compare import frame_predictor
+    from mlcycle.tables.selection.fold import frame_predictor
 
     pool = comparison.pool
     candidate = next(c for c in comparison.spec.candidates if c.name == name)

@@ -1,0 +1,94 @@
+"""The train+val images of an image data module, cut into folds.
+
+The base data module is built once, exactly as train.py builds it (same layout, same sealed
+test split); its train and val images form the pool, which is cut into folds: stratified by
+class for a classifier's data, one stratum for segmentation and detection images (many classes
+each). Each fold is written as a ``splits.csv`` that deep candidates train on
+(``--data.split_file``), so every fold run sees the same test split, sealed, and never reads it.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from mlcycle.selection.folds import Pool, assign_folds, assignment_digest, write_fold_splits
+
+
+@dataclass
+class ImagePool(Pool):
+    """The train+val images of the base data, in path order, with their folds."""
+
+    classify: bool = True  # ``target`` holds class indices (folds stratified by them)
+
+    def pixels(self, size: int) -> np.ndarray:
+        """Every pool image as float32 rows in [0, 1], resized to at most ``size`` per side."""
+        rows = [shrink(self.data.raw_image(p), size) for p in self.positions]
+        return np.stack(rows).reshape(len(rows), -1).astype(np.float32) / 255.0
+
+    def image(self, row: int) -> np.ndarray:
+        return self.data.raw_image(self.positions[row])
+
+    def write(self, out: Path, folds: int) -> list[Path]:
+        data = self.data
+        index = data.index
+        with (out / "folds.csv").open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(("path", "label", "fold"))
+            for path, target, fold in zip(self.paths, self.target, self.folds, strict=True):
+                label = self.class_names[target] if self.classify else ""
+                writer.writerow((path, label, int(fold)))
+        rows = [
+            (files[0][0], data.split_value(sample), split)
+            for sample, files, split in zip(index.samples, index.files, index.splits, strict=True)
+        ]
+        fold_of = dict(zip(self.paths, (int(f) for f in self.folds), strict=True))
+        (out / "folds").mkdir(exist_ok=True)
+        files = []
+        for fold in range(folds):
+            path = out / "folds" / f"fold{fold}.csv"
+            write_fold_splits(path, rows, fold_of, fold, data.split_column)
+            files.append(path)
+        return files
+
+
+def shrink(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` (uint8 HxW[xC]) resized so neither side exceeds ``size``."""
+    height, width = image.shape[:2]
+    if max(height, width) <= size:
+        return image
+    scale = size / max(height, width)
+    shape = (max(1, round(width * scale)), max(1, round(height * scale)))
+    squeezed = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    out = np.asarray(Image.fromarray(squeezed).resize(shape, Image.BILINEAR))
+    return out[..., None] if image.ndim == 3 and out.ndim == 2 else out
+
+
+def build_image_pool(data: Any, folds: int, seed: int, by_class: bool) -> ImagePool:
+    """The pool of ``data``'s train+val images. ``by_class``: folds stratified by each image's
+    label (a classifier's data); else one stratum."""
+    index = data.index
+    pool = sorted(
+        (p for s in ("train", "val") for p in index.positions[s]),
+        key=lambda p: index.files[p][0][0],
+    )
+    paths = [index.files[p][0][0] for p in pool]
+    hashes = [index.files[p][0][1] for p in pool]
+    labels = [index.samples[p].label if by_class else "images" for p in pool]
+    fold_of = assign_folds(hashes, labels, folds, seed)
+    lookup = {name: i for i, name in enumerate(index.class_names)}
+    return ImagePool(
+        data=data,
+        positions=pool,
+        paths=paths,
+        target=np.array([lookup.get(label, -1) for label in labels]),
+        folds=np.array(fold_of),
+        class_names=list(index.class_names),
+        digest=assignment_digest(paths, hashes, fold_of),
+        classify=by_class,
+    )
