@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from serve_helpers import png, start
 
+from mlcycle.edge.form import Form
 from mlcycle.edge.forms import form_name
 
 SPEC = {"channels": 1, "height": 8, "width": 8, "mean": [0.5], "std": [0.25]}
@@ -171,3 +172,33 @@ def test_forms_of_model_json_files_written_before_forms_were_declared():
     assert form_name({"output": {"batch": 1, "outputs": [{"name": "boxes"}]}}) == "boxes"
     assert form_name({"output": {"name": "probabilities"}}) == "raw"
     assert form_name({"output": {**classes, "kind": "labels"}}) == "labels"
+
+
+class Total(Form):
+    """A form a plugin might bring: the sum of the outputs."""
+
+    name = "total"
+
+    def answer(self, outputs: list[np.ndarray], size: tuple[int, int]) -> dict:
+        return {"total": round(float(np.asarray(outputs[0]).sum()), 6)}
+
+    def stored(self, result: dict) -> tuple:
+        return str(result["total"]), None, None
+
+
+def test_a_plugin_brings_its_own_form_through_an_entry_point(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from mlcycle.edge import forms
+
+    point = EntryPoint("total", "test_serve_forms:Total", forms.GROUP)
+    monkeypatch.setattr(
+        forms, "entry_points", lambda group: [point] if group == forms.GROUP else []
+    )
+    forms.known_forms.cache_clear()
+    try:
+        model = pooled_graph(tmp_path / "total", "summing", {"name": "scores", "kind": "total"})
+        results, rows = served(model, tmp_path / "store", [("w.png", png(WHITE))])
+    finally:
+        forms.known_forms.cache_clear()
+    assert results[0]["total"] == 0.0 and rows[0]["predicted"] == "0.0"

@@ -11,13 +11,17 @@
 
 Any other form is answered raw (:class:`~.form.Form`). predict.py, the server, the store and
 the monitor look a form up here by the name the exporter declared (:func:`form_for`), never by
-the task's name; a task added by a plugin picks one of these forms in its exporter.
+the task's name. A task added by a plugin picks one of these forms in its exporter, or brings
+its own: a :class:`~.form.Form` subclass registered as an entry point in the
+``mlcycle.output_forms`` group (installed beside the edge folder, on a device too).
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from .form import Form, Options, Size, Stored, sigmoid, softmax
+from .model import UsageError
 
 
 class Classes(Form):
@@ -193,6 +198,24 @@ def boxes_found(
 
 
 FORMS: dict[str, type[Form]] = {form.name: form for form in (Classes, Mask, Boxes, Labels)}
+GROUP = "mlcycle.output_forms"  # plugins add forms here: name = "package.module:FormClass"
+
+
+@cache
+def known_forms() -> dict[str, type[Form]]:
+    """The built-in forms (always here: the folder may be copied alone, without package
+    metadata) and those installed packages add through the :data:`GROUP` entry points."""
+    found = dict(FORMS)
+    for point in entry_points(group=GROUP):
+        if point.name in found:
+            continue
+        try:
+            found[point.name] = point.load()
+        except Exception as exc:  # a broken plugin names itself, not a traceback
+            raise UsageError(
+                f"the output form '{point.name} = {point.value}' failed to load: {exc}"
+            ) from exc
+    return found
 
 
 def form_name(meta: dict[str, Any]) -> str:
@@ -212,4 +235,4 @@ def form_name(meta: dict[str, Any]) -> str:
 
 def form_for(meta: dict[str, Any], options: Options | None = None) -> Form:
     """The form that answers the model of ``meta``: its declared one, else the raw form."""
-    return FORMS.get(form_name(meta), Form)(meta, options)
+    return known_forms().get(form_name(meta), Form)(meta, options)

@@ -1,8 +1,8 @@
 """The exported model on the validation images, run as the server runs it (mlcycle.edge's
 decoding, preprocessing and output forms, ONNX Runtime), summarized for ``reference.json``.
 
-What is summarized depends on the model's output form (:data:`SUMMARIES`, keyed by the form
-``model.json`` declares). A summary's ``classes`` (counts of what the store's ``predicted``
+What is summarized depends on the model's output form (the :data:`SUMMARIES` registry, keyed
+by the form ``model.json`` declares; entry point group ``mlcycle.monitor_summaries``). A summary's ``classes`` (counts of what the store's ``predicted``
 column holds), ``confidence`` and ``accuracy`` are what the monitor's prediction and
 performance checks compare a window with; the rest is for reading.
 """
@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mlcycle.core.registry import Registry
 from mlcycle.edge.decode import preprocess
 from mlcycle.edge.form import Form, softmax
 from mlcycle.edge.forms import Labels, form_for
@@ -151,9 +152,13 @@ class LabelsSummary(Summary):
         }
 
 
-SUMMARIES: dict[str, type[Summary]] = {
-    summary.name: summary for summary in (ClassesSummary, MaskSummary, BoxesSummary, LabelsSummary)
-}
+# By output form; a plugin that brings its own form adds its summary through the entry point
+# group (name = the form's name, value = "package.module:SummaryClass").
+SUMMARIES: Registry[type[Summary]] = Registry(
+    "summary of val predictions", "model.json output.kind", "mlcycle.monitor_summaries"
+)
+for _summary in (ClassesSummary, MaskSummary, BoxesSummary, LabelsSummary):
+    SUMMARIES.add(_summary.name, _summary)
 
 
 class ValPredictions:
@@ -166,7 +171,7 @@ class ValPredictions:
         single = not is_batched(meta) or not form.batch_axis
         self.batch_size = 1 if single else batch_size
         self.model = load_model(model_path)
-        self.outputs = SUMMARIES[form.name](form)
+        self.outputs = SUMMARIES.get(form.name)(form)
         self.pending: list[np.ndarray] = []
         self.labels: list[str | None] = []
 

@@ -69,7 +69,10 @@ class ServedModel:
     ) -> None:
         self.meta = read_description(path)
         self.path = path
-        self.form = form_for(self.meta, Options(top_k=top_k, min_score=min_score))
+        try:
+            self.form = form_for(self.meta, Options(top_k=top_k, min_score=min_score))
+        except UsageError as exc:  # a plugin's form that does not load
+            raise UserError(str(exc)) from exc
         self.task = str(self.meta.get("task") or self.form.name)
         self.names: list[str] = [str(n) for n in self.meta["class_names"]]
         self.spec: dict[str, Any] = self.meta["input"]
