@@ -1,9 +1,11 @@
-"""A tiny trained and exported run shared by test_export.py and test_predict.py."""
+"""A tiny trained and exported run shared by test_export.py and test_predict.py, and the
+standalone predictor run as on a device (the edge package copied alone)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICT = ROOT / "scripts" / "predict.py"
+EDGE = ROOT / "src" / "mlcycle" / "edge"
+# runs ``python -m edge`` under BLOCKER (which runs a script file)
+LAUNCHER = 'import runpy\nrunpy.run_module("edge", run_name="__main__", alter_sys=True)\n'
 COLORS = {"red": (200, 40, 40), "green": (40, 190, 60), "blue": (50, 60, 210)}
 
 # Runs a script with some packages made unimportable (a meta path finder that refuses them and
@@ -118,4 +123,23 @@ def run_blocked(blocked: tuple[str, ...], script: Path, *args: str) -> subproces
         text=True,
         timeout=120,
         cwd=ROOT,
+    )
+
+
+def device_folder(folder: Path) -> Path:
+    """``folder`` holding only a copy of the edge package (and a launcher), as a device would."""
+    shutil.copytree(EDGE, folder / "edge", ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "launch.py").write_text(LAUNCHER)
+    return folder
+
+
+def on_device(device: Path, blocked: tuple[str, ...], *args: str) -> subprocess.CompletedProcess:
+    """``python -m edge args`` in ``device`` (:func:`device_folder`), where ``blocked`` cannot be
+    imported (the blocker exits 99 when one was imported anyway)."""
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER, ",".join(blocked), str(device / "launch.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=device,
     )

@@ -13,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from export_helpers import NOT_FOR_ONNX, PREDICT, export_run, run_blocked
+from export_helpers import NOT_FOR_ONNX, device_folder, export_run, on_device
 from PIL import Image
 from torch import nn
 
@@ -253,14 +253,19 @@ def _val_paths(run: Path, count: int) -> list[Path]:
     return [Path(row[0]) for row in rows if row[-1] == "val"][:count]
 
 
-def test_predict_writes_masks_at_each_images_size(seg_run, tmp_path):
+@pytest.fixture(scope="module")
+def device(tmp_path_factory) -> Path:
+    return device_folder(tmp_path_factory.mktemp("device"))
+
+
+def test_predict_writes_masks_at_each_images_size(seg_run, tmp_path, device):
     export_run(seg_run, "--format", "onnx", "--out", str(tmp_path / "export"))
     paths = _val_paths(seg_run, 3)
     big = tmp_path / "big.png"
     Image.open(paths[0]).resize((48, 40)).save(big)
     masks = tmp_path / "masks"
-    done = run_blocked(
-        NOT_FOR_ONNX, PREDICT, str(tmp_path / "export" / "model.onnx"), *map(str, paths),
+    done = on_device(
+        device, NOT_FOR_ONNX, str(tmp_path / "export" / "model.onnx"), *map(str, paths),
         str(big), "--masks-dir", str(masks),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -275,7 +280,7 @@ def test_predict_writes_masks_at_each_images_size(seg_run, tmp_path):
         assert sum(line["class_shares"].values()) == pytest.approx(1.0, abs=1e-4)
 
 
-def test_predict_never_writes_into_a_used_folder(seg_run, tmp_path):
+def test_predict_never_writes_into_a_used_folder(seg_run, tmp_path, device):
     export_run(seg_run, "--format", "onnx", "--out", str(tmp_path / "export"))
     model = str(tmp_path / "export" / "model.onnx")
     image = str(_val_paths(seg_run, 1)[0])
@@ -283,20 +288,20 @@ def test_predict_never_writes_into_a_used_folder(seg_run, tmp_path):
     used.mkdir()
     (used / "mine.png").write_bytes(b"user data")
     for extra, message in [([], "pass --masks-dir"), (["--masks-dir", str(used)], "not empty")]:
-        done = run_blocked(NOT_FOR_ONNX, PREDICT, model, image, *extra)
+        done = on_device(device, NOT_FOR_ONNX, model, image, *extra)
         assert done.returncode == 2 and message in done.stderr
     assert [p.name for p in used.iterdir()] == ["mine.png"]
     assert (used / "mine.png").read_bytes() == b"user data"
 
 
-def test_predict_lists_boxes_in_the_images_own_pixels(det_run, tmp_path):
+def test_predict_lists_boxes_in_the_images_own_pixels(det_run, tmp_path, device):
     export_run(det_run, "--format", "onnx", "--out", str(tmp_path / "export"))
     path = _val_paths(det_run, 1)[0]
     twice = tmp_path / "twice.png"
     image = Image.open(path)
     image.resize((image.width * 2, image.height * 2), Image.Resampling.BILINEAR).save(twice)
     model = str(tmp_path / "export" / "model.onnx")
-    done = run_blocked(NOT_FOR_ONNX, PREDICT, model, str(path), str(twice), "--min-score", "0")
+    done = on_device(device, NOT_FOR_ONNX, model, str(path), str(twice), "--min-score", "0")
     assert done.returncode == 0, done.stderr
     same, big = (json.loads(line) for line in done.stdout.splitlines())
     with torch.no_grad():
