@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -136,10 +135,11 @@ class MLCycleCLI(LightningCLI):
             parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        if args is None or isinstance(args, list):
-            # The next train.py names a bad key from the cache, before importing Lightning.
-            remember_key_schema(parser, list(sys.argv[1:] if args is None else args))
-        super().parse_arguments(parser, args)
+        try:
+            super().parse_arguments(parser, args)
+        finally:  # a run, --help or an error: the next train.py answers a bad key before Lightning
+            if args is None or isinstance(args, list):
+                remember_key_schema(parser, parser.named)
 
     def before_instantiate_classes(self) -> None:
         config = self.config
