@@ -3,6 +3,7 @@ measured on the file a device would load."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,16 @@ def val_gate(run: Run, metrics: dict[str, Any]) -> tuple[Objective | None, Gate 
     if "gate" in metrics:
         return objective, Gate.from_dict(metrics["gate"])
     return objective, train_gate(objective, metrics)
+
+
+def gate_of_run(run: Run, force: bool) -> tuple[dict[str, Any], Objective | None, Gate | None]:
+    """The run's ``metrics.json``, its objective and its gate on val; a failed gate is refused
+    unless ``force``."""
+    metrics_file = run.path / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    objective, gate = val_gate(run, metrics)
+    check_gate_passed(run, gate, force)
+    return metrics, objective, gate
 
 
 def check_gate_passed(run: Run, gate: Gate | None, force: bool) -> None:

@@ -10,7 +10,6 @@ retrain exports its champion through :func:`export_run` too.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from mlcycle.core.imports import import_object
 from mlcycle.core.record import write_json
 from mlcycle.export.detection_verify import MAX_BOX_DIFF, MAX_SCORE_DIFF
 from mlcycle.export.exporters import TaskExport, Verification, export_for
-from mlcycle.export.gate import check_gate_passed, export_gate, val_gate
+from mlcycle.export.gate import export_gate, gate_of_run
 from mlcycle.export.metadata import build_model_json, input_spec
 from mlcycle.export.onnx_export import DEFAULT_OPSET, export_onnx, opset_range
 from mlcycle.export.quantize import quantize_int8
@@ -209,10 +208,7 @@ def export_run(options: ExportOptions) -> dict[str, Any]:
     if done is not None:
         return done
     input_spec(run.data_info)  # fails early when data.json lacks the preprocessing
-    metrics_file = run.path / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    objective, gate = val_gate(run, metrics)
-    check_gate_passed(run, gate, options.force)
+    metrics, objective, gate = gate_of_run(run, options.force)
     clock = time.perf_counter()
     task = run.load_model(options.checkpoint)
     exporter = export_for(task.task_name)

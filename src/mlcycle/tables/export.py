@@ -12,7 +12,6 @@ same tolerance). ``verification.json`` holds the report; ``model.json`` describe
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -83,15 +82,12 @@ class TabularExport(TaskExport):
         return list(report.get("failures", []))
 
     def export_run(self, run: Any, args: Any) -> dict[str, Any]:
-        from mlcycle.export.gate import check_gate_passed, export_gate, val_gate
+        from mlcycle.export.gate import export_gate, gate_of_run
         from mlcycle.export.run_export import VerificationFailed, prepare_out
 
         self.check_options(args)
         checkpoint = run.checkpoint(args.checkpoint)
-        metrics_file = run.path / "metrics.json"
-        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-        objective, gate = val_gate(run, metrics)
-        check_gate_passed(run, gate, args.force)
+        metrics, objective, gate = gate_of_run(run, args.force)
         clock = time.perf_counter()
         task = run.load_model(args.checkpoint)
         data = run.load_data(num_workers=0)
