@@ -68,7 +68,7 @@ class Tuning:
         from mlcycle.selection.scores import objective_of
 
         kind = comparison_kind(self.config, required=self.spec.folds > 1)
-        with captured():  # a kind may read the data (a table's target: val/f1 or val/rmse)
+        with captured():  # a kind may read the data to say (val/rmse on a regression target)
             monitor, mode = kind.task_monitor(self.config)
         objective = for_monitor(objective_of(self.spec.objective, self.config), monitor)
         if objective is None:
