@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from export_helpers import NOT_FOR_ONNX, PREDICT, run_blocked
+from edge_helpers import on_device
+from export_helpers import NOT_FOR_ONNX
 from test_tables_models import learnable_table, train
 
 from mlcycle.run.loader import Run
@@ -90,8 +91,8 @@ def test_table_ensemble_exports_one_onnx_that_predict_scores(tmp_path, table, bu
     assert {c["name"] for c in meta["input"]["columns"]} == {"x1", "x2", "colour", "flag", "day"}
     rows = pd.read_csv(table).head(5).drop(columns=["label", "value"])
     rows.to_csv(tmp_path / "rows.csv", index=False)
-    done = run_blocked(
-        NOT_FOR_ONNX, PREDICT, str(out / "export" / "model.onnx"), "--csv",
+    done = on_device(
+        NOT_FOR_ONNX, str(out / "export" / "model.onnx"), "--csv",
         str(tmp_path / "rows.csv"), "--out", str(tmp_path / "pred.csv"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -11,7 +11,8 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
-from export_helpers import NOT_FOR_ONNX, PREDICT, run_blocked
+from edge_helpers import on_device
+from export_helpers import NOT_FOR_ONNX
 from test_tables_models import learnable_table, train
 
 from mlcycle.tables import TabularData, onnx_graph
@@ -144,8 +145,8 @@ def test_predict_csv_scores_good_rows_and_reports_a_bad_one(tmp_path, table, exp
     rows.loc[2, "x1"] = "lots"  # wrong type in one row
     rows.to_csv(tmp_path / "rows.csv", index=False)
     out = tmp_path / "pred.csv"
-    done = run_blocked(
-        NOT_FOR_ONNX, PREDICT, str(run / "export" / "model.onnx"), "--csv",
+    done = on_device(
+        NOT_FOR_ONNX, str(run / "export" / "model.onnx"), "--csv",
         str(tmp_path / "rows.csv"), "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
@@ -162,9 +163,7 @@ def test_predict_csv_scores_good_rows_and_reports_a_bad_one(tmp_path, table, exp
 def test_predict_csv_without_a_feature_column_is_one_line_naming_it(tmp_path, table, exported_mlp):
     run, _ = exported_mlp
     pd.read_csv(table).head(3).drop(columns=["colour"]).to_csv(tmp_path / "rows.csv", index=False)
-    done = run_blocked(
-        NOT_FOR_ONNX, PREDICT, str(run / "export" / "model.onnx"), str(tmp_path / "rows.csv")
-    )
+    done = on_device(NOT_FOR_ONNX, str(run / "export" / "model.onnx"), str(tmp_path / "rows.csv"))
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "no column 'colour' (categorical)" in lines[0]
@@ -180,9 +179,8 @@ def test_predict_csv_prints_the_graph_scores_of_the_export_check(tmp_path, expor
     with contextlib.redirect_stdout(io.StringIO()):
         scores, kept, _ = graph_scores(run / "export" / "model.onnx", data, meta["input"])
     data.frame("val").to_csv(tmp_path / "val.csv", index=False)
-    done = run_blocked(
+    done = on_device(
         NOT_FOR_ONNX,
-        PREDICT,
         str(run / "export" / "model.onnx"),
         "--csv",
         str(tmp_path / "val.csv"),

@@ -22,6 +22,6 @@ def read_query(query: str | None, url: str | None) -> list[Path]:
     return query_paths(query, url)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """predict.py; exits with its exit code (0 all predicted, 1 some unreadable, 2 bad usage)."""
-    run(argv=argv, open_recorder=open_recorder, read_query=read_query)
+def main(argv: list[str] | None = None) -> int:
+    """predict.py; its exit code (0 all predicted, 1 some unreadable, 2 bad usage)."""
+    return run(argv, open_recorder=open_recorder, read_query=read_query)

@@ -1,6 +1,8 @@
 """``python -m edge MODEL INPUTS ...`` on a device (the ``edge`` folder copied alone), or
 ``python -m mlcycle.edge`` with mlcycle installed: predict.py without the prediction store."""
 
+import sys
+
 from .predict import run
 
-run()
+sys.exit(run())

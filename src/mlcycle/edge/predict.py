@@ -256,10 +256,10 @@ def main(
     return 1 if failed else 0
 
 
-def run(**hooks: Any) -> None:
-    """``main`` as a program: its exit code; quiet when the reader of stdout goes away."""
+def run(argv: list[str] | None = None, **hooks: Any) -> int:
+    """``main``'s exit code, quiet when the reader of stdout goes away (piped into head)."""
     try:
-        sys.exit(main(**hooks))
-    except BrokenPipeError:  # e.g. piped into head: stop quietly
+        return main(argv, **hooks)
+    except BrokenPipeError:
         sys.stderr.close()
-        sys.exit(1)
+        return 1
