@@ -218,7 +218,7 @@ def test_a_plugin_kind_of_data_brings_its_own_checks(tmp_path, monkeypatch, caps
     assert "declares no data_kind" in err and "classification, detection" in err
 
 
-def test_a_table_module_is_read_by_the_table_kind():
+def test_a_table_module_declares_the_table_kind():
     from mlcycle.tables import TabularData
 
     assert quality_of(TabularData(source="builtin", path="messy", target="churn")).task == "tabular"

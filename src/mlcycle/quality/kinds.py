@@ -1,13 +1,11 @@
 """The seam between the quality tools and the kinds of data they read.
 
 A data module declares its kind by name (the class attribute ``data_kind``: ``classification``,
-``segmentation``, ``detection`` for the image data modules). The quality part of that kind, a
-:class:`DataQuality`, is registered under the same name in :data:`DATA_QUALITY`, through the
-entry-point group ``mlcycle.data_quality``: mlcycle's own kinds in its ``pyproject.toml``, a
-plugin's kinds in the plugin's. A data module that declares no kind is read by the kind whose
-part says it :meth:`~DataQuality.reads` it (the table kind reads ``TabularData``).
-``validate_data.py``, ``eda.py`` and ``materialize_data.py`` ask the part; they never test the
-data module's class.
+``segmentation``, ``detection`` for the image data modules, ``tabular`` for ``TabularData``). The
+quality part of that kind, a :class:`DataQuality`, is registered under the same name in
+:data:`DATA_QUALITY`, through the entry-point group ``mlcycle.data_quality``: mlcycle's own kinds
+in its ``pyproject.toml``, a plugin's kinds in the plugin's. ``validate_data.py``, ``eda.py`` and
+``materialize_data.py`` ask the part; they never test the data module's class.
 """
 
 from __future__ import annotations
@@ -30,11 +28,6 @@ class DataQuality:
 
     def named(self, args: Any) -> bool:
         """Whether the command line names data of this kind without a config (``--table``)."""
-        return False
-
-    def reads(self, dm: Any) -> bool:
-        """Whether this kind reads ``dm``, a data module that declares no ``data_kind`` (one
-        not written for these tools); none by default."""
         return False
 
     def validate(self, args: Any, dm: Any, configs: list[str], overrides: list[str]) -> dict:
@@ -61,15 +54,10 @@ DATA_QUALITY: Registry[DataQuality] = Registry(
 
 
 def quality_of(dm: Any) -> DataQuality:
-    """The quality part of the kind ``dm`` declares (its ``data_kind``), else of the kind that
-    :meth:`~DataQuality.reads` it."""
+    """The quality part of the kind ``dm`` declares (its ``data_kind``)."""
     kind = getattr(dm, "data_kind", None)  # a data module not written for mlcycle has none
     if kind and kind in DATA_QUALITY:
         return DATA_QUALITY.get(kind)
-    parts = [DATA_QUALITY.get(name) for name in DATA_QUALITY.names()]
-    readers = [part for part in parts if part.reads(dm)] if not kind else []
-    if readers:
-        return readers[0]
     name = f"{type(dm).__module__}.{type(dm).__name__}"
     why = f"no checks for its data_kind '{kind}'" if kind else "it declares no data_kind"
     raise UserError(

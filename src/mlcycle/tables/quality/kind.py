@@ -29,9 +29,6 @@ class TableQuality(DataQuality):
     def named(self, args: Any) -> bool:
         return source.wanted(args)
 
-    def reads(self, dm: Any) -> bool:
-        return source.is_table_module(dm)
-
     def validate(self, args: Any, dm: Any, configs: list[str], overrides: list[str]) -> dict:
         from mlcycle.tables.quality.validate import run
 
