@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from edge_helpers import on_device
-from export_helpers import NOT_FOR_ONNX
+from export_helpers import NOT_FOR_ONNX, device_folder, on_device
 from test_tables_models import learnable_table, train
 
 from mlcycle.run.loader import Run
@@ -92,6 +91,7 @@ def test_table_ensemble_exports_one_onnx_that_predict_scores(tmp_path, table, bu
     rows = pd.read_csv(table).head(5).drop(columns=["label", "value"])
     rows.to_csv(tmp_path / "rows.csv", index=False)
     done = on_device(
+        device_folder(tmp_path / "device"),
         NOT_FOR_ONNX, str(out / "export" / "model.onnx"), "--csv",
         str(tmp_path / "rows.csv"), "--out", str(tmp_path / "pred.csv"),
     )  # fmt: skip

@@ -8,12 +8,12 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from edge_helpers import on_device
-from export_helpers import NOT_FOR_ONNX, PREDICT, exported_run
+from export_helpers import NOT_FOR_ONNX, PREDICT, device_folder, exported_run, on_device
 from PIL import Image
 
 from mlcycle.edge import decode
@@ -22,6 +22,11 @@ from mlcycle.edge import decode
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     return exported_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory) -> Path:
+    return device_folder(tmp_path_factory.mktemp("device"))
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +79,13 @@ def parse(stdout: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("artifact", ["model.onnx", "model.ts"])
-def test_predictions_match_the_eager_model(exported, odd_images, artifact):
+def test_predictions_match_the_eager_model(exported, odd_images, artifact, device):
     run, _, _ = exported
     names = json.loads((run / "export" / "model.json").read_text())["class_names"]
     blocked = NOT_FOR_ONNX if artifact.endswith(".onnx") else NOT_FOR_ONNX[:5]
-    done = on_device(blocked, str(run / "export" / artifact), *map(str, odd_images), "--top-k", "3")
+    done = on_device(
+        device, blocked, str(run / "export" / artifact), *map(str, odd_images), "--top-k", "3"
+    )
     assert done.returncode == 0, done.stderr
     results = parse(done.stdout)
     assert [r["path"] for r in results] == [str(p) for p in odd_images]
@@ -93,16 +100,18 @@ def test_predictions_match_the_eager_model(exported, odd_images, artifact):
         assert result["confidence"] == result["top_k"][0]["probability"]
 
 
-def test_predict_imports_neither_mlcycle_nor_lightning(exported, odd_images):
+def test_predict_imports_neither_mlcycle_nor_lightning(exported, odd_images, device):
     run, _, _ = exported
     # The blocker exits 99 when a blocked package was imported, and any import of one fails.
-    done = on_device(NOT_FOR_ONNX, str(run / "export" / "model.int8.onnx"), str(odd_images[0]))
+    done = on_device(
+        device, NOT_FOR_ONNX, str(run / "export" / "model.int8.onnx"), str(odd_images[0])
+    )
     assert done.returncode == 0, done.stderr
     (result,) = parse(done.stdout)
     assert result["class"] in {"blue", "green", "red"} and len(result["top_k"]) == 3
 
 
-def test_scripts_predict_py_prints_what_the_device_prints(exported, odd_images):
+def test_scripts_predict_py_prints_what_the_device_prints(exported, odd_images, device):
     """In the repository, with mlcycle: the same lines as the edge folder alone."""
     run, _, _ = exported
     model = str(run / "export" / "model.onnx")
@@ -110,14 +119,14 @@ def test_scripts_predict_py_prints_what_the_device_prints(exported, odd_images):
     script = subprocess.run(
         [sys.executable, str(PREDICT), model, *images], capture_output=True, text=True, timeout=120
     )
-    alone = on_device(NOT_FOR_ONNX, model, *images)
+    alone = on_device(device, NOT_FOR_ONNX, model, *images)
     assert script.returncode == alone.returncode == 0, script.stderr + alone.stderr
     assert script.stdout == alone.stdout and len(parse(script.stdout)) == 6
-    refused = on_device(NOT_FOR_ONNX, model, images[0], "--db", "sqlite:///x.db")
+    refused = on_device(device, NOT_FOR_ONNX, model, images[0], "--db", "sqlite:///x.db")
     assert refused.returncode == 2 and "needs mlcycle installed" in refused.stderr
 
 
-def test_unreadable_files_get_an_error_line_and_exit_1(exported, odd_images, tmp_path):
+def test_unreadable_files_get_an_error_line_and_exit_1(exported, odd_images, tmp_path, device):
     run, _, _ = exported
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -127,6 +136,7 @@ def test_unreadable_files_get_an_error_line_and_exit_1(exported, odd_images, tmp
     shutil.copy(odd_images[1], folder / "c.png")
     missing = tmp_path / "missing.png"
     done = on_device(
+        device,
         NOT_FOR_ONNX,
         str(run / "export" / "model.onnx"),
         str(folder),
@@ -214,14 +224,14 @@ def expected_outputs(module, images) -> np.ndarray:
         return module(torch.from_numpy(x)).numpy()
 
 
-def test_a_multilabel_model_lists_labels_over_the_threshold(tmp_path):
+def test_a_multilabel_model_lists_labels_over_the_threshold(tmp_path, device):
     output = {"name": "probabilities", "kind": "labels", "labels": ["a", "b", "c"]}
     module, images = tiny_export(tmp_path / "ml", "multilabel", {**output, "threshold": 0.5})
     expected = expected_outputs(module, images)
     ranked = np.sort(expected.ravel())
     cut = float(ranked[len(ranked) // 2 - 1] + ranked[len(ranked) // 2]) / 2  # labels both sides
     model = str(tmp_path / "ml" / "model.onnx")
-    done = on_device(NOT_FOR_ONNX, model, *map(str, images), "--threshold", str(cut))
+    done = on_device(device, NOT_FOR_ONNX, model, *map(str, images), "--threshold", str(cut))
     assert done.returncode == 0, done.stderr
     for result, probs in zip(parse(done.stdout), expected, strict=True):
         assert list(result["probabilities"]) == ["a", "b", "c"]
@@ -231,11 +241,11 @@ def test_a_multilabel_model_lists_labels_over_the_threshold(tmp_path):
         assert result["threshold"] == cut
 
 
-def test_an_unknown_task_prints_its_raw_outputs(tmp_path):
+def test_an_unknown_task_prints_its_raw_outputs(tmp_path, device):
     module, images = tiny_export(tmp_path / "new", "regression", {"name": "probabilities"})
     expected = expected_outputs(module, images)
     model = str(tmp_path / "new" / "model.onnx")
-    done = on_device(NOT_FOR_ONNX, model, *map(str, images))
+    done = on_device(device, NOT_FOR_ONNX, model, *map(str, images))
     assert done.returncode == 0, done.stderr
     results = parse(done.stdout)
     assert [r["path"] for r in results] == [str(p) for p in images]

@@ -11,8 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
-from edge_helpers import on_device
-from export_helpers import NOT_FOR_ONNX
+from export_helpers import NOT_FOR_ONNX, device_folder, on_device
 from test_tables_models import learnable_table, train
 
 from mlcycle.tables import TabularData, onnx_graph
@@ -146,6 +145,7 @@ def test_predict_csv_scores_good_rows_and_reports_a_bad_one(tmp_path, table, exp
     rows.to_csv(tmp_path / "rows.csv", index=False)
     out = tmp_path / "pred.csv"
     done = on_device(
+        device_folder(tmp_path / "device"),
         NOT_FOR_ONNX, str(run / "export" / "model.onnx"), "--csv",
         str(tmp_path / "rows.csv"), "--out", str(out),
     )  # fmt: skip
@@ -163,7 +163,12 @@ def test_predict_csv_scores_good_rows_and_reports_a_bad_one(tmp_path, table, exp
 def test_predict_csv_without_a_feature_column_is_one_line_naming_it(tmp_path, table, exported_mlp):
     run, _ = exported_mlp
     pd.read_csv(table).head(3).drop(columns=["colour"]).to_csv(tmp_path / "rows.csv", index=False)
-    done = on_device(NOT_FOR_ONNX, str(run / "export" / "model.onnx"), str(tmp_path / "rows.csv"))
+    done = on_device(
+        device_folder(tmp_path / "device"),
+        NOT_FOR_ONNX,
+        str(run / "export" / "model.onnx"),
+        str(tmp_path / "rows.csv"),
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "no column 'colour' (categorical)" in lines[0]
@@ -180,6 +185,7 @@ def test_predict_csv_prints_the_graph_scores_of_the_export_check(tmp_path, expor
         scores, kept, _ = graph_scores(run / "export" / "model.onnx", data, meta["input"])
     data.frame("val").to_csv(tmp_path / "val.csv", index=False)
     done = on_device(
+        device_folder(tmp_path / "device"),
         NOT_FOR_ONNX,
         str(run / "export" / "model.onnx"),
         "--csv",
