@@ -35,7 +35,7 @@ class TableQuality(DataQuality):
         return run(args, dm, overrides)
 
     def explore(self, args: Any, dm: Any, configs: list[str], overrides: list[str]) -> Path:
-        from mlcycle.tables.quality.report import run
+        from mlcycle.tables.quality.eda_report import run
 
         return run(args, dm, configs, overrides)
 
