@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 import yaml
-from test_plugin import CONFIG, COMBINATIONS, plugin_path, script, write_manifest  # noqa: F401
+from test_plugin import COMBINATIONS, CONFIG, plugin_path, script, write_manifest  # noqa: F401
 
 from mlcycle.core.errors import UserError
 from mlcycle.selection.compare.comparison import Comparison

@@ -37,5 +37,5 @@ def comparison_kind(config: dict[str, Any], required: bool = True) -> type[Compa
         f"the task '{name}' ({config['model']['class_path']}) declares no way to be "
         f"cross-validated; compare.py (and tune.py's folds) take the tasks registered in the "
         f"entry-point group '{GROUP}': {', '.join(COMPARISONS.names()) or 'none'} "
-        "(docs/selection.md, 'A task of your own')"
+        "(docs/selection.md, 'How a task is cross-validated')"
     )
