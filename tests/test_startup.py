@@ -228,6 +228,18 @@ def test_valid_arguments_pass_the_early_checks(args, schema_cache):
     assert precheck.check(args, cache.load()["schema"]) is None
 
 
+def test_print_config_remembers_the_classes_its_config_names(schema_cache, capsys):
+    with pytest.raises(SystemExit):
+        fit(["--config", "configs/segment_quickstart.yaml", "--print_config"])
+    assert "class_path: mlcycle.data.segmentation.SegmentationData" in capsys.readouterr().out
+    schema = cache.load()["schema"]
+    assert "mlcycle.data.segmentation.SegmentationData" in schema["classes"]["data"]
+    early = precheck.check(
+        ["--config", "configs/segment_quickstart.yaml", "--data.val_fractoin=x"], schema
+    )
+    assert early.startswith("unknown config key 'data.val_fractoin'")
+
+
 def test_a_stale_or_missing_cache_is_no_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MLCYCLE_CACHE_DIR", str(tmp_path))
     assert cache.load() == {}

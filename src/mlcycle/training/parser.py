@@ -9,6 +9,7 @@ from functools import reduce
 from operator import or_
 from typing import Any, Literal, Union, get_args, get_origin
 
+from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
 from mlcycle.core.errors import fail
@@ -98,6 +99,12 @@ def named_classes(message: str) -> dict[str, set[str]]:
     return {group: {path} for group, path in found if group in GROUPS}
 
 
+def classes_in(cfg: Namespace) -> dict[str, set[str]]:
+    """``{group: {class path}}`` for the classes a parsed config names."""
+    chosen = {g: getattr(cfg.get(g), "class_path", None) for g in GROUPS}
+    return {g: {path} for g, path in chosen.items() if isinstance(path, str)}
+
+
 def one_line_error(parser: LightningArgumentParser, message: str) -> str:
     """Condense a jsonargparse error to one line naming the key, with the closest valid key."""
     named = named_classes(message)
@@ -107,16 +114,20 @@ def one_line_error(parser: LightningArgumentParser, message: str) -> str:
 
 class MLCycleParser(LightningArgumentParser):
     """Errors as one ``error:`` line and exit code 2, without the usage text. ``named``: the
-    classes the last parse named (``{group: {class path}}``), kept for the start-up check."""
+    classes the last parse named (``{group: {class path}}``: its config's, or its error's), for
+    the start-up check."""
 
     named: dict[str, set[str]] = {}
 
     def parse_args(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         args, quoted = quote_plain_strings(list(sys.argv[1:] if args is None else args))
         parsed = super().parse_args(args, *rest, **kwargs)
-        chosen = {g: getattr(parsed.get(g), "class_path", None) for g in GROUPS}
-        self.named = {g: {path} for g, path in chosen.items() if isinstance(path, str)}
+        self.named = classes_in(parsed)
         return swap(parsed, quoted) if quoted else parsed
+
+    def dump(self, cfg: Namespace, *args: Any, **kwargs: Any) -> str:
+        self.named = classes_in(cfg)  # --print_config dumps the parsed config, then exits
+        return super().dump(cfg, *args, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None):  # type: ignore[override]
         if not self.exit_on_error:
