@@ -1,7 +1,7 @@
 """The quality part of images with annotations (segmentation masks, detection boxes), read
 through the data module's public index, which checks every image with its annotation as
 training does. A kind gives the checks of its annotations (:class:`AnnotationChecks`:
-:class:`~mlcycle.quality.masks.MaskChecks`, :class:`~mlcycle.quality.boxes.BoxChecks`) and
+:class:`~mlcycle.images.quality.masks.MaskChecks`, :class:`~mlcycle.images.quality.boxes.BoxChecks`) and
 registers ``AnnotationQuality(its checks)`` as its part.
 
 For ``eda.py``, counts per class cover every split (for masks that means reading the test masks,

@@ -1,7 +1,7 @@
 """The quality part shared by the image kinds: every image gets the same file checks
 (:mod:`mlcycle.quality.findings`), and a kind adds the checks of its labels or annotations by
 filling in :meth:`ImageQuality.scan` (``validate_data.py``) and :meth:`ImageQuality.read`
-(``eda.py``): :mod:`mlcycle.quality.labels` for labels per file, :mod:`mlcycle.quality.annotated`
+(``eda.py``): :mod:`mlcycle.images.quality.labels` for labels per file, :mod:`mlcycle.quality.annotated`
 for masks and boxes."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``materialize_data.py`` on classification data: copy it into a new folder, one subfolder
 per class, with a manifest that keeps each file's label, split and origin. ``strip_exif`` removes
 EXIF (GPS included), XMP, IPTC and text metadata from the copies; the originals are only read.
-Reached through the classification kind's quality part (:mod:`mlcycle.quality.labels`).
+Reached through the classification kind's quality part (:mod:`mlcycle.images.quality.labels`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ their labels or annotations (asked of the data kind's quality part), and write
 ``data_report.json``, ``quarantine.csv`` and, for masks or boxes, ``annotations.csv``. The data
 is only read.
 
-Classification data gets the label checks (:mod:`mlcycle.quality.labels`); segmentation and
+Classification data gets the label checks (:mod:`mlcycle.images.quality.labels`); segmentation and
 detection data the checks of their masks or boxes (:mod:`mlcycle.quality.annotated`).
 """
 
