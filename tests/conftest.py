@@ -96,3 +96,11 @@ def _index_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLCYCLE_CACHE_DIR", str(tmp_path_factory.mktemp("index_cache")))
         yield
+
+
+@pytest.fixture(scope="session")
+def plugin_path(tmp_path_factory) -> Path:
+    """examples/plugin, pip-installed once a session into a folder of its own."""
+    from plugin_helpers import install_plugin
+
+    return install_plugin(tmp_path_factory.mktemp("plugin"))

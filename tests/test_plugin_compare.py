@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 import yaml
-from test_plugin import COMBINATIONS, CONFIG, plugin_path, script, write_manifest  # noqa: F401
+from plugin_helpers import COMBINATIONS, CONFIG, script, write_manifest
 
 from mlcycle.core.errors import UserError
 from mlcycle.selection.compare.comparison import Comparison
@@ -44,7 +44,7 @@ def test_a_task_without_a_kind_of_comparison_is_refused_in_one_line():
 
 
 @pytest.mark.slow
-def test_compare_cross_validates_the_plugin_task(plugin_path, tmp_path):  # noqa: F811
+def test_compare_cross_validates_the_plugin_task(plugin_path, tmp_path):
     manifest = write_manifest(tmp_path / "data", per_combination=12)
     spec = {
         "train": [str(CONFIG)],

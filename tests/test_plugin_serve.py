@@ -15,14 +15,14 @@ import json
 from pathlib import Path
 
 import pytest
+from plugin_helpers import CONFIG, script, write_manifest
 from serve_helpers import start
-from test_plugin import CONFIG, plugin_path, script, write_manifest  # noqa: F401
 
 from mlcycle.commands.monitor import main as monitor_main
 
 
 @pytest.fixture(scope="module")
-def exported(plugin_path, tmp_path_factory) -> tuple[Path, Path]:  # noqa: F811
+def exported(plugin_path, tmp_path_factory) -> tuple[Path, Path]:
     """A one-epoch multi-label run, exported; and its data folder."""
     base = tmp_path_factory.mktemp("plugin_serve")
     manifest = write_manifest(base / "data", per_combination=8)
@@ -52,7 +52,7 @@ def labels_over(result: dict) -> list[str]:
     return [k for k, p in result["probabilities"].items() if p >= result["threshold"]]
 
 
-def test_the_plugins_labels_are_served_stored_and_monitored(exported, plugin_path, tmp_path):  # noqa: F811
+def test_the_plugins_labels_are_served_stored_and_monitored(exported, plugin_path, tmp_path):
     run, data = exported
     model = run / "export" / "model.onnx"
     meta = json.loads((model.parent / "model.json").read_text())
