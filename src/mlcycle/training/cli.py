@@ -89,36 +89,7 @@ class MLCycleCLI(LightningCLI):
             default=False,
             help="Exit 1 (after writing metrics.json) when the best model is at or below chance.",
         )
-        parser.add_argument(
-            "--find_lr",
-            type=FINDER,
-            nargs="?",
-            const=True,
-            default=False,
-            help="Run the learning-rate finder: write lr_finder.png/.json and stop; "
-            "'apply' trains with its suggestion.",
-        )
-        parser.add_argument(
-            "--find_lr_steps",
-            type=int,
-            default=100,
-            help="Learning rates the finder tries (one training step each).",
-        )
-        parser.add_argument(
-            "--find_batch_size",
-            type=FINDER,
-            nargs="?",
-            const=True,
-            default=False,
-            help="Run the batch-size finder (powers of 2 until out of memory): write "
-            "batch_size_finder.json and stop; 'apply' trains with its result.",
-        )
-        parser.add_argument(
-            "--find_batch_size_trials",
-            type=int | None,
-            default=None,
-            help="Batch sizes the finder tries at most (default: 25 on CUDA, 6 elsewhere).",
-        )
+        add_finder_arguments(parser)
         parser.add_argument(
             "--objective",
             type=Objective | None,
@@ -198,6 +169,40 @@ class MLCycleCLI(LightningCLI):
             + progress_bars(trainer_config, extra + self.added_callbacks)
             + self.added_callbacks,
         )
+
+
+def add_finder_arguments(parser: LightningArgumentParser) -> None:
+    """``--find_lr`` and ``--find_batch_size`` with their limits."""
+    parser.add_argument(
+        "--find_lr",
+        type=FINDER,
+        nargs="?",
+        const=True,
+        default=False,
+        help="Run the learning-rate finder: write lr_finder.png/.json and stop; "
+        "'apply' trains with its suggestion.",
+    )
+    parser.add_argument(
+        "--find_lr_steps",
+        type=int,
+        default=100,
+        help="Learning rates the finder tries (one training step each).",
+    )
+    parser.add_argument(
+        "--find_batch_size",
+        type=FINDER,
+        nargs="?",
+        const=True,
+        default=False,
+        help="Run the batch-size finder (powers of 2 until out of memory): write "
+        "batch_size_finder.json and stop; 'apply' trains with its result.",
+    )
+    parser.add_argument(
+        "--find_batch_size_trials",
+        type=int | None,
+        default=None,
+        help="Batch sizes the finder tries at most (default: 25 on CUDA, 6 elsewhere).",
+    )
 
 
 def linked_arguments() -> list[str]:
