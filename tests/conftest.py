@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,17 @@ import pytest
 from PIL import Image
 
 PATTERNS = ("stripes_h", "stripes_v", "blob")
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``make test`` runs one worker per core) each worker computes on one
+    thread, and so do the scripts it starts: two workers of two threads each on two cores
+    would only wait for each other."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def pattern(kind: str, size: int, seed: int) -> np.ndarray:

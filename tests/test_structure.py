@@ -59,6 +59,35 @@ def test_every_path_the_architecture_doc_names_exists(doc):
     assert not missing, f"{doc} names paths that do not exist: {missing}"
 
 
+def _layout_paths(doc: Path) -> list[str]:
+    """The files and folders the ``## Packages`` block names, as paths under src/mlcycle:
+    a line ``  serve/   app.py, store.py`` names serve/app.py and serve/store.py."""
+    text = doc.read_text().split("## Packages", 1)[1].split("```")[1]
+    names, folder = [], ""
+    for line in text.splitlines():
+        start = re.match(r"  ([a-z_/]+/)\s", line)
+        if start:
+            folder = start.group(1)
+            names.append(folder)
+        for token in re.findall(r"(?<![\w./-])([a-z_]+/|[a-z_]+\.(?:py|html|css))(?![\w/])", line):
+            if not folder.endswith(token):
+                names.append(folder + token)
+    return names
+
+
+def test_every_package_and_file_of_the_layout_exists():
+    names = _layout_paths(ROOT / "docs" / "architecture.md")
+    assert len(names) > 60
+    missing = [n for n in names if not (SRC / n).exists()]
+    assert not missing, f"docs/architecture.md's package layout names missing paths: {missing}"
+
+
+def test_every_package_is_in_the_layout():
+    named = {n.split("/")[0] for n in _layout_paths(ROOT / "docs" / "architecture.md")}
+    packages = {p.name for p in SRC.iterdir() if (p / "__init__.py").exists()}
+    assert packages <= named, f"packages the layout leaves out: {sorted(packages - named)}"
+
+
 def test_the_path_check_can_fail(tmp_path):
     doc = tmp_path / "doc.md"
     doc.write_text("See `serve/app.py` and `serve/nothing_here.py` and `tables/`.")
