@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mlcycle-installed
 CONFIG ?= configs/quickstart.yaml
+# pytest-xdist workers for `make test` (one per core; each computes on one thread).
+TEST_WORKERS ?= auto
 
 .PHONY: install train test browser lint format benchmark clean
 
@@ -22,7 +24,7 @@ train: install
 # lint-imports: the layers of docs/architecture.md (pyproject.toml [tool.importlinter]).
 test: install browser
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The web page test drives Debian's Chromium through Playwright; where it cannot be installed
 # (not root, no apt) that one test is skipped and says why.
