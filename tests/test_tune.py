@@ -152,6 +152,18 @@ def test_a_bad_space_key_fails_in_one_line_before_any_trial(images, tmp_path, ca
     assert not (tmp_path / "study").exists()
 
 
+@pytest.mark.parametrize("command", ["tune", "compare"])
+def test_a_single_dash_option_is_refused_not_passed_to_train_py(command, tmp_path, capsys):
+    from importlib import import_module
+
+    run = import_module(f"mlcycle.commands.{command}").main
+    with pytest.raises(SystemExit) as exc:
+        run(["--config", str(tmp_path / "x.yaml"), "--data.root=x", "-q"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2
+    assert err == f"error: unknown option '-q' (see {command}.py --help)"
+
+
 @pytest.mark.parametrize(
     "body, message",
     [

@@ -31,10 +31,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from mlcycle.selection.compare.run import compare
     from mlcycle.selection.compare.spec import load_spec
 
-    args, extra = build_parser().parse_known_args(argv)
-    bad = [a for a in extra if a.startswith("-") and not a.startswith("--")]
-    if bad:
-        raise UserError(f"unknown option '{bad[0]}' (see compare.py --help)")
+    args, extra = build_parser().parse_passthrough(argv)
     spec = load_spec(args.config)
     if args.folds is not None:
         spec.folds = args.folds

@@ -14,32 +14,19 @@ DEFAULTS = ExportOptions(run="")
 
 
 def _tolerances(parser: ArgParser) -> None:
-    """How far an artifact may be from the eager model."""
-    parser.add_argument(
-        "--max-logit-diff",
-        type=float,
-        default=DEFAULTS.max_logit_diff,
-        help="FP32 tolerance on logits (classification, segmentation).",
-    )
-    parser.add_argument(
-        "--max-f1-drop",
-        type=float,
-        default=DEFAULTS.max_f1_drop,
-        help="INT8 tolerance: how much val macro F1 (segmentation: mean IoU) may drop; "
-        "0.01 = 1 point.",
-    )
-    parser.add_argument(
-        "--max-box-diff",
-        type=float,
-        default=DEFAULTS.max_box_diff,
-        help="Detection: how far (pixels) an artifact's box may be from eager's.",
-    )
-    parser.add_argument(
-        "--max-score-diff",
-        type=float,
-        default=DEFAULTS.max_score_diff,
-        help="Detection: how far an artifact's score may be from eager's.",
-    )
+    """How far an artifact may be from the eager model (defaults: ``ExportOptions``'s)."""
+    for flag, help_text in (
+        ("--max-logit-diff", "FP32 tolerance on logits (classification, segmentation)."),
+        (
+            "--max-f1-drop",
+            "INT8 tolerance: how much val macro F1 (segmentation: mean IoU) may drop; "
+            "0.01 = 1 point.",
+        ),
+        ("--max-box-diff", "Detection: how far (pixels) an artifact's box may be from eager's."),
+        ("--max-score-diff", "Detection: how far an artifact's score may be from eager's."),
+    ):
+        default = getattr(DEFAULTS, flag[2:].replace("-", "_"))
+        parser.add_argument(flag, type=float, default=default, help=help_text)
 
 
 def build_parser() -> ArgParser:

@@ -37,3 +37,12 @@ class ArgParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         fail(f"{message} (see {self.prog} --help)", 2)
+
+    def parse_passthrough(self, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+        """This command's options, and the other ``--key=value`` it passes on to train.py; a
+        single-dash option is refused (a typo, never a train.py key)."""
+        args, extra = self.parse_known_args(argv)
+        bad = [a for a in extra if a.startswith("-") and not a.startswith("--")]
+        if bad:
+            raise UserError(f"unknown option '{bad[0]}' (see {self.prog} --help)")
+        return args, extra

@@ -43,10 +43,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from mlcycle.selection.tune.spec import load_tune_spec
     from mlcycle.selection.tune.worker import tune
 
-    args, extra = build_parser().parse_known_args(argv)
-    bad = [a for a in extra if a.startswith("-") and not a.startswith("--")]
-    if bad:
-        raise UserError(f"unknown option '{bad[0]}' (see tune.py --help)")
+    args, extra = build_parser().parse_passthrough(argv)
     for name in ("trials", "heartbeat"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UserError(f"--{name} must be at least 1")
