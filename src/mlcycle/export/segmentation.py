@@ -18,7 +18,6 @@ from mlcycle.export.exporters import TaskExport, Verification, register_export
 from mlcycle.export.onnx_export import OnnxIO
 from mlcycle.export.verify import (
     Artifact,
-    artifact_table,
     check,
     drop_phrase,
     failed_checks,
@@ -27,6 +26,7 @@ from mlcycle.export.verify import (
     int8_summary,
     load_runner,
     logit_phrase,
+    logits_table,
     precision_checks,
     report,
 )
@@ -191,20 +191,12 @@ class SegmentationExport(TaskExport):
         )
 
     def table(self, report: dict[str, Any], checkpoint: str) -> str:
-        head = ("artifact", "size", "images", "max|dlogit|", "pixels agree", "pixel acc", "mIoU", "dmIoU", "check")  # fmt: skip
-        eager = report["eager"]
-        return artifact_table(
+        return logits_table(
             report,
             checkpoint,
-            head,
-            ("-", "-", f"{eager['pixel_acc']:.4f}", f"{eager['miou']:.4f}", "-"),
-            lambda r: (
-                f"{r['max_abs_logit_diff']:.2e}",
-                f"{r['pixel_agreement'] * 100:.4f}%",
-                f"{r['pixel_acc']:.4f}",
-                f"{r['miou']:.4f}",
-                f"{r['miou_change']:+.4f}",
-            ),
+            ("pixels agree", "pixel acc", "mIoU", "dmIoU"),
+            lambda r: f"{r['pixel_agreement'] * 100:.4f}%",
+            ("pixel_acc", "miou"),
         )
 
     def failures(self, report: dict[str, Any]) -> list[str]:

@@ -178,6 +178,33 @@ def artifact_table(
     return render(head, lines)
 
 
+def logits_table(
+    report: dict[str, Any],
+    checkpoint: str,
+    heads: tuple[str, str, str, str],
+    agree: Callable[[dict[str, Any]], str],
+    keys: tuple[str, str],
+) -> str:
+    """The table of a model with logits: max |logit diff|, then ``heads``' columns: how often
+    the artifact's argmax is eager's (``agree(row)``), the accuracy and the metric (``keys``)
+    and the metric's change from eager (``<metric>_change``)."""
+    acc, metric = keys
+    eager = report["eager"]
+    return artifact_table(
+        report,
+        checkpoint,
+        ("artifact", "size", "images", "max|dlogit|", *heads, "check"),
+        ("-", "-", f"{eager[acc]:.4f}", f"{eager[metric]:.4f}", "-"),
+        lambda r: (
+            f"{r['max_abs_logit_diff']:.2e}",
+            agree(r),
+            f"{r[acc]:.4f}",
+            f"{r[metric]:.4f}",
+            f"{r[metric + '_change']:+.4f}",
+        ),
+    )
+
+
 def render(head: tuple[str, ...], lines: list[tuple[str, ...]]) -> str:
     """Rows of strings as a left-aligned plain-text table."""
     widths = [max(len(r[i]) for r in [head, *lines]) for i in range(len(head))]
