@@ -26,7 +26,8 @@ SPLIT_ORDER = ["train", "val", "test"]
 
 
 class AnnotationChecks(Protocol):
-    """The checks of one kind of annotation, over rows (one per image) read from the index."""
+    """The checks of one kind of annotation, over rows (one per image) read from the index.
+    A kind subclasses it explicitly to share :meth:`__init__`."""
 
     task: str  # the kind's name in the reports
     unit: str  # what its class counts count
@@ -34,7 +35,10 @@ class AnnotationChecks(Protocol):
     dm: Any
     class_names: list[str]
 
-    def __init__(self, dm: Any) -> None: ...
+    def __init__(self, dm: Any) -> None:
+        self.dm = dm
+        self.class_names = list(dm.class_names)
+
     def image_path(self, sample: Any) -> Path: ...
     def files(self, sample: Any) -> list[Path]: ...  # the image and its annotation's own files
     def rows(self, positions: list[int], workers: int | None = None) -> list[dict[str, Any]]: ...
@@ -47,10 +51,9 @@ class AnnotationChecks(Protocol):
     share: tuple[str, str, str]  # the summary's key of class shares, the axis label, the title
     drawn: str  # what annotated images show: "masks", "boxes"
 
+    # the classes of one image; their count per image is drawn on the right of per_image
     def row_classes(self, row: dict[str, Any]) -> list[str]: ...
-    def draw_split(
-        self, left: Any, right: Any, rows: list[dict[str, Any]], style: dict
-    ) -> None: ...
+    def draw_split(self, left: Any, rows: list[dict[str, Any]], style: dict) -> None: ...
     def label_per_image(self, left: Any, right: Any, summary: dict[str, Any]) -> None: ...
     def shapes(self, rows: list[dict[str, Any]]) -> Any: ...  # a Figure, or None
     def draw_annotation(self, ax: Any, row: dict[str, Any], shape: tuple[int, ...]) -> None: ...

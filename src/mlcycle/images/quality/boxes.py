@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcycle.quality.annotated import AnnotationQuality
+from mlcycle.quality.annotated import AnnotationChecks, AnnotationQuality
 from mlcycle.quality.findings import Thresholds, class_imbalance, robust_z, small_classes
 
 OUTSIDE = 0.5  # px a box may reach past the image edge before it counts as outside
@@ -27,7 +27,7 @@ def box_shapes(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, 
     return np.sqrt(w * h / max(width * height, 1)), w / h
 
 
-class BoxChecks:
+class BoxChecks(AnnotationChecks):
     """What validate_data.py and eda.py add for :class:`~mlcycle.data.DetectionData`."""
 
     task = "detection"
@@ -39,10 +39,6 @@ class BoxChecks:
         "small_classes",
         "class_imbalance",
     )
-
-    def __init__(self, dm: Any) -> None:
-        self.dm = dm
-        self.class_names = list(dm.class_names)
 
     @staticmethod
     def image_path(sample: Any) -> Path:
@@ -126,10 +122,8 @@ class BoxChecks:
         return r["labels"]
 
     @staticmethod
-    def draw_split(left: Any, right: Any, rows: list[dict[str, Any]], style: dict) -> None:
-        """Boxes per image of one split (right)."""
-        counts = [len(r["labels"]) for r in rows]
-        right.hist(counts, bins=np.arange(max(counts) + 2) - 0.5, **style)
+    def draw_split(left: Any, rows: list[dict[str, Any]], style: dict) -> None:
+        """Nothing on the left: label_per_image writes the counts there."""
 
     @staticmethod
     def label_per_image(left: Any, right: Any, summary: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from mlcycle.data.index import parallel_map
-from mlcycle.quality.annotated import AnnotationQuality
+from mlcycle.quality.annotated import AnnotationChecks, AnnotationQuality
 from mlcycle.quality.findings import Thresholds, class_imbalance, small_classes
 
 
@@ -26,16 +26,12 @@ def mask_pixels(path: Path, num_classes: int, ignore_index: int) -> tuple[list[i
     return counts[:num_classes].tolist(), int(counts[ignore_index]), int(values.size)
 
 
-class MaskChecks:
+class MaskChecks(AnnotationChecks):
     """What validate_data.py and eda.py add for :class:`~mlcycle.data.SegmentationData`."""
 
     task = "segmentation"
     unit = "images with the class"
     findings = ("empty_masks", "small_classes", "class_imbalance")
-
-    def __init__(self, dm: Any) -> None:
-        self.dm = dm
-        self.class_names = list(dm.class_names)
 
     @staticmethod
     def image_path(sample: Any) -> Path:
@@ -136,11 +132,9 @@ class MaskChecks:
         return r["classes"]
 
     @staticmethod
-    def draw_split(left: Any, right: Any, rows: list[dict[str, Any]], style: dict) -> None:
-        """Mask coverage (left) and foreground classes per image (right) of one split."""
+    def draw_split(left: Any, rows: list[dict[str, Any]], style: dict) -> None:
+        """Mask coverage of one split (left)."""
         left.hist([r["coverage"] for r in rows], bins=20, range=(0, 1), **style)
-        counts = [len(r["classes"]) for r in rows]
-        right.hist(counts, bins=np.arange(max(counts) + 2) - 0.5, **style)
 
     @staticmethod
     def label_per_image(left: Any, right: Any, summary: dict[str, Any]) -> None:

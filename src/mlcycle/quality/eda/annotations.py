@@ -73,7 +73,9 @@ def per_image(eda: EDA) -> Figure | None:
         rows = [r for r in a.rows if r["split"] == split]
         if rows:
             style = {"alpha": 0.6, "label": split, "color": SPLIT_COLOURS[split]}
-            a.checks.draw_split(left, right, rows, style)
+            a.checks.draw_split(left, rows, style)
+            counts = [len(a.checks.row_classes(r)) for r in rows]
+            right.hist(counts, bins=np.arange(max(counts) + 2) - 0.5, **style)
     a.checks.label_per_image(left, right, a.summary)
     for ax in (left, right):
         if ax.get_legend_handles_labels()[0]:
