@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -13,7 +14,17 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from mlcycle.quality.eda.analysis import EDA
 from mlcycle.quality.eda.sections import SECTIONS, call
 
-SETUP = """\
+# The notebooks' show(): a table (HTML) or a figure, through the setup cell's ``figures.png``.
+SHOW = """\
+def show(part):
+    if isinstance(part, str):
+        display(HTML(part or "<p>nothing to show</p>"))
+    else:
+        display(Image(figures.png(part)) if part is not None else HTML("<p>nothing to show</p>"))
+"""
+
+SETUP = (
+    """\
 import os
 import warnings
 
@@ -25,12 +36,9 @@ from IPython.display import HTML, Image, display
 from mlcycle.quality.eda import analysis, annotations, figures, tables
 
 
-def show(part):
-    if isinstance(part, str):
-        display(HTML(part or "<p>nothing to show</p>"))
-    else:
-        display(Image(figures.png(part)) if part is not None else HTML("<p>nothing to show</p>"))
-
+"""
+    + SHOW
+    + """
 
 eda = analysis.analyse(
     configs={configs!r},
@@ -39,6 +47,7 @@ eda = analysis.analyse(
     include_test={include_test!r},  # True only when --include-test was given
     seed={seed!r},
 )"""
+)
 
 
 def build(eda: EDA, workdir: Path) -> nbformat.NotebookNode:
@@ -46,28 +55,33 @@ def build(eda: EDA, workdir: Path) -> nbformat.NotebookNode:
     test = "**includes the test split** (`--include-test`)" if eda.include_test else (
         "reads train and val only; the test split stays sealed"
     )  # fmt: skip
-    cells = [
-        new_markdown_cell(
-            "# Exploratory data analysis\n\n"
-            f"Configs: `{', '.join(eda.configs)}`. This analysis {test}. "
-            "Re-run all cells to recompute it from the data."
-        ),
-        new_code_cell(
-            SETUP.format(
-                workdir=str(workdir.resolve()),
-                configs=[str(Path(c).resolve()) for c in eda.configs],
-                overrides=eda.overrides,
-                sample=eda.sample,
-                include_test=eda.include_test,
-                seed=eda.seed,
-            )
-        ),
-    ]
+    intro = (
+        "# Exploratory data analysis\n\n"
+        f"Configs: `{', '.join(eda.configs)}`. This analysis {test}. "
+        "Re-run all cells to recompute it from the data."
+    )
     sections = [
         (heading, [call(module, name, *args) for module, name, *args in entries])
         for heading, entries in SECTIONS
     ]
-    return assemble(cells, sections)
+    return assemble(head_cells(intro, SETUP, eda, workdir), sections)
+
+
+def head_cells(
+    intro: str, setup: str, eda: Any, workdir: Path, **fields: Any
+) -> list[nbformat.NotebookNode]:
+    """The first two cells of an EDA notebook (images or a table): ``intro`` as markdown, and
+    ``setup`` filled in with the choices of ``eda`` (and ``fields``) to recompute the analysis."""
+    code = setup.format(
+        workdir=str(workdir.resolve()),
+        configs=[str(Path(c).resolve()) for c in eda.configs],
+        overrides=eda.overrides,
+        sample=eda.sample,
+        include_test=eda.include_test,
+        seed=eda.seed,
+        **fields,
+    )
+    return [new_markdown_cell(intro), new_code_cell(code)]
 
 
 def assemble(

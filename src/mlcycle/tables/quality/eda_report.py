@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from mlcycle.core.errors import UserError
 from mlcycle.quality.eda.html import Part, draw_sections, figure_part, html_part, page
-from mlcycle.quality.eda.notebook import assemble, execute_and_write
+from mlcycle.quality.eda.notebook import SHOW, assemble, execute_and_write, head_cells
 from mlcycle.tables.quality import figures, parts
 from mlcycle.tables.quality.analysis import TableEDA, analyse_table
 from mlcycle.tables.quality.columns import pipeline_setting
@@ -39,7 +38,8 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     ("k-means and PCA", [("parts", "clusters"), ("figures", "pca"), ("figures", "clusters")]),
 ]
 
-SETUP = """\
+SETUP = (
+    """\
 import os
 import warnings
 
@@ -51,12 +51,9 @@ from IPython.display import HTML, Image, display
 from mlcycle.tables.quality import analysis, figures, parts
 
 
-def show(part):
-    if isinstance(part, str):
-        display(HTML(part or "<p>nothing to show</p>"))
-    else:
-        display(Image(figures.png(part)) if part is not None else HTML("<p>nothing to show</p>"))
-
+"""
+    + SHOW
+    + """
 
 eda = analysis.analyse(
     spec={spec!r},  # the table of --table; None: the table of the configs' data section
@@ -66,6 +63,7 @@ eda = analysis.analyse(
     sample={sample!r},
     seed={seed!r},
 )"""
+)
 
 
 def render(eda: TableEDA, out: Path) -> str:
@@ -147,34 +145,21 @@ def notebook(eda: TableEDA, workdir: Path) -> nbformat.NotebookNode:
             else "reads every row (the rows have no split yet)"
         )
     )
-    cells = [
-        new_markdown_cell(
-            f"# Exploratory data analysis of a table\n\nTable `{eda.spec.where}`, target "
-            f"`{eda.target}` ({eda.task}). This analysis {test}. Re-run all cells to recompute "
-            "it from the data."
-            + (
-                " A database password is not recorded: put it back into `url` below."
-                if spec and spec["url"] and "***" in spec["url"]
-                else ""
-            )
-        ),
-        new_code_cell(
-            SETUP.format(
-                workdir=str(workdir.resolve()),
-                spec=spec,
-                configs=[str(Path(c).resolve()) for c in eda.configs],
-                overrides=eda.overrides,
-                include_test=eda.include_test,
-                sample=eda.sample,
-                seed=eda.seed,
-            )
-        ),
-    ]
+    intro = (
+        f"# Exploratory data analysis of a table\n\nTable `{eda.spec.where}`, target "
+        f"`{eda.target}` ({eda.task}). This analysis {test}. Re-run all cells to recompute "
+        "it from the data."
+        + (
+            " A database password is not recorded: put it back into `url` below."
+            if spec and spec["url"] and "***" in spec["url"]
+            else ""
+        )
+    )
     sections = [
         (heading, [f"{module}.{name}(eda)" for module, name in entries])
         for heading, entries in SECTIONS
     ]
-    return assemble(cells, sections)
+    return assemble(head_cells(intro, SETUP, eda, workdir, spec=spec), sections)
 
 
 def run(args: Any, dm: Any, configs: list[str], overrides: list[str]) -> Path:
