@@ -9,9 +9,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from mlcycle.core.errors import UserError
+from mlcycle.data.generated import write_folder
 from mlcycle.data.layout import relative_name
 from mlcycle.quality.exif import strip_metadata
 from mlcycle.quality.validate import check_out_folder
@@ -77,11 +75,10 @@ def materialize(dm: Any, out: Path, strip_exif: bool) -> dict[str, Any]:
         raise UserError(f"--out '{out}' exists and is not an empty folder; choose a new one")
     index = dm.index  # decodes every file once, applies data.quarantine, fixes the splits
     check_out_folder(out, [s.path for s in index.samples])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     meta_keys = sorted({k for s in index.samples for k in (s.meta or {})})
     extra = [k if k not in COLUMNS else f"meta_{k}" for k in meta_keys]
-    try:
+
+    def write(tmp: Path) -> dict[str, Any]:
         rows, stripped = _copy_files(index, tmp, strip_exif, meta_keys)
         with (tmp / "manifest.csv").open("w", newline="") as fh:
             writer = csv.writer(fh)
@@ -100,9 +97,6 @@ def materialize(dm: Any, out: Path, strip_exif: bool) -> dict[str, Any]:
             "train_with": f"--config configs/image_csv.yaml --data.manifest {out / 'manifest.csv'}",
         }
         (tmp / "materialize.json").write_text(json.dumps(record, indent=2) + "\n")
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return record
+        return record
+
+    return write_folder(out, write, f".{out.name}.partial-")
