@@ -77,3 +77,23 @@ def write_manifest(root: Path, per_combination: int = 20, size: int = 16) -> Pat
     lines.insert(7, json.dumps({"path": "img/0_00.png", "label": []}))  # line 8
     (root / "labels.jsonl").write_text("\n".join(lines) + "\n")
     return root / "labels.jsonl"
+
+
+def train_plugin(
+    plugin_path: Path, manifest: Path, run: Path, *extra: str
+) -> subprocess.CompletedProcess:
+    """train.py on the plugin's multi-label config, small and on the CPU; ``extra`` overrides."""
+    return script(
+        plugin_path,
+        "scripts/train.py",
+        "--config",
+        str(CONFIG),
+        f"--data.manifest={manifest}",
+        f"--run_dir={run}",
+        "--data.image_size=16",
+        "--data.batch_size=16",
+        "--data.val_fraction=0.25",
+        "--trainer.accelerator=cpu",
+        "--trainer.enable_progress_bar=false",
+        *extra,
+    )

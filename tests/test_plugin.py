@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from plugin_helpers import CONFIG, script, write_manifest
+from plugin_helpers import script, train_plugin, write_manifest
 
 
 def test_the_plugin_registers_through_entry_points_only(plugin_path, tmp_path):
@@ -54,20 +54,12 @@ print(json.dumps({{
 def test_a_plugin_task_trains_evaluates_exports_and_predicts(plugin_path, tmp_path):
     manifest = write_manifest(tmp_path / "data")
     run = tmp_path / "run"
-    done = script(
+    done = train_plugin(
         plugin_path,
-        "scripts/train.py",
-        "--config",
-        str(CONFIG),
-        f"--data.manifest={manifest}",
-        f"--run_dir={run}",
-        "--data.image_size=16",
-        "--data.batch_size=16",
-        "--data.val_fraction=0.25",
+        manifest,
+        run,
         "--data.test_fraction=0.25",
         "--trainer.max_epochs=15",
-        "--trainer.accelerator=cpu",
-        "--trainer.enable_progress_bar=false",
         "--model.lr=0.01",
     )
     assert done.returncode == 0, done.stderr[-3000:]

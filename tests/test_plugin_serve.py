@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import pytest
-from plugin_helpers import CONFIG, script, write_manifest
+from plugin_helpers import script, train_plugin, write_manifest
 from serve_helpers import start
 
 from mlcycle.commands.monitor import main as monitor_main
@@ -27,20 +27,8 @@ def exported(plugin_path, tmp_path_factory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("plugin_serve")
     manifest = write_manifest(base / "data", per_combination=8)
     run = base / "run"
-    done = script(
-        plugin_path,
-        "scripts/train.py",
-        "--config",
-        str(CONFIG),
-        f"--data.manifest={manifest}",
-        f"--run_dir={run}",
-        "--data.image_size=16",
-        "--data.batch_size=16",
-        "--data.val_fraction=0.25",
-        "--data.test_fraction=0",
-        "--trainer.max_epochs=1",
-        "--trainer.accelerator=cpu",
-        "--trainer.enable_progress_bar=false",
+    done = train_plugin(
+        plugin_path, manifest, run, "--data.test_fraction=0", "--trainer.max_epochs=1"
     )
     assert done.returncode == 0, done.stderr[-3000:]
     done = script(plugin_path, "scripts/export.py", "--run", str(run), "--format", "onnx")
