@@ -153,9 +153,8 @@ class MLCycleCLI(LightningCLI):
         create_run_dir(self.run_dir)  # only now: a config or data error leaves no empty folder
         monitor, mode = self.model.monitor
         kwargs["default_root_dir"] = str(self.run_dir)
-        kwargs["logger"] = TensorBoardLogger(
-            save_dir=str(self.run_dir), name="tensorboard", version="", default_hp_metric=False
-        )
+        given = self._get(self.config_init, "trainer", default={}).get("logger")
+        kwargs["logger"] = run_loggers(given, self.run_dir)
         extra = [
             self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys
         ]
@@ -165,10 +164,20 @@ class MLCycleCLI(LightningCLI):
         return self._instantiate_trainer(
             trainer_config,
             extra
-            + standard_callbacks(self.run_dir, monitor, mode)
+            + standard_callbacks(self.run_dir, monitor, mode, log_lr=kwargs["logger"] is not False)
             + progress_bars(trainer_config, extra + self.added_callbacks)
             + self.added_callbacks,
         )
+
+
+def run_loggers(given: Any, run_dir: Path) -> Any:
+    """The run's loggers: TensorBoard in ``RUN/tensorboard`` by default (``trainer.logger``
+    unset or true); none for false; else the loggers the config names, kept as they are."""
+    if given is None or given is True:
+        return TensorBoardLogger(
+            save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False
+        )
+    return given
 
 
 def add_finder_arguments(parser: LightningArgumentParser) -> None:
@@ -231,8 +240,11 @@ def _cuda_speedups(trainer_config: dict[str, Any]) -> bool:
     )
 
 
-def standard_callbacks(run_dir: Path, monitor: str, mode: str) -> list[Callback]:
-    """What every run records: best and last checkpoints, curves, diagnosis, a loss guard."""
+def standard_callbacks(
+    run_dir: Path, monitor: str, mode: str, log_lr: bool = True
+) -> list[Callback]:
+    """What every run records: best and last checkpoints, curves, diagnosis, a loss guard, and
+    (``log_lr``: there is a logger to record it) the learning rate per epoch."""
     best = BestCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
@@ -252,12 +264,5 @@ def standard_callbacks(run_dir: Path, monitor: str, mode: str) -> list[Callback]
         save_top_k=1,
         enable_version_counter=False,
     )
-    return [
-        best,
-        last,
-        LearningRateMonitor(logging_interval="epoch"),
-        GradNorm(),
-        LossCurves(),
-        FitDiagnosis(),
-        FiniteLossGuard(),
-    ]
+    lr = [LearningRateMonitor(logging_interval="epoch")] if log_lr else []
+    return [best, last, *lr, GradNorm(), LossCurves(), FitDiagnosis(), FiniteLossGuard()]

@@ -217,7 +217,7 @@ def _train(cli: Any, clock: Stopwatch) -> Path:
         monitor = record["monitor"]
         print(
             f"best {monitor} {record.get(monitor, float('nan')):.4f} at epoch {record['best_epoch']} "
-            f"({record['epochs']} epochs, {record['wall_time_s']:.1f}s); tensorboard --logdir {run_dir}"
+            f"({record['epochs']} epochs, {record['wall_time_s']:.1f}s){_logged_to(cli.trainer)}"
         )
         for finding in record["diagnosis"]:
             if finding.get("scope") == "run":
@@ -267,3 +267,17 @@ def report_learning(findings: list[dict[str, Any]], strict: bool) -> None:
     if strict:
         fail(f"{reason} [--strict_learning]", 1)
     print(f"warning: {reason}", file=sys.stderr)
+
+
+def _logged_to(trainer: Any) -> str:
+    """Where the run's curves can be watched: TensorBoard's command, else each logger's folder."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    places = []
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            places.append(f"tensorboard --logdir {logger.save_dir}")
+        else:
+            where = logger.log_dir or logger.save_dir
+            places.append(f"{type(logger).__name__} in {where}" if where else type(logger).__name__)
+    return "; " + ", ".join(places) if places else ""
