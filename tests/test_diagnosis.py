@@ -195,6 +195,8 @@ def test_a_diverging_run_warns_and_records_why(image_folder, tmp_path, capsys):
     found = {f["kind"]: f for f in metrics["diagnosis"]}
     assert {"diverging", "at_chance"} <= found.keys()
     low = found["at_chance"]
+    # the "did not learn" text is said once: in the last line, not also as a diagnosis line
+    assert not any(low["message"] in line for line in out)
     assert low["epoch"] == metrics["best_epoch"]
     assert low["values"]["val/f1"] == pytest.approx(metrics["val/f1"], abs=1e-5)
     assert low["values"]["chance"] > 0.3  # three classes

@@ -220,7 +220,8 @@ def _train(cli: Any, clock: Stopwatch) -> Path:
             f"({record['epochs']} epochs, {record['wall_time_s']:.1f}s){_logged_to(cli.trainer)}"
         )
         for finding in record["diagnosis"]:
-            if finding.get("scope") == "run":
+            # at_chance is report_learning's last line; printed here too it read twice
+            if finding.get("scope") == "run" and finding["kind"] != "at_chance":
                 print(f"diagnosis: {Finding(**finding).line()}")
         report_gate(record)
         print(f"run directory: {run_dir}")
