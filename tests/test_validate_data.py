@@ -69,6 +69,7 @@ def test_every_planted_fault_is_found_and_nothing_on_disk_changes(faulty, tmp_pa
     assert saved["counts"] == {k: len(v) for k, v in found.items()}
     out = capsys.readouterr().out
     assert "leakage" in out and "quarantined" in out
+    assert f"train without them: --data.quarantine {tmp_path / 'report' / 'quarantine.csv'}" in out
 
     with (tmp_path / "report" / "quarantine.csv").open() as fh:
         listed = {r["path"]: r["reason"] for r in csv.DictReader(fh)}
@@ -90,6 +91,14 @@ def test_every_planted_fault_is_found_and_nothing_on_disk_changes(faulty, tmp_pa
         rows["train/a/a_002.png"].startswith("exact_duplicate of")
         and "leakage" in rows["train/a/a_002.png"]
     )
+
+
+def test_clean_data_gets_no_quarantine_hint(tmp_path, capsys):
+    root = split_layout(tmp_path / "images")
+    report = validate(root, tmp_path / "r")
+    out = capsys.readouterr().out
+    assert report["quarantined"] == 0 and "0 file(s) quarantined" in out
+    assert "--data.quarantine" not in out and "fix or remove" not in out
 
 
 def test_outliers_can_be_quarantined_too(faulty, tmp_path):

@@ -117,6 +117,8 @@ def summary(report: dict[str, Any], out: Path) -> str:
     lines.append(f"report: {out / REPORT}")
     if report["annotations"] is not None:
         lines.append(f"per image: {out / ANNOTATIONS}")
+    if not report["quarantined"]:
+        return "\n".join(lines)  # nothing to leave out: no hint
     if report["quarantine_option"]:
         lines.append(f"train without them: --data.quarantine {out / QUARANTINE}")
     else:
