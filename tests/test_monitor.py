@@ -226,6 +226,14 @@ def test_bad_input_exits_2(run, tmp_path, capsys):
     assert code == 2
 
 
+def test_a_run_never_exported_is_told_to_export_first(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--db", f"sqlite:///{tmp_path / 'p.db'}", "--run", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert f"export it first: python scripts/export.py --run {tmp_path}" in err
+
+
 # --- the pure parts ---------------------------------------------------------------------------------
 
 

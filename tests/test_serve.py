@@ -280,3 +280,15 @@ def test_each_image_goes_through_the_model_that_decoded_it():
     old, new = Fake("old"), Fake("new")  # around a champion reload a batch may hold both
     entries = [(old, 1), (new, 2), (old, 3), (new, 4)]
     assert Service.process(entries) == ["old1", "new2", "old3", "new4"]  # type: ignore[arg-type]
+
+
+def test_a_run_never_exported_is_told_to_export_first(tmp_path, capsys):
+    from mlcycle.commands.serve import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--run", str(run)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert f"export it first: python scripts/export.py --run {run}" in err

@@ -15,6 +15,7 @@ from mlcycle.commands.guard import ArgParser, main_guard
 from mlcycle.core.errors import UserError
 from mlcycle.monitor.judge import line, monitor
 from mlcycle.monitor.report import write_outputs
+from mlcycle.serve.model import run_model
 
 
 class ThresholdCrossed(UserError):
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     if not args.run and not args.model:
         raise UserError("pass --run DIR (or --model RUN/export/model.onnx)")
-    model = Path(args.model) if args.model else Path(args.run) / "export" / "model.onnx"
+    model = Path(args.model) if args.model else run_model(Path(args.run))
     if not model.is_file():
         raise UserError(f"model '{model}' does not exist; export the run first (export.py)")
     report = monitor(

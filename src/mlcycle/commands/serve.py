@@ -20,6 +20,7 @@ from pathlib import Path
 from mlcycle.commands.guard import ArgParser, main_guard
 from mlcycle.core.errors import UserError
 from mlcycle.serve.app import create_app
+from mlcycle.serve.model import run_model
 from mlcycle.serve.server import (
     default_store_dir,
     first_model,
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     check(args)
     model, watcher = first_model(
-        args.model or (args.run / "export" / "model.onnx" if args.run else None),
+        args.model or (run_model(args.run) if args.run else None),
         args.champion,
         args.reload_interval,
         threads=args.threads,

@@ -29,6 +29,7 @@ from mlcycle.serve.stats import image_stats
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 SPEC = ("channels", "height", "width", "mean", "std")  # what preprocessing reads
 MAX_PIXELS = 40_000_000  # per image: a few kilobytes of PNG can decode to gigabytes
+MODEL = Path("export") / "model.onnx"  # a run's exported model, inside the run directory
 
 
 @dataclass
@@ -42,6 +43,18 @@ class Decoded:
     mode: str
     stats: dict[str, float]
     x: np.ndarray = field(repr=False)  # float32 CxHxW, the model's input
+
+
+def run_model(run: Path) -> Path:
+    """``RUN/export/model.onnx``; a run that was never exported is told how to export it."""
+    if not run.is_dir():
+        raise UserError(f"run directory '{run}' does not exist")
+    if not (run / MODEL).is_file():
+        raise UserError(
+            f"run '{run}' was not exported (no {MODEL}); "
+            f"export it first: python scripts/export.py --run {run}"
+        )
+    return run / MODEL
 
 
 def read_description(path: Path) -> dict[str, Any]:

@@ -15,10 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlcycle.core.errors import UserError
-from mlcycle.serve.model import ServedModel
+from mlcycle.serve.model import MODEL, ServedModel
 
 log = logging.getLogger("uvicorn.error")
-MODEL = Path("export") / "model.onnx"
 
 
 def champion_model(pointer: Path) -> Path:
