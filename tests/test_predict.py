@@ -252,3 +252,16 @@ def test_an_unknown_task_prints_its_raw_outputs(tmp_path, device):
     for result, want in zip(results, expected, strict=True):
         assert result["task"] == "regression" and list(result["outputs"]) == ["probabilities"]
         np.testing.assert_allclose(result["outputs"]["probabilities"], want, atol=1e-5)
+
+
+def test_flags_in_either_spelling_and_one_line_for_an_unknown_one(capsys):
+    from mlcycle.edge.predict import main, parser
+
+    args = parser().parse_args(["model.onnx", "a.png", "--top_k", "2", "--batch_size=4"])
+    assert args.top_k == 2 and args.batch_size == 4
+    assert "--top_k" not in parser().format_help()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["model.onnx", "a.png", "--top_q", "2"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: unrecognized arguments: --top_q 2")

@@ -26,7 +26,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,8 +55,40 @@ ReadQuery = Callable[[str | None, str | None], list[Path]]  # (query, url) -> im
 NEEDS_MLCYCLE = "needs mlcycle installed: run scripts/predict.py in the repository"
 
 
+class Parser(argparse.ArgumentParser):
+    """One ``error:`` line and exit code 2 for a bad option (mlcycle's ArgParser, which edge
+    cannot import); ``--top_k`` is ``--top-k``'s other spelling, as train.py spells flags."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(
+            either_spelling(argv, self._option_string_actions), namespace
+        )
+
+
+def either_spelling(argv: list[str], known: Collection[str]) -> list[str]:
+    """Each long option spelled as ``known`` spells it (``--top_k`` -> ``--top-k``); after
+    ``--`` and for options known in neither spelling, ``argv`` is left as it is."""
+    out = []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return out + argv[i:]
+        name, eq, value = arg.partition("=")
+        if name.startswith("--") and name not in known:
+            dashed, underscored = name[2:].replace("_", "-"), name[2:].replace("-", "_")
+            name = next((f"--{o}" for o in (dashed, underscored) if f"--{o}" in known), name)
+        out.append(name + eq + value)
+    return out
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="predict.py", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="predict.py", description=__doc__.split("\n\n")[0])
     p.add_argument("model", help="model.onnx, model.int8.onnx or model.ts from RUN/export")
     p.add_argument("inputs", nargs="*", help="image files or folders of images")
     p.add_argument("--top-k", type=int, default=3, help="classes listed per image (3)")
