@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from lightning.pytorch import LightningDataModule
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.hashing import file_sha256
 from mlcycle.core.imports import import_object
+from mlcycle.run.folder import read_run_dir
 from mlcycle.tasks.base import Task
 
 
@@ -30,17 +30,7 @@ class Run:
     """A run directory written by ``train.py``."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if not self.path.is_dir():
-            raise UserError(
-                f"run directory '{path}' does not exist; pass the folder train.py printed last"
-            )
-        config_file = self.path / "config.yaml"
-        if not config_file.is_file():
-            raise UserError(
-                f"'{config_file}' is missing; is '{path}' a run directory written by train.py?"
-            )
-        self.config: dict[str, Any] = yaml.safe_load(config_file.read_text()) or {}
+        self.path, self.config = read_run_dir(path)
         data_file = self.path / "data.json"
         self.data_info: dict[str, Any] = (
             json.loads(data_file.read_text()) if data_file.is_file() else {}

@@ -1,0 +1,34 @@
+"""The Python API for notebooks and pipelines: the same code the commands run.
+
+    import mlcycle
+    run = mlcycle.train("configs/quickstart.yaml", trainer={"max_epochs": 3})
+    run.evaluate("test"); run.export(quantize="int8")
+    model = mlcycle.load(run.path / "export")
+    model.predict(["a.png", pil_image, numpy_array])
+    board = mlcycle.compare("configs/compare/digits.yaml", folds=5)
+
+Every name is imported on first use: ``import mlcycle`` imports neither torch nor Lightning,
+and ``mlcycle.load`` (an exported model) never does. Errors a user can fix are
+:class:`mlcycle.UserError` with the message the command prints (docs/api.md)."""
+
+from typing import Any
+
+_LAZY = {
+    "train": "mlcycle.api.training",
+    "Run": "mlcycle.api.run",
+    "load": "mlcycle.api.model",
+    "Model": "mlcycle.api.model",
+    "compare": "mlcycle.api.comparison",
+    "UserError": "mlcycle.core.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mlcycle.api' has no attribute '{name}'")
+
+
+__all__ = sorted(_LAZY)

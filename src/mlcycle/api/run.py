@@ -1,0 +1,122 @@
+"""``mlcycle.Run``: a finished run directory, its numbers and figures, and what comes next
+(evaluate, export) through the code evaluate.py and export.py run."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlcycle.api.arguments import expect
+from mlcycle.api.errors import user_errors
+from mlcycle.core.errors import UserError
+from mlcycle.run.folder import read_run_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SPLITS = ("val", "test")
+
+
+class Run:
+    """A run directory written by ``train.py`` (or :func:`mlcycle.train`).
+
+    ``path``; ``config`` (config.yaml); ``metrics`` (metrics.json); ``history`` (history.csv,
+    one row per epoch, as a DataFrame); ``figures`` (name -> PNG path)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        expect("path", path, (str, os.PathLike), "a run directory")
+        self.path, self.config = read_run_dir(path)
+
+    def __repr__(self) -> str:
+        return f"Run('{self.path}')"
+
+    def _file(self, name: str) -> Path:
+        path = self.path / name
+        if not path.is_file():
+            raise UserError(f"'{path}' is missing; the run did not finish (train it first)")
+        return path
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """metrics.json: the best epoch's numbers, the diagnosis, the gate."""
+        return json.loads(self._file("metrics.json").read_text())
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """history.csv: one row per epoch, a column per logged number."""
+        import pandas as pd
+
+        return pd.read_csv(self._file("history.csv"))
+
+    @property
+    def figures(self) -> dict[str, Path]:
+        """The run's figures (loss_curves, confusion_matrix, ...) by name."""
+        return {p.stem: p for p in sorted(self.path.glob("*.png"))}
+
+    def evaluate(
+        self, split: str = "val", checkpoint: str = "best", batch_size: int | None = None
+    ) -> dict[str, Any]:
+        """Score the checkpoint on ``split`` as evaluate.py does (eval_<split>.json is written);
+        the result's ``gate`` says whether the objective is met, without raising."""
+        from mlcycle.evaluators.run_split import evaluate
+
+        if split not in SPLITS:
+            raise UserError(f"split: '{split}' is not one of {', '.join(SPLITS)}")
+        command = f"mlcycle.Run('{self.path}').evaluate('{split}')"
+        with user_errors():
+            return evaluate(self.path, split, checkpoint, batch_size, command)
+
+    def export(
+        self, format: str | list[str] | None = None, quantize: str | None = None, **options: Any
+    ) -> Path:
+        """Export as export.py does (every artifact verified against eager); the export folder.
+
+        ``format``: "onnx", "torchscript" or a list (default both); ``quantize``: None or
+        "int8"; ``options``: export.py's other options with underscores (``opset``, ``out``,
+        ``force``, ``max_logit_diff``, ...)."""
+        from mlcycle.export.run_export import FORMATS, ExportOptions, export_run
+
+        formats = (
+            list(FORMATS) if format is None else [format] if isinstance(format, str) else format
+        )
+        for name in formats:
+            if name not in FORMATS:
+                raise UserError(f"format: '{name}' is not one of {', '.join(FORMATS)}")
+        if quantize not in (None, "int8"):
+            raise UserError(f"quantize: '{quantize}' is not None or 'int8'")
+        known = {f.name for f in fields(ExportOptions)} - {"run", "format", "quantize"}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(
+                f"Run.export() got an unknown option '{unknown[0]}'; options: {', '.join(sorted(known))}"
+            )
+        with user_errors():
+            done = export_run(
+                ExportOptions(run=str(self.path), format=formats, quantize=quantize, **options)
+            )
+        return Path(done["out"])
+
+    def _repr_html_(self) -> str:
+        from mlcycle.core.html import render
+
+        metrics = self.metrics if (self.path / "metrics.json").is_file() else {}
+        rows = [
+            (k, v)
+            for k, v in metrics.items()
+            if k.startswith(("val/", "train/loss")) and k.count("/") == 1 and isinstance(v, float)
+        ]
+        curves = self.path / "loss_curves.png"
+        return render(
+            "api/run.html",
+            path=str(self.path),
+            status=metrics.get("status", "not finished"),
+            best_epoch=metrics.get("best_epoch"),
+            epochs=metrics.get("epochs"),
+            monitor=metrics.get("monitor"),
+            rows=rows,
+            gate=metrics.get("gate"),
+            curves=curves if curves.is_file() else None,
+        )
