@@ -56,6 +56,20 @@ def test_configs_compose_and_dotted_keys_override(tmp_path, capsys):
         (["--model.lrr=3"], "unknown config key 'model.lrr'; did you mean 'model.lr'?"),
         (["--data.batchsize=3"], "did you mean 'data.batch_size'?"),
         (["--trainer.max_epoch=3"], "did you mean 'trainer.max_epochs'?"),
+        # the usual words of other tools (messages.SYNONYMS), not difflib's closest spelling
+        (["--epochs", "1"], "unknown config key 'epochs'; did you mean 'trainer.max_epochs'?"),
+        (["--model.learning_rate=0.1"], "did you mean 'model.lr'?"),
+        (["--lr=0.1"], "did you mean 'model.lr'?"),
+        (["--batch_size=4"], "did you mean 'data.batch_size'?"),
+        (["--data.batch=4"], "did you mean 'data.batch_size'?"),
+        (["--img_size=32"], "did you mean 'data.image_size'?"),
+        (["--data.img_size=32"], "did you mean 'data.image_size'?"),
+        (
+            ["--model.class_path=mlcycle.tasks.ClasificationTask"],
+            "config key 'model': no class 'mlcycle.tasks.ClasificationTask'; "
+            "did you mean 'mlcycle.tasks.ClassificationTask'?",
+        ),
+        (["--model=ClasificationTask"], "did you mean 'mlcycle.tasks.ClassificationTask'?"),
         (["--model.lr=abc"], "config key 'model.lr'"),
         (["--trainer.max_epochs=abc"], "config key 'trainer.max_epochs'"),
         (["--model.scheduler=cos"], "config key 'model.scheduler'"),

@@ -92,6 +92,10 @@ def test_help_from_the_cache_is_the_same_text_without_lightning(cold_help):
             "--trainer.max_epochs=abc",
             "config key 'trainer.max_epochs': expected an integer or null, got 'abc'",
         ),
+        (
+            "--epochs=1",
+            "unknown config key 'epochs'; did you mean 'trainer.max_epochs'? (--help lists every key)",
+        ),
     ],
 )
 def test_config_error_is_one_line_exit_2_without_lightning(cold_help, arg, error):
@@ -150,6 +154,10 @@ MISTAKES = [
     ([], ["--objective.mni=0.9"]),
     ([], ["--modle.lr=1"]),
     ([], ["--foo=1", "--model.lrr=1"]),
+    ([], ["--epochs=1"]),  # a synonym (messages.SYNONYMS)
+    ([], ["--model.learning_rate=0.1"]),
+    ([], ["--data.img_size=32"]),
+    (["trainer:\n  epochs: 3\n"], []),
     (["modle:\n  init_args:\n    lr: 0.1\nzzz: 1\n"], []),
     (["trainer:\n  max_epoch: 3\n"], []),
     (["trainer:\n  max_epoch: 3\n  foo: {a: 1}\n"], []),
@@ -207,6 +215,7 @@ def test_checks_before_lightning_word_errors_as_the_full_parser(
         ["--trainer.callbacks+=EarlyStoping"],  # an argument of a type the rebuilt parser skips
         ["--trainer.callbacks.patiense=2"],  # a key inside one
         ["--model.dict_kwargs.x=1"],  # the class syntax
+        ["--model.class_path=mlcycle.tasks.ClasificationTask"],  # no such class: worded there
     ],
 )
 def test_what_needs_the_full_parser_is_left_to_it(args, schema_cache):

@@ -22,12 +22,31 @@ _UNKNOWN = (
     r"Group '([\w.]+)' does not accept option '([\w.\-]+)'",
 )
 _VALUE = r"(?:Expected a .*?\. Got value|Does not validate against any of the Union subtypes .*? Given value): (.+?)(?: - |$)"
+# A class path that imports nothing (a typo), given as ``--model.class_path=`` or ``--model=``.
+_NO_CLASS = (
+    r"given class_path '([\w.]+)': (?:module '[\w.]+' has no attribute|No module named)"
+    r"|Expected a dot import path string: ([\w.]+)"
+)
 _UNION = r"Does not validate against any of the Union subtypes Subtypes: \[(.*?)\]"
 
 
+# The words people bring from other tools, by the last part of the key: asked before difflib,
+# whose closest spelling of ``epochs`` is ``trainer.min_epochs``.
+SYNONYMS = {
+    **dict.fromkeys(("epochs", "epoch", "num_epochs", "n_epochs"), "trainer.max_epochs"),
+    **dict.fromkeys(("lr", "learning_rate", "learningrate"), "model.lr"),
+    **dict.fromkeys(("batch", "batch_size", "batchsize", "bs"), "data.batch_size"),
+    **dict.fromkeys(("img_size", "imgsz", "image_size", "imagesize"), "data.image_size"),
+}
+
+
 def closest_key(key: str, candidates: list[str]) -> str | None:
-    """The valid key closest to ``key`` (whole key, else its last part), or None."""
+    """The valid key closest to ``key``: a known synonym (:data:`SYNONYMS`), else the closest
+    spelling (whole key, else its last part), or None."""
     candidates = sorted({c.replace(".init_args.", ".") for c in candidates} - {key})
+    synonym = SYNONYMS.get(key.rsplit(".", 1)[-1].replace("-", "_").lower())
+    if synonym in candidates:
+        return synonym
     close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
     if not close:
         leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
@@ -70,8 +89,36 @@ def explain(schema: dict[str, Any], message: str) -> tuple[str, str]:
         chosen = re.search(r"given class_path '([\w.]+)'", text)
         keys = _keys(schema, key, chosen.group(1) if chosen else None)
         return "unknown key", unknown_key_message(key, closest_key(key, keys))
+    unknown_class = _unknown_class(schema, text)
+    if unknown_class:
+        return "unknown class", unknown_class
     wrong = _wrong_type(schema, text, prefix)
     return ("wrong type", wrong) if wrong else ("other", _other(text, prefix))
+
+
+def closest_class(name: str, known: list[str]) -> str | None:
+    """The class path in ``known`` closest to ``name`` (whole path, else the class name)."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if not close:
+        leaf = {k.rsplit(".", 1)[-1]: k for k in known}
+        close = [
+            leaf[m] for m in difflib.get_close_matches(name.rsplit(".", 1)[-1], list(leaf), n=1)
+        ]
+    return close[0] if close else None
+
+
+def _unknown_class(schema: dict[str, Any], text: str) -> str | None:
+    """A ``class_path`` that names no class, in one line with the closest known class (the
+    schema's ``known_classes``: the full parser's; without them, the cached classes)."""
+    group = re.match(r'Parser key "(\w+)":', text)
+    name = re.search(_NO_CLASS, text)
+    if not group or not name or group.group(1) not in schema["defaults"]:
+        return None
+    group_name, path = group.group(1), name.group(1) or name.group(2)
+    known = schema.get("known_classes", {}).get(group_name) or list(schema["classes"][group_name])
+    close = closest_class(path, sorted(set(known) - {path}))
+    hint = f"; did you mean '{close}'?" if close else ""
+    return f"config key '{group_name}': no class '{path}'{hint}"
 
 
 def _wrong_type(schema: dict[str, Any], text: str, prefix: str) -> str | None:

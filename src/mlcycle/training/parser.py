@@ -105,11 +105,30 @@ def classes_in(cfg: Namespace) -> dict[str, set[str]]:
     return {g: {path} for g, path in chosen.items() if isinstance(path, str)}
 
 
+def known_classes(message: str) -> dict[str, list[str]]:
+    """``{group: [class path]}`` a misspelled class path is matched against: the imported
+    subclasses of the group's base class, and the classes of the module the error names."""
+    from jsonargparse._typehints import get_all_subclass_paths
+    from lightning.pytorch import LightningDataModule, LightningModule
+
+    found = {}
+    for group, base in (("model", LightningModule), ("data", LightningDataModule)):
+        paths = set(get_all_subclass_paths(base)) | {GROUPS[group]}
+        for module in re.findall(rf"Parser key \"{group}\":.*?module '([\w.]+)' has no", message):
+            imported = sys.modules.get(module)
+            for name, value in vars(imported or object()).items():
+                if isinstance(value, type) and issubclass(value, base) and not name.startswith("_"):
+                    paths.add(f"{module}.{name}")
+        found[group] = sorted(paths)
+    return found
+
+
 def one_line_error(parser: LightningArgumentParser, message: str) -> str:
     """Condense a jsonargparse error to one line naming the key, with the closest valid key."""
     named = named_classes(message)
     classes = {g: dict.fromkeys({GROUPS[g], *named.get(g, ())}) for g in GROUPS}
-    return explain(describe(parser, classes, list(Task.linked)), message)[1]
+    schema = describe(parser, classes, list(Task.linked))
+    return explain({**schema, "known_classes": known_classes(message)}, message)[1]
 
 
 class MLCycleParser(LightningArgumentParser):
