@@ -33,6 +33,21 @@ def test_every_config_parses(config, capsys):
         assert key not in resolved["model"]["init_args"]
 
 
+TABLE_CONFIGS = sorted(
+    str(p) for p in Path(__file__).resolve().parents[1].joinpath("configs", "tables").glob("*.yaml")
+)
+
+
+@pytest.mark.parametrize("config", TABLE_CONFIGS, ids=lambda p: Path(p).name)
+def test_every_table_config_parses(config, capsys):
+    # a model-only config (classic.yaml) composes with a table's
+    alone = "data" in yaml.safe_load(Path(config).read_text())
+    base = [] if alone else ["--config", "configs/tables/messy.yaml"]
+    resolved = print_config(capsys, *base, "--config", config)
+    assert resolved["model"]["class_path"].startswith("mlcycle.tables.")
+    assert resolved["data"]["class_path"] == "mlcycle.tables.TabularData"
+
+
 def test_configs_compose_and_dotted_keys_override(tmp_path, capsys):
     extra = tmp_path / "extra.yaml"
     extra.write_text("trainer:\n  max_epochs: 7\nmodel:\n  init_args:\n    lr: 0.5\n")

@@ -54,15 +54,16 @@ def global_rank() -> int:
     return 0
 
 
-def default_run_dir(config_files: list[str], root: str = "runs") -> Path:
-    """``runs/<config name>/<timestamp>``; a suffix keeps two runs in one second apart.
+def default_run_dir(config_files: list[str], root: str = "runs", name: str | None = None) -> Path:
+    """``runs/<name>/<timestamp>``, ``name`` by default the last config's; a suffix keeps two
+    runs in one second apart.
 
     Every process of a distributed job must agree on it: processes Lightning launches inherit
     it through ``MLCYCLE_RUN_DIR``; ranks started by torchrun or SLURM name it after the job id.
     """
     if os.environ.get(RUN_DIR_ENV):
         return Path(os.environ[RUN_DIR_ENV])
-    name = Path(config_files[-1]).stem if config_files else "default"
+    name = name or (Path(config_files[-1]).stem if config_files else "default")
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name) or "default"
     job = next((os.environ[k] for k in JOB_ID_ENVS if os.environ.get(k, "none") != "none"), None)
     if job:

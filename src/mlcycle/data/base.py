@@ -17,7 +17,10 @@ subclass keeps its sample type, decoding and transforms, through a few hooks:
   ``describe()``, which adds the task's own entries to the shared ones;
 * ``data_kind``: the kind of data by name (``classification``, ``segmentation``,
   ``detection``). The stages look up their part for this kind by that name (the quality
-  tools' checks: ``mlcycle.quality.kinds``), never by the class.
+  tools' checks: ``mlcycle.quality.kinds``), never by the class;
+* ``run_name``: the default run directory's name (``runs/<run_name>/<time>``), or None for
+  the config's name. Any data module may answer it (``TabularData``: its file's stem); train.py
+  asks it once the data module exists.
 """
 
 from __future__ import annotations
@@ -148,6 +151,11 @@ class ImageDataModule(LightningDataModule):
         self._norm: tuple[list[float], list[float]] | None = None
 
     # --- what a subclass provides --------------------------------------------------------------
+
+    @property
+    def run_name(self) -> str | None:
+        """The default run directory's name; None: the config's (image folders keep it)."""
+        return None
 
     def list_samples(self) -> Listing:
         raise NotImplementedError

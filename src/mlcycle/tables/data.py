@@ -31,6 +31,7 @@ from mlcycle.data.loaders import split_loader
 from mlcycle.data.manifest import check_unchanged, file_digest, write_run_files
 from mlcycle.data.splits import SPLITS
 from mlcycle.tables.pipeline import CUSTOM_STEPS, learned_params, resolve_config
+from mlcycle.tables.read import FILE_SOURCES, source_of
 from mlcycle.tables.schema import Schema
 from mlcycle.tables.table import PIPELINE_FILE, SCHEMA_FILE, Table, build_table, where
 
@@ -56,7 +57,9 @@ class TabularData(LightningDataModule):
     """A table for classification or regression.
 
     Args:
-        source: ``csv``, ``parquet``, ``sql`` or ``builtin`` (or a plugin's table source).
+        source: ``csv``, ``parquet``, ``sql`` or ``builtin`` (or a plugin's table source);
+            unset: ``data.path``'s suffix picks it (``.csv``, ``.parquet``, ``.pq``), or ``sql``
+            when ``data.url`` is set.
         path: the CSV or Parquet file; the built-in table's name (``breast_cancer``, ``wine``,
             ``diabetes``, ``messy``).
         url: SQLAlchemy URL of the database (``sql``), opened read-only.
@@ -85,7 +88,7 @@ class TabularData(LightningDataModule):
 
     def __init__(
         self,
-        source: str = "csv",
+        source: str | None = None,
         path: str | None = None,
         url: str | None = None,
         query: str | None = None,
@@ -107,6 +110,7 @@ class TabularData(LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.hparams.source = source_of(source, path, url)  # what every later step reads
         if batch_size < 1:
             raise UserError(f"data.batch_size={batch_size} must be at least 1")
         if num_workers != "auto" and (isinstance(num_workers, bool) or int(num_workers) < 0):
@@ -126,6 +130,13 @@ class TabularData(LightningDataModule):
         if self._table is None:
             self._table = build_table(self.hparams, self.pipeline_config)
         return self._table
+
+    @property
+    def run_name(self) -> str | None:
+        """The default run directory's name (data/base.py's hook): a file's stem, so a run on
+        ``churn.csv`` goes to ``runs/churn/<time>``; None (the config's name) for other sources."""
+        hp = self.hparams
+        return Path(hp.path).stem if hp.path and hp.source in FILE_SOURCES.values() else None
 
     def setup(self, stage: str | None = None) -> None:
         self.table  # noqa: B018 - reads, splits and fits once

@@ -21,6 +21,25 @@ TABLE_SOURCES: Registry[TableReader] = Registry(
     "table source", "data.source", "mlcycle.table_sources"
 )
 
+# A file's suffix picks its reader when data.source is not given.
+FILE_SOURCES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def source_of(source: str | None, path: str | None, url: str | None = None) -> str:
+    """``data.source`` when given; else the reader of ``data.path``'s suffix, ``sql`` for a
+    ``data.url``, or ``csv`` (whose reader asks for ``data.path``)."""
+    if source:
+        return source
+    if path:
+        suffix = Path(path).suffix.lower()
+        if suffix not in FILE_SOURCES:
+            raise UserError(
+                f"data.path '{path}': tables are read from {', '.join(FILE_SOURCES)} files; "
+                f"for another file or a built-in table set data.source ({', '.join(TABLE_SOURCES.names())})"
+            )
+        return FILE_SOURCES[suffix]
+    return "sql" if url else "csv"
+
 
 def read_table(
     source: str, path: str | None = None, url: str | None = None, query: str | None = None
@@ -100,5 +119,11 @@ def read_builtin(path: str | None = None, **_: object) -> pd.DataFrame:
     if not path:
         raise UserError(
             f"data.path names the built-in table; one of {', '.join(BUILTIN_TABLES.names())}"
+        )
+    if path not in BUILTIN_TABLES and Path(path).suffix.lower() in FILE_SOURCES:
+        kind = FILE_SOURCES[Path(path).suffix.lower()]
+        raise UserError(
+            f"data.path '{path}' is a file but data.source is 'builtin' (a config for a built-in "
+            f"table?); pass --data.source={kind}, or start from configs/tables/csv_template.yaml"
         )
     return BUILTIN_TABLES.get(path)()

@@ -38,7 +38,8 @@ from mlcycle.training.parser import (
 class MLCycleCLI(LightningCLI):
     """``train.py``'s parser: ``--config`` files compose, dotted keys override, and
 
-    * ``--run_dir DIR`` (default ``runs/<config name>/<timestamp>``) receives everything;
+    * ``--run_dir DIR`` (default ``runs/<name>/<timestamp>``: the data module's ``run_name``,
+      else the config's name) receives everything;
     * ``--ckpt_path last`` resumes the run in ``--run_dir``;
     * ``num_classes``, ``in_channels`` and ``class_names`` flow from the data to the model;
     * ``--strict_learning`` exits 1 when the best model is at or below chance;
@@ -73,7 +74,7 @@ class MLCycleCLI(LightningCLI):
             "--run_dir",
             type=str | None,
             default=None,
-            help="Run directory (default: runs/<config>/<time>).",
+            help="Run directory (default: runs/<data file or config>/<time>).",
         )
         parser.add_argument(
             "--ckpt_path",
@@ -114,8 +115,6 @@ class MLCycleCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config
-        configs = [str(c) for c in (config.get("config") or [])]
-        run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(configs)
         if config.ckpt_path and config.ckpt_path != "last" and not Path(config.ckpt_path).is_file():
             raise UserError(
                 f"--ckpt_path '{config.ckpt_path}' does not exist; use 'last' or a .ckpt file"
@@ -125,9 +124,8 @@ class MLCycleCLI(LightningCLI):
                 "--find_lr and --find_batch_size start a new run; they cannot resume one (--ckpt_path)"
             )
         parse_objective(config.get("objective"))  # its values checked before the data is read
-        self.run_dir = check_run_dir(run_dir, resume=config.ckpt_path == "last")
-        os.environ[RUN_DIR_ENV] = str(self.run_dir)
-        config.run_dir = str(self.run_dir)
+        if config.run_dir or os.environ.get(RUN_DIR_ENV):
+            self._use_run_dir(None)  # else named once the data module can be asked (run_name)
         accelerator = str(config.trainer.get("accelerator") or "auto")
         given = config.trainer.get("precision")
         if str(given) == "auto":  # resolved here, so config.yaml records what ran
@@ -148,7 +146,19 @@ class MLCycleCLI(LightningCLI):
                 "CPU pass --trainer.sync_batchnorm=false"
             )
 
+    def _use_run_dir(self, name: str | None) -> None:
+        """``--run_dir``, or ``runs/<name>/<time>`` (``name``: the data's, else the config's)."""
+        config = self.config
+        configs = [str(c) for c in (config.get("config") or [])]
+        run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(configs, name=name)
+        self.run_dir = check_run_dir(run_dir, resume=config.ckpt_path == "last")
+        os.environ[RUN_DIR_ENV] = str(self.run_dir)
+        config.run_dir = str(self.run_dir)
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        if self.run_dir is None:
+            # run_name: the data module's optional hook (data/base.py), e.g. a CSV file's stem
+            self._use_run_dir(getattr(self.datamodule, "run_name", None))
         assert self.run_dir is not None
         create_run_dir(self.run_dir)  # only now: a config or data error leaves no empty folder
         monitor, mode = self.model.monitor
