@@ -11,7 +11,7 @@ Every name is imported on first use: ``import mlcycle`` imports neither torch no
 and ``mlcycle.load`` (an exported model) never does. Errors a user can fix are
 :class:`mlcycle.UserError` with the message the command prints (docs/api.md)."""
 
-from typing import Any
+from mlcycle.core.imports import lazy_names
 
 _LAZY = {
     "train": "mlcycle.api.training",
@@ -23,12 +23,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mlcycle.api' has no attribute '{name}'")
+__getattr__ = lazy_names("mlcycle.api", _LAZY)
 
 
 __all__ = sorted(_LAZY)

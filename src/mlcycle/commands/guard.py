@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any
 
 from mlcycle.core.errors import UserError, fail, user_error_in
+from mlcycle.edge.options import either_spelling
 
 
 def main_guard(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -31,22 +32,6 @@ def main_guard(func: Callable[..., Any]) -> Callable[..., Any]:
             fail("interrupted", 130)
 
     return wrapper
-
-
-def either_spelling(argv: list[str], known: Collection[str]) -> list[str]:
-    """``argv`` with each long option spelled as ``known`` spells it: ``--top_k`` becomes
-    ``--top-k`` and ``--run-dir`` becomes ``--run_dir``, with or without ``=value``. An option
-    known in neither spelling, and everything after ``--``, is left as it is."""
-    out = []
-    for i, arg in enumerate(argv):
-        if arg == "--":
-            return out + argv[i:]
-        name, eq, value = arg.partition("=")
-        if name.startswith("--") and name not in known:
-            dashed, underscored = name[2:].replace("_", "-"), name[2:].replace("-", "_")
-            name = next((f"--{o}" for o in (dashed, underscored) if f"--{o}" in known), name)
-        out.append(name + eq + value)
-    return out
 
 
 class ArgParser(argparse.ArgumentParser):

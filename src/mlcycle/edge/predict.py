@@ -26,7 +26,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +37,7 @@ from .decode import IMAGE_EXTENSIONS, load_image, preprocess
 from .form import Form, Options
 from .forms import form_for
 from .model import Model, UsageError, is_batched, load_model, outputs_per_image, read_meta
+from .options import either_spelling
 from .predict_rows import main_table
 
 
@@ -70,21 +71,6 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(
             either_spelling(argv, self._option_string_actions), namespace
         )
-
-
-def either_spelling(argv: list[str], known: Collection[str]) -> list[str]:
-    """Each long option spelled as ``known`` spells it (``--top_k`` -> ``--top-k``); after
-    ``--`` and for options known in neither spelling, ``argv`` is left as it is."""
-    out = []
-    for i, arg in enumerate(argv):
-        if arg == "--":
-            return out + argv[i:]
-        name, eq, value = arg.partition("=")
-        if name.startswith("--") and name not in known:
-            dashed, underscored = name[2:].replace("_", "-"), name[2:].replace("-", "_")
-            name = next((f"--{o}" for o in (dashed, underscored) if f"--{o}" in known), name)
-        out.append(name + eq + value)
-    return out
 
 
 def parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@ and (from :mod:`mlcycle.tables.task` and :mod:`mlcycle.tables.classic`) the tabl
 Every name is imported on first use: registering the table tasks (which train.py does at every
 start) must not import pandas and scikit-learn, and reading a table needs no task."""
 
-from typing import Any
+from mlcycle.core.imports import lazy_names
 
 _LAZY = {
     "TabularData": "mlcycle.tables.data",
@@ -25,12 +25,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mlcycle.tables' has no attribute '{name}'")
+__getattr__ = lazy_names("mlcycle.tables", _LAZY)
 
 
 __all__ = sorted(_LAZY)
