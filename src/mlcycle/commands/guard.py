@@ -4,13 +4,12 @@ the same errors for the small scripts."""
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from mlcycle.core.errors import UserError, fail, user_error_in
-from mlcycle.edge.options import either_spelling
+from mlcycle.edge.options import Parser
 
 
 def main_guard(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,21 +33,12 @@ def main_guard(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-class ArgParser(argparse.ArgumentParser):
-    """argparse for the small scripts, with one-line errors and exit code 2. A long option is
-    also accepted in its other spelling (``--top_k`` for ``--top-k``), as train.py spells its
-    flags; ``--help`` lists one."""
+class ArgParser(Parser):
+    """argparse for the small scripts: one-line errors (whitespace folded, as every command
+    prints them) and exit code 2; a long option in either spelling (``edge.options.Parser``)."""
 
     def error(self, message: str):  # type: ignore[override]
         fail(f"{message} (see {self.prog} --help)", 2)
-
-    def parse_known_args(  # type: ignore[override]
-        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
-    ) -> tuple[argparse.Namespace, list[str]]:
-        argv = list(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(
-            either_spelling(argv, self._option_string_actions), namespace
-        )
 
     def parse_passthrough(self, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         """This command's options, and the other ``--key=value`` it passes on to train.py; a

@@ -26,7 +26,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,7 +37,7 @@ from .decode import IMAGE_EXTENSIONS, load_image, preprocess
 from .form import Form, Options
 from .forms import form_for
 from .model import Model, UsageError, is_batched, load_model, outputs_per_image, read_meta
-from .options import either_spelling
+from .options import Parser
 from .predict_rows import main_table
 
 
@@ -54,23 +54,6 @@ class Recorder(Protocol):
 OpenRecorder = Callable[[str, Path, dict[str, Any]], Recorder]  # (url, model path, model.json)
 ReadQuery = Callable[[str | None, str | None], list[Path]]  # (query, url) -> image paths
 NEEDS_MLCYCLE = "needs mlcycle installed: run scripts/predict.py in the repository"
-
-
-class Parser(argparse.ArgumentParser):
-    """One ``error:`` line and exit code 2 for a bad option (mlcycle's ArgParser, which edge
-    cannot import); ``--top_k`` is ``--top-k``'s other spelling, as train.py spells flags."""
-
-    def error(self, message: str):  # type: ignore[override]
-        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(2)
-
-    def parse_known_args(  # type: ignore[override]
-        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
-    ) -> tuple[argparse.Namespace, list[str]]:
-        argv = list(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(
-            either_spelling(argv, self._option_string_actions), namespace
-        )
 
 
 def parser() -> argparse.ArgumentParser:
