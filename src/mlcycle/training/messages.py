@@ -47,13 +47,7 @@ def closest_key(key: str, candidates: list[str]) -> str | None:
     synonym = SYNONYMS.get(key.rsplit(".", 1)[-1].replace("-", "_").lower())
     if synonym in candidates:
         return synonym
-    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
-    if not close:
-        leaf = {c.rsplit(".", 1)[-1]: c for c in candidates}
-        close = [
-            leaf[m] for m in difflib.get_close_matches(key.rsplit(".", 1)[-1], list(leaf), n=1)
-        ]
-    return close[0] if close else None
+    return closest_name(key, candidates)
 
 
 def unknown_key_message(key: str, close: str | None) -> str:
@@ -96,8 +90,9 @@ def explain(schema: dict[str, Any], message: str) -> tuple[str, str]:
     return ("wrong type", wrong) if wrong else ("other", _other(text, prefix))
 
 
-def closest_class(name: str, known: list[str]) -> str | None:
-    """The class path in ``known`` closest to ``name`` (whole path, else the class name)."""
+def closest_name(name: str, known: list[str]) -> str | None:
+    """The dotted name in ``known`` closest to ``name`` (whole name, else its last part): a
+    config key, or a class path."""
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if not close:
         leaf = {k.rsplit(".", 1)[-1]: k for k in known}
@@ -116,7 +111,7 @@ def _unknown_class(schema: dict[str, Any], text: str) -> str | None:
         return None
     group_name, path = group.group(1), name.group(1) or name.group(2)
     known = schema.get("known_classes", {}).get(group_name) or list(schema["classes"][group_name])
-    close = closest_class(path, sorted(set(known) - {path}))
+    close = closest_name(path, sorted(set(known) - {path}))
     hint = f"; did you mean '{close}'?" if close else ""
     return f"config key '{group_name}': no class '{path}'{hint}"
 
