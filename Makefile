@@ -6,14 +6,15 @@ CONFIG ?= configs/quickstart.yaml
 # pytest-xdist workers for `make test` (one per core; each computes on one thread).
 TEST_WORKERS ?= auto
 
-.PHONY: install train test browser lint format benchmark clean
+.PHONY: install constraints train test browser lint format benchmark clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every extra (docs/install.md), at the exact releases of constraints.txt.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[all,dev]'
 	@# Writes train.py's start-up cache, so --help and config errors answer in well under 3 s.
 	@$(PY) scripts/train.py --help > /dev/null
 	@touch $(STAMP)
@@ -44,6 +45,15 @@ format: install
 
 benchmark: install
 	$(PY) benchmarks/overhead.py
+
+# constraints.txt anew: the newest releases within pyproject.toml's ranges, resolved in a
+# throwaway venv (torch stays what this machine's pip allows).
+constraints:
+	@rm -rf $(VENV)-lock && python3 -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install --quiet -e '.[all,dev]'
+	@{ sed -n '/^#/p;/^#/!q' constraints.txt; $(VENV)-lock/bin/pip freeze --exclude-editable \
+		--all | grep -v '^pip=='; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+	@rm -rf $(VENV)-lock
 
 clean:
 	rm -rf runs lightning_logs .pytest_cache
