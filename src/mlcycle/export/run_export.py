@@ -32,6 +32,7 @@ from mlcycle.export.torchscript import export_torchscript
 from mlcycle.export.verify import MAX_F1_DROP, MAX_LOGIT_DIFF, Artifact
 from mlcycle.monitor.reference import FILE as REFERENCE
 from mlcycle.monitor.reference import write_reference
+from mlcycle.run import tracking
 from mlcycle.run.loader import Run, sha256
 
 FORMATS = ("torchscript", "onnx")
@@ -199,7 +200,15 @@ def _print_result(exporter: TaskExport, report: dict[str, Any], out: Path, **don
 
 def export_run(options: ExportOptions) -> dict[str, Any]:
     """Export ``options.run``; ``{"out", "report", "model_json"}``. Raises
-    :class:`VerificationFailed` (exit 1) when an artifact disagrees with eager, after writing."""
+    :class:`VerificationFailed` (exit 1) when an artifact disagrees with eager, after writing.
+    A verified export goes to the run's experiment trackers (MLflow: artifacts, a registered
+    model version; :mod:`mlcycle.run.tracking`)."""
+    done = _export(options)
+    tracking.exported(Path(options.run), Path(done["out"]))
+    return done
+
+
+def _export(options: ExportOptions) -> dict[str, Any]:
     formats = check_formats(options)
     run = Run(options.run)
     checkpoint = run.checkpoint(options.checkpoint)

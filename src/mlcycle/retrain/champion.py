@@ -11,6 +11,7 @@ from mlcycle.core.errors import UserError
 from mlcycle.retrain.compete import fingerprint
 from mlcycle.retrain.deploy import ensure_exported
 from mlcycle.retrain.registry import Registry
+from mlcycle.run import tracking
 from mlcycle.run.loader import Run, sha256
 
 
@@ -52,6 +53,7 @@ def champion_of(registry: Registry, given: str | None) -> tuple[dict[str, Any], 
     print(
         f"registered {run.path} as v{entry['version']}, the champion; {pointer} -> {entry['run']}"
     )
+    tracking.mark(run.path, "champion")
     return entry, run
 
 
@@ -65,4 +67,5 @@ def rollback(registry: Registry, reason: str) -> dict[str, Any]:
         f"rolled back: v{restored['version']} ({restored['run']}) is the champion again; "
         f"v{dropped['version']} ({dropped['run']}) retired; {pointer} -> {restored['run']}"
     )
+    tracking.mark(Path(restored["run"]), "champion")
     return restored

@@ -19,6 +19,7 @@ from mlcycle.retrain.decision import Decision, decide, objective_for, table
 from mlcycle.retrain.deploy import ensure_exported
 from mlcycle.retrain.holdout import Holdout, build_holdout, score
 from mlcycle.retrain.registry import Registry, now
+from mlcycle.run import tracking
 from mlcycle.run.loader import Run
 
 KEPT = 3  # the exit code when the champion stays
@@ -143,4 +144,6 @@ def _register(
     registry.save()
     if decision.promote:
         registry.write_pointer()
+    # MLflow: the model version's alias (a challenger never exported has no version to name)
+    tracking.mark(challenger.path, "champion" if decision.promote else "challenger")
     return version

@@ -24,6 +24,7 @@ from mlcycle.core.errors import UserError
 from mlcycle.core.objective import Objective, parse_objective
 from mlcycle.core.record import RUN_DIR_ENV, check_run_dir, create_run_dir, default_run_dir
 from mlcycle.tasks.base import TASKS, Task
+from mlcycle.training.loggers import check_installed
 from mlcycle.training.parser import (
     DEFAULT_DATA,
     DEFAULT_MODEL,
@@ -124,6 +125,7 @@ class MLCycleCLI(LightningCLI):
                 "--find_lr and --find_batch_size start a new run; they cannot resume one (--ckpt_path)"
             )
         parse_objective(config.get("objective"))  # its values checked before the data is read
+        check_installed(config.trainer.get("logger"))  # WandbLogger without wandb: one line
         if config.run_dir or os.environ.get(RUN_DIR_ENV):
             self._use_run_dir(None)  # else named once the data module can be asked (run_name)
         accelerator = str(config.trainer.get("accelerator") or "auto")

@@ -180,6 +180,7 @@ def _tune(cli: Any, run_dir: Path) -> tuple[dict[str, Any], bool]:
 
 def _train(cli: Any, clock: Stopwatch) -> Path:
     from mlcycle.core.record import global_rank, write_json
+    from mlcycle.training import loggers
 
     run_dir: Path = cli.run_dir
     lead = global_rank() == 0  # only one process of a distributed run writes the record
@@ -198,6 +199,9 @@ def _train(cli: Any, clock: Stopwatch) -> Path:
     if not train:
         print(f"run directory: {run_dir}")
         return run_dir
+    if lead:  # the config as params, and tracking.json, for the loggers that take them
+        configs = [str(c) for c in (cli.config.get("config") or [])]
+        loggers.opened(cli.trainer.loggers, run_dir, loggers.run_name(cli.datamodule, configs))
     status, error, record = "finished", None, {}
     try:
         cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path)
@@ -211,22 +215,28 @@ def _train(cli: Any, clock: Stopwatch) -> Path:
             record = summary(cli, status, clock, error, tuned)
             record.update(gate_record(objective, record))
             write_json(run_dir / "metrics.json", record)
+            loggers.closed(cli.trainer.loggers, run_dir, record)
     if lead:
-        from mlcycle.callbacks.diagnosis import Finding
-
-        monitor = record["monitor"]
-        print(
-            f"best {monitor} {record.get(monitor, float('nan')):.4f} at epoch {record['best_epoch']} "
-            f"({record['epochs']} epochs, {record['wall_time_s']:.1f}s){_logged_to(cli.trainer)}"
-        )
-        for finding in record["diagnosis"]:
-            # at_chance is report_learning's last line; printed here too it read twice
-            if finding.get("scope") == "run" and finding["kind"] != "at_chance":
-                print(f"diagnosis: {Finding(**finding).line()}")
-        report_gate(record)
-        print(f"run directory: {run_dir}")
-        report_learning(record["diagnosis"], strict=bool(cli.config.strict_learning))
+        report_run(cli, record, run_dir)
     return run_dir
+
+
+def report_run(cli: Any, record: dict[str, Any], run_dir: Path) -> None:
+    """The closing lines: the best score, where the loggers write, the diagnosis, the gate."""
+    from mlcycle.callbacks.diagnosis import Finding
+
+    monitor = record["monitor"]
+    print(
+        f"best {monitor} {record.get(monitor, float('nan')):.4f} at epoch {record['best_epoch']} "
+        f"({record['epochs']} epochs, {record['wall_time_s']:.1f}s){_logged_to(cli.trainer)}"
+    )
+    for finding in record["diagnosis"]:
+        # at_chance is report_learning's last line; printed here too it read twice
+        if finding.get("scope") == "run" and finding["kind"] != "at_chance":
+            print(f"diagnosis: {Finding(**finding).line()}")
+    report_gate(record)
+    print(f"run directory: {run_dir}")
+    report_learning(record["diagnosis"], strict=bool(cli.config.strict_learning))
 
 
 def _objective(cli: Any) -> Objective | None:
@@ -274,10 +284,15 @@ def _logged_to(trainer: Any) -> str:
     """Where the run's curves can be watched: TensorBoard's command, else each logger's folder."""
     from lightning.pytorch.loggers import TensorBoardLogger
 
+    from mlcycle.training.loggers import part_of
+
     places = []
     for logger in trainer.loggers:
+        part = part_of(logger)
         if isinstance(logger, TensorBoardLogger):
             places.append(f"tensorboard --logdir {logger.save_dir}")
+        elif part is not None and part.where(logger):
+            places.append(str(part.where(logger)))
         else:
             where = logger.log_dir or logger.save_dir
             places.append(f"{type(logger).__name__} in {where}" if where else type(logger).__name__)
