@@ -2,9 +2,10 @@
 
 Every detector takes the images the data module made: already resized to ``data.image_size``
 and normalized with the data's mean and std. Their internal transform therefore neither
-resizes nor normalizes (it only pads the batch to a multiple of 32). No weights are downloaded:
-``weights=None`` and ``weights_backbone=None`` always; start from local files with
-``model.weights`` or ``model.backbone_weights``.
+resizes nor normalizes (it only pads the batch to a multiple of 32). Pretrained by name:
+``model.weights: COCO_V1`` (or ``model.pretrained: true``), ``model.backbone_weights:
+IMAGENET1K_V1``, through torch.hub's cache; or local files with the same keys. Their
+preprocessing default is ImageNet's mean and std (what torchvision's detectors normalize with).
 
 ``num_classes`` counts the background (label 0), as torchvision expects.
 """
@@ -28,7 +29,8 @@ from torchvision.ops import FeaturePyramidNetwork
 from mlcycle.core.errors import UserError
 from mlcycle.models.layers import double_conv
 from mlcycle.models.registry import register_detection_model
-from mlcycle.models.torchvision_models import _replace_first_conv
+from mlcycle.models.segmentation_models import load_backbone_named
+from mlcycle.models.torchvision_models import _replace_first_conv, load_named, preprocessing
 
 TORCHVISION_DETECTORS = (
     "fasterrcnn_mobilenet_v3_large_fpn",
@@ -76,6 +78,8 @@ def build_torchvision_detector(
     in_channels: int,
     num_classes: int,
     anchor_sizes: list[int] | None = None,
+    pretrained: bool | str = False,
+    backbone_pretrained: bool | str = False,
     **options: Any,
 ) -> nn.Module:
     model = torchvision.models.get_model(
@@ -85,11 +89,16 @@ def build_torchvision_detector(
     model.transform = AsGivenTransform(in_channels)
     if anchor_sizes:
         _anchors(model, anchor_sizes)
+    load_backbone_named(model, name, backbone_pretrained)
+    if pretrained:
+        load_named(model, name, pretrained)
     return model
 
 
 for _name in TORCHVISION_DETECTORS:
-    register_detection_model(_name)(partial(build_torchvision_detector, _name))
+    _builder = partial(build_torchvision_detector, _name)
+    _builder.preprocessing = partial(preprocessing, _name)  # type: ignore[attr-defined]
+    register_detection_model(_name)(_builder)
 
 
 def _stage(cin: int, cout: int) -> nn.Sequential:

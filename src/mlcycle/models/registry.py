@@ -6,15 +6,24 @@ background, label 0). A builder is ``(in_channels, num_classes, **options) -> nn
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 from collections.abc import Callable
-from pathlib import Path
+from functools import partial
 from typing import Any
 
-import torch
 from torch import nn
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.registry import Registry
+from mlcycle.models import timm_models
+from mlcycle.models.pretrained import (
+    closest,
+    fit_backbone,
+    fit_state_dict,
+    is_local_file,
+    read_state_dict,
+)
 
 Builder = Callable[..., nn.Module]
 
@@ -47,20 +56,102 @@ def build_architecture(
     weights: str | None = None,
     options: dict[str, Any] | None = None,
     backbone_weights: str | None = None,
+    pretrained: bool = False,
 ) -> nn.Module:
-    """Build ``name`` from ``registry``; load ``weights`` (a whole-model state dict) or
-    ``backbone_weights`` (a classifier's, into a torchvision backbone) from local files.
-    Nothing is ever downloaded."""
-    builder = registry.get(name)
+    """Build ``name`` from ``registry`` (or timm's ``timm/<name>``) and load its weights.
+
+    ``weights`` and ``backbone_weights`` are a name (the library's weights: torchvision's
+    ``IMAGENET1K_V1``, timm's ``a1_in1k``), loaded from the library's cache (downloaded when
+    online), or a local ``.pth``/``.safetensors`` state dict; ``pretrained``: the default
+    weights of the architecture. A builder that takes ``pretrained`` / ``backbone_pretrained``
+    loads its named weights itself.
+    """
+    builder = find_builder(registry, name)
+    kwargs = dict(options or {})
+    start = named(weights, pretrained)
+    if start:
+        kwargs["pretrained"] = start
+    if backbone_weights and not is_local_file(backbone_weights):
+        kwargs["backbone_pretrained"] = backbone_weights
+    for key, option in (("pretrained", "weights"), ("backbone_pretrained", "backbone_weights")):
+        if key in kwargs and not _takes(builder, key):
+            raise UserError(
+                f"model.{option}={kwargs[key]}: '{name}' has no {option.replace('_', ' ')} by name; "
+                f"give a local .pth or .safetensors file, or an architecture that has them (resnet18, timm/resnet18, ...)"
+            )
     try:
-        model = builder(in_channels, num_classes, **(options or {}))
+        model = builder(in_channels, num_classes, **kwargs)
     except TypeError as exc:
         raise UserError(f"model.arch_options {options} do not fit '{name}': {exc}") from exc
-    if backbone_weights:
+    if backbone_weights and "backbone_pretrained" not in kwargs:
         load_backbone_weights(model, backbone_weights)
-    if weights:
+    if weights and not start:
         load_weights(model, weights)
     return model
+
+
+def named(weights: str | None, pretrained: bool) -> bool | str:
+    """The weights to load by name: ``weights`` unless it is a local file, else ``pretrained``."""
+    if weights and is_local_file(weights):
+        if pretrained:
+            raise UserError(
+                f"model.pretrained=true and the local file model.weights={weights} both say where to start; keep one"
+            )
+        return False
+    return weights or pretrained
+
+
+def _takes(builder: Builder, key: str) -> bool:
+    try:
+        return key in inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def find_builder(registry: Registry[Builder], name: str) -> Builder:
+    """The builder of ``name``; an unknown name lists the closest registered and timm names."""
+    if timm_models.is_timm(name):
+        if registry is not CLASSIFICATION_MODELS:
+            raise UserError(
+                f"model.arch={name}: timm models are classifiers here; for a segmentation encoder "
+                f"use arch: unet with arch_options: {{encoder: {name}}}"
+            )
+        return partial(timm_models.build_timm, name)
+    if name in registry:
+        return registry.get(name)
+    known = registry.names()
+    if registry is CLASSIFICATION_MODELS:
+        with contextlib.suppress(UserError):
+            known += timm_models.names()
+    raise UserError(
+        f"unknown model.arch '{name}' ({registry.kind}); {closest(name, known)}; "
+        f"registered: {', '.join(registry.names())}"
+        + ("; and any timm model as timm/<name>" if registry is CLASSIFICATION_MODELS else "")
+    )
+
+
+def preprocessing(
+    registry: Registry[Builder],
+    name: str,
+    weights: str | None = None,
+    options: dict[str, Any] | None = None,
+    backbone_weights: str | None = None,
+    pretrained: bool = False,
+) -> dict[str, Any] | None:
+    """The input (mean, std, image size, interpolation) the named weights of ``name`` were
+    trained on, or None when the model starts from scratch or a local file. Reads no weights."""
+    builder = find_builder(registry, name)
+    start = named(weights, pretrained)
+    backbone = (
+        backbone_weights if backbone_weights and not is_local_file(backbone_weights) else False
+    )
+    if timm_models.is_timm(name):
+        return timm_models.preprocessing(name, start)
+    encoder = (options or {}).get("encoder")  # a U-Net on a timm encoder
+    if isinstance(encoder, str) and timm_models.is_timm(encoder):
+        return timm_models.preprocessing(encoder, start)
+    find = getattr(builder, "preprocessing", None)
+    return find(start, backbone) if find is not None and (start or backbone) else None
 
 
 def build_model(
@@ -69,77 +160,21 @@ def build_model(
     num_classes: int,
     weights: str | None = None,
     options: dict[str, Any] | None = None,
+    pretrained: bool = False,
 ) -> nn.Module:
     """Build classification architecture ``name`` (``(N, num_classes)`` logits)."""
     return build_architecture(
-        CLASSIFICATION_MODELS, name, in_channels, num_classes, weights, options
+        CLASSIFICATION_MODELS, name, in_channels, num_classes, weights, options, None, pretrained
     )
 
 
 def load_weights(model: nn.Module, path: str) -> None:
-    """Load a local state dict safely (``weights_only``); layers whose shape differs are skipped.
-
-    The first convolution and the classifier usually differ (other channels or classes): those
-    keep their fresh initialization, everything else is taken from the file.
-    """
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise UserError(f"weights file '{path}' does not exist; give a local .pt/.pth state dict")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a bad file
-        raise UserError(f"weights file '{path}' cannot be read as a state dict: {exc}") from exc
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise UserError(f"weights file '{path}' does not hold a state dict")
-    own = model.state_dict()
-    usable = {}
-    for key, value in state.items():
-        if key not in own:
-            continue
-        if own[key].shape == value.shape:
-            usable[key] = value
-        elif value.ndim == 4 and own[key].shape[1] == 1 and own[key].shape[::2] == value.shape[::2]:
-            usable[key] = value.sum(dim=1, keepdim=True)  # RGB stem onto a grayscale input
-    if not usable:
-        raise UserError(
-            f"weights file '{path}' matches no layer of this model; is it for another architecture?"
-        )
-    model.load_state_dict(usable, strict=False)
+    """A local ``.pth`` or ``.safetensors`` state dict onto ``model``: a head for other classes
+    keeps its init, other input channels are adapted, anything else that differs is an error
+    naming the first layer (:func:`~mlcycle.models.pretrained.fit_state_dict`)."""
+    fit_state_dict(model, read_state_dict(path), f"'{path}'")
 
 
 def load_backbone_weights(model: nn.Module, path: str) -> None:
-    """Load a classifier's state dict into ``model.backbone`` (``.body`` for FPN detectors).
-
-    torchvision classifiers keep their layers under ``features.`` (MobileNet) or at the top
-    (ResNet); their detection and segmentation backbones drop that prefix.
-    """
-    target = getattr(model, "backbone", None)
-    target = getattr(target, "body", target)
-    if not isinstance(target, nn.Module):
-        raise UserError(
-            f"model.backbone_weights: this architecture has no torchvision backbone; use model.weights for '{path}'"
-        )
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise UserError(
-            f"backbone weights file '{path}' does not exist; give a local .pt/.pth state dict"
-        )
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a bad file
-        raise UserError(
-            f"backbone weights file '{path}' cannot be read as a state dict: {exc}"
-        ) from exc
-    own = target.state_dict()
-    usable = {}
-    for key, value in state.items():
-        key = key.removeprefix("features.")
-        if key in own and own[key].shape == value.shape:
-            usable[key] = value
-    if not usable:
-        raise UserError(
-            f"backbone weights file '{path}' matches no layer of this backbone; is it for another architecture?"
-        )
-    target.load_state_dict(usable, strict=False)
+    """A local classifier state dict into ``model.backbone`` (``.body`` for FPN detectors)."""
+    fit_backbone(model, read_state_dict(path, "model.backbone_weights"), f"'{path}'")

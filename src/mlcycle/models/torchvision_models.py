@@ -1,6 +1,8 @@
 """torchvision classifiers by name, with input channels and classes adapted to the data.
 
-No weights are downloaded: pass ``model.weights`` with a local state-dict file.
+Pretrained weights by name (``model.weights: IMAGENET1K_V1``, ``model.pretrained: true`` for
+DEFAULT) come through torch.hub's cache (``torchvision_weights.py``); a local file through
+``model.weights: path``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Any
 import torchvision
 from torch import nn
 
+from mlcycle.models import torchvision_weights
+from mlcycle.models.pretrained import fit_state_dict
 from mlcycle.models.registry import register_model
 
 TORCHVISION_CLASSIFIERS = (
@@ -49,11 +53,40 @@ def _replace_first_conv(model: nn.Module, in_channels: int) -> None:
                 return
 
 
-def build_torchvision(name: str, in_channels: int, num_classes: int, **options: Any) -> nn.Module:
+def build_torchvision(
+    name: str, in_channels: int, num_classes: int, pretrained: bool | str = False, **options: Any
+) -> nn.Module:
+    """``name`` for the data's channels and classes; ``pretrained``: weights by name (``True``:
+    DEFAULT), loaded with a fresh classifier and the first convolution adapted."""
     model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **options)
     _replace_first_conv(model, in_channels)
+    if pretrained:
+        load_named(model, name, pretrained)
     return model
 
 
+def load_named(model: nn.Module, name: str, tag: bool | str) -> None:
+    """torchvision's weights ``tag`` of architecture ``name``, fitted onto ``model``."""
+    weights = torchvision_weights.weights_enum(name, tag)
+    fit_state_dict(
+        model, torchvision_weights.state_dict(weights), torchvision_weights.label(weights)
+    )
+
+
+def preprocessing(
+    name: str, pretrained: bool | str = False, backbone_pretrained: bool | str = False
+) -> dict[str, Any] | None:
+    """The input torchvision's weights of ``name`` expect (None without named weights)."""
+    if pretrained:
+        return torchvision_weights.preprocessing(torchvision_weights.weights_enum(name, pretrained))
+    if backbone_pretrained:
+        return torchvision_weights.preprocessing(
+            torchvision_weights.backbone_enum(name, backbone_pretrained)
+        )
+    return None
+
+
 for _name in TORCHVISION_CLASSIFIERS:
-    register_model(_name)(partial(build_torchvision, _name))
+    _builder = partial(build_torchvision, _name)
+    _builder.preprocessing = partial(preprocessing, _name)  # type: ignore[attr-defined]
+    register_model(_name)(_builder)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mlcycle.core.errors import UserError
 from mlcycle.models.layers import double_conv
 from mlcycle.models.registry import register_segmentation_model
 
@@ -40,5 +41,24 @@ class UNet(nn.Module):
 
 
 @register_segmentation_model("unet")
-def unet(in_channels: int, num_classes: int, width: int = 16, depth: int = 3) -> nn.Module:
+def unet(
+    in_channels: int,
+    num_classes: int,
+    width: int = 16,
+    depth: int = 3,
+    encoder: str | None = None,
+    pretrained: bool | str = False,
+    decoder_width: int = 32,
+) -> nn.Module:
+    """The small U-Net above; with ``encoder`` (``timm/<name>``), a U-Net decoder on timm's
+    ``features_only`` encoder (``width`` and ``depth`` then unused), ``pretrained`` its weights."""
+    if encoder is not None:
+        from mlcycle.models.timm_unet import timm_unet
+
+        return timm_unet(encoder, in_channels, num_classes, pretrained, decoder_width)
+    if pretrained:
+        raise UserError(
+            "model.pretrained: the small U-Net has no pretrained weights; give it a timm encoder "
+            "(arch_options: {encoder: timm/resnet18}) or a local model.weights file"
+        )
     return UNet(in_channels, num_classes, width=width, depth=depth)
