@@ -60,6 +60,17 @@ from mlcycle.data.splits import SPLITS, describe_draw
 from mlcycle.data.transforms import build_augmentations, check_pixels, finish
 
 
+def weights_normalization(spec: dict[str, Any], channels: int) -> tuple[list[float], list[float]]:
+    """The pretrained weights' mean and std for ``channels``: grayscale data on RGB weights
+    takes the average (their first convolution sums its weights over the channels)."""
+    mean, std = [float(v) for v in spec["mean"]], [float(v) for v in spec["std"]]
+    if len(mean) == channels:
+        return mean, std
+    if channels == 1:
+        return [round(sum(mean) / len(mean), 6)], [round(sum(std) / len(std), 6)]
+    return [mean[0]] * channels, [std[0]] * channels
+
+
 def one_per_folder(paths: list[str]) -> list[Path]:
     """A path of each folder: enough for :func:`data_root`, and fast on a million files."""
     return [Path(p) for p in {os.path.dirname(p): p for p in paths}.values()]
@@ -70,10 +81,16 @@ class ImageDataModule(LightningDataModule):
 
     Args:
         image_size: images are resized (stretched) to this: one number for a square, or
-            ``[height, width]``; masks and boxes follow the image.
+            ``[height, width]``; masks and boxes follow the image. ``None``: the pretrained
+            weights' input size (``preprocessing``), else 32 (segmentation 64, detection 128).
         channels: 1 or 3; ``None`` takes 1 when every sampled image is grayscale, else 3.
-        mean: per-channel normalization mean in 0..1; ``None`` measures it on the train split.
-        std: per-channel normalization std in 0..1; ``None`` measures it on the train split.
+        mean: per-channel normalization mean in 0..1; ``None``: the pretrained weights' mean
+            (``preprocessing``), else measured on the train split.
+        std: per-channel normalization std in 0..1; ``None``: as ``mean``.
+        preprocessing: the input the model's pretrained weights expect (``mean``, ``std``,
+            ``image_size``, ``interpolation``, ``weights``); filled by ``train.py`` from
+            ``model.weights`` / ``model.pretrained``, recorded in data.json and model.json.
+            Values of 3 channels serve grayscale data as their average.
         val_fraction: share of the images held for validation (of each class, for
             classification), unless the layout gives a val split.
         test_fraction: share held out as the test split, never used by training (drawn from
@@ -110,13 +127,15 @@ class ImageDataModule(LightningDataModule):
     coverage = "image"  # what holds a class, in messages on the classes of given splits
     split_column = "label"  # the second column of splits.csv: split_value(sample)
     resize = "stretch to image_size (albumentations Resize, bilinear)"
+    default_image_size = 32  # without data.image_size and without pretrained weights
 
     def __init__(
         self,
-        image_size: int | list[int] = 32,
+        image_size: int | list[int] | None = None,
         channels: int | None = None,
         mean: list[float] | None = None,
         std: list[float] | None = None,
+        preprocessing: dict[str, Any] | None = None,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         split_seed: int = 42,
@@ -145,7 +164,10 @@ class ImageDataModule(LightningDataModule):
             raise UserError(f"data.index_workers={index_workers} must be 1 or more, or 'auto'")
         if layout not in LAYOUTS:
             raise UserError(f"data.layout='{layout}' is not one of {', '.join(LAYOUTS)}")
-        self.image_size = check_pixels(image_size, "data.image_size")
+        self.weights_input = dict(preprocessing or {})
+        default = self.weights_input.get("image_size", self.default_image_size)
+        size = default if image_size is None else image_size
+        self.image_size = check_pixels(size, "data.image_size")
         self.augment = build_augmentations(train_transforms, "data.train_transforms")
         self._index: Index | None = None
         self._norm: tuple[list[float], list[float]] | None = None
@@ -200,11 +222,13 @@ class ImageDataModule(LightningDataModule):
 
     @property
     def normalization(self) -> tuple[list[float], list[float]]:
-        """``data.mean`` / ``data.std`` when given, else measured on up to 1,024 training
-        images (a fixed sample)."""
+        """``data.mean`` / ``data.std`` when given, else the pretrained weights' (averaged for
+        grayscale), else measured on up to 1,024 training images (a fixed sample)."""
         if self._norm is None:
             hp, c = self.hparams, self.in_channels
-            if hp.mean is not None and hp.std is not None:
+            if hp.mean is None and hp.std is None and "mean" in self.weights_input:
+                self._norm = weights_normalization(self.weights_input, c)
+            elif hp.mean is not None and hp.std is not None:
                 if len(hp.mean) != c or len(hp.std) != c:
                     raise UserError(f"data.mean and data.std need {c} value(s), one per channel")
                 self._norm = (list(hp.mean), list(hp.std))
@@ -363,6 +387,7 @@ class ImageDataModule(LightningDataModule):
             "mean": mean,
             "std": std,
             "input_range": "uint8 0..255 scaled to 0..1, then (x - mean) / std",
+            **({"weights_preprocessing": self.weights_input} if self.weights_input else {}),
             "source": self.hparams.source,
             "layout": index.layout,
             "split_counts": {s: len(p) for s, p in index.positions.items()},

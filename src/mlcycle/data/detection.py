@@ -162,7 +162,8 @@ class DetectionData(ImageDataModule):
         min_visibility: share of a box's area that must stay in the image after augmentation;
             boxes are clipped to the image and dropped below it (or under a pixel wide).
         shapes_options: arguments of the built-in generator (``count``, ``size``, ``seed``, ...).
-        image_size: images are resized (stretched) to this; boxes are scaled with them.
+        image_size: images are resized (stretched) to this; boxes are scaled with them
+            (``None``: the pretrained weights' size, else 128).
         batch_size: images per batch.
     """
 
@@ -172,6 +173,7 @@ class DetectionData(ImageDataModule):
     coverage = "object"
     split_column = "image_id"
     resize = "stretch to image_size (albumentations Resize, bilinear); boxes scaled with it"
+    default_image_size = 128
 
     def __init__(
         self,
@@ -183,7 +185,7 @@ class DetectionData(ImageDataModule):
         classes: list[str] | None = None,
         min_visibility: float = 0.3,
         shapes_options: dict[str, Any] | None = None,
-        image_size: int | list[int] = 128,
+        image_size: int | list[int] | None = None,
         batch_size: int = 16,
         **kwargs: Any,
     ) -> None:

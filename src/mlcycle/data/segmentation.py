@@ -187,7 +187,8 @@ class SegmentationData(ImageDataModule):
         classes: class names in index order; default ``root/classes.txt`` (VOC: its 21 names).
         ignore_index: mask value that is ignored by the loss and the metrics (VOC: 255).
         shapes_options: arguments of the built-in generator (``count``, ``size``, ``seed``, ...).
-        image_size: images are resized to this (bilinear; masks nearest-neighbour).
+        image_size: images are resized to this (bilinear; masks nearest-neighbour); ``None``:
+            the pretrained weights' size, else 64.
         batch_size: images per batch.
     """
 
@@ -197,6 +198,7 @@ class SegmentationData(ImageDataModule):
     coverage = "pixel"
     split_column = "mask"
     resize = "stretch to image_size (albumentations Resize: image bilinear, mask nearest)"
+    default_image_size = 64
 
     def __init__(
         self,
@@ -207,7 +209,7 @@ class SegmentationData(ImageDataModule):
         classes: list[str] | None = None,
         ignore_index: int = 255,
         shapes_options: dict[str, Any] | None = None,
-        image_size: int | list[int] = 64,
+        image_size: int | list[int] | None = None,
         batch_size: int = 16,
         **kwargs: Any,
     ) -> None:

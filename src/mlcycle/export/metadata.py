@@ -52,6 +52,8 @@ def input_spec(data_info: dict[str, Any]) -> dict[str, Any]:
         "scale": 1 / 255,
         "mean": [float(v) for v in data_info["mean"]],
         "std": [float(v) for v in data_info["std"]],
+        # the pretrained weights' own input, when the run started from named weights
+        **{k: data_info[k] for k in ("weights_preprocessing",) if k in data_info},
     }
 
 
