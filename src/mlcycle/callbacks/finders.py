@@ -5,6 +5,7 @@ the learning-rate curve as a PNG)."""
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities.parsing import lightning_setattr
 from matplotlib.figure import Figure
 
+from mlcycle.callbacks.freeze import frozen_as_at_start
 from mlcycle.core.errors import UserError
 from mlcycle.core.record import write_json
 from mlcycle.reports.figures import plt, save
@@ -62,7 +64,8 @@ def find_lr(
 ) -> dict[str, Any]:
     """Run ``Tuner.lr_find`` for ``steps`` steps from ``LR_RANGE[0]`` to ``LR_RANGE[1]``; write
     ``lr_finder.json`` and ``lr_finder.png``. With ``apply`` the model's ``lr`` becomes the
-    suggestion. The model's weights are restored afterwards either way."""
+    suggestion. The model's weights are restored afterwards either way. A model that starts
+    frozen (``freeze_epochs``) is swept frozen, as its first epoch trains: the head alone."""
     if "lr" not in model.hparams:
         raise UserError(
             f"--find_lr needs a model with an 'lr' argument; {type(model).__name__} has none"
@@ -70,7 +73,15 @@ def find_lr(
     if steps < 20:
         raise UserError(f"--find_lr_steps={steps} is too few; the suggestion needs at least 20")
     configured = float(model.hparams.lr)
-    finder = _run_lr_finder(trainer, model, datamodule, steps)
+    with frozen_as_at_start(model) as freeze, warnings.catch_warnings():
+        # the frozen layers are in eval mode on purpose (their BatchNorm statistics stay)
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode")
+        finder = _run_lr_finder(trainer, model, datamodule, steps)
+        trained = (
+            "all layers"
+            if freeze is None
+            else f"{freeze.training} of {len(freeze.groups)} layer groups (frozen as in epoch 0)"
+        )
     lrs = [float(v) for v in finder.results["lr"]]
     losses = [float(v) for v in finder.results["loss"]]
     suggestion = steepest_descent(lrs, losses)
@@ -83,6 +94,7 @@ def find_lr(
         "steps": len(lrs),
         "steps_requested": steps,
         "stopped_early": len(lrs) < steps,
+        "trained": trained,
         "method": "Lightning lr_find (exponential sweep, smoothed loss); suggestion: the steepest "
         f"descent of the loss against log10(lr), first {SKIP_BEGIN} points skipped, up to the lowest loss",
         "lightning_suggestion": lightning_suggestion,

@@ -10,7 +10,8 @@ from lightning.fabric.utilities.apply_func import apply_to_collection
 from lightning.pytorch import LightningModule
 
 from mlcycle.core.errors import UserError
-from mlcycle.tasks.optim import SCHEDULERS, optimizer_class
+from mlcycle.tasks.optim import optimizer_class, schedule
+from mlcycle.tasks.recipes import optimizer_params, unfreeze_step
 
 
 def check_common(lr: float, optimizer: str) -> None:
@@ -67,18 +68,21 @@ def _channels_last_inputs(module: torch.nn.Module, args: tuple[Any, ...]) -> tup
 
 def configure_optimizers(module: LightningModule) -> Any:
     """The optimizer named by ``hparams.optimizer`` and the per-step schedule ``hparams.scheduler``
-    (cosine, onecycle or constant), as ClassificationTask builds them."""
+    (cosine, onecycle or constant), as ClassificationTask builds them; with ``lr_decay`` one
+    parameter group per layer group, and with ``freeze_epochs`` the schedule restarts when the
+    backbone unfreezes (``mlcycle.tasks.recipes``)."""
     hp = module.hparams
     options = {"lr": hp.lr, "weight_decay": hp.weight_decay, **(hp.optimizer_options or {})}
     try:
-        optimizer = optimizer_class(hp.optimizer)(module.parameters(), **options)
+        optimizer = optimizer_class(hp.optimizer)(optimizer_params(module), **options)
     except TypeError as exc:
         raise UserError(f"model.optimizer_options do not fit {hp.optimizer}: {exc}") from exc
-    build = SCHEDULERS[hp.scheduler]
-    if build is None:
-        return optimizer
+    # Optimizer steps, not batches: Lightning divides by trainer.accumulate_grad_batches.
     total = int(module.trainer.estimated_stepping_batches)
     epochs = max(1, module.trainer.max_epochs or 1)
     warmup = int(round(hp.warmup_epochs * total / epochs))
-    scheduler = build(optimizer, total_steps=max(1, total), warmup_steps=warmup)
+    restart = unfreeze_step(hp.get("freeze_epochs", 0), total, epochs)
+    scheduler = schedule(optimizer, hp.scheduler, total, warmup, restart)
+    if scheduler is None:
+        return optimizer
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
