@@ -15,6 +15,7 @@ from conftest import write_folder
 from PIL import Image
 
 import mlcycle
+from mlcycle.api import WrongType
 
 TINY = {
     "data": {"image_size": 16, "batch_size": 8, "num_workers": 0},
@@ -46,10 +47,19 @@ def test_train_returns_the_run_with_its_numbers_and_figures(api_run):
     assert isinstance(api_run.history, pd.DataFrame)
     assert list(api_run.history["epoch"]) == [1]
     assert "loss_curves" in api_run.figures and api_run.figures["loss_curves"].is_file()
+    assert mlcycle.Run(str(api_run.path)).path == api_run.path
+
+
+def test_a_run_shows_its_metrics_gate_curves_and_figures_in_a_notebook(api_run):
     html = api_run._repr_html_()
     assert "val/f1" in html and f"{api_run.metrics['val/f1']:.4f}" in html
-    assert "data:image/png;base64," in html
-    assert mlcycle.Run(str(api_run.path)).path == api_run.path
+    assert html.count("data:image/png;base64,") == 1  # the loss curves
+    assert "No objective is set" in html and "Diagnosis: " in html
+    assert "<code>misclassified</code>" in html and "<code>loss_curves</code>" not in html
+    figure = api_run.figures["misclassified"]
+    assert isinstance(figure, Path) and figure.name == "misclassified.png"
+    assert figure._repr_png_() == figure.read_bytes() and figure.read_bytes()[:4] == b"\x89PNG"
+    assert figure.parent._repr_png_() is None  # a path derived from it shows as text
 
 
 def test_evaluate_scores_the_split_as_evaluate_py(api_run):
@@ -82,6 +92,51 @@ def test_export_then_load_predicts_paths_pil_images_and_arrays_alike(api_run, ex
     assert printed == found[0]
     missing = model.predict("no/such.png")
     assert missing == [{"path": "no/such.png", "error": "file not found"}]
+
+
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [
+        (lambda run, model: mlcycle.train(123), "config"),
+        (lambda run, model: mlcycle.train(["a.yaml", None]), "config"),
+        (lambda run, model: mlcycle.Run(42), "path"),
+        (lambda run, model: mlcycle.load(None), "path"),
+        (lambda run, model: mlcycle.Model(3.5), "path"),
+        (lambda run, model: model.predict(3.5), "items"),
+        (lambda run, model: model.predict(np.zeros((4, 4))), "items"),
+        (lambda run, model: model.predict([], top_k="3"), "top_k"),
+        (lambda run, model: model.predict([], min_score="high"), "min_score"),
+        (lambda run, model: model.predict([], threshold=[0.5]), "threshold"),
+        (lambda run, model: model.predict([], masks_dir=1), "masks_dir"),
+        (lambda run, model: run.evaluate(1), "split"),
+        (lambda run, model: run.evaluate("val", checkpoint=0), "checkpoint"),
+        (lambda run, model: run.evaluate("val", batch_size=2.0), "batch_size"),
+        (lambda run, model: run.export(format=1), "format"),
+        (lambda run, model: run.export(format=["onnx", 2]), "format"),
+        (lambda run, model: run.export(opsett=17), "opsett"),
+        (lambda run, model: mlcycle.compare(7), "config"),
+        (lambda run, model: mlcycle.compare("configs/compare/digits.yaml", folds="2"), "folds"),
+        (lambda run, model: mlcycle.compare("configs/compare/digits.yaml", only="svc"), "only"),
+        (lambda run, model: mlcycle.compare("configs/compare/digits.yaml", out=1), "out"),
+        (
+            lambda run, model: mlcycle.train("a.yaml", trainer={"max_epochs": object()}),
+            "trainer.max_epochs",
+        ),
+    ],
+)
+def test_a_wrong_type_is_a_typed_error_naming_the_argument(api_run, exported, call, argument):
+    with pytest.raises(WrongType) as info:
+        call(api_run, mlcycle.load(exported))
+    assert isinstance(info.value, mlcycle.UserError) and isinstance(info.value, TypeError)
+    assert str(info.value).startswith(argument) or f"'{argument}'" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_value_out_of_range_is_a_user_error_naming_it(exported):
+    model = mlcycle.load(exported)
+    for options, argument in (({"top_k": 0}, "top_k"), ({"min_score": 2}, "min_score")):
+        with pytest.raises(mlcycle.UserError, match=f"^{argument} must be"):
+            model.predict([], **options)
 
 
 def test_wrong_input_is_one_user_error_naming_it(api_run, exported, tmp_path):

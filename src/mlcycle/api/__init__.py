@@ -9,7 +9,8 @@
 
 Every name is imported on first use: ``import mlcycle`` imports neither torch nor Lightning,
 and ``mlcycle.load`` (an exported model) never does. Errors a user can fix are
-:class:`mlcycle.UserError` with the message the command prints (docs/api.md)."""
+:class:`mlcycle.UserError` with the message the command prints; an argument of the wrong type is
+:class:`mlcycle.api.WrongType`, a ``UserError`` and a ``TypeError`` (docs/api.md)."""
 
 from mlcycle.core.imports import lazy_names
 
@@ -20,6 +21,7 @@ _LAZY = {
     "Model": "mlcycle.api.model",
     "compare": "mlcycle.api.comparison",
     "UserError": "mlcycle.core.errors",
+    "WrongType": "mlcycle.api.errors",
 }
 
 

@@ -8,11 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mlcycle.api.errors import WrongType
 from mlcycle.core.errors import UserError
-
-
-class WrongType(UserError, TypeError):
-    """An API argument of the wrong type; the message names the argument."""
 
 
 def expect(name: str, value: Any, types: type | tuple[type, ...], wanted: str) -> None:
@@ -49,8 +46,8 @@ def flatten(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def text(value: Any) -> str:
-    """A value as the command line spells it (YAML, which jsonargparse reads)."""
+def text(name: str, value: Any) -> str:
+    """Override ``name``'s value as the command line spells it (YAML, which jsonargparse reads)."""
     if isinstance(value, str):
         return value
     if isinstance(value, os.PathLike):
@@ -59,10 +56,11 @@ def text(value: Any) -> str:
         return json.dumps(value)
     except TypeError as exc:
         raise WrongType(
-            f"override value {value!r}: not a plain value (number, text, list)"
+            f"{name}: expected a plain value (number, text, path, list), "
+            f"got {type(value).__name__} {value!r}"
         ) from exc
 
 
 def override_args(overrides: Mapping[str, Any]) -> list[str]:
     """Overrides as ``--key=value`` arguments, in the order given."""
-    return [f"--{key}={text(value)}" for key, value in flatten(overrides).items()]
+    return [f"--{key}={text(key, value)}" for key, value in flatten(overrides).items()]

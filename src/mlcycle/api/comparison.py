@@ -36,8 +36,12 @@ def compare(
     expect("config", config, (str, os.PathLike), "a comparison YAML file")
     if folds is not None:
         expect("folds", folds, int, "an int")
+    if out is not None:
+        expect("out", out, (str, os.PathLike), "a folder path")
     if only is not None:
         expect("only", only, (list, tuple), "a list of candidate names")
+        for name in only:
+            expect("only", name, str, "a list of candidate names")
     extra = override_args(overrides)
     with user_errors():
         spec = load_spec(str(config))

@@ -1,5 +1,6 @@
-"""The commands' one-line errors as exceptions: what ``main_guard`` and ``fail`` print and exit
-with becomes a :class:`UserError` carrying the same message (and exit code)."""
+"""The API's errors, one family under :class:`UserError`: what ``main_guard`` and ``fail`` print
+and exit with becomes a :class:`UserError` carrying the same message (and exit code), and an
+argument of the wrong type a :class:`WrongType` (also a ``TypeError``) naming the argument."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from contextlib import contextmanager, redirect_stderr
 from typing import Any, TextIO
 
 from mlcycle.core.errors import UserError, user_error_in
+
+
+class WrongType(UserError, TypeError):
+    """An API argument of the wrong type; the message names the argument."""
 
 
 class _ErrorLines:

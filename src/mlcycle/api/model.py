@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mlcycle.api.arguments import WrongType, expect
+from mlcycle.api.arguments import expect
+from mlcycle.api.errors import WrongType
 from mlcycle.core.errors import UserError
 from mlcycle.edge.decode import preprocess, to_array
 from mlcycle.edge.form import Options
@@ -45,6 +46,7 @@ class Model:
     """An exported model and its ``model.json`` (``meta``)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
+        expect("path", path, (str, os.PathLike), "an export folder or a model file")
         path = Path(path)
         if path.is_dir():
             path = path / "model.onnx"
@@ -72,14 +74,10 @@ class Model:
         uint8 arrays (one or a list); an unreadable file gets an ``error``. A table model:
         a pandas DataFrame or a list of dicts (one per row). ``masks_dir``: a mask model's
         new folder for the mask PNGs."""
-        expect("batch_size", batch_size, int, "a positive int")
-        if batch_size < 1:
-            raise UserError("batch_size must be at least 1")
+        _check_options(top_k, min_score, threshold, masks_dir, batch_size)
         with _usage_errors():
             if self.is_table:
                 return self._predict_rows(items, batch_size)
-            if not 0 <= min_score <= 1 or threshold is not None and not 0 <= threshold <= 1:
-                raise UserError("min_score and threshold must be in [0, 1]")
             form = form_for(self.meta, Options(top_k, min_score, threshold))
             if form.writes_files:
                 form.options.masks_dir = new_folder(Path(masks_dir) if masks_dir else None)
@@ -133,6 +131,25 @@ class Model:
                     f"got {type(rows).__name__}"
                 )
             return predict_table(self._run, self.meta, path, batch_size)
+
+
+def _check_options(
+    top_k: Any, min_score: Any, threshold: Any, masks_dir: Any, batch_size: Any
+) -> None:
+    """predict's options: a :class:`WrongType` or a :class:`UserError` naming the one at fault."""
+    expect("top_k", top_k, int, "a positive int")
+    expect("min_score", min_score, (float, int), "a number in [0, 1]")
+    if threshold is not None:
+        expect("threshold", threshold, (float, int), "a number in [0, 1] or None")
+    if masks_dir is not None:
+        expect("masks_dir", masks_dir, (str, os.PathLike), "a new or empty folder, or None")
+    expect("batch_size", batch_size, int, "a positive int")
+    for name, value in (("top_k", top_k), ("batch_size", batch_size)):
+        if value < 1:
+            raise UserError(f"{name} must be at least 1, got {value}")
+    for name, value in (("min_score", min_score), ("threshold", threshold)):
+        if value is not None and not 0 <= value <= 1:
+            raise UserError(f"{name} must be in [0, 1], got {value}")
 
 
 def _pil_image(item: Any) -> Image.Image:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.api.arguments import expect
-from mlcycle.api.errors import user_errors
+from mlcycle.api.errors import WrongType, user_errors
 from mlcycle.core.errors import UserError
 from mlcycle.run.folder import read_run_dir
 
@@ -20,11 +20,19 @@ if TYPE_CHECKING:
 SPLITS = ("val", "test")
 
 
+class Figure(type(Path())):  # type: ignore[misc]
+    """A run's figure: a path that a notebook shows as the image (``_repr_png_``)."""
+
+    def _repr_png_(self) -> bytes | None:
+        return self.read_bytes() if self.suffix == ".png" and self.is_file() else None
+
+
 class Run:
     """A run directory written by ``train.py`` (or :func:`mlcycle.train`).
 
     ``path``; ``config`` (config.yaml); ``metrics`` (metrics.json); ``history`` (history.csv,
-    one row per epoch, as a DataFrame); ``figures`` (name -> PNG path)."""
+    one row per epoch, as a DataFrame); ``figures`` (name -> PNG path, shown inline in a
+    notebook). In a notebook the run itself shows its key metrics, the gate and the curves."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         expect("path", path, (str, os.PathLike), "a run directory")
@@ -52,9 +60,10 @@ class Run:
         return pd.read_csv(self._file("history.csv"))
 
     @property
-    def figures(self) -> dict[str, Path]:
-        """The run's figures (loss_curves, confusion_matrix, ...) by name."""
-        return {p.stem: p for p in sorted(self.path.glob("*.png"))}
+    def figures(self) -> dict[str, Figure]:
+        """The run's figures (loss_curves, confusion_matrix, misclassified, ...) by name: paths
+        that a notebook shows as images (``run.figures["misclassified"]``)."""
+        return {p.stem: Figure(p) for p in sorted(self.path.glob("*.png"))}
 
     def evaluate(
         self, split: str = "val", checkpoint: str = "best", batch_size: int | None = None
@@ -63,6 +72,10 @@ class Run:
         the result's ``gate`` says whether the objective is met, without raising."""
         from mlcycle.evaluators.run_split import evaluate
 
+        expect("split", split, str, "'val' or 'test'")
+        expect("checkpoint", checkpoint, str, "'best' or 'last'")
+        if batch_size is not None:
+            expect("batch_size", batch_size, int, "a positive int or None")
         if split not in SPLITS:
             raise UserError(f"split: '{split}' is not one of {', '.join(SPLITS)}")
         command = f"mlcycle.Run('{self.path}').evaluate('{split}')"
@@ -79,10 +92,13 @@ class Run:
         ``force``, ``max_logit_diff``, ...)."""
         from mlcycle.export.run_export import FORMATS, ExportOptions, export_run
 
+        if format is not None:
+            expect("format", format, (str, list, tuple), "'onnx', 'torchscript' or a list of them")
         formats = (
             list(FORMATS) if format is None else [format] if isinstance(format, str) else format
         )
         for name in formats:
+            expect("format", name, str, "'onnx', 'torchscript' or a list of them")
             if name not in FORMATS:
                 raise UserError(f"format: '{name}' is not one of {', '.join(FORMATS)}")
         if quantize not in (None, "int8"):
@@ -90,7 +106,7 @@ class Run:
         known = {f.name for f in fields(ExportOptions)} - {"run", "format", "quantize"}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise TypeError(
+            raise WrongType(
                 f"Run.export() got an unknown option '{unknown[0]}'; options: {', '.join(sorted(known))}"
             )
         with user_errors():
@@ -100,6 +116,8 @@ class Run:
         return Path(done["out"])
 
     def _repr_html_(self) -> str:
+        """The run in a notebook: the best epoch's metrics, the gate, the diagnosis, the curves
+        and the names of the other figures."""
         from mlcycle.core.html import render
 
         metrics = self.metrics if (self.path / "metrics.json").is_file() else {}
@@ -108,15 +126,19 @@ class Run:
             for k, v in metrics.items()
             if k.startswith(("val/", "train/loss")) and k.count("/") == 1 and isinstance(v, float)
         ]
-        curves = self.path / "loss_curves.png"
+        figures = self.figures
         return render(
             "api/run.html",
             path=str(self.path),
             status=metrics.get("status", "not finished"),
             best_epoch=metrics.get("best_epoch"),
             epochs=metrics.get("epochs"),
+            wall_time_s=metrics.get("wall_time_s"),
+            device=metrics.get("device"),
             monitor=metrics.get("monitor"),
             rows=rows,
             gate=metrics.get("gate"),
-            curves=curves if curves.is_file() else None,
+            diagnosis=metrics.get("diagnosis") or [],
+            curves=figures.pop("loss_curves", None),
+            figures=sorted(figures),
         )
