@@ -146,6 +146,23 @@ def test_a_logger_whose_package_is_missing_is_one_line(image_folder, tmp_path, c
             image_folder, tmp_path / "run", "--trainer.logger=lightning.pytorch.loggers.WandbLogger"
         )
     assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: trainer.logger WandbLogger needs the wandb package: pip install wandb"]
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "error: trainer.logger WandbLogger needs the wandb package: pip install wandb"
+    )
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("logger", ["mlflow", "wandb"])
+def test_the_logger_configs_compose_with_a_training_config(logger, capsys):
+    import yaml
+
+    from mlcycle.commands.train import main
+
+    given = ["--config", "configs/quickstart.yaml", "--config", f"configs/loggers/{logger}.yaml"]
+    with pytest.raises(SystemExit) as exc:
+        main([*given, "--print_config"])
+    assert exc.value.code in (0, None)
+    resolved = yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"]
+    assert resolved["class_path"].lower().endswith(f"{logger}logger")

@@ -167,11 +167,7 @@ def log_run_record(client: Any, run_id: str, run_dir: Path, metrics: dict[str, A
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    numbers = [
-        Metric(f"final/{key}", float(value), now, 0)
-        for key, value in metrics.items()
-        if isinstance(value, int | float) and not isinstance(value, bool)
-    ]
+    numbers = [Metric(key, value, now, 0) for key, value in final_metrics(metrics).items()]
     client.log_batch(run_id, metrics=numbers)
     for key in ("status", "learned"):
         if metrics.get(key) is not None:
@@ -184,6 +180,16 @@ def log_run_record(client: Any, run_id: str, run_dir: Path, metrics: dict[str, A
         if (Path(run_dir) / name).is_file():
             client.log_artifact(run_id, str(Path(run_dir) / name), "run")
     return len(figures)
+
+
+def final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """``metrics.json``'s numbers (the best epoch's scores, epochs, wall time) as
+    ``final/<key>``, beside the per-epoch curves Lightning logs under the bare keys."""
+    return {
+        f"final/{key}": float(value)
+        for key, value in metrics.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and key != "seed"
+    }
 
 
 def mlflow_client(uri: str) -> Any:

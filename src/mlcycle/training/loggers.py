@@ -20,7 +20,14 @@ from typing import Any
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.registry import Registry
-from mlcycle.run.tracking import absolute_uri, flat_params, guarded, log_params, log_run_record
+from mlcycle.run.tracking import (
+    absolute_uri,
+    final_metrics,
+    flat_params,
+    guarded,
+    log_params,
+    log_run_record,
+)
 from mlcycle.run.tracking import record_tracking as keep
 
 
@@ -96,9 +103,7 @@ class WandbPart(LoggerPart):
         return {"project": run.project, "run_id": run.id, "url": run.url}
 
     def closed(self, logger: Any, run_dir: Path, metrics: dict[str, Any]) -> None:
-        logger.experiment.summary.update(
-            {f"final/{k}": v for k, v in metrics.items() if _number(v)}
-        )
+        logger.experiment.summary.update(final_metrics(metrics))
         for path in sorted(Path(run_dir).glob("*.png")):
             logger.log_image(key=f"figures/{path.stem}", images=[str(path)])
 
@@ -160,7 +165,3 @@ def _class_paths(given: Any) -> Iterator[str]:
         path = item if isinstance(item, str) else getattr(item, "get", lambda _: None)("class_path")
         if path:
             yield str(path)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
