@@ -1,4 +1,4 @@
-"""``evaluate.py``: score a run's checkpoint on its val or test split
+"""``mlcycle evaluate``: score a run's checkpoint on its val or test split
 (:func:`mlcycle.evaluators.run_split.evaluate` does the work)."""
 
 from __future__ import annotations
@@ -6,22 +6,26 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from mlcycle.commands.guard import ArgParser, main_guard
-from mlcycle.evaluators.run_split import evaluate, report_gate
+from mlcycle.commands.guard import main_guard
+from mlcycle.commands.parser import CommandParser
+
+
+def parser() -> CommandParser:
+    p = CommandParser("evaluate", "Score a run's checkpoint on its val or test split.")
+    p.add_argument("--run", type=str, required=True, help="run directory written by train.py")
+    p.add_argument("--split", type=Literal["val", "test"], default="val")
+    p.add_argument("--checkpoint", type=Literal["best", "last"], default="best")
+    p.add_argument("--batch_size", type=int | None, default=None)
+    return p
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = ArgParser(
-        prog="evaluate.py", description="Score a run's checkpoint on its val or test split."
-    )
-    parser.add_argument("--run", required=True, help="run directory written by train.py")
-    parser.add_argument("--split", choices=("val", "test"), default="val")
-    parser.add_argument("--checkpoint", choices=("best", "last"), default="best")
-    parser.add_argument("--batch-size", type=int, default=None)
-    args = parser.parse_args(argv)
+    args = parser().parse(argv)
+    from mlcycle.evaluators.run_split import evaluate, report_gate
+
     command = shlex.join(["evaluate.py", *(sys.argv[1:] if argv is None else argv)])
     result = evaluate(args.run, args.split, args.checkpoint, args.batch_size, command)
     if args.split == "test" and result["test_evaluations_before"]:
