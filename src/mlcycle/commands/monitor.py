@@ -1,6 +1,6 @@
-"""``scripts/monitor.py``: compare the prediction store with the model's reference, per window.
+"""``mlcycle monitor``: compare the prediction store with the model's reference, per window.
 
-    python scripts/monitor.py --db sqlite:///serve/predictions.db --run runs/digits --window 1d
+    mlcycle monitor --db sqlite:///serve/predictions.db --run runs/digits --window 1d
 
 Exit code 0: no threshold crossed; 1: some window crossed one (cron and CI can alert on it);
 2: bad input (unknown database, empty store, missing reference). See docs/monitoring.md.
@@ -11,11 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlcycle.commands.guard import ArgParser, main_guard
+from mlcycle.commands.guard import main_guard
+from mlcycle.commands.parser import CommandParser
 from mlcycle.core.errors import UserError
-from mlcycle.monitor.judge import line, monitor
-from mlcycle.monitor.report import write_outputs
-from mlcycle.serve.model import run_model
 
 
 class ThresholdCrossed(UserError):
@@ -24,30 +22,37 @@ class ThresholdCrossed(UserError):
     exit_code = 1
 
 
-def build_parser() -> ArgParser:
-    parser = ArgParser(
-        prog="monitor.py",
-        description="Check served predictions for input drift, prediction drift and a "
-        "performance drop against the reference written at export.",
+def parser() -> CommandParser:
+    p = CommandParser(
+        "monitor",
+        "Check served predictions for input drift, prediction drift and a performance drop "
+        "against the reference written at export.",
     )
-    parser.add_argument("--db", required=True, help="The prediction store's SQLAlchemy URL.")
-    parser.add_argument("--run", help="Run directory (its export/model.onnx is the model).")
-    parser.add_argument("--model", help="The served model (default: RUN/export/model.onnx).")
-    parser.add_argument("--since", help="ISO date or time, UTC unless an offset is given.")
-    parser.add_argument("--until", help="ISO date or time (exclusive).")
-    parser.add_argument("--window", help="Window length: 30m, 1h, 6h, 1d, 7d (default: one).")
-    parser.add_argument(
-        "--model-version",
-        help="Rows of this model version, or 'all' (default: the model file's sha256).",
-    )
-    parser.add_argument("--out", help="Output folder (default: RUN/monitor).")
-    parser.add_argument("--thresholds", help="YAML mapping overriding default thresholds.")
-    return parser
+    p.add_argument("--db", type=str, required=True, help="The prediction store's SQLAlchemy URL.")
+    for name, text in (
+        ("run", "Run directory (its export/model.onnx is the model)."),
+        ("model", "The served model (default: RUN/export/model.onnx)."),
+        ("since", "ISO date or time, UTC unless an offset is given."),
+        ("until", "ISO date or time (exclusive)."),
+        ("window", "Window length: 30m, 1h, 6h, 1d, 7d (default: one)."),
+        (
+            "model_version",
+            "Rows of this model version, or 'all' (default: the model file's sha256).",
+        ),
+        ("out", "Output folder (default: RUN/monitor)."),
+        ("thresholds", "YAML mapping overriding default thresholds."),
+    ):
+        p.add_argument(f"--{name}", type=str | None, default=None, help=text)
+    return p
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = build_parser().parse_args(argv)
+    args = parser().parse(argv)
+    from mlcycle.monitor.judge import line, monitor
+    from mlcycle.monitor.report import write_outputs
+    from mlcycle.serve.model import run_model
+
     if not args.run and not args.model:
         raise UserError("pass --run DIR (or --model RUN/export/model.onnx)")
     model = Path(args.model) if args.model else run_model(Path(args.run))
