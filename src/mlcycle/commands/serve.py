@@ -1,8 +1,8 @@
-"""Serve an exported model over HTTP: ``python scripts/serve.py --run RUN``.
+"""Serve an exported model over HTTP: ``mlcycle serve --run RUN``.
 
-    python scripts/serve.py --run RUN [--host 127.0.0.1 --port 8000] [--token SECRET]
-    python scripts/serve.py --model RUN/export/model.onnx --db postgresql://...
-    python scripts/serve.py --champion runs/champion   # follows retrain.py's champion
+    mlcycle serve --run RUN [--host 127.0.0.1 --port 8000] [--token SECRET]
+    mlcycle serve --model RUN/export/model.onnx --db postgresql://...
+    mlcycle serve --champion runs/champion   # follows retrain.py's champion
 
 FastAPI on uvicorn, ONNX Runtime, micro-batching; every answered image is a row of the
 prediction store (SQLite RUN/serving/predictions.db by default). SIGTERM or Ctrl-C: in-flight
@@ -11,58 +11,49 @@ requests finish, then the store is drained. See docs/serving.md.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
 from pathlib import Path
+from typing import Literal
 
-from mlcycle.commands.guard import ArgParser, main_guard
+from jsonargparse import Namespace
+
+from mlcycle.commands.guard import main_guard
+from mlcycle.commands.parser import CommandParser
 from mlcycle.core.errors import UserError
-from mlcycle.serve.app import create_app
-from mlcycle.serve.model import run_model
-from mlcycle.serve.server import (
-    default_store_dir,
-    first_model,
-    listen,
-    open_store,
-    run_server,
-    server_config,
-)
-from mlcycle.serve.service import Settings
 
 TOKEN_ENV = "MLCYCLE_SERVE_TOKEN"
+WHERE = ("run", "model", "champion")
 
 
-def build_parser() -> ArgParser:
-    p = ArgParser(prog="serve.py", description=__doc__.split("\n\n")[0])
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--run", type=Path, help="a run directory: serves RUN/export/model.onnx")
-    where.add_argument("--model", type=Path, help="a model.onnx with its model.json beside it")
-    where.add_argument(
-        "--champion",
-        type=Path,
-        help="retrain.py's champion pointer: serves the run it names, reloads when it changes "
-        "or on SIGHUP",
-    )
-    p.add_argument("--reload-interval", type=float, default=2.0, help="--champion poll, s (2)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+def parser() -> CommandParser:
+    p = CommandParser("serve", __doc__.split("\n\n")[0])
+    p.add_argument("--run", type=Path | None, default=None, help="a run directory: serves RUN/export/model.onnx")  # fmt: skip
+    p.add_argument("--model", type=Path | None, default=None, help="a model.onnx with its model.json beside it")  # fmt: skip
+    p.add_argument("--champion", type=Path | None, default=None, help="retrain.py's champion pointer: serves the run it names, reloads when it changes or on SIGHUP")  # fmt: skip
+    p.add_argument("--reload_interval", type=float, default=2.0, help="--champion poll, s (2)")
+    p.add_argument("--host", type=str, default="127.0.0.1", help="address to listen on (127.0.0.1)")  # fmt: skip
     p.add_argument("--port", type=int, default=8000, help="port (8000; 0 picks a free one)")
-    p.add_argument("--db", help="SQLAlchemy URL of the prediction store (default: SQLite file)")
-    p.add_argument("--store-dir", type=Path, help="folder of predictions.db (RUN/serving)")
-    p.add_argument("--max-batch", type=int, default=32, help="images per model call (32)")
-    p.add_argument("--max-wait-ms", type=float, default=5.0, help="wait to fill a batch (5)")
+    p.add_argument("--db", type=str | None, default=None, help="SQLAlchemy URL of the prediction store (default: SQLite file)")  # fmt: skip
+    p.add_argument("--store_dir", type=Path | None, default=None, help="folder of predictions.db (RUN/serving)")  # fmt: skip
+    p.add_argument("--max_batch", type=int, default=32, help="images per model call (32)")
+    p.add_argument("--max_wait_ms", type=float, default=5.0, help="wait to fill a batch (5)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (1)")
-    p.add_argument("--max-bytes", type=int, default=20_000_000, help="request body limit (20 MB)")
-    p.add_argument("--max-images", type=int, default=64, help="images per request (64)")
-    p.add_argument("--token", help=f"bearer token for predict and feedback (or ${TOKEN_ENV})")
-    p.add_argument("--top-k", type=int, default=3, help="classes listed per image (3)")
-    p.add_argument("--min-score", type=float, default=0.5, help="box outputs: lowest score (0.5)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--max_bytes", type=int, default=20_000_000, help="request body limit (20 MB)")  # fmt: skip
+    p.add_argument("--max_images", type=int, default=64, help="images per request (64)")
+    p.add_argument("--token", type=str | None, default=None, help=f"bearer token for predict and feedback (or ${TOKEN_ENV})")  # fmt: skip
+    p.add_argument("--top_k", type=int, default=3, help="classes listed per image (3)")
+    p.add_argument("--min_score", type=float, default=0.5, help="box outputs: lowest score (0.5)")  # fmt: skip
+    p.add_argument("--log_level", type=Literal["debug", "info", "warning", "error"], default="info")  # fmt: skip
     return p
 
 
-def check(args: argparse.Namespace) -> None:
+def check(args: Namespace) -> None:
+    given = [f"--{name}" for name in WHERE if args[name] is not None]
+    if len(given) != 1:
+        told = f"not {' and '.join(given)}" if given else "none was given"
+        raise UserError(f"give one of --run, --model or --champion ({told})")
     for name in ("max_batch", "threads", "max_bytes", "max_images", "top_k"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
@@ -78,8 +69,20 @@ def check(args: argparse.Namespace) -> None:
 
 @main_guard
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    args = parser().parse(argv)
     check(args)
+    from mlcycle.serve.app import create_app
+    from mlcycle.serve.model import run_model
+    from mlcycle.serve.server import (
+        default_store_dir,
+        first_model,
+        listen,
+        open_store,
+        run_server,
+        server_config,
+    )
+    from mlcycle.serve.service import Settings
+
     model, watcher = first_model(
         args.model or (run_model(args.run) if args.run else None),
         args.champion,
