@@ -13,48 +13,34 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlcycle.commands.guard import ArgParser, main_guard
+from mlcycle.commands.guard import main_guard
+from mlcycle.commands.parser import CommandParser
 from mlcycle.core.errors import UserError
-from mlcycle.retrain.challenger import train_challenger
-from mlcycle.retrain.champion import champion_of, rollback
-from mlcycle.retrain.compete import compete
-from mlcycle.retrain.registry import DEFAULT_REGISTRY, Registry, describe, locked
-from mlcycle.run.loader import Run
+
+DEFAULT_REGISTRY = "runs/registry.json"
 
 
-def build_parser() -> ArgParser:
-    parser = ArgParser(
-        prog="retrain.py",
-        allow_abbrev=False,  # --data.* and other train.py options pass through untouched
-        description="Train a challenger, score it against the champion on the same fresh "
-        "holdout, promote it only when it passes the objective and beats the champion by the "
-        "margin. Any other --key=value (e.g. --data.root NEW) goes to train.py. Exit codes: "
-        "0 promoted, 3 kept the champion, 2 bad input.",
+def parser() -> CommandParser:
+    # --config is the challenger's train.py config here (as train.py's), not a file of these keys
+    p = CommandParser(
+        "retrain",
+        "Train a challenger, score it against the champion on the same fresh holdout, promote "
+        "it only when it passes the objective and beats the champion by the margin. Any other "
+        "--key=value (e.g. --data.root NEW) goes to train.py. Exit codes: 0 promoted, 3 kept "
+        "the champion, 2 bad input.",
+        config=False,
     )
-    parser.add_argument(
-        "--champion",
-        help="the champion's run directory: needed once, the first call registers it",
-    )
-    parser.add_argument("--config", action="append", help="train.py config of the challenger")
-    parser.add_argument("--challenger", help="an already trained run instead of --config")
-    parser.add_argument(
-        "--warm-start",
-        action="store_true",
-        help="start the challenger from the champion's best weights (and normalization)",
-    )
-    parser.add_argument(
-        "--margin", type=float, default=0.005, help="how much better the challenger must be"
-    )
-    parser.add_argument("--registry", default=str(DEFAULT_REGISTRY), help="registry JSON file")
-    parser.add_argument(
-        "--holdout",
-        help="an image folder (same layout as data.root) or a split file (path,...,split; its "
-        "test rows); default: the challenger's test split",
-    )
-    parser.add_argument("--rollback", action="store_true", help="restore the previous champion")
-    parser.add_argument("--reason", default="--rollback", help="why, for the rollback event")
-    parser.add_argument("--list", action="store_true", help="print the registry's versions")
-    return parser
+    p.add_argument("--champion", type=str | None, default=None, help="the champion's run directory: needed once, the first call registers it")  # fmt: skip
+    p.add_repeatable("config", "train.py config of the challenger (repeatable)")
+    p.add_argument("--challenger", type=str | None, default=None, help="an already trained run instead of --config")  # fmt: skip
+    p.add_argument("--warm_start", action="store_true", help="start the challenger from the champion's best weights (and normalization)")  # fmt: skip
+    p.add_argument("--margin", type=float, default=0.005, help="how much better the challenger must be")  # fmt: skip
+    p.add_argument("--registry", type=str, default=DEFAULT_REGISTRY, help="registry JSON file")
+    p.add_argument("--holdout", type=str | None, default=None, help="an image folder (same layout as data.root) or a split file (path,...,split; its test rows); default: the challenger's test split")  # fmt: skip
+    p.add_argument("--rollback", action="store_true", help="restore the previous champion")
+    p.add_argument("--reason", type=str, default="--rollback", help="why, for the rollback event")  # fmt: skip
+    p.add_argument("--list", action="store_true", help="print the registry's versions")
+    return p
 
 
 def _check(args: Any, extra: list[str]) -> None:
@@ -79,8 +65,10 @@ def _check(args: Any, extra: list[str]) -> None:
         raise UserError(f"--margin {args.margin} must be 0 or more")
 
 
-def _inputs(args: Any) -> Run | None:
+def _inputs(args: Any) -> Any:
     """Check the given paths before the registry or a run is written; the ``--challenger``."""
+    from mlcycle.run.loader import Run
+
     if args.champion:
         Run(args.champion).checkpoint("best")
     if args.holdout and not Path(args.holdout).exists():
@@ -96,8 +84,14 @@ def _inputs(args: Any) -> Run | None:
 
 @main_guard
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
-    args, extra = build_parser().parse_known_args(argv)
+    args, extra = parser().split(argv)
     _check(args, extra)
+    from mlcycle.retrain.challenger import train_challenger
+    from mlcycle.retrain.champion import champion_of, rollback
+    from mlcycle.retrain.compete import compete
+    from mlcycle.retrain.registry import Registry, describe, locked
+    from mlcycle.run.loader import Run
+
     command = shlex.join(["retrain.py", *(sys.argv[1:] if argv is None else argv)])
     with locked(Path(args.registry)):
         registry = Registry.load(args.registry)
