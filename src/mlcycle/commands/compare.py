@@ -1,5 +1,6 @@
-"""``compare.py``: cross-validate many candidate models on the same folds and rank them
-(``mlcycle.selection.compare`` does the work; docs/selection.md)."""
+"""``mlcycle compare``: cross-validate many candidate models on the same folds and rank them
+(``mlcycle.selection.compare`` does the work; docs/selection.md). The comparison YAML is this
+command's ``--config``: its keys are options too (``--folds 3``)."""
 
 from __future__ import annotations
 
@@ -8,33 +9,34 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlcycle.commands.guard import ArgParser, main_guard
+from mlcycle.commands.guard import main_guard
+from mlcycle.commands.parser import CommandParser
 from mlcycle.core.errors import UserError
+from mlcycle.selection.compare.spec import add_arguments
 
 
-def build_parser() -> ArgParser:
-    parser = ArgParser(
-        prog="compare.py",
-        description="Cross-validate many candidate models on the same folds and rank them. "
-        "Any other --key=value (e.g. --data.root PATH, --trainer.max_epochs=2) goes to every "
-        "train.py run and to the base data.",
+def parser() -> CommandParser:
+    p = CommandParser(
+        "compare",
+        "Cross-validate many candidate models on the same folds and rank them. --config is the "
+        "comparison YAML (configs/compare/*.yaml). Any other --key=value (e.g. --data.root PATH, "
+        "--trainer.max_epochs=2) goes to every train.py run and to the base data.",
     )
-    parser.add_argument("--config", required=True, help="comparison YAML (configs/compare/*.yaml)")
-    parser.add_argument("--out", help="comparison folder (default: runs/compare/<config name>)")
-    parser.add_argument("--folds", type=int, help="number of folds (default: the config's, 5)")
-    parser.add_argument("--only", help="comma-separated candidate names to run (others skipped)")
-    return parser
+    add_arguments(p)
+    p.add_argument("--out", type=str | None, default=None, help="comparison folder (default: runs/compare/<config name>)")  # fmt: skip
+    p.add_argument("--only", type=str | None, default=None, help="comma-separated candidate names to run (others skipped)")  # fmt: skip
+    return p
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args, extra = parser().split(argv)
+    if not args.config:
+        raise UserError("give the comparison: --config FILE (configs/compare/*.yaml)")
     from mlcycle.selection.compare.run import compare
-    from mlcycle.selection.compare.spec import load_spec
+    from mlcycle.selection.compare.spec import spec_of
 
-    args, extra = build_parser().parse_passthrough(argv)
-    spec = load_spec(args.config)
-    if args.folds is not None:
-        spec.folds = args.folds
+    spec = spec_of(args, Path(str(args.config[0])))
     if spec.folds < 2:
         raise UserError(f"--folds {spec.folds}: cross-validation needs at least 2 folds")
     out = Path(args.out) if args.out else Path("runs") / "compare" / spec.path.stem

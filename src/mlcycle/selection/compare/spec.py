@@ -1,4 +1,5 @@
-"""A comparison's YAML file: the base training config, the folds and the candidates.
+"""A comparison's YAML file: the base training config, the folds and the candidates; typed keys
+that jsonargparse checks (``mlcycle compare --config FILE`` reads it as its own config file).
 
 ```yaml
 train: [configs/quickstart.yaml]     # train.py config file(s): the data, and the deep defaults
@@ -16,19 +17,46 @@ candidates:
 from __future__ import annotations
 
 import re
+from argparse import ArgumentError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+
 from mlcycle.core.errors import UserError
 from mlcycle.core.yaml_files import read_mapping
-from mlcycle.selection.keys import check_keys, string_list
+from mlcycle.selection.keys import check_keys, key_error, string_list
 
-TOP_KEYS = {"train", "args", "folds", "fold_seed", "objective", "classic_size", "candidates"}
 DEEP_KEYS = {"name", "config", "args"}
 # config and args: a table comparison's classic candidate is a train.py run too
 CLASSIC_KEYS = {"name", "estimator", "params", "pca", "scale", "features", "config", "args"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class Entry:
+    """A candidate as the YAML gives it: deep (name, config, args) or classic (with an estimator).
+
+    Args:
+        name: the candidate's name (letters, digits, '_', '.', '-')
+        config: deep: extra train.py config file(s)
+        args: deep: extra train.py arguments
+        estimator: classic: a scikit-learn estimator's import path (sklearn.svm.SVC)
+        params: classic: the estimator's parameters
+        pca: classic: PCA components (or a variance share) before it
+        scale: classic: standardize the features first (default true)
+        features: classic: pixels (default) or embeddings:<deep candidate>
+    """
+
+    name: str
+    config: list[str] | str | None = None
+    args: list[str] | str | None = None
+    estimator: str | None = None
+    params: dict[str, Any] | None = None
+    pca: int | float | None = None
+    scale: bool | None = None
+    features: str | None = None
 
 
 @dataclass
@@ -63,53 +91,55 @@ class CompareSpec:
     candidates: list[Candidate]
 
 
-def candidate(raw: Any, position: int) -> Candidate:
-    where = f"candidate {position + 1}"
-    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-        raise UserError(f"{where}: a candidate is a mapping with a 'name'")
-    name = raw["name"]
-    where = f"candidate '{name}'"
-    if not NAME.match(name):
+def add_arguments(parser: ArgumentParser) -> None:
+    """The comparison's keys, as options of ``parser`` (and keys of its config file)."""
+    strings = list[str] | str
+    parser.add_argument("--train", type=strings, default=[], help="train.py config file(s): the data, and the deep defaults")  # fmt: skip
+    parser.add_argument("--args", type=strings, default=[], help="train.py arguments for every deep candidate")  # fmt: skip
+    parser.add_argument("--folds", type=int, default=5, help="number of folds")
+    parser.add_argument("--fold_seed", type=int, default=42, help="seed of the fold assignment")
+    parser.add_argument("--objective", type=dict[str, Any] | None, default=None, help="the gate (default: the base config's), e.g. {metric: val/f1, min: 0.95}")  # fmt: skip
+    parser.add_argument("--classic_size", type=int, default=32, help="classic models see images resized to at most this per side")  # fmt: skip
+    parser.add_argument("--candidates", type=list[Entry], default=[], help="the candidates: {name, config, args} (deep) or {name, estimator, params, pca, scale, features} (classic)")  # fmt: skip
+
+
+def candidate(raw: Namespace | dict[str, Any]) -> Candidate:
+    given = {k: v for k, v in dict(raw).items() if v is not None}
+    where = f"candidate '{given['name']}'"
+    if not NAME.match(given["name"]):
         raise UserError(f"{where}: a name uses letters, digits, '_', '.' and '-' only")
-    if "estimator" in raw:
-        check_keys(set(raw), CLASSIC_KEYS, where)
-        if not isinstance(raw["estimator"], str) or not raw["estimator"]:
-            raise UserError(f"{where}: 'estimator' is an import path like sklearn.svm.SVC")
-        features = str(raw.get("features") or "pixels")
-        if features != "pixels" and not features.startswith("embeddings:"):
-            raise UserError(f"{where}: 'features' is 'pixels' or 'embeddings:<deep candidate>'")
-        return Candidate(
-            name,
-            "classic",
-            estimator=raw["estimator"],
-            params=dict(raw.get("params") or {}),
-            pca=raw.get("pca"),
-            scale=bool(raw.get("scale", True)),
-            features=features,
-            configs=string_list(raw.get("config"), "config", where),
-            args=string_list(raw.get("args"), "args", where),
-        )
-    check_keys(set(raw), DEEP_KEYS, where)
+    configs = string_list(given.get("config"), "config", where)
+    args = string_list(given.get("args"), "args", where)
+    if "estimator" not in given:
+        check_keys(set(given), DEEP_KEYS, where)
+        return Candidate(given["name"], "deep", configs=configs, args=args)
+    if not given["estimator"]:
+        raise UserError(f"{where}: 'estimator' is an import path like sklearn.svm.SVC")
+    features = str(given.get("features") or "pixels")
+    if features != "pixels" and not features.startswith("embeddings:"):
+        raise UserError(f"{where}: 'features' is 'pixels' or 'embeddings:<deep candidate>'")
     return Candidate(
-        name,
-        "deep",
-        configs=string_list(raw.get("config"), "config", where),
-        args=string_list(raw.get("args"), "args", where),
+        given["name"],
+        "classic",
+        estimator=given["estimator"],
+        params=dict(given.get("params") or {}),
+        pca=given.get("pca"),
+        scale=bool(given.get("scale", True)),
+        features=features,
+        configs=configs,
+        args=args,
     )
 
 
-def load_spec(path: str | Path) -> CompareSpec:
-    """Read and check a comparison file; every message names the key at fault."""
-    path = Path(path)
-    raw = read_mapping(path, "comparison config")
-    check_keys(set(raw), TOP_KEYS, str(path))
-    train = string_list(raw.get("train"), "train", str(path))
+def spec_of(cfg: Namespace, path: Path) -> CompareSpec:
+    """The comparison of parsed keys, checked as a whole (unique names, embeddings of a deep
+    candidate); every message names the key at fault."""
+    train = string_list(cfg.train, "train", str(path))
     if not train:
         raise UserError(f"{path}: 'train' names the train.py config(s) the candidates share")
-    raw_candidates = raw.get("candidates") or []
-    if not isinstance(raw_candidates, list) or not raw_candidates:
+    if not cfg.candidates:
         raise UserError(f"{path}: 'candidates' is a non-empty list")
-    candidates = [candidate(c, i) for i, c in enumerate(raw_candidates)]
+    candidates = [candidate(c) for c in cfg.candidates]
     names = [c.name for c in candidates]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -123,10 +153,25 @@ def load_spec(path: str | Path) -> CompareSpec:
     return CompareSpec(
         path=path,
         train=train,
-        args=string_list(raw.get("args"), "args", str(path)),
-        folds=int(raw.get("folds", 5)),
-        fold_seed=int(raw.get("fold_seed", 42)),
-        objective=raw.get("objective"),
-        classic_size=int(raw.get("classic_size", 32)),
+        args=string_list(cfg.args, "args", str(path)),
+        folds=cfg.folds,
+        fold_seed=cfg.fold_seed,
+        objective=cfg.objective,
+        classic_size=cfg.classic_size,
         candidates=candidates,
     )
+
+
+def load_spec(path: str | Path) -> CompareSpec:
+    """Read and check a comparison file; every message names the key at fault."""
+    path = Path(path)
+    read_mapping(path, "comparison config")  # missing, not YAML, not a mapping: one line
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--config", action=ActionConfigFile)
+    add_arguments(parser)
+    try:
+        cfg = parser.parse_args(["--config", str(path)])
+    except ArgumentError as exc:
+        keys = [a.dest for a in parser._actions]
+        raise UserError(f"{path}: {key_error(str(exc), keys)}") from exc
+    return spec_of(cfg, path)
