@@ -161,7 +161,7 @@ def test_a_single_dash_option_is_refused_not_passed_to_train_py(command, tmp_pat
         run(["--config", str(tmp_path / "x.yaml"), "--data.root=x", "-q"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2
-    assert err == f"error: unknown option '-q' (see {command}.py --help)"
+    assert err == f"error: unknown option '-q' (see mlcycle {command} --help)"
 
 
 @pytest.mark.parametrize(

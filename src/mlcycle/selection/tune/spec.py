@@ -1,4 +1,5 @@
-"""A tune YAML: the base training config, the folds, the budget and the search space.
+"""A tune YAML: the base training config, the folds, the budget and the search space; typed
+keys that jsonargparse checks (``mlcycle tune --config FILE`` reads it as its own config file).
 
 ```yaml
 train: [configs/quickstart.yaml]   # train.py config file(s)
@@ -14,28 +15,45 @@ space: {model.lr: {low: 1.0e-4, high: 1.0e-2, log: true}}
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from argparse import ArgumentError
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+
 from mlcycle.core.errors import UserError
 from mlcycle.core.yaml_files import read_mapping
-from mlcycle.selection.keys import check_keys, string_list
+from mlcycle.selection.keys import key_error, string_list
 from mlcycle.selection.tune.space import Param, parse_space
 
-TOP_KEYS = {
-    "train",
-    "args",
-    "folds",
-    "fold_seed",
-    "trials",
-    "objective",
-    "sampler",
-    "pruner",
-    "space",
-}
-SAMPLER_KEYS = {"seed", "startup_trials"}
-PRUNER_KEYS = {"startup_trials", "warmup_epochs", "percentile"}
+
+@dataclass
+class Sampler:
+    """TPE.
+
+    Args:
+        seed: the sampler's seed
+        startup_trials: random trials before TPE
+    """
+
+    seed: int = 42
+    startup_trials: int = 10
+
+
+@dataclass
+class Pruner:
+    """The median pruner.
+
+    Args:
+        startup_trials: trials that are never pruned
+        warmup_epochs: epochs of a trial before it may be pruned
+        percentile: prune below this percentile of the others (50: the median)
+    """
+
+    startup_trials: int = 5
+    warmup_epochs: int = 1
+    percentile: float = 50.0
 
 
 @dataclass
@@ -52,74 +70,70 @@ class TuneSpec:
     space: list[Param]
 
 
-def _int(raw: dict[str, Any], key: str, default: int | None, least: int, where: str) -> Any:
-    value = raw.get(key, default)
-    if value is None and default is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise UserError(f"{where}: '{key}' must be a whole number >= {least}, got {value!r}")
-    return value
+def add_arguments(parser: ArgumentParser) -> None:
+    """The tune YAML's keys, as options of ``parser`` (and keys of its config file)."""
+    parser.add_argument("--train", type=list[str] | str, default=[], help="train.py config file(s) every trial starts from")  # fmt: skip
+    parser.add_argument("--args", type=list[str] | str, default=[], help="train.py arguments for every trial")  # fmt: skip
+    parser.add_argument("--folds", type=int, default=1, help="1: the config's train/val split; k >= 2: the k-fold mean")  # fmt: skip
+    parser.add_argument("--fold_seed", type=int, default=42, help="seed of the fold assignment")
+    parser.add_argument("--trials", type=int, default=20, help="COMPLETE+PRUNED trials of the whole study, all workers together")  # fmt: skip
+    parser.add_argument("--objective", type=dict[str, Any] | None, default=None, help="e.g. {metric: val/f1} (default: the base config's)")  # fmt: skip
+    parser.add_argument("--sampler", type=Sampler, default=Sampler())
+    parser.add_argument("--pruner", type=Pruner | bool, default=True, help="the median pruner's settings; false: no pruning")  # fmt: skip
+    parser.add_argument("--space", type=dict[str, dict[str, Any]], default={}, help="train.py key -> {low, high, log, step, type} or {choices: [...]}")  # fmt: skip
 
 
-def _section(raw: Any, keys: set[str], where: str) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise UserError(f"{where} is a mapping with keys {', '.join(sorted(keys))}")
-    check_keys(set(raw), keys, where)
-    return raw
-
-
-def sampler_of(raw: Any, where: str) -> dict[str, Any]:
-    section = _section(raw, SAMPLER_KEYS, f"{where}: sampler")
-    return {
-        "seed": _int(section, "seed", 42, 0, f"{where}: sampler"),
-        "startup_trials": _int(section, "startup_trials", 10, 0, f"{where}: sampler"),
-    }
+def _at_least(values: dict[str, Any], least: dict[str, int], where: str) -> None:
+    for key, low in least.items():
+        if values[key] < low:
+            raise UserError(f"{where}'{key}' must be a whole number >= {low}, got {values[key]!r}")
 
 
 def pruner_of(raw: Any, where: str) -> dict[str, Any] | None:
     if raw is False:
         return None
-    at = f"{where}: pruner"
-    section = _section(raw, PRUNER_KEYS, at)
-    percentile = section.get("percentile", 50.0)
-    if (
-        isinstance(percentile, bool)
-        or not isinstance(percentile, int | float)
-        or not 0 < percentile < 100
-    ):
+    pruner = asdict(Pruner()) if raw is True else dict(raw)
+    _at_least(pruner, {"startup_trials": 0, "warmup_epochs": 0}, f"{where}: pruner: ")
+    if not 0 < pruner["percentile"] < 100:
         raise UserError(
-            f"{at}: 'percentile' is between 0 and 100 (50: the median), got {percentile!r}"
+            f"{where}: pruner: 'percentile' is between 0 and 100 (50: the median), got {pruner['percentile']!r}"
         )
-    return {
-        "startup_trials": _int(section, "startup_trials", 5, 0, at),
-        "warmup_epochs": _int(section, "warmup_epochs", 1, 0, at),
-        "percentile": float(percentile),
-    }
+    return {**pruner, "percentile": float(pruner["percentile"])}
+
+
+def spec_of(cfg: Namespace, path: Path) -> TuneSpec:
+    """The tune spec of parsed keys, checked; every message names the key at fault."""
+    where = str(path)
+    train = string_list(cfg.train, "train", where)
+    if not train:
+        raise UserError(f"{where}: 'train' names the train.py config(s) every trial starts from")
+    _at_least(dict(cfg), {"folds": 1, "fold_seed": 0, "trials": 1}, f"{where}: ")
+    sampler = dict(cfg.sampler)
+    _at_least(sampler, {"seed": 0, "startup_trials": 0}, f"{where}: sampler: ")
+    return TuneSpec(
+        path=path,
+        train=train,
+        args=string_list(cfg.args, "args", where),
+        folds=cfg.folds,
+        fold_seed=cfg.fold_seed,
+        trials=cfg.trials,
+        objective=cfg.objective,
+        sampler=sampler,
+        pruner=pruner_of(cfg.pruner, where),
+        space=parse_space(cfg.space, where),
+    )
 
 
 def load_tune_spec(path: str | Path) -> TuneSpec:
     """Read and check a tune YAML; every message names the key at fault."""
     path = Path(path)
-    raw = read_mapping(path, "tune config")
-    where = str(path)
-    check_keys(set(raw), TOP_KEYS, where)
-    train = string_list(raw.get("train"), "train", where)
-    if not train:
-        raise UserError(f"{where}: 'train' names the train.py config(s) every trial starts from")
-    objective = raw.get("objective")
-    if objective is not None and not isinstance(objective, dict):
-        raise UserError(f"{where}: 'objective' is a mapping such as {{metric: val/f1, min: 0.95}}")
-    return TuneSpec(
-        path=path,
-        train=train,
-        args=string_list(raw.get("args"), "args", where),
-        folds=_int(raw, "folds", 1, 1, where),
-        fold_seed=_int(raw, "fold_seed", 42, 0, where),
-        trials=_int(raw, "trials", 20, 1, where),
-        objective=objective,
-        sampler=sampler_of(raw.get("sampler"), where),
-        pruner=pruner_of(raw.get("pruner"), where),
-        space=parse_space(raw.get("space"), where),
-    )
+    read_mapping(path, "tune config")  # missing, not YAML, not a mapping: one line
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--config", action=ActionConfigFile)
+    add_arguments(parser)
+    try:
+        cfg = parser.parse_args(["--config", str(path)])
+    except ArgumentError as exc:
+        keys = [a.dest for a in parser._actions]
+        raise UserError(f"{path}: {key_error(str(exc), keys)}") from exc
+    return spec_of(cfg, path)
