@@ -99,6 +99,13 @@ def test_layer_groups_of_our_torchvision_and_segmentation_networks():
     assert len(ids) == len(set(ids)) == len(list(seg.parameters()))
 
 
+def test_layer_groups_of_a_timm_network_are_timms_own():
+    timm = pytest.importorskip("timm")
+    groups = layer_groups(timm.create_model("resnet18", pretrained=False, num_classes=3))
+    assert [g.names for g in groups][::4] == [["conv1", "bn1"], ["layer4.0", "layer4.1"]]
+    assert groups[-1].names == ["fc"] and len(groups) == 6
+
+
 def test_freeze_epochs_keep_the_backbone_and_its_batchnorm_then_unfreeze():
     model, snaps = task(freeze_epochs=1, lr_decay=0.5, scheduler="onecycle"), Snapshots()
     start = {k: v.clone() for k, v in model.model.state_dict().items()}

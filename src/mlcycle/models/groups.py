@@ -8,6 +8,7 @@ Asked of any network, ours, torchvision's or timm's:
 * the body is ``network.backbone`` or ``network.encoder`` when it is the first layer with
   parameters (torchvision's segmentation and detection models, an encoder U-Net), and every
   other layer is the head;
+* a timm network gives its own coarse groups (``group_matcher``: stem, stages, head);
 * else the head is timm's ``get_classifier()`` (its top-level layer), or the last top-level
   layer with parameters (``fc``, ``classifier``, ``head``, ``heads``), and the rest is the body;
 * the body splits into its top-level layers with parameters. A layer that holds nearly all of
@@ -36,10 +37,10 @@ class LayerGroup:
     loose: list[nn.Parameter] = field(default_factory=list)
 
     def parameters(self) -> list[nn.Parameter]:
-        params = list(self.loose)
+        params: dict[int, nn.Parameter] = {id(p): p for p in self.loose}
         for module in self.modules:
-            params += list(module.parameters())
-        return params
+            params.update((id(p), p) for p in module.parameters())
+        return list(params.values())
 
     def add(self, name: str, module: nn.Module) -> None:
         self.names.append(name)
@@ -52,9 +53,31 @@ def layer_groups(network: nn.Module) -> list[LayerGroup]:
     own = getattr(network, "layer_groups", None)
     if callable(own):
         return [g if isinstance(g, LayerGroup) else _group_of(g) for g in own()]
+    if callable(getattr(network, "group_matcher", None)):
+        return _timm_groups(network)
     body, body_loose, head = _split_head(network)
     groups = _split_body(body, body_loose)
     return [g for g in groups if g.parameters()] + [head]
+
+
+def _timm_groups(network: nn.Module) -> list[LayerGroup]:
+    """timm's own coarse groups (stem, stages or blocks, the head last)."""
+    from timm.models import group_parameters  # a timm network: timm is installed
+
+    by_id = group_parameters(network, network.group_matcher(coarse=True))
+    params, modules = dict(network.named_parameters()), dict(network.named_modules())
+    groups = []
+    for gid in sorted(by_id):
+        group = LayerGroup(loose=[params[n] for n in by_id[gid]])
+        for name in by_id[gid]:
+            owner = modules[name.rpartition(".")[0]]
+            short = ".".join(name.split(".")[:2]).removesuffix(".weight").removesuffix(".bias")
+            if short not in group.names:
+                group.names.append(short)
+            if not any(True for _ in owner.children()) and owner not in group.modules:
+                group.modules.append(owner)  # a leaf layer (a norm): its mode follows the group
+        groups.append(group)
+    return groups
 
 
 def _group_of(modules: list[nn.Module]) -> LayerGroup:
