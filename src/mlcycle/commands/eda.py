@@ -1,7 +1,7 @@
-"""``eda.py``: an HTML report and an executed notebook of a config's data.
+"""``mlcycle eda``: an HTML report and an executed notebook of a config's data.
 
-    python scripts/eda.py --config configs/image_folder.yaml --data.root PATH [--out reports/eda]
-    python scripts/eda.py --table data.csv --target y
+    mlcycle eda --config configs/image_folder.yaml --data.root PATH [--out reports/eda]
+    mlcycle eda --table data.csv --target y
 
 The data module's kind (``data_kind``) chooses the analysis (``mlcycle.quality.kinds``); a kind
 may also be named on the command line without a config (a table: ``--table``).
@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle.commands.guard import main_guard
+from mlcycle.commands.parser import parse_data
 from mlcycle.core.errors import UserError
-from mlcycle.quality.config import build_data, config_names, data_arguments, data_parser, parse
 from mlcycle.quality.kinds import add_kind_arguments, part_and_data
 
 
 def parser() -> Any:
+    from mlcycle.quality.config import data_parser
+
     p = data_parser(
-        "eda.py",
+        "mlcycle eda",
         "Exploratory analysis of a config's train and val data (classification, segmentation or "
         "detection): reports/eda/index.html and eda.ipynb. Reads the config as train.py does. "
         "A table (--table PATH --target COLUMN, or a TabularData config): docs/tables.md.",
@@ -43,7 +45,9 @@ def parser() -> Any:
 @main_guard
 def main(argv: list[str] | None = None) -> Path:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parse(parser(), argv)  # every key checked before anything is read
+    _, args = parse_data(parser, argv, "eda")  # every key checked before anything is read
+    from mlcycle.quality.config import build_data, config_names, data_arguments
+
     if args.sample is not None and args.sample < 10:
         raise UserError(f"--sample {args.sample} is too small; use 10 or more")
     overrides = data_arguments(argv)

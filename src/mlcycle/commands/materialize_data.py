@@ -1,8 +1,8 @@
-"""``materialize_data.py``: copy a config's data into a new folder, one subfolder per class, with
+"""``mlcycle materialize``: copy a config's data into a new folder, one subfolder per class, with
 a manifest that keeps each file's label, split and origin. ``--strip-exif`` removes EXIF (GPS
 included), XMP, IPTC and text metadata from the copies; the originals are only read.
 
-    python scripts/materialize_data.py --config configs/image_folder.yaml --data.root PATH \\
+    mlcycle materialize --config configs/image_folder.yaml --data.root PATH \\
         --out data/clean --strip-exif
 
 The data module's kind (``data_kind``) does the copying (``mlcycle.quality.kinds``); only
@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle.commands.guard import main_guard
-from mlcycle.quality.config import data_parser, instantiate_data, parse
+from mlcycle.commands.parser import parse_data
 from mlcycle.quality.kinds import quality_of
 
 
 def parser() -> Any:
+    from mlcycle.quality.config import data_parser
+
     p = data_parser(
-        "materialize_data.py",
+        "mlcycle materialize",
         "Copy a config's classification data (quarantined and unreadable files left out) into "
         "OUT/<class>/ with OUT/manifest.csv. Reads the config as train.py does.",
     )
@@ -36,8 +38,9 @@ def parser() -> Any:
 
 @main_guard
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    p = parser()
-    args = parse(p, argv)
+    p, args = parse_data(parser, argv, "materialize")
+    from mlcycle.quality.config import instantiate_data
+
     dm = instantiate_data(p, args)
     out = Path(args.out)
     record = quality_of(dm).materialize(dm, out, args.strip_exif)

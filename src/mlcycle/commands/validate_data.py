@@ -1,9 +1,9 @@
-"""``validate_data.py``: check every file (or row) of a config's data, write a report folder.
+"""``mlcycle validate``: check every file (or row) of a config's data, write a report folder.
 The data is only read; the config is read as ``train.py`` reads it.
 
-    python scripts/validate_data.py --config configs/image_folder.yaml --data.root PATH
-    python scripts/validate_data.py --config configs/segment_quickstart.yaml
-    python scripts/validate_data.py --table data.csv --target y
+    mlcycle validate --config configs/image_folder.yaml --data.root PATH
+    mlcycle validate --config configs/segment_quickstart.yaml
+    mlcycle validate --table data.csv --target y
 
 The data module's kind (``data_kind``) chooses the checks (``mlcycle.quality.kinds``); a kind
 may also be named on the command line without a config (a table: ``--table``).
@@ -15,21 +15,17 @@ import sys
 from typing import Any
 
 from mlcycle.commands.guard import main_guard
+from mlcycle.commands.parser import parse_data
 from mlcycle.core.errors import UserError
-from mlcycle.quality.config import (
-    config_names,
-    data_arguments,
-    data_parser,
-    instantiate_data,
-    parse,
-)
-from mlcycle.quality.findings import Thresholds
 from mlcycle.quality.kinds import add_kind_arguments, part_and_data
 
 
 def parser() -> Any:
+    from mlcycle.quality.config import data_parser
+    from mlcycle.quality.findings import Thresholds
+
     p = data_parser(
-        "validate_data.py",
+        "mlcycle validate",
         "Find broken, duplicate, leaking, mislabeled and outlying images, and for segmentation "
         "and detection data empty masks, images without boxes, boxes outside the image and box "
         "outliers. Reads the config as train.py does (--config, --data.KEY=VALUE). A table (--table "
@@ -51,8 +47,9 @@ def parser() -> Any:
 
 @main_guard
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    p = parser()
-    args = parse(p, argv)
+    p, args = parse_data(parser, argv, "validate")
+    from mlcycle.quality.config import config_names, data_arguments, instantiate_data
+
     if not 0 <= args.near_distance <= 64:
         raise UserError(f"--near-distance {args.near_distance} must be between 0 and 64")
     given = data_arguments(argv if argv is not None else sys.argv[1:])
