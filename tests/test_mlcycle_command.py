@@ -3,12 +3,16 @@ its ``scripts/<name>.py`` does; real processes, as a user types them."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
+from typing import get_args
 
 import pytest
+import yaml
 from export_helpers import PREDICT, ROOT, exported_run
 
 from mlcycle.commands.cli import ALIASES, COMMANDS
@@ -88,11 +92,68 @@ def test_python_m_mlcycle():
     assert "did you mean 'train'?" in proc.stderr
 
 
-def test_completion_bash_names_the_commands(mlcycle):
+@pytest.mark.slow  # it builds every parser (the data tools' import Lightning)
+def test_completion_bash_names_the_commands_and_their_options(mlcycle):
     proc = run(mlcycle, "completion", "bash")
     assert proc.returncode == 0, proc.stderr
-    assert "complete -o filenames -F _mlcycle mlcycle" in proc.stdout
     assert all(name in proc.stdout for name, _, _ in COMMANDS)
+    if importlib.util.find_spec("shtab") is None:
+        assert "complete -o filenames -F _mlcycle mlcycle" in proc.stdout
+        return
+    lines = proc.stdout.splitlines()
+    evaluate = next(line for line in lines if line.startswith("_shtab_mlcycle_evaluate_option_"))
+    assert "--batch_size" in evaluate and "--config" in evaluate
+    assert "'val test'" in proc.stdout  # --split's choices
+
+
+def test_a_key_of_another_command_names_it(mlcycle):
+    proc = run(mlcycle, "evaluate", "--run", "x", "--quantize", "int8")
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "error: --quantize is an option of mlcycle export, not of mlcycle evaluate\n"
+    )
+    proc = run(mlcycle, "evaluate", "--run", "x", "--bs", "8")
+    assert proc.stderr == (
+        "error: unknown option '--bs'; did you mean '--batch_size'? (see mlcycle evaluate --help)\n"
+    )
+
+
+def test_either_spelling_and_print_config(mlcycle, tmp_path):
+    config = tmp_path / "evaluate.yaml"
+    config.write_text("run: runs/a\nsplit: test\n")
+    proc = run(mlcycle, "evaluate", "--config", str(config), "--batch-size", "8", "--print_config")
+    assert proc.returncode == 0, proc.stderr
+    assert yaml.safe_load(proc.stdout) == {
+        "run": "runs/a",
+        "split": "test",
+        "checkpoint": "best",
+        "batch_size": 8,
+    }
+
+
+def test_export_keys_are_export_options():
+    """export's parser is written out (its --help needs no torch): the same names, defaults and
+    choices as ExportOptions and the exporters."""
+    from mlcycle.commands.export import parser
+    from mlcycle.export.onnx_export import EXPORTERS
+    from mlcycle.export.quantize import CALIBRATION_METHODS
+    from mlcycle.export.run_export import FORMATS, ExportOptions
+
+    defaults = parser().get_defaults()
+    for option in fields(ExportOptions):
+        if option.name != "run":
+            assert defaults[option.name] == getattr(ExportOptions(run=""), option.name), option
+    choices = {a.dest: get_args(getattr(a, "_typehint", None)) for a in parser()._actions}
+    assert choices["exporter"] == EXPORTERS
+    assert tuple(choices["calibration_method"]) == tuple(CALIBRATION_METHODS)
+    assert choices["format"] == FORMATS
+
+
+def test_retrain_registry_default_is_the_registry_s():
+    from mlcycle.commands.retrain import parser
+    from mlcycle.retrain.registry import DEFAULT_REGISTRY
+
+    assert Path(parser().get_defaults()["registry"]) == DEFAULT_REGISTRY
 
 
 def test_predict_equals_the_script(mlcycle, tmp_path_factory):

@@ -65,7 +65,8 @@ def usage() -> str:
         "options:",
         "  -h, --help         this list",
         "  --version          mlcycle's version",
-        '  completion bash    a bash completion script: eval "$(mlcycle completion bash)"',
+        "  completion bash    a bash completion script (commands and their options):",
+        "                     mlcycle completion bash > ~/.local/share/bash-completion/completions/mlcycle",
         "",
         "scripts/<command>.py runs the same command (scripts/validate_data.py for validate,",
         "scripts/materialize_data.py for materialize).",
@@ -74,11 +75,14 @@ def usage() -> str:
 
 
 def completion(args: list[str]) -> int:
-    """``mlcycle completion bash``: a completion script for the command names."""
+    """``mlcycle completion bash``: a completion script for the command names and each command's
+    options (shtab; the names alone without it)."""
     if args != ["bash"]:
         fail("mlcycle completion takes one shell: bash (see mlcycle --help)")
+    from mlcycle.commands.parser import completion_script
+
     words = " ".join([*MODULES, "completion", "--help", "--version"])
-    sys.stdout.write(COMPLETION_BASH.format(words=words))
+    sys.stdout.write(completion_script("bash") or COMPLETION_BASH.format(words=words))
     return 0
 
 
