@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Seconds until ``scripts/train.py`` answers ``--help`` and config errors, and ``mlcycle --help``
-and ``mlcycle train --help`` answer, against importing Lightning.
+and ``mlcycle train --help`` and a jsonargparse command's ``--help`` (evaluate, compare) answer,
+against importing Lightning.
 
     python benchmarks/startup.py [--rounds 3]
 
@@ -8,10 +9,10 @@ Each case runs ``--rounds`` times as a fresh process (the best and the median ar
 the median's ratio to ``python -c "import lightning"``). ``warm``: the start-up cache was written
 by an earlier call (the usual case); ``cold``: an empty cache folder per run, as on the first
 call after an install, an upgrade or an edit of the mlcycle source (that call writes the cache).
-Target: the warm cases and the missing config file answer in under 3 s, ``mlcycle --help`` in
-under 1 s (PASS/FAIL); a case that exits with another code than expected FAILs. The cache lives
-in a temporary folder, never in the user's. Run on an otherwise idle machine (the load average
-is printed)."""
+Target: the warm cases and the missing config file answer in under 3 s, ``mlcycle --help`` and
+``mlcycle evaluate --help`` in under 1 s (PASS/FAIL); a case that exits with another code than
+expected FAILs. The cache lives in a temporary folder, never in the user's. Run on an otherwise
+idle machine (the load average is printed)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ CASES = [
     ("train.py --help, warm", [*TRAIN, "--help"], 0, True, TARGET_S),
     ("mlcycle --help", [*MLCYCLE, "--help"], 0, False, 1.0),
     ("mlcycle train --help, warm", [*MLCYCLE, "train", "--help"], 0, True, TARGET_S),
+    ("mlcycle evaluate --help", [*MLCYCLE, "evaluate", "--help"], 0, False, 1.0),
+    ("mlcycle compare --help", [*MLCYCLE, "compare", "--help"], 0, False, 1.0),
     (
         "unknown key, warm",
         [*TRAIN, "--config", "configs/quickstart.yaml", "--model.lrr=0.1"],
