@@ -1,16 +1,13 @@
-"""What every command's ``main`` shares: one-line errors with exit code 2, and argparse with
-the same errors for the small scripts."""
+"""What every command's ``main`` shares: one-line errors with exit code 2."""
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from mlcycle.core.errors import UserError, fail, user_error_in
 from mlcycle.core.extras import command_missing_extra
-from mlcycle.edge.options import Parser
 
 
 def main_guard(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -33,20 +30,3 @@ def main_guard(func: Callable[..., Any]) -> Callable[..., Any]:
             fail("interrupted", 130)
 
     return wrapper
-
-
-class ArgParser(Parser):
-    """argparse for the small scripts: one-line errors (whitespace folded, as every command
-    prints them) and exit code 2; a long option in either spelling (``edge.options.Parser``)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        fail(f"{message} (see {self.prog} --help)", 2)
-
-    def parse_passthrough(self, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-        """This command's options, and the other ``--key=value`` it passes on to train.py; a
-        single-dash option is refused (a typo, never a train.py key)."""
-        args, extra = self.parse_known_args(argv)
-        bad = [a for a in extra if a.startswith("-") and not a.startswith("--")]
-        if bad:
-            raise UserError(f"unknown option '{bad[0]}' (see {self.prog} --help)")
-        return args, extra
