@@ -10,7 +10,7 @@ from lightning.fabric.utilities.apply_func import apply_to_collection
 from lightning.pytorch import LightningModule
 
 from mlcycle.core.errors import UserError
-from mlcycle.tasks.optim import optimizer_class, schedule
+from mlcycle.tasks.optim import SCHEDULES, optimizer_class, schedule
 from mlcycle.tasks.recipes import optimizer_params, unfreeze_step
 
 
@@ -77,6 +77,8 @@ def configure_optimizers(module: LightningModule) -> Any:
         optimizer = optimizer_class(hp.optimizer)(optimizer_params(module), **options)
     except TypeError as exc:
         raise UserError(f"model.optimizer_options do not fit {hp.optimizer}: {exc}") from exc
+    if SCHEDULES[hp.scheduler] is None:  # constant: no steps to count (nor a Trainer needed)
+        return optimizer
     # Optimizer steps, not batches: Lightning divides by trainer.accumulate_grad_batches.
     total = int(module.trainer.estimated_stepping_batches)
     epochs = max(1, module.trainer.max_epochs or 1)
