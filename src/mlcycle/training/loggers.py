@@ -38,11 +38,12 @@ class LoggerPart:
     install: str = ""  # what to install when it is missing
     tracker = ""  # its key in tracking.json
 
-    def opened(
-        self, logger: Any, run_dir: Path, params: dict[str, str], name: str
-    ) -> dict[str, Any] | None:
-        """Log ``params``; return what ``tracking.json`` keeps for this logger, or None."""
+    def record(self, logger: Any, name: str) -> dict[str, Any] | None:
+        """What ``tracking.json`` keeps for this logger (``name``: the run's), or None."""
         return None
+
+    def opened(self, logger: Any, params: dict[str, str]) -> None:
+        """Log the config, flattened (``params``)."""
 
     def closed(self, logger: Any, run_dir: Path, metrics: dict[str, Any]) -> None:
         """Log ``metrics.json``'s values and the run directory's figures."""
@@ -66,17 +67,16 @@ class MlflowPart(LoggerPart):
     install = "pip install 'mlcycle[mlflow]' (or mlflow-skinny)"
     tracker = "mlflow"
 
-    def opened(
-        self, logger: Any, run_dir: Path, params: dict[str, str], name: str
-    ) -> dict[str, Any]:
-        client, run_id = logger.experiment, logger.run_id
-        log_params(client, run_id, params)
+    def record(self, logger: Any, name: str) -> dict[str, Any]:
         return {
-            "tracking_uri": absolute_uri(client.tracking_uri),
+            "tracking_uri": absolute_uri(logger.experiment.tracking_uri),
             "experiment_id": logger.experiment_id,
-            "run_id": run_id,
+            "run_id": logger.run_id,
             "model_name": name,
         }
+
+    def opened(self, logger: Any, params: dict[str, str]) -> None:
+        log_params(logger.experiment, logger.run_id, params)
 
     def closed(self, logger: Any, run_dir: Path, metrics: dict[str, Any]) -> None:
         log_run_record(logger.experiment, logger.run_id, run_dir, metrics)
@@ -95,12 +95,12 @@ class WandbPart(LoggerPart):
     install = "pip install wandb"
     tracker = "wandb"
 
-    def opened(
-        self, logger: Any, run_dir: Path, params: dict[str, str], name: str
-    ) -> dict[str, Any]:
+    def record(self, logger: Any, name: str) -> dict[str, Any]:
         run = logger.experiment
-        run.config.update(params, allow_val_change=True)
         return {"project": run.project, "run_id": run.id, "url": run.url}
+
+    def opened(self, logger: Any, params: dict[str, str]) -> None:
+        logger.experiment.config.update(params, allow_val_change=True)
 
     def closed(self, logger: Any, run_dir: Path, metrics: dict[str, Any]) -> None:
         logger.experiment.summary.update(final_metrics(metrics))
@@ -139,10 +139,12 @@ def opened(loggers: list[Any], run_dir: Path, name: str) -> None:
 
     config = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
     params = flat_params(config)
+    params.pop("ckpt_path", None)  # 'last' on a resume; an MLflow param never changes
     for logger, part in parts:
-        record = guarded(part.tracker, part.opened, (logger, run_dir, params, name), None)
+        record = guarded(part.tracker, part.record, (logger, name), None)
         if record:
             keep(run_dir, part.tracker, record)
+        guarded(part.tracker, part.opened, (logger, params), None)
 
 
 def closed(loggers: list[Any], run_dir: Path, metrics: dict[str, Any]) -> None:
