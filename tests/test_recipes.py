@@ -172,7 +172,7 @@ def test_lr_finder_sweeps_a_frozen_and_an_unfrozen_model(freeze_epochs, tmp_path
 
 def test_early_stopping_stops_at_patience_and_keeps_the_schedule(capsys):
     snaps = Snapshots()
-    stop = {"patience": 2, "min_delta": 0.0}
+    stop = {"patience": 2.0, "min_delta": 0.0}  # as the CLI parses a YAML mapping
     model = Plain(
         num_classes=3, in_channels=1, arch_options={"width": 4}, lr=1e-9, early_stopping=stop
     )

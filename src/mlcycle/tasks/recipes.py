@@ -61,6 +61,8 @@ def early_stopping_options(value: int | dict[str, Any] | None) -> dict[str, Any]
             f"model.early_stopping takes a patience or {{patience: 5, min_delta: 0}}; got {value!r}"
         )
     patience, min_delta = options["patience"], float(options.get("min_delta", 0.0))
+    if isinstance(patience, float) and patience.is_integer():
+        patience = int(patience)  # a YAML mapping's values arrive as floats
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise UserError(
             f"model.early_stopping.patience={patience!r} must be an integer of 1 or more"
