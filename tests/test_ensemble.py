@@ -260,7 +260,7 @@ def test_mismatched_members_fail_in_one_line(runs, tmp_path, capsys, member, mes
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--method", "soft"], "one of the arguments --runs --shortlist is required"),
+        (["--method", "soft"], "give --runs RUN_A RUN_B ... or --shortlist FILE"),
         (["--runs", "/no/such/run", "/no/other"], "does not exist"),
         (["--shortlist", "/no/shortlist.yaml"], "does not exist"),
     ],

@@ -53,7 +53,10 @@ def test_test_split_reuse_is_recorded_and_warned(trained_run, capsys):
         (["--run", "/no/such/run"], "does not exist"),
         (["--run", ".", "--split", "val"], "config.yaml"),
         (["--split", "val"], "--run"),
-        (["--run", "x", "--split", "train"], "invalid choice"),
+        (
+            ["--run", "x", "--split", "train"],
+            "key 'split': expected one of 'val', 'test', got 'train'",
+        ),
     ],
 )
 def test_evaluate_errors(args, message, capsys):

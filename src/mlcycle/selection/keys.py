@@ -93,7 +93,7 @@ def key_error(message: str, keys: list[str]) -> str:
     missing = re.search(r"the following arguments are required: (.+)$", rest)
     if missing:
         names = [n.strip() for n in missing.group(1).split(",")]
-        return f"'{prefix + '.' if prefix else ''}{names[0]}' is required"
+        return f"'{prefix}.{names[0]}' is required" if prefix else f"--{names[0]} is required"
     wrong = re.search(_TYPE, rest)
     if wrong and prefix:
         kinds, value = (wrong.group(1), wrong.group(2)) if wrong.group(1) else wrong.group(3, 4)
