@@ -54,21 +54,14 @@ from mlcycle.data.index_cache import IndexCache, open_index_cache
 from mlcycle.data.layout import LAYOUTS, announce, data_root
 from mlcycle.data.loaders import split_loader
 from mlcycle.data.manifest import check_unchanged, fingerprint, write_run_files
-from mlcycle.data.normalization import measure_normalization, sample_positions
+from mlcycle.data.normalization import (
+    measure_normalization,
+    sample_positions,
+    weights_normalization,
+)
 from mlcycle.data.skipped import check_strict, no_usable_data
 from mlcycle.data.splits import SPLITS, describe_draw
 from mlcycle.data.transforms import build_augmentations, check_pixels, finish
-
-
-def weights_normalization(spec: dict[str, Any], channels: int) -> tuple[list[float], list[float]]:
-    """The pretrained weights' mean and std for ``channels``: grayscale data on RGB weights
-    takes the average (their first convolution sums its weights over the channels)."""
-    mean, std = [float(v) for v in spec["mean"]], [float(v) for v in spec["std"]]
-    if len(mean) == channels:
-        return mean, std
-    if channels == 1:
-        return [round(sum(mean) / len(mean), 6)], [round(sum(std) / len(std), 6)]
-    return [mean[0]] * channels, [std[0]] * channels
 
 
 def one_per_folder(paths: list[str]) -> list[Path]:
@@ -88,9 +81,8 @@ class ImageDataModule(LightningDataModule):
             (``preprocessing``), else measured on the train split.
         std: per-channel normalization std in 0..1; ``None``: as ``mean``.
         preprocessing: the input the model's pretrained weights expect (``mean``, ``std``,
-            ``image_size``, ``interpolation``, ``weights``); filled by ``train.py`` from
-            ``model.weights`` / ``model.pretrained``, recorded in data.json and model.json.
-            Values of 3 channels serve grayscale data as their average.
+            ``image_size``, ...); filled by ``train.py`` from the model's weights, recorded in
+            data.json and model.json (docs/pretrained.md).
         val_fraction: share of the images held for validation (of each class, for
             classification), unless the layout gives a val split.
         test_fraction: share held out as the test split, never used by training (drawn from

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -21,3 +22,14 @@ def sample_positions(positions: list[int], limit: int = 1024) -> list[int]:
     """Up to ``limit`` of ``positions``, the same ones every time."""
     rng = np.random.default_rng(0)
     return [int(p) for p in rng.choice(positions, size=min(len(positions), limit), replace=False)]
+
+
+def weights_normalization(spec: dict[str, Any], channels: int) -> tuple[list[float], list[float]]:
+    """The pretrained weights' mean and std for ``channels``: grayscale data on RGB weights
+    takes the average (their first convolution sums its weights over the channels)."""
+    mean, std = [float(v) for v in spec["mean"]], [float(v) for v in spec["std"]]
+    if len(mean) == channels:
+        return mean, std
+    if channels == 1:
+        return [round(sum(mean) / len(mean), 6)], [round(sum(std) / len(std), 6)]
+    return [mean[0]] * channels, [std[0]] * channels

@@ -34,6 +34,12 @@ def closest(name: str, names: Iterable[str], n: int = 5) -> str:
     return f"closest: {', '.join(close)}" if close else "none exist"
 
 
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """``"did you mean 'x'? "`` with the closest of ``names``, as the registries say it."""
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
 def read_state_dict(path: str, key: str = "model.weights") -> dict[str, torch.Tensor]:
     """A local ``.pt``/``.pth`` (read with ``weights_only``) or ``.safetensors`` state dict; a
     Lightning checkpoint's ``state_dict`` and a common ``model.`` prefix are unwrapped."""
@@ -85,6 +91,7 @@ def fit_state_dict(
     such layer: the weights are for another architecture.
     """
     own = model.state_dict()
+    stem = next((n for n, t in own.items() if t.ndim == 4), None)  # the convolution of the image
     usable: dict[str, torch.Tensor] = {}
     for name, value in state.items():
         mine = own.get(name)
@@ -92,11 +99,7 @@ def fit_state_dict(
             if mine is not None:
                 usable[name] = value
             continue
-        if (
-            value.ndim == 4
-            and mine.shape[0] == value.shape[0]
-            and mine.shape[2:] == value.shape[2:]
-        ):
+        if name == stem and mine.shape[0] == value.shape[0] and mine.shape[2:] == value.shape[2:]:
             usable[name] = adapt_input_conv(value, mine.shape[1])
             print(
                 f"{key}: '{name}' takes {value.shape[1]} input channel(s) in {source}, the data "
@@ -111,9 +114,10 @@ def fit_state_dict(
             )
     missing = [n for n in own if n not in state and not n.endswith("num_batches_tracked")]
     if not usable or len(missing) > len(own) // 2:
-        first = missing[0] if missing else next(iter(state), "none")
+        first = missing[0] if missing else next(iter(own), "none")
+        fit = "matches no layer of" if not usable else "does not fit"
         raise UserError(
-            f"{key}: {source} does not fit this architecture (layer '{first}' is not in it, "
+            f"{key}: {source} {fit} this architecture (it has no layer '{first}'; "
             f"{len(usable)} of {len(own)} tensors match); weights for another architecture?"
         )
     model.load_state_dict(usable, strict=False)

@@ -19,6 +19,7 @@ from mlcycle.core.registry import Registry
 from mlcycle.models import timm_models
 from mlcycle.models.pretrained import (
     closest,
+    did_you_mean,
     fit_backbone,
     fit_state_dict,
     is_local_file,
@@ -124,7 +125,8 @@ def find_builder(registry: Registry[Builder], name: str) -> Builder:
         with contextlib.suppress(UserError):
             known += timm_models.names()
     raise UserError(
-        f"unknown model.arch '{name}' ({registry.kind}); {closest(name, known)}; "
+        f"unknown model.arch '{name}' ({registry.kind}); {did_you_mean(name, known)}"
+        f"{closest(name, known)}; "
         f"registered: {', '.join(registry.names())}"
         + ("; and any timm model as timm/<name>" if registry is CLASSIFICATION_MODELS else "")
     )
