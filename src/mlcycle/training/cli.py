@@ -126,6 +126,7 @@ class MLCycleCLI(LightningCLI):
             )
         parse_objective(config.get("objective"))  # its values checked before the data is read
         check_installed(config.trainer.get("logger"))  # WandbLogger without wandb: one line
+        use_weights_preprocessing(config)  # before the data module reads an image
         if config.run_dir or os.environ.get(RUN_DIR_ENV):
             self._use_run_dir(None)  # else named once the data module can be asked (run_name)
         accelerator = str(config.trainer.get("accelerator") or "auto")
@@ -180,6 +181,21 @@ class MLCycleCLI(LightningCLI):
             + progress_bars(trainer_config, extra + self.added_callbacks)
             + self.added_callbacks,
         )
+
+
+def use_weights_preprocessing(config: Any) -> None:
+    """The task's pretrained weights' input (mean, std, size) as the data's ``preprocessing``,
+    when the data module takes one and the config left it unset; config.yaml records it."""
+    from mlcycle.core.imports import import_object
+
+    data_args = config.data.get("init_args")
+    if data_args is None or "preprocessing" not in data_args or data_args.preprocessing:
+        return
+    task = import_object(config.model.class_path, "model.class_path")
+    find = getattr(task, "weights_preprocessing", None)
+    if find is not None:
+        init_args = config.model.get("init_args")
+        data_args.preprocessing = find(init_args.as_dict() if init_args is not None else {})
 
 
 def run_loggers(given: Any, run_dir: Path) -> Any:
