@@ -58,7 +58,9 @@ exporters may use them to compare an artifact with the eager model.
 ``chance_level(datamodule)`` returns the score of a model that learned nothing for the
 monitored metric (a :class:`~mlcycle.callbacks.chance.Chance`), or ``None`` (the default);
 each task overrides it from what its data module counts (``chance_or_none`` guards it).
-``configure_callbacks`` adds the task's own galleries (default: none).
+``configure_callbacks`` returns the recipe keys' callbacks; a task adds its own galleries to
+``super().configure_callbacks()``. ``starts_from`` names other tasks whose runs ``init_from``
+accepts (segmentation and detection: a classification run's backbone).
 ``configure_model`` applies ``channels_last`` and ``compile`` to the network in ``self.model``
 once a Trainer runs the task; a task that cannot take them refuses them in its ``__init__``.
 
@@ -73,7 +75,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 import torch
-from lightning.pytorch import LightningModule
+from lightning.pytorch import Callback, LightningModule
 from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics import Metric, MetricCollection
 
@@ -86,6 +88,14 @@ from mlcycle.tasks.common import (
     configure_optimizers,
     use_channels_last,
 )
+from mlcycle.tasks.init_from import (
+    check_data_kind,
+    check_init_run,
+    is_restoring,
+    load_init,
+    restoring,
+)
+from mlcycle.tasks.recipes import check_recipes, network, recipe_callbacks
 
 
 class Monitor(NamedTuple):
@@ -104,7 +114,12 @@ class Task(LightningModule):
         class_names: class names in index order (from the data).
         arch: a registered architecture of the task.
         arch_options: extra keyword arguments for the architecture builder.
-        weights: a local state-dict file to start from; mismatched layers keep their init.
+        weights: pretrained weights to start from: a name (torchvision's ``IMAGENET1K_V2``,
+            ``DEFAULT``; timm's tag ``a1_in1k``), loaded through the library's cache (downloaded
+            when online), or a local ``.pth``/``.safetensors`` state dict. A head for other
+            classes starts fresh; other input channels are adapted (see docs/pretrained.md).
+        pretrained: start from the architecture's default pretrained weights (torchvision's
+            ``DEFAULT``, timm's default tag); their preprocessing becomes the data's default.
         lr: peak learning rate.
         weight_decay: weight decay for the optimizer.
         optimizer: a ``torch.optim`` class name: ``AdamW``, ``SGD``, ``Adam``, ...
@@ -115,12 +130,25 @@ class Task(LightningModule):
             (NHWC) memory order; faster convolutions with mixed precision on recent GPUs.
         compile: ``torch.compile`` the network for training: ``true``, a mode
             (``reduce-overhead``, ``max-autotune``, ...) or a backend (``aot_eager``, ...).
+        freeze_epochs: epochs that train only the head, the backbone frozen (BatchNorm
+            statistics included); then the backbone unfreezes and the schedule restarts.
+        unfreeze: ``all`` at once after ``freeze_epochs``, or ``gradual``: one layer group
+            per epoch from the top.
+        lr_decay: discriminative learning rates: the head trains at ``lr``, the layer group
+            before it at ``lr * lr_decay``, the one before at ``lr * lr_decay**2``, ...
+        init_from: an earlier run's directory: start from its best checkpoint; tensors whose
+            shape differs (a new set of classes) are re-initialised and named.
+        early_stopping: stop when the task's metric has not improved for this many
+            validations, or ``{patience: 5, min_delta: 0}``.
+        ema: decay of an exponential moving average of the weights (e.g. ``0.999``), which
+            validation, the checkpoints and export use.
     """
 
     task_name: ClassVar[str]
     monitor: ClassVar[Monitor]
     epoch_metrics: ClassVar[tuple[str, ...]] = ()
     linked: ClassVar[tuple[str, ...]] = ("num_classes", "in_channels", "class_names")
+    starts_from: ClassVar[tuple[str, ...]] = ()  # other tasks whose runs init_from takes
 
     def __init__(
         self,
@@ -130,6 +158,7 @@ class Task(LightningModule):
         arch: str = "small_cnn",
         arch_options: dict[str, Any] | None = None,
         weights: str | None = None,
+        pretrained: bool = False,
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         optimizer: str = "AdamW",
@@ -138,11 +167,19 @@ class Task(LightningModule):
         warmup_epochs: float = 0.0,
         channels_last: bool = False,
         compile: bool | str = False,
+        freeze_epochs: int = 0,
+        unfreeze: Literal["all", "gradual"] = "all",
+        lr_decay: float = 1.0,
+        init_from: str | None = None,
+        early_stopping: int | dict[str, float] | None = None,
+        ema: float | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # the subclass's arguments as well (Lightning walks its frame)
         check_common(lr, optimizer)  # fail now, not after the data is loaded
         compile_options(compile)
+        check_recipes(freeze_epochs, unfreeze, lr_decay, early_stopping, ema)
+        self._init_run = check_init_run(init_from, type(self))  # loaded in configure_model
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
         self._compiled = False
 
@@ -157,6 +194,8 @@ class Task(LightningModule):
         those of the plain network.
         """
         hp = self.hparams
+        if self._trainer is not None and self._init_run is not None:
+            self._load_init_run()
         if self._trainer is None or not (hp.channels_last or hp.compile):
             return
         network = getattr(self, "model", None)
@@ -174,6 +213,47 @@ class Task(LightningModule):
         ):
             network.compile(**options)
             self._compiled = True
+
+    @classmethod
+    def load_from_checkpoint(cls, *args: Any, **kwargs: Any) -> Any:
+        """Lightning's, with ``init_from`` left unread: the checkpoint holds the weights."""
+        with restoring():
+            return super().load_from_checkpoint(*args, **kwargs)
+
+    def _load_init_run(self) -> None:
+        """``init_from``'s weights into ``self.model``, once, when training starts."""
+        run, self._init_run = self._init_run, None
+        data = getattr(self.trainer, "datamodule", None)
+        check_data_kind(run, self.task_name, getattr(data, "data_kind", None))
+        lines = load_init(network(self, "init_from"), run)
+        if self.trainer.is_global_zero:
+            print("\n".join(lines))
+
+    def configure_callbacks(self) -> list[Callback]:
+        """The recipe keys' callbacks (early stopping, EMA, freezing); a task that adds its
+        own galleries returns them with ``*super().configure_callbacks()``."""
+        return recipe_callbacks(self)
+
+    @classmethod
+    def weights_preprocessing(cls, init_args: dict[str, Any]) -> dict[str, Any] | None:
+        """The input the named pretrained weights in ``init_args`` were trained on (``mean``,
+        ``std``, ``image_size``, ``interpolation``, ``weights``), read from the library's
+        metadata without loading them; None when the network starts otherwise (the default).
+        ``train.py`` hands it to the data module as its ``preprocessing`` default."""
+        return None
+
+    def start_weights(self) -> dict[str, Any]:
+        """``weights``, ``pretrained`` and ``backbone_weights`` to build the network with; none
+        while the task is rebuilt from its own checkpoint, which holds the weights (nothing is
+        read or downloaded then: export and serve work offline)."""
+        hp = self.hparams
+        if is_restoring():
+            return {"weights": None, "pretrained": False, "backbone_weights": None}
+        return {
+            "weights": hp.weights,
+            "pretrained": hp.pretrained,
+            "backbone_weights": hp.get("backbone_weights"),
+        }
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
         """What the evaluator consumes, per batch: at least ``index`` (and ``target``)."""

@@ -25,6 +25,7 @@ from mlcycle.callbacks.chance import (
 )
 from mlcycle.core.errors import UserError
 from mlcycle.models import build_model
+from mlcycle.models.registry import CLASSIFICATION_MODELS, preprocessing
 from mlcycle.tasks.base import Monitor, Task, flatten_per_class, register_task
 
 
@@ -63,7 +64,8 @@ class ClassificationTask(Task):
     ``arch_options``, ``weights``, ``lr``, ``optimizer``, ...) are :class:`~mlcycle.tasks.base.Task`'s.
 
     Args:
-        arch: a registered architecture: ``small_cnn``, ``resnet18``, ``vit_b_16``, ...
+        arch: a registered architecture: ``small_cnn``, ``resnet18``, ``vit_b_16``, ..., or any
+            timm model as ``timm/<name>`` (``timm/convnext_nano``; see docs/pretrained.md).
         label_smoothing: cross-entropy label smoothing in [0, 1).
         class_weights: ``balanced`` (inverse class frequency), a list of per-class weights, or none.
     """
@@ -82,17 +84,39 @@ class ClassificationTask(Task):
         if not 0 <= label_smoothing < 1:
             raise UserError(f"model.label_smoothing={label_smoothing} must be in [0, 1)")
         hp = self.hparams
+        start = self.start_weights()
         self.model = build_model(
-            arch, hp.in_channels, hp.num_classes, weights=hp.weights, options=hp.arch_options
+            arch,
+            hp.in_channels,
+            hp.num_classes,
+            weights=start["weights"],
+            options=hp.arch_options,
+            pretrained=start["pretrained"],
         )
         self.loss_weight: torch.Tensor | None = None  # set in setup(); not checkpointed
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
         self.train_acc = MulticlassAccuracy(hp.num_classes, average="micro")
         self.val_metrics = classification_metrics(hp.num_classes)
 
+    @classmethod
+    def weights_preprocessing(cls, init_args: dict[str, Any]) -> dict[str, Any] | None:
+        a = init_args
+        return preprocessing(
+            CLASSIFICATION_MODELS,
+            a.get("arch") or "small_cnn",
+            a.get("weights"),
+            a.get("arch_options"),
+            None,
+            bool(a.get("pretrained")),
+        )
+
     def configure_callbacks(self) -> list[Callback]:
         monitor, mode = self.monitor
-        return [ConfusionMatrix(monitor, mode), Misclassified(monitor=monitor, mode=mode)]
+        return [
+            ConfusionMatrix(monitor, mode),
+            Misclassified(monitor=monitor, mode=mode),
+            *super().configure_callbacks(),
+        ]
 
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.hparams.class_weights is not None:

@@ -12,7 +12,7 @@ from torchmetrics.detection import MeanAveragePrecision
 from mlcycle.callbacks.chance import Chance, chance_or_none
 from mlcycle.callbacks.detection_gallery import DetectionGallery
 from mlcycle.core.errors import UserError
-from mlcycle.models.registry import DETECTION_MODELS, build_architecture
+from mlcycle.models.registry import DETECTION_MODELS, build_architecture, preprocessing
 from mlcycle.tasks.base import Monitor, Task, register_task
 
 SUMMARY = (
@@ -73,7 +73,8 @@ class DetectionTask(Task):
     Args:
         arch: ``fcos_small``, ``fasterrcnn_mobilenet_v3_large_fpn``, ``retinanet_resnet50_fpn``,
             ``fcos_resnet50_fpn``, ``ssdlite320_mobilenet_v3_large``.
-        backbone_weights: a local classifier state dict for a torchvision backbone.
+        backbone_weights: a torchvision backbone's classifier weights: a name
+            (``IMAGENET1K_V1``, ``DEFAULT``) or a local state-dict file.
         gallery_size: how many images ``detection_errors.png`` shows.
         gallery_score: the score at which a detection counts in the gallery.
 
@@ -85,6 +86,7 @@ class DetectionTask(Task):
     task_name = "detection"
     monitor = Monitor("val/map", "max")  # COCO's primary metric, AP at IoU 0.50:0.95
     epoch_metrics = ("val/map", "val/map_50")  # shown on each epoch's summary line
+    starts_from = ("classification",)  # init_from: a classifier run's backbone
 
     def __init__(
         self,
@@ -107,9 +109,8 @@ class DetectionTask(Task):
             arch,
             hp.in_channels,
             hp.num_classes + 1,
-            hp.weights,
-            hp.arch_options,
-            backbone_weights,
+            options=hp.arch_options,
+            **self.start_weights(),
         )
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
         self.val_map = detection_metric()
@@ -123,10 +124,23 @@ class DetectionTask(Task):
             self.monitor.metric, {"no correct detection": 0.0}, None, "detection_errors.png"
         )
 
+    @classmethod
+    def weights_preprocessing(cls, init_args: dict[str, Any]) -> dict[str, Any] | None:
+        a = init_args
+        return preprocessing(
+            DETECTION_MODELS,
+            a.get("arch") or "fcos_small",
+            a.get("weights"),
+            a.get("arch_options"),
+            a.get("backbone_weights"),
+            bool(a.get("pretrained")),
+        )
+
     def configure_callbacks(self) -> list[Callback]:
         monitor, mode = self.monitor
         hp = self.hparams
-        return [DetectionGallery(hp.gallery_size, hp.gallery_score, monitor, mode)]
+        gallery = DetectionGallery(hp.gallery_size, hp.gallery_score, monitor, mode)
+        return [gallery, *super().configure_callbacks()]
 
     def forward(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """Detections per image: ``boxes`` (x1, y1, x2, y2 pixels of ``x``), ``scores``, and

@@ -62,10 +62,15 @@ def restoring() -> Iterator[None]:
         _RESTORING.reset(token)
 
 
+def is_restoring() -> bool:
+    """True while a task is rebuilt from its own checkpoint (inside :func:`restoring`)."""
+    return _RESTORING.get()
+
+
 def check_init_run(path: str | None, task_class: type) -> InitRun | None:
     """The run ``path`` names, checked against ``task_class``; ``None`` when not set or when
     the task is being restored from its own checkpoint."""
-    if path is None or _RESTORING.get():
+    if path is None or is_restoring():
         return None
     folder = Path(path).expanduser()
     config_file = folder / "config.yaml"

@@ -18,7 +18,7 @@ from torchmetrics.classification import (
 from mlcycle.callbacks.chance import Chance, chance_or_none, segmentation_iou, uniform_loss
 from mlcycle.callbacks.segmentation_gallery import SegmentationGallery
 from mlcycle.core.errors import UserError
-from mlcycle.models.registry import SEGMENTATION_MODELS, build_architecture
+from mlcycle.models.registry import SEGMENTATION_MODELS, build_architecture, preprocessing
 from mlcycle.reports.mask_box_errors import image_iou
 from mlcycle.tasks.base import Monitor, Task, flatten_per_class, register_task
 
@@ -76,8 +76,10 @@ class SegmentationTask(Task):
     ``class_names`` from the data; ``lr``, ``optimizer``, ...) are :class:`~mlcycle.tasks.base.Task`'s.
 
     Args:
-        arch: ``unet``, ``fcn_resnet50``, ``deeplabv3_mobilenet_v3_large``, ``lraspp_mobilenet_v3_large``.
-        backbone_weights: a local classifier state dict for a torchvision backbone.
+        arch: ``unet`` (``arch_options: {encoder: timm/resnet18}`` for a timm encoder),
+            ``fcn_resnet50``, ``deeplabv3_mobilenet_v3_large``, ``lraspp_mobilenet_v3_large``.
+        backbone_weights: a torchvision backbone's classifier weights: a name
+            (``IMAGENET1K_V1``, ``DEFAULT``) or a local state-dict file.
         dice_weight: weight of the Dice loss added to the cross-entropy (0: none).
         class_weights: one cross-entropy weight per class, or none.
         ignore_index: the mask value that counts for nothing (the same as ``data.ignore_index``).
@@ -86,6 +88,7 @@ class SegmentationTask(Task):
 
     task_name = "segmentation"
     monitor = Monitor("val/iou", "max")  # the checkpoint and the gallery follow this metric
+    starts_from = ("classification",)  # init_from: a classifier run's backbone
 
     def __init__(
         self,
@@ -110,9 +113,8 @@ class SegmentationTask(Task):
             arch,
             hp.in_channels,
             hp.num_classes,
-            hp.weights,
-            hp.arch_options,
-            backbone_weights,
+            options=hp.arch_options,
+            **self.start_weights(),
         )
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("loss_weight", weight, persistent=False)
@@ -122,9 +124,22 @@ class SegmentationTask(Task):
         )
         self.val_metrics = segmentation_metrics(hp.num_classes, ignore_index)
 
+    @classmethod
+    def weights_preprocessing(cls, init_args: dict[str, Any]) -> dict[str, Any] | None:
+        a = init_args
+        return preprocessing(
+            SEGMENTATION_MODELS,
+            a.get("arch") or "unet",
+            a.get("weights"),
+            a.get("arch_options"),
+            a.get("backbone_weights"),
+            bool(a.get("pretrained")),
+        )
+
     def configure_callbacks(self) -> list[Callback]:
         monitor, mode = self.monitor
-        return [SegmentationGallery(self.hparams.gallery_size, monitor, mode)]
+        gallery = SegmentationGallery(self.hparams.gallery_size, monitor, mode)
+        return [gallery, *super().configure_callbacks()]
 
     def setup(self, stage: str) -> None:
         data = getattr(self.trainer, "datamodule", None)
