@@ -177,6 +177,12 @@ def test_missing_extra_is_one_line(serve_venv):
         "error: mlcycle train needs the 'train' extra (torch is not installed): "
         "pip install 'mlcycle[train]'\n"
     )
+    tune = ("--config", "configs/tune/digits.yaml")
+    for command, *args in [("evaluate", "--run", "x"), ("export", "--run", "x"), ("tune", *tune)]:
+        done = in_venv(serve_venv, "mlcycle", command, *args)
+        assert done.returncode == 2, (command, done.stderr)
+        assert done.stderr.startswith(f"error: mlcycle {command} needs the '"), done.stderr
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,11 @@ from __future__ import annotations
 import difflib
 import importlib
 import sys
+from types import ModuleType
 
 from mlcycle import __version__
 from mlcycle.core.errors import fail
+from mlcycle.core.extras import command_missing_extra
 
 # name, module under mlcycle.commands, what it does (one line of ``mlcycle --help``)
 COMMANDS = [
@@ -93,13 +95,24 @@ def unknown(word: str) -> None:
     fail(f"unknown command '{word}'{hint} (see mlcycle --help)")
 
 
+def load(module: str) -> ModuleType:
+    """``mlcycle.commands.<module>``; a missing extra it imports is one line naming the extra."""
+    try:
+        return importlib.import_module(f"mlcycle.commands.{module}")
+    except ModuleNotFoundError as exc:
+        missing = command_missing_extra(exc, f"mlcycle.commands.{module}")
+        if missing is None:
+            raise
+        fail(str(missing))
+
+
 def run(module: str, args: list[str]) -> int:
     """``mlcycle.commands.<module>.main`` with the ``sys.argv`` of ``scripts/<module>.py``; the
     exit code a command returns (predict), else 0."""
     saved = sys.argv
     sys.argv = [f"{module}.py", *args]
     try:
-        result = importlib.import_module(f"mlcycle.commands.{module}").main()
+        result = load(module).main()
     finally:
         sys.argv = saved
     is_code = isinstance(result, int) and not isinstance(result, bool)

@@ -23,7 +23,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         ("serve",),
     ),
     "prometheus_client": ("serve",),
-    "sqlalchemy": ("serve", "train"),
+    "sqlalchemy": ("serve", "train", "mlflow"),
     "scipy": ("serve", "train"),
     "matplotlib": ("serve", "train"),
     **dict.fromkeys(
@@ -42,7 +42,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
         ("nbformat", "nbclient", "ipykernel", "IPython", "jupyter_client", "traitlets"), ("eda",)
     ),
-    "mlflow": ("mlflow",),
+    **dict.fromkeys(("mlflow", "alembic"), ("mlflow",)),
+    "ipywidgets": ("notebook",),  # tqdm.auto's notebook bars
 }
 
 # The extra each command needs (the module name under mlcycle.commands); any other: train.
