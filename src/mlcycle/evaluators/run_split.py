@@ -13,6 +13,7 @@ from mlcycle.core.record import write_json
 from mlcycle.evaluators import evaluator_for
 from mlcycle.evaluators.ledger import record_test_use
 from mlcycle.run.loader import Run, sha256
+from mlcycle.tasks.tta import tta_of
 
 
 class GateFailed(UserError):
@@ -37,6 +38,7 @@ def evaluate(
     data = run.load_data(num_workers=0, **overrides)
     result: dict[str, Any] = {"split": split, "checkpoint": str(checkpoint.relative_to(run.path))}
     result["checkpoint_sha256"] = sha256(checkpoint)
+    result["tta"] = tta_of(model)  # the flips predict_step averaged over, or null
     result.update(evaluator(model, data, split, run.path))
     objective = parse_objective(run.config.get("objective"))
     if objective is not None:

@@ -10,11 +10,21 @@ from torch import nn
 from mlcycle.export import classification_verify as checks
 from mlcycle.export.exporters import TaskExport, Verification, register_export
 from mlcycle.export.verify import int8_summary
+from mlcycle.tasks.tta import FlipTTA, with_tta
+
+TTA_MEANING = (
+    "log of the mean softmax over the test-time flips, in class_names order; softmax over "
+    "axis 1 gives the mean probabilities"
+)
 
 
 @register_export("classification")
 class ClassificationExport(TaskExport):
     headline = "val/f1"
+
+    def module(self, task: Any) -> nn.Module:
+        """The network; with the task's ``tta``, the flips and their averaging in the graph."""
+        return with_tta(task.model, task)
 
     def verify(self, job: Verification) -> dict[str, Any]:
         args = job.args
@@ -40,7 +50,9 @@ class ClassificationExport(TaskExport):
             "name": "logits",
             "kind": "classes",  # the output form predict.py, the server and the monitor read
             "shape": ["batch", len(data_info["class_names"])],
-            "meaning": "logits: unnormalized class scores in class_names order; "
+            "meaning": TTA_MEANING
+            if isinstance(module, FlipTTA)
+            else "logits: unnormalized class scores in class_names order; "
             "softmax over axis 1 gives probabilities",
             "softmax_applied": False,
         }

@@ -34,6 +34,7 @@ from mlcycle.monitor.reference import FILE as REFERENCE
 from mlcycle.monitor.reference import write_reference
 from mlcycle.run import tracking
 from mlcycle.run.loader import Run, sha256
+from mlcycle.tasks.tta import tta_of
 
 FORMATS = ("torchscript", "onnx")
 FILES = {"torchscript": "model.ts", "onnx": "model.onnx", "onnx_int8": "model.int8.onnx"}
@@ -177,6 +178,7 @@ def _model_json(
     )
     if not exporter.io.dynamic_batch:
         meta["input"]["shape"][0] = 1
+    meta["tta"] = tta_of(task)  # the flips averaged inside the graph, or null
     meta["verification"] = {"passed": report["passed"], "report": "verification.json"}
     objective, gate = record["objective"], record["gate"]
     meta["objective"] = objective.to_dict() if objective else None
@@ -232,6 +234,7 @@ def _export(options: ExportOptions) -> dict[str, Any]:
     job = Verification(model, artifacts, data.dataset("val"), run.data_info, options)
     report = exporter.verify(job)
     report["checkpoint"] = f"checkpoints/{checkpoint.name}"
+    report["tta"] = tta_of(task)  # eager and every artifact alike
     report[f"recorded_{exporter.headline.replace('/', '_')}"] = metrics.get(exporter.headline)
     if calibrated:
         report["calibration_images"] = calibrated

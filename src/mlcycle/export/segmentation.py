@@ -31,6 +31,7 @@ from mlcycle.export.verify import (
     report,
 )
 from mlcycle.tasks.segmentation import logits_at_input, segmentation_metrics
+from mlcycle.tasks.tta import with_tta
 
 MAX_MIOU_DROP = 0.01
 
@@ -176,7 +177,8 @@ class SegmentationExport(TaskExport):
     headline = "val/iou"
 
     def module(self, task: Any) -> nn.Module:
-        return SegmentationLogits(task.model)
+        """Logits at the input's size; with the task's ``tta``, averaged over the flips."""
+        return with_tta(SegmentationLogits(task.model), task, dense=True)
 
     def verify(self, job: Verification) -> dict[str, Any]:
         args = job.args

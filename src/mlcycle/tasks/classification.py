@@ -27,6 +27,8 @@ from mlcycle.core.errors import UserError
 from mlcycle.models import build_model
 from mlcycle.models.registry import CLASSIFICATION_MODELS, preprocessing
 from mlcycle.tasks.base import Monitor, Task, flatten_per_class, register_task
+from mlcycle.tasks.mixing import BatchMix, check_mixing
+from mlcycle.tasks.tta import flip_average, tta_of, tta_views
 
 
 def classification_metrics(num_classes: int, per_class: bool = False) -> MetricCollection:
@@ -68,6 +70,13 @@ class ClassificationTask(Task):
             timm model as ``timm/<name>`` (``timm/convnext_nano``; see docs/pretrained.md).
         label_smoothing: cross-entropy label smoothing in [0, 1).
         class_weights: ``balanced`` (inverse class frequency), a list of per-class weights, or none.
+        mixup: mix training batches with MixUp, this Beta alpha (``0.2``); none: off.
+        cutmix: mix training batches with CutMix, this Beta alpha (``1.0``); with ``mixup``
+            too, each batch gets one or the other. The targets become class probabilities;
+            ``train/acc`` counts the class with the largest share.
+        mix_prob: the chance that a training batch is mixed (with ``mixup`` or ``cutmix``).
+        tta: test-time augmentation for evaluation and export: ``flip`` (horizontal),
+            ``hflip``, ``vflip`` or a list; the mean softmax over the original and the flips.
     """
 
     task_name = "classification"
@@ -78,11 +87,17 @@ class ClassificationTask(Task):
         arch: str = "small_cnn",
         label_smoothing: float = 0.0,
         class_weights: Literal["balanced"] | list[float] | None = None,
+        mixup: float | None = None,
+        cutmix: float | None = None,
+        mix_prob: float = 1.0,
+        tta: str | list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(arch=arch, **kwargs)
         if not 0 <= label_smoothing < 1:
             raise UserError(f"model.label_smoothing={label_smoothing} must be in [0, 1)")
+        check_mixing(mixup, cutmix, mix_prob)
+        tta_views(tta)  # a bad value fails now
         hp = self.hparams
         start = self.start_weights()
         self.model = build_model(
@@ -97,6 +112,7 @@ class ClassificationTask(Task):
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
         self.train_acc = MulticlassAccuracy(hp.num_classes, average="micro")
         self.val_metrics = classification_metrics(hp.num_classes)
+        self.mix = BatchMix(hp.num_classes, mixup, cutmix, mix_prob)
 
     @classmethod
     def weights_preprocessing(cls, init_args: dict[str, Any]) -> dict[str, Any] | None:
@@ -161,8 +177,10 @@ class ClassificationTask(Task):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y, _ = batch
+        if self.mix:
+            x, y = self.mix(x, y)  # y: class probabilities
         logits = self(x)
-        self.train_acc.update(logits.detach(), y)
+        self.train_acc.update(logits.detach(), y.argmax(1) if y.ndim == 2 else y)
         return self.log_train_loss(self.loss(logits, y), acc=self.train_acc)
 
     def validation_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
@@ -178,6 +196,9 @@ class ClassificationTask(Task):
         )
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
-        """``probs`` (N, K) softmax scores, ``target`` (N,) labels, ``index`` (N,) positions."""
+        """``probs`` (N, K) softmax scores (with ``tta``, their mean over the flips),
+        ``target`` (N,) labels, ``index`` (N,) positions."""
         x, y, index = batch
-        return {"probs": self(x).float().softmax(dim=1), "target": y, "index": index}
+        flips = tta_of(self)
+        logits = self(x) if flips is None else flip_average(self, x, flips)
+        return {"probs": logits.float().softmax(dim=1), "target": y, "index": index}

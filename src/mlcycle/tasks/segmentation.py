@@ -21,6 +21,7 @@ from mlcycle.core.errors import UserError
 from mlcycle.models.registry import SEGMENTATION_MODELS, build_architecture, preprocessing
 from mlcycle.reports.mask_box_errors import image_iou
 from mlcycle.tasks.base import Monitor, Task, flatten_per_class, register_task
+from mlcycle.tasks.tta import flip_average, tta_of, tta_views
 
 MASK_SAMPLE = 256  # training masks read to count the pixels of each class (chance level)
 
@@ -84,6 +85,9 @@ class SegmentationTask(Task):
         class_weights: one cross-entropy weight per class, or none.
         ignore_index: the mask value that counts for nothing (the same as ``data.ignore_index``).
         gallery_size: how many of the worst validation images ``worst_iou.png`` shows.
+        tta: test-time augmentation for evaluation and export: ``flip`` (horizontal),
+            ``hflip``, ``vflip`` or a list; each flip's logits are flipped back and the
+            softmax averaged per pixel.
     """
 
     task_name = "segmentation"
@@ -98,10 +102,12 @@ class SegmentationTask(Task):
         class_weights: list[float] | None = None,
         ignore_index: int = 255,
         gallery_size: int = 12,
+        tta: str | list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(arch=arch, **kwargs)
         hp = self.hparams
+        tta_views(tta)  # a bad value fails now
         if dice_weight < 0:
             raise UserError(f"model.dice_weight={dice_weight} must be 0 or more")
         if class_weights is not None and len(class_weights) != hp.num_classes:
@@ -195,9 +201,10 @@ class SegmentationTask(Task):
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         """``pred`` (N, H, W) class per pixel, ``target`` (N, H, W), ``index`` (N,), and ``loss``
-        (the batch's mean loss, a scalar)."""
+        (the batch's mean loss, a scalar). With ``tta``, over the mean softmax of the flips."""
         x, y, index = batch
-        logits = self(x).float()
+        flips = tta_of(self)
+        logits = (self(x) if flips is None else flip_average(self, x, flips, dense=True)).float()
         return {"pred": logits.argmax(1), "target": y, "index": index, "loss": self.loss(logits, y)}
 
 
