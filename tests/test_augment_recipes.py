@@ -19,7 +19,7 @@ from mlcycle.core.errors import UserError
 from mlcycle.tasks.base import Task
 from mlcycle.tasks.classification import ClassificationTask
 from mlcycle.tasks.mixing import BatchMix
-from mlcycle.tasks.tta import FlipTTA, flip_average, tta_views
+from mlcycle.tasks.tta import FlipTTA, flip_average, set_tta, tta_views
 
 
 class Plain(ClassificationTask):
@@ -128,6 +128,21 @@ def test_evaluate_averages_the_flips(tta_run):
     assert json.loads((tta_run / "eval_val.json").read_text())["tta"] == ["hflip"]
     assert result["metrics"]["loss"] == pytest.approx(nll(mean, y), abs=1e-5)
     assert result["metrics"]["loss"] != pytest.approx(nll(plain, y), abs=1e-5)
+    with contextlib.redirect_stdout(io.StringIO()):
+        without = evaluate(tta_run, "val", tta="none")  # evaluate's --tta overrides the run's
+    assert without["tta"] is None
+    assert without["metrics"]["loss"] == pytest.approx(nll(plain, y), abs=1e-5)
+
+
+def test_tta_is_refused_where_the_task_has_none():
+    from mlcycle.tasks.detection import DetectionTask
+    from mlcycle.tasks.segmentation import SegmentationTask
+    from mlcycle.tasks.tta import takes_tta
+
+    assert takes_tta(ClassificationTask) and takes_tta(SegmentationTask)
+    assert not takes_tta(DetectionTask)
+    with pytest.raises(UserError, match="--tta='turn' is not a flip"):
+        set_tta(Plain(num_classes=3, in_channels=1), "turn")
 
 
 def test_the_export_holds_the_flips_and_predict_needs_nothing_new(tta_run, tmp_path):
@@ -157,3 +172,40 @@ def test_the_export_holds_the_flips_and_predict_needs_nothing_new(tta_run, tmp_p
     with contextlib.redirect_stdout(lines):
         assert predict([str(out / "model.onnx"), str(image)]) == 0
     assert json.loads(lines.getvalue().splitlines()[0])["class"] in {"red", "green", "blue"}
+
+
+def test_segmentation_tta_in_evaluate_and_the_exported_graph(tmp_path):
+    import onnxruntime as ort
+
+    from mlcycle.commands.train import main as train
+    from mlcycle.data.shapes import write_shape_masks
+    from mlcycle.evaluators.run_split import evaluate
+    from mlcycle.run.loader import Run
+
+    root = write_shape_masks(tmp_path / "shapes", count=16, size=32)
+    args = [
+        f"--config={ROOT / 'configs/segment_quickstart.yaml'}",
+        "--data.source=masks",
+        f"--data.root={root}",
+        "--data.image_size=32",
+        "--data.batch_size=8",
+        "--model.arch_options={width: 8, depth: 2}",
+        "--model.tta=[hflip, vflip]",
+        "--trainer.max_epochs=1",
+        "--trainer.enable_progress_bar=false",
+        f"--run_dir={tmp_path / 'run'}",
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        run = train(args)
+        assert evaluate(run, "val")["tta"] == ["hflip", "vflip"]
+    result, _ = export_run(run, "--format", "onnx")
+    assert result["model_json"]["tta"] == ["hflip", "vflip"] and result["report"]["passed"]
+    net = Run(run).load_model().eval()
+    x = torch.stack([s[0] for s in Run(run).load_data(num_workers=0).dataset("val")]).float()
+    with torch.no_grad():
+        views = [net(x), net(x.flip(-1)).flip(-1), net(x.flip(-2)).flip(-2)]
+    mean = torch.stack([v.softmax(1) for v in views]).mean(0)
+    session = ort.InferenceSession(str(result["out"] / "model.onnx"))
+    got = torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+    assert torch.allclose(got.softmax(1), mean, atol=1e-5)
+    assert not torch.allclose(views[0].softmax(1), mean, atol=1e-3)  # the flips count

@@ -18,6 +18,7 @@ def parser() -> CommandParser:
     p.add_argument("--split", type=Literal["val", "test"], default="val")
     p.add_argument("--checkpoint", type=Literal["best", "last"], default="best")
     p.add_argument("--batch_size", type=int | None, default=None)
+    p.add_argument("--tta", type=str | None, default=None, help="test-time flips instead of the run's model.tta: flip, hflip, vflip, hflip,vflip or none")  # fmt: skip
     return p
 
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from mlcycle.evaluators.run_split import evaluate, report_gate
 
     command = shlex.join(["evaluate.py", *(sys.argv[1:] if argv is None else argv)])
-    result = evaluate(args.run, args.split, args.checkpoint, args.batch_size, command)
+    result = evaluate(args.run, args.split, args.checkpoint, args.batch_size, command, args.tta)
     if args.split == "test" and result["test_evaluations_before"]:
         n = result["test_evaluations_before"] + 1
         print(

@@ -37,6 +37,7 @@ def parser() -> CommandParser:
     p.add_argument("--max_score_diff", type=float, default=1e-4, help="Detection: how far an artifact's score may be from eager's.")  # fmt: skip
     p.add_argument("--force", action="store_true", help="Export even when the run failed its objective on val.")  # fmt: skip
     p.add_argument("--no_reference", action="store_true", help="Skip reference.json (the train/val input statistics and val predictions that mlcycle monitor compares production with).")  # fmt: skip
+    p.add_argument("--tta", type=str | None, default=None, help="Test-time flips inside the graph instead of the run's model.tta: flip, hflip, vflip, hflip,vflip or none.")  # fmt: skip
     return p
 
 

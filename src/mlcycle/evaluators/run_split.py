@@ -13,7 +13,7 @@ from mlcycle.core.record import write_json
 from mlcycle.evaluators import evaluator_for
 from mlcycle.evaluators.ledger import record_test_use
 from mlcycle.run.loader import Run, sha256
-from mlcycle.tasks.tta import tta_of
+from mlcycle.tasks.tta import set_tta, tta_of
 
 
 class GateFailed(UserError):
@@ -28,11 +28,14 @@ def evaluate(
     which: str = "best",
     batch_size: int | None = None,
     command: str | None = None,
+    tta: str | None = None,
 ) -> dict[str, Any]:
-    """Score checkpoint ``which`` on ``split``; write ``eval_<split>.json`` and the figures."""
+    """Score checkpoint ``which`` on ``split``; write ``eval_<split>.json`` and the figures.
+    ``tta``: flips to average over instead of the run's ``model.tta`` (``none``: without)."""
     run = Run(run_dir)
     checkpoint = run.checkpoint(which)
     model = run.load_model(which)
+    set_tta(model, tta)
     evaluator = evaluator_for(model)
     overrides = {"batch_size": batch_size} if batch_size else {}
     data = run.load_data(num_workers=0, **overrides)

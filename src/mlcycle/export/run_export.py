@@ -34,7 +34,7 @@ from mlcycle.monitor.reference import FILE as REFERENCE
 from mlcycle.monitor.reference import write_reference
 from mlcycle.run import tracking
 from mlcycle.run.loader import Run, sha256
-from mlcycle.tasks.tta import tta_of
+from mlcycle.tasks.tta import set_tta, takes_tta, tta_of
 
 FORMATS = ("torchscript", "onnx")
 FILES = {"torchscript": "model.ts", "onnx": "model.onnx", "onnx_int8": "model.int8.onnx"}
@@ -61,6 +61,7 @@ class ExportOptions:
     max_score_diff: float = MAX_SCORE_DIFF
     force: bool = False  # export even when the run failed its objective on val
     no_reference: bool = False  # skip reference.json
+    tta: str | None = None  # flips in the graph instead of the run's model.tta ("none": without)
 
 
 class VerificationFailed(UserError):
@@ -215,6 +216,8 @@ def _export(options: ExportOptions) -> dict[str, Any]:
     run = Run(options.run)
     checkpoint = run.checkpoint(options.checkpoint)
     task_class = import_object(run.config["model"]["class_path"], "class in the run's config.yaml")
+    if options.tta is not None and not takes_tta(task_class):
+        raise UserError(f"--tta: a {task_class.task_name} run has no test-time augmentation")
     done = export_for(task_class.task_name).export_run(run, options)  # tables: on their own
     if done is not None:
         return done
@@ -222,6 +225,7 @@ def _export(options: ExportOptions) -> dict[str, Any]:
     metrics, objective, gate = gate_of_run(run, options.force)
     clock = time.perf_counter()
     task = run.load_model(options.checkpoint)
+    set_tta(task, options.tta)
     exporter = export_for(task.task_name)
     exporter.check_options(options)
     out = prepare_out(Path(options.out) if options.out else run.path / "export")

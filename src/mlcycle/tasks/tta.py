@@ -13,6 +13,7 @@ averaging); :func:`flip_average` is the same computation for a task's ``predict_
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -26,19 +27,17 @@ FLIP_DIMS = {"hflip": -1, "vflip": -2}  # the image axis each flip reverses (NCH
 ALIASES = {"flip": "hflip"}
 
 
-def tta_views(value: str | list[str] | None) -> list[str] | None:
-    """``model.tta`` as a list of flips (``["hflip"]``); ``None`` when off. One line on a
-    value that names no flip."""
-    if value is None or value is False or value in ("none", ""):
+def tta_views(value: str | list[str] | None, key: str = "model.tta") -> list[str] | None:
+    """``model.tta`` as a list of flips (``["hflip"]``); ``None`` when off. A string may list
+    flips with commas (``hflip,vflip``). One line on a value that names no flip."""
+    if value is None or value is False or value in ("none", "null", ""):
         return None
-    names = [value] if isinstance(value, str) else list(value)
+    names = value.split(",") if isinstance(value, str) else list(value)
     flips = [ALIASES.get(str(n), str(n)) for n in names]
     unknown = [n for n in flips if n not in FLIP_DIMS]
     if unknown or not flips:
         choices = ", ".join(["flip", *FLIP_DIMS])
-        raise UserError(
-            f"model.tta={value!r} is not a flip; use one of {choices}, a list of them, or null"
-        )
+        raise UserError(f"{key}={value!r} is not a flip; use one of {choices}, a list, or none")
     return list(dict.fromkeys(flips))
 
 
@@ -46,6 +45,24 @@ def tta_of(task: Any) -> list[str] | None:
     """The flips a loaded task predicts with (its ``tta`` hyperparameter), or ``None``."""
     hparams = getattr(task, "hparams", None) or {}
     return tta_views(hparams.get("tta"))
+
+
+def takes_tta(task_class: type) -> bool:
+    """Whether a task class has the ``tta`` key (classification and segmentation do)."""
+    return "tta" in inspect.signature(task_class.__init__).parameters
+
+
+def set_tta(task: Any, value: str | None) -> None:
+    """``--tta`` of evaluate and export: the loaded task predicts with these flips instead of
+    its run's ``model.tta`` (``none``: without); ``None`` keeps the run's."""
+    if value is None:
+        return
+    if not takes_tta(type(task)):
+        raise UserError(
+            f"--tta: a {getattr(task, 'task_name', type(task).__name__)} run has no "
+            "test-time augmentation; leave --tta out"
+        )
+    task.hparams["tta"] = tta_views(value, "--tta")
 
 
 def mean_probability_logits(outputs: list[torch.Tensor]) -> torch.Tensor:
