@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mlcycle.core.errors import UserError
-from mlcycle.images.selection import deep, report
+from mlcycle.images.selection import backbone, deep, report
 from mlcycle.images.selection.pool import ImagePool, build_image_pool, shrink
 from mlcycle.selection.compare import classic
 from mlcycle.selection.compare.comparison import Comparison
@@ -27,6 +27,7 @@ from mlcycle.selection.compare.out_of_fold import error_analysis, out_of_fold_pr
 from mlcycle.selection.compare.shortlist import eligible, write_shortlist
 from mlcycle.selection.compare.spec import Candidate
 from mlcycle.selection.compare.summary import mean_per_class_f1
+from mlcycle.selection.measure import torch_size
 from mlcycle.selection.runs import train_args
 from mlcycle.selection.scores import SCORES, fold_scores
 
@@ -99,6 +100,7 @@ class ClassificationComparison(ImageComparison):
         super().__init__(*args, **kwargs)
         self._pixels: np.ndarray | None = None
         self._images: dict[int, np.ndarray] = {}
+        self._backbones: dict[str, tuple[backbone.Backbone, np.ndarray]] = {}
 
     def score_fold(self, values: np.ndarray, target: np.ndarray) -> dict[str, Any]:
         return fold_scores(values, target, len(self.pool.class_names))
@@ -129,7 +131,11 @@ class ClassificationComparison(ImageComparison):
             )
         train_rows, fold_rows = self.pool.fold_rows(fold)
         source = candidate.embeddings_of
-        if source is None:
+        start, network = "", None
+        if candidate.features != "pixels" and source is None:  # backbone:<arch>, run:<dir>
+            network, features = self.network_features(candidate)
+            to_features, start = network.embed, network.start
+        elif source is None:
             features = self.pixels()
             size = self.spec.classic_size
 
@@ -138,7 +144,8 @@ class ClassificationComparison(ImageComparison):
                 return np.stack(rows).reshape(len(rows), -1).astype(np.float32) / 255.0
         else:
             features, to_features = self.embeddings(source, fold)
-        return classic.run_fold(
+            start = f"embeddings:{source}"
+        result = classic.run_fold(
             candidate,
             features,
             self.pool.target,
@@ -149,6 +156,27 @@ class ClassificationComparison(ImageComparison):
             to_features,
             self.fold_images(fold),
         )
+        if network is not None:  # the model served is the network and the classic model
+            params, size = torch_size(network.network)
+            result["params"] += params
+            result["size_mb"] = round(result["size_mb"] + size, 4)
+        return {**result, "start": start}
+
+    def network_features(self, candidate: Candidate) -> tuple[backbone.Backbone, np.ndarray]:
+        """The candidate's network (a pretrained backbone or a run's) and every pool image's
+        embedding, computed once per comparison (kept under ``features/``)."""
+        key = backbone.cache_key(candidate, self.pool.digest)
+        if key not in self._backbones:
+            if candidate.source("run") is not None:
+                network = backbone.run_backbone(candidate)
+            else:
+                data = self.data
+                network = backbone.pretrained_backbone(
+                    candidate, data.in_channels, data.normalization, data.image_size
+                )
+            file = self.out / "features" / f"{key}.npz"
+            self._backbones[key] = (network, backbone.pool_embeddings(network, self.pool, file))
+        return self._backbones[key]
 
     def embeddings(self, source: str, fold: int):
         from mlcycle.run.loader import Run

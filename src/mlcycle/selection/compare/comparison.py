@@ -31,6 +31,7 @@ from mlcycle.core.imports import import_object
 from mlcycle.core.objective import for_monitor
 from mlcycle.core.record import Stopwatch, library_versions, write_json
 from mlcycle.selection.compare.spec import Candidate, CompareSpec
+from mlcycle.selection.compare.start import run_start
 from mlcycle.selection.config import build_data
 from mlcycle.selection.folds import Pool
 from mlcycle.selection.runs import error_line
@@ -206,11 +207,19 @@ class Comparison:
             "candidate": candidate.name,
             "family": candidate.kind,
             **{k: result[k] for k in ("fit_s", "latency_ms", "params", "size_mb")},
+            "start": self.start_of(candidate, fold, result),
             "wall_s": clock.seconds,
             "scores": scores,
         }
         write_json(folder / FOLD_RESULT, record)
         return record
+
+    def start_of(self, candidate: Candidate, fold: int, result: dict[str, Any]) -> str:
+        """Where the candidate-fold started: its run's resolved config.yaml says it (scratch,
+        the weights, ``init_from:<run>``); a fold fitted here says it in ``result["start"]``."""
+        if self.trains_runs(candidate):
+            return run_start(self.fold_dir(candidate, fold))
+        return str(result.get("start") or "")
 
     def fold_outputs(self, folder: Path, result: dict[str, Any]) -> dict[str, Any]:
         """Save the fold's out-of-fold predictions; return its scores."""

@@ -20,6 +20,7 @@ COLUMNS = (
     "rank",
     "candidate",
     "family",
+    "start",
     "metric",
     "mean",
     "std",
@@ -78,7 +79,18 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def console_table(rows: list[dict[str, Any]], top: int = 10) -> str:
     """The top rows, aligned, for the terminal."""
-    keys = ("rank", "candidate", "family", "mean", "std", "fit_s", "latency_ms", "gate", "budget")
+    keys = (
+        "rank",
+        "candidate",
+        "family",
+        "start",
+        "mean",
+        "std",
+        "fit_s",
+        "latency_ms",
+        "gate",
+        "budget",
+    )
     table = [list(keys)] + [[_cell(k, r.get(k)) for k in keys] for r in rows[:top]]
     widths = [max(len(line[i]) for line in table) for i in range(len(keys))]
     return "\n".join(

@@ -11,6 +11,8 @@ candidates:
   - {name: logreg, estimator: sklearn.linear_model.LogisticRegression, params: {max_iter: 500}}
   - {name: logreg_pca, estimator: sklearn.linear_model.LogisticRegression, pca: 32}
   - {name: svc_emb, estimator: sklearn.svm.SVC, features: embeddings:small_cnn}
+  - {name: probe, estimator: sklearn.linear_model.LogisticRegression, features: backbone:resnet18}
+  - {name: probe_run, estimator: sklearn.linear_model.LogisticRegression, features: run:runs/pre}
 ```
 """
 
@@ -30,7 +32,10 @@ from mlcycle.selection.keys import check_keys, key_error, string_list
 
 DEEP_KEYS = {"name", "config", "args"}
 # config and args: a table comparison's classic candidate is a train.py run too
+BACKBONE_KEYS = {"weights", "pretrained", "image_size"}  # classic on backbone:<arch> only
 CLASSIC_KEYS = {"name", "estimator", "params", "pca", "scale", "features", "config", "args"}
+CLASSIC_KEYS |= BACKBONE_KEYS
+FEATURES = "'pixels', 'embeddings:<deep candidate>', 'backbone:<arch>' or 'run:<run dir>'"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -46,7 +51,12 @@ class Entry:
         params: classic: the estimator's parameters
         pca: classic: PCA components (or a variance share) before it
         scale: classic: standardize the features first (default true)
-        features: classic: pixels (default) or embeddings:<deep candidate>
+        features: classic: pixels (default), embeddings:<deep candidate> (each fold's
+            network), backbone:<arch> (a pretrained network: a linear probe) or run:<run dir>
+            (an earlier train.py run's network)
+        weights: backbone: the weights by name (IMAGENET1K_V1, a timm tag) or a local file
+        pretrained: backbone: the architecture's default weights (default true unless weights)
+        image_size: backbone: the size images are resized to (default: the weights' own)
     """
 
     name: str
@@ -57,6 +67,9 @@ class Entry:
     pca: int | float | None = None
     scale: bool | None = None
     features: str | None = None
+    weights: str | None = None
+    pretrained: bool | None = None
+    image_size: int | None = None
 
 
 @dataclass
@@ -72,11 +85,19 @@ class Candidate:
     params: dict[str, Any] = field(default_factory=dict)
     pca: int | float | None = None  # classic: PCA components (or variance share) before it
     scale: bool = True  # classic: standardize the features first
-    features: str = "pixels"  # classic: "pixels" or "embeddings:<deep candidate>"
+    features: str = "pixels"  # classic: pixels, embeddings:<deep>, backbone:<arch>, run:<dir>
+    weights: str | None = None  # backbone: weights by name or a local file
+    pretrained: bool = True  # backbone: the default weights when no weights are named
+    image_size: int | None = None  # backbone: the input size (default: the weights')
+
+    def source(self, kind: str) -> str | None:
+        """What follows ``<kind>:`` in ``features`` (a deep candidate, an arch, a run dir)."""
+        head, _, rest = self.features.partition(":")
+        return rest if head == kind and rest else None
 
     @property
     def embeddings_of(self) -> str | None:
-        return self.features.split(":", 1)[1] if self.features.startswith("embeddings:") else None
+        return self.source("embeddings")
 
 
 @dataclass
@@ -100,7 +121,7 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--fold_seed", type=int, default=42, help="seed of the fold assignment")
     parser.add_argument("--objective", type=dict[str, Any] | None, default=None, help="the gate (default: the base config's), e.g. {metric: val/f1, min: 0.95}")  # fmt: skip
     parser.add_argument("--classic_size", type=int, default=32, help="classic models see images resized to at most this per side")  # fmt: skip
-    parser.add_argument("--candidates", type=list[Entry], default=[], help="the candidates: {name, config, args} (deep) or {name, estimator, params, pca, scale, features} (classic)")  # fmt: skip
+    parser.add_argument("--candidates", type=list[Entry], default=[], help="the candidates: {name, config, args} (deep) or {name, estimator, params, pca, scale, features, weights, pretrained, image_size} (classic)")  # fmt: skip
 
 
 def candidate(raw: Namespace | dict[str, Any]) -> Candidate:
@@ -116,8 +137,14 @@ def candidate(raw: Namespace | dict[str, Any]) -> Candidate:
     if not given["estimator"]:
         raise UserError(f"{where}: 'estimator' is an import path like sklearn.svm.SVC")
     features = str(given.get("features") or "pixels")
-    if features != "pixels" and not features.startswith("embeddings:"):
-        raise UserError(f"{where}: 'features' is 'pixels' or 'embeddings:<deep candidate>'")
+    head, _, rest = features.partition(":")
+    if features != "pixels" and (head not in ("embeddings", "backbone", "run") or not rest):
+        raise UserError(f"{where}: 'features' is {FEATURES}; got '{features}'")
+    extra = sorted(BACKBONE_KEYS & set(given))
+    if extra and head != "backbone":
+        raise UserError(f"{where}: '{extra[0]}' goes with features: backbone:<arch> only")
+    if given.get("image_size") is not None and given["image_size"] < 8:
+        raise UserError(f"{where}: 'image_size' is a side in pixels (8 or more)")
     return Candidate(
         given["name"],
         "classic",
@@ -126,6 +153,9 @@ def candidate(raw: Namespace | dict[str, Any]) -> Candidate:
         pca=given.get("pca"),
         scale=bool(given.get("scale", True)),
         features=features,
+        weights=given.get("weights"),
+        pretrained=bool(given.get("pretrained", "weights" not in given)),
+        image_size=given.get("image_size"),
         configs=configs,
         args=args,
     )

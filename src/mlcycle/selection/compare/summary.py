@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from mlcycle.selection.compare.start import candidate_start
 from mlcycle.selection.scores import gate_of
 
 VERDICT = {True: "PASS", False: "FAIL", None: "-"}
@@ -22,6 +23,7 @@ def summarize(candidate: Any, records: list[dict[str, Any]], comparison: Any) ->
     key, mode = comparison.score_key()
     metric = f"val/{key}"
     row: dict[str, Any] = {"candidate": candidate.name, "family": candidate.kind, "metric": metric}
+    row["start"] = candidate_start(records)
     failed = [r for r in records if r.get("status") != "finished"]
     if failed:
         row.update(mean=None, std=None, error=f"fold {failed[0]['fold']}: {failed[0]['error']}")
