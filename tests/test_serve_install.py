@@ -183,6 +183,16 @@ def test_missing_extra_is_one_line(serve_venv):
         assert done.returncode == 2, (command, done.stderr)
         assert done.stderr.startswith(f"error: mlcycle {command} needs the '"), done.stderr
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    api = (
+        "import mlcycle\n"
+        "try:\n    mlcycle.train('configs/quickstart.yaml')\n"
+        "except mlcycle.MissingExtra as error:\n    print(error.extra, isinstance(error, mlcycle.UserError), error)\n"
+    )
+    done = in_venv(serve_venv, "python", "-c", api)
+    assert done.stdout == (
+        "train True mlcycle.train needs the 'train' extra (torch is not installed): "
+        "pip install 'mlcycle[train]'\n"
+    ), done.stderr
 
 
 @pytest.fixture(scope="module")

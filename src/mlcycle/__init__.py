@@ -7,7 +7,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("train", "Run", "load", "Model", "compare", "UserError")
+_API = ("train", "Run", "load", "Model", "compare", "UserError", "WrongType", "MissingExtra")
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,8 @@
 Every name is imported on first use: ``import mlcycle`` imports neither torch nor Lightning,
 and ``mlcycle.load`` (an exported model) never does. Errors a user can fix are
 :class:`mlcycle.UserError` with the message the command prints; an argument of the wrong type is
-:class:`mlcycle.api.WrongType`, a ``UserError`` and a ``TypeError`` (docs/api.md)."""
+:class:`mlcycle.WrongType`, a ``UserError`` and a ``TypeError``; a part whose extra is not
+installed is :class:`mlcycle.MissingExtra`, a ``UserError`` naming the extra (docs/api.md)."""
 
 from mlcycle.core.imports import lazy_names
 
@@ -22,6 +23,7 @@ _LAZY = {
     "compare": "mlcycle.api.comparison",
     "UserError": "mlcycle.core.errors",
     "WrongType": "mlcycle.api.errors",
+    "MissingExtra": "mlcycle.core.extras",
 }
 
 

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 from mlcycle.api.arguments import expect, override_args
 from mlcycle.api.errors import user_errors
 from mlcycle.core.errors import UserError
+from mlcycle.core.extras import needs_extras
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
+@needs_extras("mlcycle.compare")
 def compare(
     config: str | os.PathLike,
     folds: int | None = None,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from mlcycle.api.arguments import expect
 from mlcycle.api.errors import WrongType, user_errors
 from mlcycle.core.errors import UserError
+from mlcycle.core.extras import needs_extras
 from mlcycle.run.folder import read_run_dir
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class Run:
         return json.loads(self._file("metrics.json").read_text())
 
     @property
+    @needs_extras("Run.history")
     def history(self) -> pd.DataFrame:
         """history.csv: one row per epoch, a column per logged number."""
         import pandas as pd
@@ -65,6 +67,7 @@ class Run:
         that a notebook shows as images (``run.figures["misclassified"]``)."""
         return {p.stem: Figure(p) for p in sorted(self.path.glob("*.png"))}
 
+    @needs_extras("Run.evaluate")
     def evaluate(
         self, split: str = "val", checkpoint: str = "best", batch_size: int | None = None
     ) -> dict[str, Any]:
@@ -82,6 +85,7 @@ class Run:
         with user_errors():
             return evaluate(self.path, split, checkpoint, batch_size, command)
 
+    @needs_extras("Run.export")
     def export(
         self, format: str | list[str] | None = None, quantize: str | None = None, **options: Any
     ) -> Path:

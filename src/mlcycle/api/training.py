@@ -10,6 +10,7 @@ from mlcycle.api.arguments import override_args, paths
 from mlcycle.api.errors import user_errors
 from mlcycle.api.run import Run
 from mlcycle.core.errors import UserError
+from mlcycle.core.extras import needs_extras
 
 
 def train_args(config: str | os.PathLike | list, overrides: dict[str, Any]) -> list[str]:
@@ -20,6 +21,7 @@ def train_args(config: str | os.PathLike | list, overrides: dict[str, Any]) -> l
     return args + override_args(overrides)
 
 
+@needs_extras("mlcycle.train")
 def train(config: str | os.PathLike | list, **overrides: Any) -> Run:
     """Train as ``train.py --config CONFIG ...`` does and return the finished run.
 

@@ -28,6 +28,7 @@ import atexit
 import importlib
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import threading
@@ -104,6 +105,9 @@ def _lower_priority() -> None:
 
 
 def _worker_main() -> None:
+    # Ctrl-C (or a notebook's interrupt) is for the parent, which ends the worker by closing
+    # its stdin; the worker itself prints no traceback for it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _lower_priority()
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr  # anything a library prints must not corrupt the answers
