@@ -220,7 +220,10 @@ def test_run_without_checkpoint(exported, tmp_path, capsys):
         (["--out", "{file}/export"], "cannot write to output folder"),
         (["--opset", "99"], "--opset 99 is not supported"),
         (["--format", "torchscript", "--quantize", "int8"], "add onnx to --format"),
-        (["--format", "tflite"], "invalid choice"),
+        (
+            ["--format", "tflite"],
+            "key 'format': expected one of 'torchscript', 'onnx', got 'tflite'",
+        ),
     ],
 )
 def test_usage_errors(exported, tmp_path, capsys, args, message):
