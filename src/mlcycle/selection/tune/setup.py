@@ -162,7 +162,17 @@ class Tuning:
 
 
 def _build(section: dict[str, Any], links: dict[str, Any]) -> Any:
+    """Build a config section's class; a task without reading any weights: its weights' names
+    (and its ``init_from`` run) are checked, their files read only by the trials."""
+    from mlcycle.tasks.init_from import check_init_run, restoring
+
     cls = import_object(section["class_path"], "class")
     kwargs = dict(section.get("init_args") or {})
     kwargs.update({k: v for k, v in links.items() if k in getattr(cls, "linked", ())})
-    return cls(**kwargs)
+    names = getattr(cls, "weights_preprocessing", None)
+    if names is None:
+        return cls(**kwargs)
+    names(kwargs)  # an unknown architecture or weights tag: one line, nothing downloaded
+    check_init_run(kwargs.get("init_from"), cls)
+    with restoring():
+        return cls(**kwargs)
