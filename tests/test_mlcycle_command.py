@@ -128,6 +128,7 @@ def test_either_spelling_and_print_config(mlcycle, tmp_path):
         "split": "test",
         "checkpoint": "best",
         "batch_size": 8,
+        "tta": None,
     }
 
 

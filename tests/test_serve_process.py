@@ -40,7 +40,7 @@ def images(exported) -> list[tuple[str, bytes]]:
 # mlcycle.core and the serve command cannot be imported (export_helpers.BLOCKER exits 99 if one
 # was anyway).
 SERVING = ("serve", "edge", "core", "commands", "templates", "__init__", "__pycache__")
-COMMAND = ("serve", "guard", "__init__", "__pycache__")
+COMMAND = ("serve", "guard", "parser", "__init__", "__pycache__")
 SOURCE = ROOT / "src" / "mlcycle"
 TRAINING = tuple(f"mlcycle.{p.stem}" for p in SOURCE.iterdir() if p.stem not in SERVING)
 TRAINING += tuple(

@@ -17,8 +17,8 @@ from typing import Any
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from mlcycle.core.errors import UserError
+from mlcycle.core.keys import key_error
 from mlcycle.edge.options import either_spelling
-from mlcycle.selection.keys import key_error
 
 CONFIG_HELP = "a YAML file of this command's keys; repeat it to compose several (a later one wins)"
 SKIPPED = {"help", "print_config", "config"}

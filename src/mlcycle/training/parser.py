@@ -13,9 +13,9 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
 from mlcycle.core.errors import fail
+from mlcycle.core.messages import explain
 from mlcycle.tasks.base import Task
 from mlcycle.training import cache
-from mlcycle.training.messages import explain
 from mlcycle.training.schema import (
     DEFAULT_DATA,
     DEFAULT_MODEL,

@@ -5,7 +5,7 @@ train.py's parser rebuilt from the cached key schema (:func:`mlcycle.training.sc
 The rebuilt parser reads the ``--config`` files and the dotted overrides as the full parser
 does: the same keys, groups and ``class_path`` classes, and the same types where a type is built
 from int, float, bool, str, None and Literal (any other argument takes any value there). So it
-finds the mistake the full parser finds, and :mod:`mlcycle.training.messages` words it the same
+finds the mistake the full parser finds, and :mod:`mlcycle.core.messages` words it the same
 way. Its answer is taken when it is an unknown key (one not inside a known argument:
 ``--trainer.callbacks.patience`` may be the full parser's to read) or a value of the wrong type.
 A missing or unparsable ``--config`` file is answered first, from the files alone (no schema
@@ -31,8 +31,8 @@ from typing import Any
 
 import yaml
 
+from mlcycle.core.messages import explain
 from mlcycle.training import cache
-from mlcycle.training.messages import explain
 
 HELP_TEXTS = 20  # the help texts kept (one per command line asking for help), newest last
 _HELP = re.compile(r"--[\w.]+\.help(=.*)?")

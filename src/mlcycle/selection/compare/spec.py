@@ -27,8 +27,8 @@ from typing import Any
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from mlcycle.core.errors import UserError
+from mlcycle.core.keys import check_keys, key_error, string_list
 from mlcycle.core.yaml_files import read_mapping
-from mlcycle.selection.keys import check_keys, key_error, string_list
 
 DEEP_KEYS = {"name", "config", "args"}
 # config and args: a table comparison's classic candidate is a train.py run too

@@ -23,8 +23,8 @@ from typing import Any
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from mlcycle.core.errors import UserError
+from mlcycle.core.keys import key_error, string_list
 from mlcycle.core.yaml_files import read_mapping
-from mlcycle.selection.keys import key_error, string_list
 from mlcycle.selection.tune.space import Param, parse_space
 
 

@@ -1,6 +1,6 @@
 """Typed keys for the selection YAML files (compare, tune) and the commands' options: a
 jsonargparse error worded as one line naming the key, with the closest valid key
-(:func:`mlcycle.training.messages.closest_name` and its usual words, as train.py's errors)."""
+(:func:`mlcycle.core.messages.closest_name` and its usual words, as train.py's errors)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from mlcycle.core.errors import UserError
-from mlcycle.training.messages import SYNONYMS, closest_name, expected_text
+from mlcycle.core.messages import SYNONYMS, closest_name, expected_text
 
 _UNKNOWN = (
     r"unrecognized arguments:\s*(-[\w.\-+]+)",
