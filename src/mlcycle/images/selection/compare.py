@@ -6,8 +6,9 @@ fold, scored by its run's own val metrics (``metrics.json``, the best epoch).
 
 :class:`ClassificationComparison` (classification): folds stratified by class; each deep fold
 model predicts its fold, so candidates are scored on out-of-fold probabilities with the same
-definitions for every family, and classic candidates (scikit-learn estimators on resized pixels
-or on a deep candidate's embeddings) join them. The report adds the error analysis,
+definitions for every family, and classic candidates (scikit-learn estimators on resized pixels,
+on a deep candidate's embeddings, or on a pretrained backbone's or an earlier run's: a linear
+probe, :mod:`mlcycle.images.selection.backbone`) join them. The report adds the error analysis,
 highest-loss galleries, importance maps and the shortlist.
 """
 
