@@ -231,3 +231,19 @@ def test_a_table_module_declares_the_table_kind():
     from mlcycle.tables import TabularData
 
     assert quality_of(TabularData(source="builtin", path="messy", target="churn")).task == "tabular"
+
+
+def test_a_training_config_with_every_train_key_validates(tmp_path):
+    """The config that trains (objective, run_dir, finder keys: train.py's own) also
+    validates: the data tools read it and ignore what is not data."""
+    from mlcycle.quality.config import data_parser, parse
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "objective: {metric: val/f1, min: 0.9}\nrun_dir: runs/x\nckpt_path: last\n"
+        "strict_learning: true\nfind_lr: apply\nfind_lr_steps: 50\nfind_batch_size: false\n"
+        "find_batch_size_trials: null\n"
+    )
+    for configs in (["configs/quickstart.yaml"], ["configs/quickstart.yaml", str(config)]):
+        cfg = parse(data_parser(), [a for c in configs for a in ("--config", c)])
+        assert cfg.data.class_path == "mlcycle.data.ImageClassificationData"
