@@ -152,7 +152,10 @@ def test_bad_configs_fail_in_one_line(tmp_path, capsys):
 
     data = write_folder(tmp_path / "images", per_class=4)
     cases = [
-        ([{"name": "x", "estimator": "sklearn.svm.SVC", "bogus": 1}], "unknown key 'candidates.bogus'"),
+        (
+            [{"name": "x", "estimator": "sklearn.svm.SVC", "bogus": 1}],
+            "unknown key 'candidates.bogus'",
+        ),
         ([{"name": "x", "estimator": "sklearn.linear_model.Nope"}], "cannot be imported"),
         (
             [{"name": "x", "estimator": "sklearn.svm.SVC", "features": "embeddings:cnn"}],
