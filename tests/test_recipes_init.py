@@ -3,6 +3,7 @@ and re-initialised; a segmentation backbone from a classifier run; another task 
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -38,6 +39,22 @@ def test_init_from_loads_equal_layers_and_names_a_new_classifier(trained_run):
     assert lines[-1].endswith(
         f"{len(own) - 2} of {len(own)} tensors loaded from best.ckpt, 2 re-initialised"
     )
+
+
+def test_other_classes_of_the_same_count_get_a_new_head(trained_run):
+    """Three other classes: every shape fits, yet the head's rows would name the wrong
+    classes, so it is not loaded and the line says so; the same classes keep it."""
+    source = checkpoint_tensors(trained_run)
+    other = ClassificationTask(num_classes=3, in_channels=1, init_from=str(trained_run))
+    lines = load_init(other.model, other._init_run, ["cat", "dog", "bird"])
+    assert not torch.equal(other.model.state_dict()["head.2.weight"], source["head.2.weight"])
+    assert torch.equal(other.model.state_dict()["features.0.0.weight"], source["features.0.0.weight"])
+    assert "are not this data's: its head (head.2.weight, head.2.bias) re-initialised" in lines[0]
+    classes = json.loads((trained_run / "data.json").read_text())["class_names"]
+    kept = ClassificationTask(num_classes=3, in_channels=1, init_from=str(trained_run))
+    lines = load_init(kept.model, kept._init_run, classes)
+    assert torch.equal(kept.model.state_dict()["head.2.weight"], source["head.2.weight"])
+    assert lines[-1].endswith(f"{len(source)} of {len(source)} tensors loaded from best.ckpt")
 
 
 def test_init_from_in_train_py_and_the_run_loads_without_it(trained_run, tmp_path, capsys):

@@ -225,7 +225,7 @@ class Task(LightningModule):
         run, self._init_run = self._init_run, None
         data = getattr(self.trainer, "datamodule", None)
         check_data_kind(run, self.task_name, getattr(data, "data_kind", None))
-        lines = load_init(network(self, "init_from"), run)
+        lines = load_init(network(self, "init_from"), run, self.class_names)
         if self.trainer.is_global_zero:
             print("\n".join(lines))
 

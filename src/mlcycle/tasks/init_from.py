@@ -17,6 +17,7 @@ when training starts (``Task.configure_model``), from ``checkpoints/best.ckpt`` 
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,6 +30,7 @@ import yaml
 from torch import nn
 
 from mlcycle.core.errors import UserError
+from mlcycle.models.groups import layer_groups
 
 CHECKPOINT = Path("checkpoints") / "best.ckpt"
 PREFIXES = ("", "backbone.", "backbone.body.", "encoder.")
@@ -118,8 +120,10 @@ def _declared(section: Any, attribute: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def load_init(network: nn.Module, run: InitRun) -> list[str]:
-    """Load ``run``'s weights into ``network``; returns the lines that say what happened."""
+def load_init(network: nn.Module, run: InitRun, class_names: list[str] | None = None) -> list[str]:
+    """Load ``run``'s weights into ``network``; returns the lines that say what happened. When
+    the run was trained on other classes than ``class_names``, its head is not loaded (its
+    rows would name the wrong classes) even where the shapes agree."""
     try:
         checkpoint = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a bad file
@@ -134,11 +138,12 @@ def load_init(network: nn.Module, run: InitRun) -> list[str]:
         raise UserError(
             f"model.init_from '{run.path}': no tensor of its network fits this one; is it another architecture?"
         )
+    lines = _new_classes(network, run, class_names, equal)
     network.load_state_dict(equal, strict=False)
-    lines = [
+    lines += [
         f"init_from: {k} re-initialised (shape {tuple(source[s].shape)} in the run, {tuple(own[k].shape)} here)"
         for k, s in mapping.items()
-        if k not in equal
+        if k not in equal and own[k].shape != source[s].shape
     ]
     new = len(own) - len(mapping)
     lines.append(
@@ -162,3 +167,26 @@ def best_mapping(source: dict[str, Any], own: dict[str, Any]) -> dict[str, str]:
             if len(mapping) > len(best):
                 best = mapping
     return best
+
+
+def _new_classes(
+    network: nn.Module, run: InitRun, class_names: list[str] | None, equal: dict[str, Any]
+) -> list[str]:
+    """Drop the head's tensors from ``equal`` when the run's classes are not ``class_names``;
+    the line that says so (none when the classes agree or are unknown)."""
+    data_file = run.path / "data.json"
+    if not class_names or not data_file.is_file():
+        return []
+    before = json.loads(data_file.read_text()).get("class_names")
+    if not before or list(before) == list(class_names):
+        return []
+    head = {id(p) for p in layer_groups(network)[-1].parameters()}
+    dropped = [k for k, p in network.named_parameters() if id(p) in head and k in equal]
+    for key in dropped:
+        del equal[key]
+    if not dropped:
+        return []
+    return [
+        f"init_from: the run's classes ({', '.join(map(str, before[:6]))}{', ...' if len(before) > 6 else ''}) "
+        f"are not this data's: its head ({', '.join(dropped)}) re-initialised"
+    ]
