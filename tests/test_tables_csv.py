@@ -85,3 +85,24 @@ def test_unknown_suffix_through_train_py_exits_2_with_one_line(tmp_path, monkeyp
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and ".csv, .parquet, .pq" in err[0]
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_data_class_on_the_command_line_gets_its_own_defaults(tmp_path, monkeypatch, capsys):
+    """No config: ``--data=mlcycle.tables.TabularData`` starts from that class's defaults, not
+    the built-in digits' (``source: digits`` is not carried over)."""
+    import yaml
+
+    from mlcycle.commands.train import main
+    from mlcycle.training.cli import given_class
+
+    churn_csv(tmp_path / "churn.csv")
+    monkeypatch.chdir(tmp_path)
+    args = ["--data=mlcycle.tables.TabularData", "--data.path=churn.csv", "--data.target=churn"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--model=mlcycle.tables.TabularTask", "--print_config"])
+    assert exit_info.value.code == 0
+    data = yaml.safe_load(capsys.readouterr().out)["data"]
+    assert data["class_path"] == "mlcycle.tables.TabularData"
+    assert data["init_args"]["source"] is None and data["init_args"]["path"] == "churn.csv"
+    assert given_class(["--data.class_path", "a.B"], "data") == "a.B"
+    assert given_class(["--data=my_data.yaml", "--data={'class_path': 'a.B'}"], "data") is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,9 @@ class MLCycleCLI(LightningCLI):
             parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        data_class = given_class(args if isinstance(args, list) else sys.argv[1:], "data")
+        if data_class:  # its own defaults, not the built-in digits' carried over (source)
+            parser.set_defaults({"data": {"class_path": data_class}})
         try:
             super().parse_arguments(parser, args)
         finally:  # a run, --help or an error: the next train.py answers a bad key before Lightning
@@ -206,6 +210,19 @@ def run_loggers(given: Any, run_dir: Path) -> Any:
             save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False
         )
     return given
+
+
+def given_class(argv: list[str], group: str) -> str | None:
+    """The class path the command line gives ``group`` (``--data=pkg.Class``,
+    ``--data.class_path pkg.Class``), if any."""
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name in (f"--{group}", f"--{group}.class_path"):
+            value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+            is_file = "/" in value or value.endswith((".yaml", ".yml", ".json"))
+            if "." in value and not value.lstrip().startswith(("{", "[")) and not is_file:
+                return value
+    return None
 
 
 def add_finder_arguments(parser: LightningArgumentParser) -> None:
