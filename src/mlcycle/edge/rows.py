@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .csv_format import csv_format
 from .model import UsageError
 
 NA_TEXT = frozenset(  # what pandas.read_csv reads as missing by default
@@ -95,10 +96,12 @@ def date_part(value: Any, part: str) -> float:
 
 
 def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    """The header and the data rows of a CSV file (UTF-8, a BOM allowed)."""
+    """The header and the data rows of a CSV file, its delimiter and encoding detected as
+    training detects them (:func:`.csv_format.csv_format`: ``;`` or tab, cp1252 or latin-1)."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+        delimiter, encoding = csv_format(path)
+        with path.open(newline="", encoding=encoding) as fh:
+            rows = list(csv.reader(fh, delimiter=delimiter))
     except FileNotFoundError as exc:
         raise UsageError(f"CSV file '{path}' does not exist") from exc
     except (OSError, UnicodeDecodeError, csv.Error) as exc:

@@ -64,6 +64,9 @@ class TabularData(LightningDataModule):
             ``diabetes``, ``messy``).
         url: SQLAlchemy URL of the database (``sql``), opened read-only.
         query: the SELECT whose rows are the table (``sql``).
+        delimiter: the CSV delimiter (``;``, ``tab``, ...); unset: sniffed from the first lines.
+        encoding: the CSV encoding (``utf-8``, ``cp1252``, ``latin-1``, ...); unset: UTF-8 (a
+            BOM allowed), else cp1252, else latin-1, the first that decodes the whole file.
         target: the label column.
         task: ``auto`` (text, boolean and integer targets with at most 20 values are
             classification, other numbers regression), ``classification`` or ``regression``.
@@ -92,6 +95,8 @@ class TabularData(LightningDataModule):
         path: str | None = None,
         url: str | None = None,
         query: str | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
         target: str | None = None,
         task: Literal["auto", "classification", "regression"] = "auto",
         drop: list[str] | None = None,

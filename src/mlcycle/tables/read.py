@@ -7,6 +7,8 @@ path or a failing query is a one-line :class:`~mlcycle.core.errors.UserError`.
 
 from __future__ import annotations
 
+import csv
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,9 +16,11 @@ import pandas as pd
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.registry import Registry
+from mlcycle.edge.csv_format import csv_format, header_duplicates
 
 TableReader = Callable[..., pd.DataFrame]
-# A reader is ``fn(path=..., url=..., query=...) -> DataFrame`` and ignores what it does not use.
+# A reader is ``fn(path=..., url=..., query=..., delimiter=..., encoding=...) -> DataFrame`` and
+# ignores what it does not use.
 TABLE_SOURCES: Registry[TableReader] = Registry(
     "table source", "data.source", "mlcycle.table_sources"
 )
@@ -42,7 +46,12 @@ def source_of(source: str | None, path: str | None, url: str | None = None) -> s
 
 
 def read_table(
-    source: str, path: str | None = None, url: str | None = None, query: str | None = None
+    source: str,
+    path: str | None = None,
+    url: str | None = None,
+    query: str | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
 ) -> pd.DataFrame:
     """The table of ``source`` (``csv``, ``parquet``, ``sql`` or ``builtin``) as a DataFrame.
 
@@ -51,8 +60,12 @@ def read_table(
         path: the file (``csv``, ``parquet``), or the built-in table's name (``builtin``).
         url: a SQLAlchemy URL (``sql``); SQLite files are opened read-only.
         query: the SELECT to run (``sql``).
+        delimiter: the CSV delimiter (``csv``); unset: sniffed from the first lines.
+        encoding: the CSV encoding (``csv``); unset: UTF-8 (a BOM allowed), else cp1252, else
+            latin-1, the first that decodes the whole file.
     """
-    frame = TABLE_SOURCES.get(source)(path=path, url=url, query=query)
+    reader = TABLE_SOURCES.get(source)
+    frame = reader(path=path, url=url, query=query, delimiter=delimiter, encoding=encoding)
     if frame.shape[1] == 0 or len(frame) == 0:
         where = path or query or source
         raise UserError(f"the table '{where}' has no rows or no columns; check data.path")
@@ -77,13 +90,65 @@ def _one_line(exc: BaseException) -> str:
 
 
 @TABLE_SOURCES.register("csv")
-def read_csv(path: str | None = None, **_: object) -> pd.DataFrame:
-    """A CSV file with a header row; empty cells and ``NA``/``n/a``/``null`` are missing."""
+def read_csv(
+    path: str | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    **_: object,
+) -> pd.DataFrame:
+    """A CSV file with a header row; empty cells and ``NA``/``n/a``/``null`` are missing. Its
+    delimiter and encoding are detected (:func:`mlcycle.edge.csv_format.csv_format`) unless
+    given; a header naming a column twice is read as pandas names it (``x``, ``x.1``), with a
+    warning."""
     file = _file(path, "CSV")
+    delimiter, encoding = _csv_format(file, path, delimiter, encoding)
     try:
-        return pd.read_csv(file, low_memory=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        frame = pd.read_csv(file, sep=delimiter, encoding=encoding, low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"table file '{path}' is not {encoding}: {_one_line(exc)}; set data.encoding "
+            "(utf-8, cp1252, latin-1, ...)"
+        ) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
         raise UserError(f"table file '{path}' cannot be read as CSV: {_one_line(exc)}") from exc
+    _warn_duplicates(file, path, delimiter, encoding)
+    return frame
+
+
+def _csv_format(
+    file: Path, path: str | None, delimiter: str | None, encoding: str | None
+) -> tuple[str, str]:
+    given = encoding
+    try:
+        delimiter, encoding = csv_format(file, delimiter, encoding)
+    except LookupError as exc:
+        raise UserError(f"data.encoding '{encoding}' is not an encoding Python knows") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"table file '{path}' is not {encoding}: {_one_line(exc)}; set data.encoding"
+        ) from exc
+    except OSError as exc:
+        raise UserError(f"table file '{path}' cannot be read: {_one_line(exc)}") from exc
+    if not given and encoding != "utf-8-sig":
+        print(
+            f"note: table file '{path}' is not UTF-8; read as {encoding} "
+            "(set data.encoding to choose another)",
+            file=sys.stderr,
+        )
+    return delimiter, encoding
+
+
+def _warn_duplicates(file: Path, path: str | None, delimiter: str, encoding: str) -> None:
+    with file.open(newline="", encoding=encoding, errors="replace") as fh:
+        header = next(csv.reader(fh, delimiter=delimiter), [])
+    twice = header_duplicates([h.strip() for h in header])
+    if twice:
+        print(
+            f"warning: table file '{path}' names the column '{twice[0]}' more than once"
+            f"{f' (and {len(twice) - 1} more)' if len(twice) > 1 else ''}; the second reads "
+            f"as '{twice[0]}.1': rename it in the header to choose its name",
+            file=sys.stderr,
+        )
 
 
 @TABLE_SOURCES.register("parquet")

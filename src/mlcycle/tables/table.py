@@ -81,7 +81,9 @@ def run_file(hp: Any, name: str) -> Path | None:
 def build_table(hp: Any, pipeline_config: dict[str, Any]) -> Table:
     """The table of a data module's ``hp``, read, split and with its pipeline fitted;
     ``pipeline_config``: the resolved ``data.pipeline``."""
-    frame = read_table(hp.source, hp.path, hp.url, hp.query)
+    frame = read_table(
+        hp.source, hp.path, hp.url, hp.query, hp.get("delimiter"), hp.get("encoding")
+    )
     read_rows = len(frame)
     if hp.id_column:
         _column(frame, hp, "id_column")
