@@ -1,67 +1,22 @@
-"""The checks of one window against the reference: each a dict with the check's name, what it
-is about (``subject``), its ``value``, ``threshold``, whether it was ``judged`` (enough rows)
-and whether it is ``flagged``, plus the numbers behind it."""
+"""The checks of one window against the reference: the inputs (by the model's input kind:
+:data:`INPUT_CHECKS`), then the predictions and the performance from feedback. Each check is
+a record of ``record.py``: name, ``subject``, ``value``, ``threshold``, ``judged``,
+``flagged`` and the numbers behind it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from scipy import stats as scipy_stats
 
+from mlcycle.core.registry import Registry
 from mlcycle.monitor import drift
 from mlcycle.monitor.binning import bin_counts
+from mlcycle.monitor.columns import column_checks
+from mlcycle.monitor.record import check, ks_check, psi_check, values
 from mlcycle.serve.stats import STATS
-
-
-def check(
-    name: str,
-    subject: str,
-    value: Any,
-    threshold: Any,
-    judged: bool | None = None,
-    flagged: bool = False,
-    **extra: Any,
-) -> dict[str, Any]:
-    """One check's record; not judged (too few rows, no value) means never flagged."""
-    judged = value is not None if judged is None else bool(judged and value is not None)
-    return {
-        "check": name,
-        "subject": subject,
-        "value": value,
-        "threshold": threshold,
-        "judged": judged,
-        "flagged": bool(judged and flagged),
-        **extra,
-    }
-
-
-def _values(rows: list[dict[str, Any]], column: str) -> np.ndarray:
-    found = [r.get(column) for r in rows]
-    arr = np.asarray([v for v in found if v is not None], dtype=np.float64)
-    return arr[np.isfinite(arr)]
-
-
-def _psi_check(name: str, subject: str, ref_counts: list, counts: list, t: dict) -> dict:
-    n = int(sum(counts))
-    value = drift.psi(ref_counts, counts)
-    noise = drift.psi_noise(ref_counts, n, t["psi_noise_quantile"])
-    limit = t["class_psi"] if name == "class_psi" else t["psi"]
-    return check(
-        name, subject, round(value, 6), limit, rows=n, noise=round(noise, 6),
-        judged=n >= t["min_rows"], flagged=value > limit and value > noise,
-    )  # fmt: skip
-
-
-def _ks_check(name: str, subject: str, values: np.ndarray, sample: list, t: dict) -> dict:
-    if len(values) == 0 or not sample:
-        return check(name, subject, None, t["ks_p"], rows=len(values))
-    statistic, p = drift.ks(values, sample)
-    return check(
-        name, subject, p, t["ks_p"], rows=len(values), statistic=round(statistic, 6),
-        judged=len(values) >= max(t["ks_min_rows"], t["min_rows"]),
-        flagged=p < t["ks_p"] and statistic >= t["ks_min_statistic"],
-    )  # fmt: skip
 
 
 def input_checks(rows: list[dict], reference: dict, t: dict) -> list[dict]:
@@ -69,12 +24,12 @@ def input_checks(rows: list[dict], reference: dict, t: dict) -> list[dict]:
     found = reference["splits"][t["reference_split"]]["statistics"]
     checks = []
     for name in STATS:
-        ref, values = found.get(name) or {}, _values(rows, name)
+        ref, seen = found.get(name) or {}, values(rows, name)
         if not ref.get("count"):
             continue
-        counts = bin_counts(ref["edges"], values)
-        checks.append(_psi_check("input_psi", name, ref["counts"], counts, t))
-        checks.append(_ks_check("input_ks", name, values, ref["sample"], t))
+        counts = bin_counts(ref["edges"], seen)
+        checks.append(psi_check("input_psi", name, ref["counts"], counts, t))
+        checks.append(ks_check("input_ks", name, seen, ref["sample"], t))
     return checks
 
 
@@ -93,7 +48,7 @@ def class_checks(rows: list[dict], predictions: dict, t: dict) -> list[dict]:
             effect_w=chi2["w"], judged=chi2["p"] is not None and n >= t["min_rows"],
             flagged=(chi2["p"] or 1) < t["chi2_p"] and (chi2["w"] or 0) >= t["chi2_min_effect"],
         ),
-        _psi_check("class_psi", "predicted", ref_counts, list(counts.values()), t),
+        psi_check("class_psi", "predicted", ref_counts, list(counts.values()), t),
     ]  # fmt: skip
 
 
@@ -101,8 +56,8 @@ def confidence_checks(rows: list[dict], predictions: dict, t: dict) -> list[dict
     """Confidence: KS against val's sample, and the shift of its mean."""
     # 6 decimals, as the server reports it and reference.json keeps it: float noise near 1.0
     # must not look like a shifted distribution to a KS test
-    conf, ref = np.round(_values(rows, "confidence"), 6), predictions["confidence"]
-    checks = [_ks_check("confidence_ks", "confidence", conf, ref.get("sample"), t)]
+    conf, ref = np.round(values(rows, "confidence"), 6), predictions["confidence"]
+    checks = [ks_check("confidence_ks", "confidence", conf, ref.get("sample"), t)]
     if len(conf) and ref.get("count"):
         shift = drift.mean_shift(conf, ref["mean"], ref["std"], ref["count"])
         z99 = float(scipy_stats.norm.ppf(0.995))
@@ -144,19 +99,49 @@ def performance_checks(rows: list[dict], predictions: dict, t: dict) -> list[dic
     return checks
 
 
+def prediction_checks(rows: list[dict], predictions: dict, t: dict) -> list[dict]:
+    """Predicted numbers (a regression: the store's ``predicted``): PSI on val's quantile bins
+    and KS against its sample."""
+    ref = predictions["prediction"]
+    if not ref.get("count"):
+        return []
+    found = []
+    for row in rows:
+        try:
+            found.append(float(row["predicted"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    seen = np.asarray(found, dtype=np.float64)
+    seen = seen[np.isfinite(seen)]
+    return [
+        psi_check("prediction_psi", "predicted", ref["counts"], bin_counts(ref["edges"], seen), t),
+        ks_check("prediction_ks", "predicted", seen, ref["sample"], t),
+    ]
+
+
 # What a window is compared with, by what the reference's val predictions hold (each output
 # form's summary says what it has: val_predictions.py), in this order.
 PREDICTION_CHECKS = (
     ("classes", class_checks),
     ("confidence", confidence_checks),
     ("accuracy", performance_checks),
+    ("prediction", prediction_checks),
 )
+
+# How a window's inputs are compared, by model.json's input.kind (reference.json's
+# ``input_kind``; images, which declare none, by the store's image statistics); a plugin adds
+# its own through the entry point group (name = the input kind, value = the function).
+INPUT_CHECKS: Registry[Callable[[list, dict, dict], list]] = Registry(
+    "input checks of the monitor", "model.json input.kind", "mlcycle.monitor_inputs"
+)
+INPUT_CHECKS.add("image", input_checks)
+INPUT_CHECKS.add("table", column_checks)
 
 
 def window_checks(rows: list[dict], reference: dict, t: dict) -> list[dict]:
     """Every check of one window: the inputs, then each part of the val predictions the
     reference holds (predicted classes, confidence, performance from feedback)."""
-    checks = input_checks(rows, reference, t)
+    checks = INPUT_CHECKS.get(reference.get("input_kind") or "image")(rows, reference, t)
     predictions = reference.get("predictions") or {}
     for key, checked in PREDICTION_CHECKS:
         if predictions.get(key) not in (None, {}):
@@ -164,9 +149,10 @@ def window_checks(rows: list[dict], reference: dict, t: dict) -> list[dict]:
     return checks
 
 
-def window_summary(rows: list[dict]) -> dict[str, Any]:
-    """What the figures draw besides the checks: predicted-class counts, feedback count."""
-    predicted = [str(r["predicted"]) for r in rows if r.get("predicted") is not None]
+def window_summary(rows: list[dict], classes: bool = True) -> dict[str, Any]:
+    """What the figures draw besides the checks: predicted-class counts (when the model
+    predicts classes), feedback count."""
+    predicted = [str(r["predicted"]) for r in rows if classes and r.get("predicted") is not None]
     classes: dict[str, int] = {}
     for name in predicted:
         classes[name] = classes.get(name, 0) + 1

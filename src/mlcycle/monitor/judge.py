@@ -40,12 +40,25 @@ def read_rows(url: str, since: Any = None, until: Any = None) -> list[dict[str, 
     try:
         if store.count() == 0:
             raise UserError(f"the prediction store '{url}' is empty: nothing was predicted yet")
-        rows = store.rows(since, until)
+        rows = with_inputs(store.engine, store.rows(since, until))
     finally:
         store.engine.dispose()
     if not rows:
         raise UserError(f"the prediction store '{url}' has no predictions in the chosen time range")
     return rows
+
+
+def with_inputs(engine: sa.Engine, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with the store's ``inputs`` column (a table row's features, JSON) where the
+    database has it and the store's reads do not return it."""
+    if not rows or "inputs" in rows[0]:
+        return rows
+    table = sa.Table("predictions", sa.MetaData(), autoload_with=engine)
+    if "inputs" not in table.c:
+        return rows
+    with engine.connect() as connection:
+        found = dict(connection.execute(sa.select(table.c.id, table.c.inputs)).all())
+    return [{**row, "inputs": found.get(row["id"])} for row in rows]
 
 
 def same_version(stored: str, wanted: str) -> bool:
@@ -75,7 +88,7 @@ def headline(predictions: dict[str, Any] | None) -> dict[str, Any] | None:
     if not predictions or "classes" not in predictions:
         return None
     return {
-        "images": predictions.get("images"),
+        "images": predictions.get("images", predictions.get("rows")),
         "classes": predictions["classes"],
         "confidence_mean": (predictions.get("confidence") or {}).get("mean"),
         "accuracy": predictions.get("accuracy"),
@@ -86,14 +99,30 @@ def headline(predictions: dict[str, Any] | None) -> dict[str, Any] | None:
 def judge(window: Window, reference: dict, thresholds: dict) -> dict[str, Any]:
     """One window's record for monitor.json."""
     checks = window_checks(window.rows, reference, thresholds)
+    classes = "classes" in (reference.get("predictions") or {})
     return {
         "start": window.start.isoformat(),
         "end": window.end.isoformat(),
-        **window_summary(window.rows),
+        **window_summary(window.rows, classes),
         "judged": len(window.rows) >= thresholds["min_rows"],
         "flagged": any(c["flagged"] for c in checks),
+        "moved": moved(checks),
         "checks": checks,
     }
+
+
+def moved(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The inputs that moved (a flagged input check), in the checks' order: a table's columns
+    by importance, then drift size. Each with its importance and the checks it failed."""
+    found: dict[str, dict[str, Any]] = {}
+    for c in checks:
+        if c["flagged"] and c["check"].startswith("input_"):
+            entry = found.setdefault(
+                c["subject"],
+                {"input": c["subject"], "importance": c.get("importance"), "checks": []},
+            )
+            entry["checks"].append(c["check"])
+    return list(found.values())
 
 
 def monitor(
@@ -118,13 +147,29 @@ def monitor(
         "db": db,
         "model": str(model),
         "model_version": version,
-        "reference": {"split": limits["reference_split"], "kind": reference.get("kind")},
+        "reference": {
+            "split": limits["reference_split"],
+            "kind": reference.get("kind"),
+            "input_kind": reference.get("input_kind") or "image",
+            "inputs": inputs_of(reference, limits["reference_split"]),
+            "importance": (reference.get("importance") or {}).get("method"),
+        },
         "reference_predictions": headline(reference.get("predictions")),
         "window": window or "all",
         "thresholds": limits,
         "flagged": any(w["flagged"] for w in windows),
         "windows": windows,
     }
+
+
+def inputs_of(reference: dict[str, Any], split: str) -> list[str]:
+    """What the input checks are about: a table's columns (by importance), else the image
+    statistics."""
+    found = reference["splits"][split]
+    if "columns" in found:
+        ranked = [c["name"] for c in reference.get("columns") or []]
+        return ranked or list(found["columns"])
+    return list(found.get("statistics") or {})
 
 
 def line(window: dict[str, Any]) -> str:
@@ -136,4 +181,7 @@ def line(window: dict[str, Any]) -> str:
     flagged = [c for c in window["checks"] if c["flagged"]]
     if not flagged:
         return head + f"ok ({sum(c['judged'] for c in window['checks'])} checks)"
-    return head + "DRIFT " + ", ".join(f"{c['check']}:{c['subject']}" for c in flagged)
+    text = head + "DRIFT " + ", ".join(f"{c['check']}:{c['subject']}" for c in flagged)
+    if window.get("moved"):
+        text += "; moved: " + ", ".join(m["input"] for m in window["moved"])
+    return text

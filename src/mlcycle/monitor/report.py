@@ -13,6 +13,7 @@ from mlcycle.core.html import render
 from mlcycle.monitor import figures
 from mlcycle.serve.stats import STATS
 
+MAX_PSI_FIGURES = 24  # inputs drawn in the PSI figure (a table's most important columns)
 HIDDEN = ("check", "subject", "value", "threshold", "judged", "flagged", "rows")  # not detail
 
 
@@ -34,9 +35,18 @@ def _check_row(c: dict[str, Any]) -> dict[str, Any]:
     return {"css": css, "cells": [_cell(v) for v in cells]}
 
 
+def _moved_text(w: dict[str, Any]) -> str:
+    """The inputs that moved, most important first, with their importance when known."""
+    return ", ".join(
+        m["input"] + ("" if m.get("importance") is None else f" (importance {m['importance']:.3g})")
+        for m in w.get("moved") or []
+    )
+
+
 def _window_row(w: dict[str, Any]) -> dict[str, Any]:
     flagged = [f"{c['check']}:{c['subject']}" for c in w["checks"] if c["flagged"]]
     return {
+        "moved": _moved_text(w),
         "span": f"{w['start'][:16]} .. {w['end'][:16]}",
         "rows": w["rows"],
         "feedback": w["feedback"],
@@ -48,8 +58,10 @@ def _window_row(w: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _figures(windows: list[dict], limits: dict, predictions: dict) -> dict[str, str]:
-    found = {"psi": _uri(figures.psi_figure(windows, list(STATS), limits["psi"]))}
+def _figures(
+    windows: list[dict], limits: dict, predictions: dict, inputs: list[str]
+) -> dict[str, str]:
+    found = {"psi": _uri(figures.psi_figure(windows, inputs[:MAX_PSI_FIGURES], limits["psi"]))}
     if predictions:
         mean = predictions.get("confidence_mean")
         found["classes"] = _uri(figures.class_figure(windows, predictions["classes"]))
@@ -68,7 +80,12 @@ def page(report: dict[str, Any]) -> str:
         verdict="some window crossed a threshold" if report["flagged"] else "no threshold crossed",
         report=report,
         windows=[_window_row(w) for w in windows],
-        figures=_figures(windows, limits, report.get("reference_predictions") or {}),
+        figures=_figures(
+            windows,
+            limits,
+            report.get("reference_predictions") or {},
+            report["reference"].get("inputs") or list(STATS),
+        ),
         thresholds=json.dumps(limits, indent=1),
     )
 

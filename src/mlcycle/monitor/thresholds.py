@@ -23,6 +23,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "confidence_shift": (0.1, "mean confidence moved by more than this (and |z| > 2.58)"),
     "accuracy_drop": (0.05, "accuracy this far below the reference, interval above it too"),
     "f1_drop": (0.05, "macro F1 this far below the reference, interval above it too"),
+    "missing_shift": (0.1, "a column's missing rate moved by more than this (binomial p < chi2_p)"),
+    "unseen_share": (0.02, "a category column: share of values the reference never saw above this"),
     "min_feedback": (30, "rows with feedback a window needs for the performance checks"),
 }
 SPLITS = ("train", "val")
