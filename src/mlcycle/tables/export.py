@@ -111,6 +111,10 @@ class TabularExport(TaskExport):
         meta = model_json(run, task, data, spec, metrics, checkpoint, report)
         meta["objective"] = objective.to_dict() if objective else None
         meta["gate"] = gate.to_dict() if gate else None
+        if not args.no_reference:  # the monitor's reference: mlcycle.tables.monitor
+            from mlcycle.tables.monitor import write_reference
+
+            meta["reference"] = write_reference(out, data, meta)
         write_json(out / "model.json", meta)
         print(f"\nverification on {report['rows']} validation rows ({report['checkpoint']}):")
         print(self.table(report, checkpoint.name))
