@@ -43,14 +43,16 @@ def export(facts: Facts, latency: dict[str, Any] | None) -> Section:
     meta, report = facts.model_json, facts.verification or {}
     if not meta:
         return section("export", "Export", input=None)
+    artifacts, count, unit = facts.part.verified(report)
     return section(
         "export",
         "Export and latency",
         input=meta["input"],
         exported_at=meta.get("exported_at"),
         checkpoint=meta.get("checkpoint", {}).get("file"),
-        images=report.get("images"),
+        images=count,
+        unit=unit,
         split=report.get("split", "val"),
-        rows=[_artifact_row(facts, a) for a in report.get("artifacts", [])],
+        rows=[_artifact_row(facts, a) for a in artifacts],
         latency=latency,
     )

@@ -51,6 +51,21 @@ class CardPart:
         """A table (``{"header": [...], "rows": [...]}``) the data section adds, or ``None``."""
         return None
 
+    def model_rows(self, facts: Facts, rows: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """The model section's rows (task class, architecture, training, ...), as the task
+        describes its model; the base keeps them."""
+        return rows
+
+    def data_rows(self, facts: Facts, rows: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """The data section's rows (source, counts, input), as the kind of data describes
+        itself; the base keeps the images' rows."""
+        return rows
+
+    def verified(self, report: dict[str, Any]) -> tuple[list[dict[str, Any]], Any, str]:
+        """The exported files' rows of ``verification.json``, how many samples they were
+        checked on, and what a sample is called (``images``)."""
+        return list(report.get("artifacts", [])), report.get("images"), "images"
+
     def check_values(self, artifact: dict[str, Any]) -> list[tuple[str, float]]:
         """The verification numbers of one exported file (see :attr:`checks`)."""
         keys = self.checks

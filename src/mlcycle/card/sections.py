@@ -50,7 +50,7 @@ def model(facts: Facts) -> Section:
         ("libraries", ", ".join(f"{k} {v}" for k, v in versions.items())),
         ("run directory", str(facts.run.path)),
     ]
-    return section("model", "Model", rows=rows)
+    return section("model", "Model", rows=facts.part.model_rows(facts, rows))
 
 
 def _source(facts: Facts) -> str:
@@ -77,6 +77,7 @@ def data(facts: Facts) -> Section:
         ),
     ]
     reasons = Counter(r.get("reason", "") for r in facts.skipped).most_common(10)
+    rows = facts.part.data_rows(facts, rows)
     return section("data", "Data", rows=rows, classes=facts.part.data_table(facts), skipped=reasons)
 
 
