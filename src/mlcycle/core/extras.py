@@ -38,6 +38,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "sklearn": ("train", "tables"),
     "pandas": ("train", "tables"),
     **dict.fromkeys(("pyarrow", "skl2onnx", "skops"), ("tables",)),
+    **dict.fromkeys(("lightgbm", "xgboost", "catboost", "onnxmltools"), ("boosted",)),
     **dict.fromkeys(("optuna", "optuna_integration"), ("tune",)),
     **dict.fromkeys(
         ("nbformat", "nbclient", "ipykernel", "IPython", "jupyter_client", "traitlets"), ("eda",)

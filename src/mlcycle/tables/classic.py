@@ -24,6 +24,7 @@ import torch
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.imports import import_object
+from mlcycle.tables import boosted
 from mlcycle.tables.task import TableTask
 
 # Short names: (classification estimator, regression estimator).
@@ -42,14 +43,16 @@ ESTIMATORS: dict[str, tuple[str | None, str | None]] = {
         "sklearn.ensemble.HistGradientBoostingClassifier",
         "sklearn.ensemble.HistGradientBoostingRegressor",
     ),
+    **boosted.BOOSTERS,  # lightgbm, xgboost, catboost
 }
 # Defaults that give probabilities and converge on standardized tables; params override them.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "sklearn.svm.SVC": {"probability": True},
     "sklearn.linear_model.LogisticRegression": {"max_iter": 1000},
 }
-# Module roots whose types a checkpoint's estimator may hold.
-TRUSTED_ROOTS = ("sklearn", "numpy", "scipy", "builtins", "collections")
+# Module roots whose types a checkpoint's estimator may hold (the boosters' objects restore
+# from their own model formats, not from pickled code).
+TRUSTED_ROOTS = ("sklearn", "numpy", "scipy", "builtins", "collections", *boosted.LIBRARIES)
 
 
 def estimator_path(estimator: str, kind: str) -> str:
@@ -72,10 +75,12 @@ def build_estimator(estimator: str, params: dict[str, Any], kind: str, seed: int
     """An unfitted estimator: its defaults, then ``params``; ``random_state`` from the run's
     seed unless given."""
     path = estimator_path(estimator, kind)
+    boosted.check_installed(path)
     cls = import_object(path, "model.estimator")
     if not hasattr(cls, "fit"):
         raise UserError(f"model.estimator '{path}' is not a scikit-learn estimator (no fit)")
-    options = {**DEFAULTS.get(path, {}), **params}
+    threads = max(1, _cores() - 1)
+    options = {**boosted.defaults(path, seed, threads), **DEFAULTS.get(path, {}), **params}
     try:
         model = cls(**options)
     except TypeError as exc:
@@ -94,7 +99,7 @@ def estimator_to_tensor(model: Any) -> torch.Tensor:
 
 def estimator_from_tensor(data: torch.Tensor) -> Any:
     """The estimator back from :func:`estimator_to_tensor`; refuses any type outside
-    scikit-learn, NumPy and SciPy before anything of it is built."""
+    scikit-learn, NumPy, SciPy, LightGBM, XGBoost and CatBoost before anything of it is built."""
     import skops.io
 
     raw = data.cpu().numpy().tobytes()
@@ -102,7 +107,8 @@ def estimator_from_tensor(data: torch.Tensor) -> Any:
     foreign = [t for t in types if t.split(".")[0] not in TRUSTED_ROOTS]
     if foreign:
         raise UserError(
-            f"the checkpoint's estimator holds types outside scikit-learn, NumPy and SciPy "
+            f"the checkpoint's estimator holds types outside scikit-learn, NumPy, SciPy and the "
+            f"boosters "
             f"({', '.join(foreign[:5])}); it is not loaded"
         )
     return skops.io.loads(raw, trusted=types)
@@ -130,10 +136,14 @@ def openmp_threads() -> Iterator[None]:
     fit that takes 0.16 s on one."""
     from threadpoolctl import threadpool_limits
 
+    with threadpool_limits(max(1, _cores() - 1), user_api="openmp"):
+        yield
+
+
+def _cores() -> int:
     from mlcycle.core.device import available_cores
 
-    with threadpool_limits(max(1, available_cores() - 1), user_api="openmp"):
-        yield
+    return available_cores()
 
 
 def _seed() -> int:
@@ -150,9 +160,13 @@ class ClassicTabularTask(TableTask):
 
     Args:
         estimator: a short name (``linear`` (logistic or linear regression), ``svm``, ``knn``,
-            ``decision_tree``, ``random_forest``, ``hist_gradient_boosting``; each picks the
-            classifier or the regressor) or an import path (``sklearn.ensemble.ExtraTreesRegressor``).
+            ``decision_tree``, ``random_forest``, ``hist_gradient_boosting``, ``lightgbm``,
+            ``xgboost``, ``catboost``; each picks the classifier or the regressor) or an import
+            path (``sklearn.ensemble.ExtraTreesRegressor``).
         params: the estimator's keyword arguments (``{n_estimators: 300, max_depth: 8}``).
+        early_stopping_rounds: a booster (LightGBM, XGBoost, CatBoost; 2000 trees unless
+            ``params`` say) stops after this many rounds without improvement on the run's val
+            rows; None: every tree. Other estimators ignore it.
     """
 
     network = "classic"
@@ -161,6 +175,7 @@ class ClassicTabularTask(TableTask):
         self,
         estimator: str = "random_forest",
         params: dict[str, Any] | None = None,
+        early_stopping_rounds: int | None = 50,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -168,6 +183,11 @@ class ClassicTabularTask(TableTask):
         self.estimator_path = estimator_path(estimator, self.kind)
         self.fitted: Any = None
         self.fit_seconds: float | None = None
+        self.trees: int | None = None  # a booster's rounds after early stopping
+        if early_stopping_rounds is not None and early_stopping_rounds < 1:
+            raise UserError(
+                f"model.early_stopping_rounds={early_stopping_rounds} must be at least 1 (or null)"
+            )
         build_estimator(estimator, dict(params or {}), self.kind, _seed())  # bad params fail now
 
     def configure_optimizers(self) -> Any:
@@ -182,12 +202,32 @@ class ClassicTabularTask(TableTask):
         x, y = self.trainer.datamodule.arrays("train")
         model = build_estimator(hp.estimator, dict(hp.params or {}), self.kind, _seed())
         y = np.asarray(y, dtype=np.float64 if self.regression else np.int64)
+        x = np.asarray(x, dtype=np.float32)
         clock = time.perf_counter()
         with warnings.catch_warnings(), openmp_threads():
             warnings.simplefilter("ignore")  # convergence chatter; the val metrics say enough
-            model.fit(np.asarray(x, dtype=np.float32), y)
+            if boosted.library(self.estimator_path):
+                self._fit_booster(model, x, y)
+            else:
+                model.fit(x, y)
         self.fit_seconds = round(time.perf_counter() - clock, 3)
         self.fitted = model
+
+    def _fit_booster(self, model: Any, x: np.ndarray, y: np.ndarray) -> None:
+        """A booster: early stopping on the run's val rows, the category codes as categories."""
+        boosted.check_labels(model, y)
+        xv, yv = self.trainer.datamodule.arrays("val")
+        yv = np.asarray(yv, dtype=y.dtype)
+        if not self.regression:  # a val class the train split lacks cannot be scored
+            seen = np.isin(yv, np.unique(y))
+            xv, yv = xv[seen], yv[seen]
+        categorical = list(range(self.num_numeric, self.num_features))
+        rounds = self.hparams.early_stopping_rounds
+        boosted.fit_booster(model, x, y, (np.asarray(xv, np.float32), yv), categorical, rounds)
+        self.trees = boosted.trees_used(model)
+        native = f", {len(categorical)} categorical column(s) native" if categorical else ""
+        stop = f"early stopping on {len(yv)} val rows" if rounds and len(yv) else "no early stop"
+        print(f"{self.hparams.estimator}: {self.trees} boosting rounds ({stop}{native})")
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         if self.fitted is None:
@@ -206,6 +246,8 @@ class ClassicTabularTask(TableTask):
         # A step that changes nothing, so the step count (and with it the checkpoints, which
         # are written only when it moved) advances as for any model.
         self.optimizers().step()
+        if self.trees is not None:  # a booster: the rounds early stopping kept
+            self.log("train/trees", float(self.trees), on_step=False, on_epoch=True)
         if self.regression:
             return self.log_train_loss(loss, batch_size=len(out["target"]))
         self.train_acc.update(out["probs"], out["target"].long())

@@ -1,5 +1,6 @@
 """One ONNX graph from a table run: the fitted pipeline (:mod:`mlcycle.tables.onnx_pipeline`)
-and the model (torch's exporter for the MLP, skl2onnx for a classic model), joined on their
+and the model (torch's exporter for the MLP, skl2onnx for a classic model, with the boosters'
+converters of :mod:`mlcycle.tables.boosted` registered into it), joined on their
 ``features`` tensor with ``onnx.compose.merge_models``.
 """
 
@@ -90,9 +91,10 @@ def classic_graph(task: Any, opset: int) -> onnx.ModelProto:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
-    from mlcycle.tables import onnx_steps
+    from mlcycle.tables import boosted, onnx_steps
 
     onnx_steps.register()
+    boosted.register_converters()  # LightGBM, XGBoost, CatBoost
     estimator = task.fitted
     options = {} if task.regression else {id(estimator): {"zipmap": False}}
     try:
