@@ -56,6 +56,8 @@ class Comparison:
     predictions: str | None = None  # the out-of-fold array a fold keeps ("probs", "pred")
     names: tuple[str, ...] | None = None  # the scores those give; None: the runs' own metrics
     noun: ClassVar[str] = "predictions"  # what the scores are computed from, for messages
+    # compare.py --preset: name -> candidate entries (as the YAML writes them), quickest first
+    presets: ClassVar[dict[str, list[dict[str, Any]]]] = {}
 
     def __init__(
         self, spec: CompareSpec, out: Path, extra: list[str], config: dict[str, Any]

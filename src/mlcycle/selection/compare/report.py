@@ -30,8 +30,10 @@ def write_report(
     results: dict[str, list[dict]],
     command: str,
     clock: Stopwatch,
+    skipped: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Every file of the report; returns leaderboard.json's content."""
+    """Every file of the report; returns leaderboard.json's content. ``skipped``: the
+    candidates left out of the ranking (a fold not run: the time limit, Ctrl-C) and why."""
     out = comparison.out
     key, mode = comparison.score_key()
     rows = leaderboard.ranked([summarize(c, results[c.name], comparison) for c in candidates], mode)
@@ -42,7 +44,9 @@ def write_report(
     save(leaderboard.metric_figure(rows, f"val/{key}", minimum), figures / "leaderboard.png")
     found, shortlisted = comparison.analyse(rows, oof, mode, figures)
     leaderboard.write_csv(rows, out / "leaderboard.csv")
-    write_pages(comparison, rows, found, notes_for(comparison, command, clock, shortlisted))
+    notes = notes_for(comparison, command, clock, shortlisted)
+    notes += [skipped_note(s) for s in skipped or []]
+    write_pages(comparison, rows, found, notes)
     summary = {
         "command": command,
         "wall_time_s": clock.seconds,
@@ -50,6 +54,8 @@ def write_report(
         "mode": mode,
         "rows": [{k: v for k, v in r.items() if k != "line"} for r in rows],
         "shortlist": shortlisted,
+        "time_limit_s": comparison.spec.time_limit,
+        "skipped": skipped or [],
         **{k: v for k, v in found.items() if k in SUMMARY_KEYS},
     }
     write_json(out / "leaderboard.json", summary)
@@ -141,6 +147,11 @@ def notes_for(comparison: Any, command: str, clock: Stopwatch, shortlisted: Any)
             f"{shortlisted['best_single']} {shortlisted['best_single_f1']:.4f}."
         )
     return notes
+
+
+def skipped_note(item: dict[str, Any]) -> str:
+    folds = ", ".join(str(f) for f in item["folds_skipped"])
+    return f"Skipped {item['candidate']} (fold {folds} not run: {item['reason']}); not ranked."
 
 
 def fold_seconds(comparison: Any) -> float:

@@ -4,12 +4,15 @@ Every candidate is cross-validated on folds of the base data's train+val samples
 split is sealed (never predicted, never scored). How a task is cross-validated (its pool, its
 candidate-folds, how they are scored and analysed) is its kind of comparison's
 (:mod:`mlcycle.selection.compare.kinds`). A finished candidate-fold is kept: re-running the same
-command resumes.
+command resumes. With ``--time_limit`` (:mod:`mlcycle.selection.compare.budget`) or Ctrl-C, the
+candidate-folds not run are skipped: the leaderboard ranks the candidates whose folds all
+finished and lists the others with the reason.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +20,11 @@ from tqdm.auto import tqdm
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.record import Stopwatch
+from mlcycle.selection.compare.budget import Budget
 from mlcycle.selection.compare.comparison import Comparison, base_arguments
 from mlcycle.selection.compare.kinds import comparison_kind
 from mlcycle.selection.compare.report import write_report
-from mlcycle.selection.compare.spec import Candidate, CompareSpec
+from mlcycle.selection.compare.spec import Candidate, CompareSpec, add_preset
 from mlcycle.selection.compare.summary import summarize
 from mlcycle.selection.config import resolve_config
 
@@ -36,7 +40,31 @@ def order(candidates: list[Candidate]) -> list[Candidate]:
     return [c for c in candidates if c.kind == "deep"] + [c for c in candidates if c.kind != "deep"]
 
 
-def run_all(comparison: Comparison, candidates: list[Candidate]) -> dict[str, list[dict]]:
+def run_fold(
+    comparison: Comparison, candidate: Candidate, fold: int, embedded: set, budget: Budget
+) -> dict[str, Any]:
+    """The candidate-fold's record: kept from an earlier run, run now, or skipped (why)."""
+    if comparison.fold_done(candidate, fold):
+        return comparison.load_fold(candidate, fold)
+    reason = budget.skip_reason(candidate.name, fold)
+    if reason:
+        return {"status": "skipped", "fold": fold, "error": reason}
+    began = time.monotonic()
+    try:
+        record = comparison.run_one(candidate, fold, candidate.name in embedded)
+    except KeyboardInterrupt:  # every later fold is skipped too; the finished ones are ranked
+        budget.stopped = "interrupted (Ctrl-C)"
+        tqdm.write("interrupted: ranking the candidates that finished", file=sys.stderr)
+        return {"status": "skipped", "fold": fold, "error": budget.stopped}
+    budget.ran(candidate.name, time.monotonic() - began)
+    if record["status"] == "finished":
+        record = comparison.load_fold(candidate, fold)
+    return record
+
+
+def run_all(
+    comparison: Comparison, candidates: list[Candidate], budget: Budget
+) -> dict[str, list[dict]]:
     spec = comparison.spec
     embedded = {c.embeddings_of for c in spec.candidates if c.embeddings_of}
     tasks = [(c, f) for c in order(candidates) for f in range(spec.folds)]
@@ -44,13 +72,10 @@ def run_all(comparison: Comparison, candidates: list[Candidate]) -> dict[str, li
     bar = tqdm(tasks, desc="candidates x folds", unit="fit", file=sys.stderr, dynamic_ncols=True)
     for candidate, fold in bar:
         bar.set_postfix_str(f"{candidate.name} fold {fold}")
-        if comparison.fold_done(candidate, fold):
-            record = comparison.load_fold(candidate, fold)
-        else:
-            record = comparison.run_one(candidate, fold, candidate.name in embedded)
-            if record["status"] == "finished":
-                record = comparison.load_fold(candidate, fold)
+        record = run_fold(comparison, candidate, fold, embedded, budget)
         results[candidate.name].append(record)
+        if record["status"] == "skipped":
+            continue
         if record["status"] != "finished":
             tqdm.write(f"{candidate.name} fold {fold} failed: {record['error']}", file=sys.stderr)
         if fold == spec.folds - 1:
@@ -73,14 +98,38 @@ def pick(spec: CompareSpec, only: str | None) -> list[Candidate]:
     return [c for c in spec.candidates if c.name in names]
 
 
+def skipped_of(candidates: list[Candidate], results: dict[str, list[dict]]) -> list[dict[str, Any]]:
+    """Each candidate with a skipped fold: its folds kept, those skipped and why."""
+    found = []
+    for c in candidates:
+        skipped = [r for r in results[c.name] if r["status"] == "skipped"]
+        if skipped:
+            kept = [r["fold"] for r in results[c.name] if r["status"] == "finished"]
+            folds = [r["fold"] for r in skipped]
+            found.append({"candidate": c.name, "folds_kept": kept, "folds_skipped": folds,
+                          "reason": skipped[0]["error"]})  # fmt: skip
+    return found
+
+
 def compare(
     spec: CompareSpec, out: Path, extra: list[str], only: str | None, command: str
 ) -> dict[str, Any]:
     """Cross-validate the candidates (``only`` those named), write the report; its summary."""
     clock = Stopwatch()
+    budget = Budget(spec.time_limit, spec.folds)
     comparison = open_comparison(spec, out, extra)
+    add_preset(spec, comparison.presets, comparison.unit)
     comparison.prepare()
     candidates = pick(spec, only)
     print(comparison.opening_line(candidates))
-    results = run_all(comparison, candidates)
-    return write_report(comparison, candidates, results, command, clock)
+    results = run_all(comparison, candidates, budget)
+    skipped = skipped_of(candidates, results)
+    for item in skipped:
+        print(f"skipped {item['candidate']} fold(s) {item['folds_skipped']}: {item['reason']}")
+    ranked = [c for c in candidates if c.name not in {s["candidate"] for s in skipped}]
+    if not ranked:
+        raise UserError(
+            f"no candidate finished its {spec.folds} folds ({skipped[0]['reason']}); the folds "
+            "that finished are kept: rerun with a larger --time_limit to resume"
+        )
+    return write_report(comparison, ranked, results, command, clock, skipped)

@@ -29,6 +29,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 from mlcycle.core.errors import UserError
 from mlcycle.core.keys import check_keys, key_error, string_list
 from mlcycle.core.yaml_files import read_mapping
+from mlcycle.selection.compare.budget import parse_duration
 
 DEEP_KEYS = {"name", "config", "args"}
 # config and args: a table comparison's classic candidate is a train.py run too
@@ -110,6 +111,8 @@ class CompareSpec:
     objective: dict[str, Any] | None
     classic_size: int
     candidates: list[Candidate]
+    time_limit: float | None = None  # seconds the candidate-folds may take (--time_limit)
+    preset: str | None = None  # a candidate set of the comparison's kind (--preset)
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -121,6 +124,8 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--fold_seed", type=int, default=42, help="seed of the fold assignment")
     parser.add_argument("--objective", type=dict[str, Any] | None, default=None, help="the gate (default: the base config's), e.g. {metric: val/f1, min: 0.95}")  # fmt: skip
     parser.add_argument("--classic_size", type=int, default=32, help="classic models see images resized to at most this per side")  # fmt: skip
+    parser.add_argument("--time_limit", type=str | float | None, default=None, help="wall time for the candidate-folds: seconds (600) or 90s, 10m, 1h; what does not fit is skipped and listed")  # fmt: skip
+    parser.add_argument("--preset", type=str | None, default=None, help="a candidate set added to the candidates (tables: fast, medium, best); a candidate of the same name wins")  # fmt: skip
     parser.add_argument("--candidates", type=list[Entry], default=[], help="the candidates: {name, config, args} (deep) or {name, estimator, params, pca, scale, features, weights, pretrained, image_size} (classic)")  # fmt: skip
 
 
@@ -167,19 +172,14 @@ def spec_of(cfg: Namespace, path: Path) -> CompareSpec:
     train = string_list(cfg.train, "train", str(path))
     if not train:
         raise UserError(f"{path}: 'train' names the train.py config(s) the candidates share")
-    if not cfg.candidates:
-        raise UserError(f"{path}: 'candidates' is a non-empty list")
+    if not cfg.candidates and not cfg.preset:
+        raise UserError(f"{path}: 'candidates' is a non-empty list (or give --preset)")
     candidates = [candidate(c) for c in cfg.candidates]
     names = [c.name for c in candidates]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UserError(f"{path}: candidate name '{twice[0]}' is used twice")
-    for c in candidates:
-        source = c.embeddings_of
-        if source and source not in {d.name for d in candidates if d.kind == "deep"}:
-            raise UserError(
-                f"candidate '{c.name}': features '{c.features}' names no deep candidate"
-            )
+    check_embeddings(candidates)
     return CompareSpec(
         path=path,
         train=train,
@@ -189,7 +189,32 @@ def spec_of(cfg: Namespace, path: Path) -> CompareSpec:
         objective=cfg.objective,
         classic_size=cfg.classic_size,
         candidates=candidates,
+        time_limit=parse_duration(cfg.time_limit),
+        preset=cfg.preset,
     )
+
+
+def check_embeddings(candidates: list[Candidate]) -> None:
+    for c in candidates:
+        source = c.embeddings_of
+        if source and source not in {d.name for d in candidates if d.kind == "deep"}:
+            raise UserError(
+                f"candidate '{c.name}': features '{c.features}' names no deep candidate"
+            )
+
+
+def add_preset(spec: CompareSpec, presets: dict[str, list[dict[str, Any]]], kind: str) -> None:
+    """Add ``spec.preset``'s candidates (of ``presets``, the comparison kind's) after the
+    YAML's; a YAML candidate of the same name wins."""
+    if not spec.preset:
+        return
+    if spec.preset not in presets:
+        offered = ", ".join(presets) or "none"
+        raise UserError(f"--preset '{spec.preset}': {kind} comparisons offer {offered}")
+    given = {c.name for c in spec.candidates}
+    added = [candidate(e) for e in presets[spec.preset] if e["name"] not in given]
+    spec.candidates = [*spec.candidates, *added]
+    check_embeddings(spec.candidates)
 
 
 def load_spec(path: str | Path) -> CompareSpec:

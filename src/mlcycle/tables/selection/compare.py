@@ -45,6 +45,7 @@ from mlcycle.selection.scores import (
 from mlcycle.tables.selection import report
 from mlcycle.tables.selection.fold import run_table_fold
 from mlcycle.tables.selection.pool import TablePool, build_table_pool
+from mlcycle.tables.selection.presets import TABLE_PRESETS
 
 CLASSIC_TASK = "mlcycle.tables.ClassicTabularTask"
 
@@ -84,6 +85,7 @@ class TableComparison(Comparison):
     """A comparison over a table's train+val rows (see the module docstring)."""
 
     unit: ClassVar[str] = "row"
+    presets = TABLE_PRESETS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

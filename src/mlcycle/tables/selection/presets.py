@@ -1,0 +1,43 @@
+"""compare.py's ``--preset fast|medium|best`` on a table: candidate sets, quickest first.
+
+A preset's candidates join the YAML's (a YAML candidate of the same name wins, so a preset
+candidate can be retuned by name); with a preset the YAML may list none. Quick ones come first,
+so a ``--time_limit`` spends the budget on them before the slow ones. Every short name works
+for classification and regression (:data:`mlcycle.tables.classic.ESTIMATORS`).
+"""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+from typing import Any
+
+# Linear models and k-NN measure distances: categories one-hot, not integer codes.
+ONEHOT = ["--data.pipeline.categorical={encode: onehot}"]
+
+FAST: list[dict[str, Any]] = [
+    {"name": "linear", "estimator": "linear", "args": ONEHOT},
+    {"name": "decision_tree", "estimator": "decision_tree", "params": {"max_depth": 6}},
+    {"name": "hist_gradient_boosting", "estimator": "hist_gradient_boosting",
+     "params": {"max_iter": 100}},
+]  # fmt: skip
+MEDIUM: list[dict[str, Any]] = [
+    FAST[0],
+    {"name": "hist_gradient_boosting", "estimator": "hist_gradient_boosting",
+     "params": {"max_iter": 300}},
+    {"name": "random_forest", "estimator": "random_forest", "params": {"n_estimators": 300}},
+    {"name": "mlp"},  # the base config's model (TabularTask)
+]  # fmt: skip
+# The boosted libraries are an extra: best takes those installed (pip install mlcycle[boosted]).
+BOOSTED = [
+    {"name": name, "estimator": name} for name in ("lightgbm", "xgboost", "catboost")
+    if find_spec(name) is not None
+]  # fmt: skip
+BEST: list[dict[str, Any]] = [
+    *MEDIUM,
+    *BOOSTED,
+    {"name": "knn", "estimator": "knn", "params": {"n_neighbors": 15}, "args": ONEHOT},
+    {"name": "svm", "estimator": "svm", "params": {"C": 1.0}, "args": ONEHOT},
+    {"name": "mlp_wide", "args": ["--model.hidden=[256, 128]", "--model.dropout=0.2"]},
+]
+
+TABLE_PRESETS: dict[str, list[dict[str, Any]]] = {"fast": FAST, "medium": MEDIUM, "best": BEST}
