@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,14 @@ class Holdout:
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     sha256: str = ""  # over the held-out images' content hashes
     own_test_split: bool = True  # the challenger's test split: its test ledger records the use
+    per_run: bool = False  # rows of a manifest: each model scored with its own split file
 
     def line(self) -> str:
         """In words, for the decision table."""
         dropped = len(self.excluded)
         seen = f" ({dropped} dropped: a model trained or was validated on them)" if dropped else ""
-        return f"{self.source}, {self.images} images{seen}; {self.split_file}"
+        unit = "rows" if self.per_run else "images"
+        return f"{self.source}, {self.images} {unit}{seen}; {self.split_file}"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -114,8 +117,21 @@ def _source(challenger: Run, spec: str | None) -> tuple[dict[str, Any], list[str
     raise UserError(f"--holdout '{spec}' does not exist; give an image folder or a split file")
 
 
+def lists_files(run: Run) -> bool:
+    """The run's data module lists files (images), rather than rows of its manifest."""
+    data = import_object(run.config["data"]["class_path"], "data class in the run's config.yaml")
+    return hasattr(data, "list_samples")
+
+
+def _manifest_rows(run: Run) -> list[dict[str, str]]:
+    with (run.path / "data_manifest.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def build_holdout(challenger: Run, champion: Run, spec: str | None, out: Path) -> Holdout:
     """Pick the held-out images, drop those either model has seen, write ``holdout.csv``."""
+    if not lists_files(challenger):
+        return rows_holdout(challenger, champion, spec, out)
     overrides, wanted, source = _source(challenger, spec)
     listed = _listed_paths(challenger, overrides)
     candidates = set(listed if wanted is None else wanted)
@@ -154,11 +170,80 @@ def build_holdout(challenger: Run, champion: Run, spec: str | None, out: Path) -
     )
 
 
+def rows_holdout(challenger: Run, champion: Run, spec: str | None, out: Path) -> Holdout:
+    """The held-out rows of a data module that lists no files (a table): the challenger's test
+    rows (or the test rows of the split file ``spec``) that neither model trained or was
+    validated on (by content hash), from the rows of the challenger's ``data_manifest.csv``."""
+    if spec is not None and not Path(spec).is_file():
+        raise UserError(
+            f"--holdout {spec}: this data has rows, not files under a folder; pass a split file "
+            "(path,...,split over the challenger's rows, like its splits.csv)"
+        )
+    path = challenger.path / "splits.csv" if spec is None else Path(spec)
+    wanted = set(_test_rows(path))
+    source = f"the challenger's test split ({path})" if spec is None else f"the test rows of {path}"
+    seen_by(challenger, "challenger")  # the manifests must be there
+    seen = {**seen_by(challenger, "challenger"), **seen_by(champion, "champion")}
+    rows, excluded, hashes = [], [], []
+    for row in _manifest_rows(challenger):
+        split, reason = "unused", ""
+        if row["path"] in wanted and row["sha256"] in seen:
+            split, reason = "excluded", f"seen by the {seen[row['sha256']]} split"
+            excluded.append((row["path"], reason))
+        elif row["path"] in wanted:
+            split = "test"
+            hashes.append(row["sha256"])
+        rows.append((row["path"], split, reason))
+    if not hashes:
+        raise UserError(
+            f"no held-out row is left in {source} ({len(excluded)} dropped: a model has seen "
+            "them); give fresh rows with --holdout"
+        )
+    return _write(Holdout(challenger, {}, out / HOLDOUT_FILE, source, len(hashes), excluded,
+                          own_test_split=spec is None, per_run=True), rows, hashes)  # fmt: skip
+
+
+def _write(holdout: Holdout, rows: list[tuple[str, str, str]], hashes: list[str]) -> Holdout:
+    holdout.split_file.parent.mkdir(parents=True, exist_ok=True)
+    with holdout.split_file.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(("path", "split", "reason"))
+        writer.writerows(rows)
+    holdout.sha256 = hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
+    return holdout
+
+
+def run_split_file(run: Run, holdout: Holdout) -> Path:
+    """``holdout.csv`` with ``run``'s own train and val rows marked as its ``splits.csv``
+    has them, beside the files its data records (``data.json``'s ``*_file``: a table's schema
+    and pipeline), so its data module rebuilds the preprocessing ``run`` trained with."""
+    own = {}
+    with (run.path / "splits.csv").open(newline="") as fh:
+        own = {r["path"]: r["split"] for r in csv.DictReader(fh) if r["split"] in SEEN_SPLITS}
+    folder = (
+        holdout.split_file.parent
+        / f"split_{hashlib.sha256(str(run.path.resolve()).encode()).hexdigest()[:12]}"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    with holdout.split_file.open(newline="") as fh:
+        rows = [(r["path"], own.get(r["path"], r["split"])) for r in csv.DictReader(fh)]
+    rows = [(p, "unused" if s == "excluded" else s) for p, s in rows]
+    with (folder / "splits.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(("path", "split"))
+        writer.writerows(rows)
+    for key, name in run.data_info.items():
+        if key.endswith("_file") and (run.path / str(name)).is_file():
+            shutil.copyfile(run.path / str(name), folder / str(name))
+    return folder / "splits.csv"
+
+
 def score(run: Run, holdout: Holdout, figures: Path) -> dict[str, Any]:
     """Score ``run``'s best checkpoint on the held-out images, with ``run``'s own image size,
     channels and normalization; the evaluator's figures go to ``figures``."""
     model = run.load_model("best")
-    overrides = {**holdout.overrides, "split_file": str(holdout.split_file), "num_workers": 0}
+    split_file = run_split_file(run, holdout) if holdout.per_run else holdout.split_file
+    overrides = {**holdout.overrides, "split_file": str(split_file), "num_workers": 0}
     overrides.update(
         {k: run.data_info[k] for k in ("mean", "std", "channels") if k in run.data_info}
     )
