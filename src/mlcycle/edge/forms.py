@@ -5,6 +5,8 @@
   (nearest-neighbour) and the share of pixels of each class present.
 * ``boxes``: a detector's boxes, scores and labels for one image (post-processing in the
   graph). The boxes scoring at least ``min_score``, in the image's own pixels.
+* ``table``: a table model's rows (``predict_rows.TableForm``): each row's class, its
+  confidence and every class's probability, or the predicted number.
 * ``labels``: independent probabilities of ``output.labels`` (or logits, when
   ``output.sigmoid_applied`` is false). Each label's probability and the labels at or above
   the threshold (``output.threshold``, or the caller's).
@@ -30,6 +32,7 @@ from PIL import Image
 
 from .form import Form, Options, Size, Stored, sigmoid, softmax
 from .model import UsageError
+from .predict_rows import TableForm
 
 
 class Classes(Form):
@@ -197,7 +200,9 @@ def boxes_found(
     return found
 
 
-FORMS: dict[str, type[Form]] = {form.name: form for form in (Classes, Mask, Boxes, Labels)}
+FORMS: dict[str, type[Form]] = {
+    form.name: form for form in (Classes, Mask, Boxes, Labels, TableForm)
+}
 GROUP = "mlcycle.output_forms"  # plugins add forms here: name = "package.module:FormClass"
 
 

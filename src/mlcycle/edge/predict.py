@@ -232,7 +232,7 @@ def main(
         model_path, meta = open_model(args)
         other = INPUTS.get((meta.get("input") or {}).get("kind"))
         if other is not None:
-            return other(args, meta, model_path)
+            return other(args, meta, model_path, open_recorder)
         form = image_form(args, meta)
         model = load_model(model_path)
         paths, recorder = image_paths(args, meta, open_recorder, read_query)

@@ -12,14 +12,29 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from .form import Form, Stored
 from .model import UsageError
-from .rows import read_rows, table_inputs
+from .rows import read_rows
+from .table_rows import feeds_for, inputs_sha256, read_table, row_inputs
+
+
+class RowRecorder(Protocol):
+    """What ``--db`` records table rows into (mlcycle's prediction store)."""
+
+    recorded: int
+
+    def predicted(self, hashes: list[str]) -> set[str]: ...
+    def record_row(
+        self, result: dict[str, Any], inputs: dict[str, Any], latency_ms: float
+    ) -> str: ...
+    def close(self) -> None: ...
 
 
 def row_answers(outputs: list[np.ndarray], meta: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -40,14 +55,47 @@ def row_answers(outputs: list[np.ndarray], meta: dict[str, Any]) -> Iterator[dic
         }
 
 
+class TableForm(Form):
+    """A table model's answers (``output.kind: table``): a row's class, its confidence and
+    every class's probability, or the predicted number. The store keeps the class (or the
+    number), the confidence and the classes by probability as ``top_k``."""
+
+    name = "table"
+
+    def __init__(self, meta: dict[str, Any], options: Any = None) -> None:
+        super().__init__(meta, options)
+        self.feedback_is_class = bool(self.names)  # a regression's true label is a number
+
+    def rows(self, outputs: list[np.ndarray]) -> list[dict[str, Any]]:
+        """The answers of one graph call on a batch of rows."""
+        return list(row_answers(outputs, self.meta))
+
+    def stored(self, result: dict[str, Any]) -> Stored:
+        if "class" not in result:
+            return repr(float(result["prediction"])), None, None
+        ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
+        top_k = [{"class": name, "probability": p} for name, p in ranked]
+        return str(result["class"]), result.get("confidence"), top_k
+
+    def counted(self, answer: dict[str, Any]) -> str:
+        return str(answer.get("class", "(number)"))
+
+
 def predict_table(
-    session: Any, meta: dict[str, Any], path: Path, batch_size: int
+    session: Any,
+    meta: dict[str, Any],
+    path: Path,
+    batch_size: int,
+    recorder: RowRecorder | None = None,
+    skip_predicted: bool = False,
 ) -> list[dict[str, Any]]:
     """One result per data row of the CSV file at ``path``: ``row`` (1 = the first data row),
-    the id column when the model has one, and the prediction or ``error``."""
+    the id column when the model has one, and the prediction or ``error``. With a
+    ``recorder``, each scored row is recorded (its ``prediction_id``); ``skip_predicted``
+    marks ``skipped`` the rows whose features it already holds, and scores none of them."""
     spec = meta["input"]
     header, rows = read_rows(path)
-    feeds, kept, problems = table_inputs(header, rows, spec, f"CSV file '{path}'")
+    reads, kept, problems = read_table(header, rows, spec, f"CSV file '{path}'")
     id_column = spec.get("id_column")
     id_at = header.index(id_column) if id_column in header else None
     results = []
@@ -58,12 +106,27 @@ def predict_table(
         if position in problems:
             result["error"] = problems[position]
         results.append(result)
+    inputs = [row_inputs(read) for read in reads]
+    if recorder is not None and skip_predicted:
+        done = recorder.predicted([inputs_sha256(i) for i in inputs])
+        fresh = [j for j, i in enumerate(inputs) if inputs_sha256(i) not in done]
+        for j in set(range(len(kept))) - set(fresh):
+            results[kept[j]]["skipped"] = True
+        reads, kept, inputs = (
+            [reads[j] for j in fresh],
+            [kept[j] for j in fresh],
+            [inputs[j] for j in fresh],
+        )
     for start in range(0, len(kept), batch_size):
+        clock = time.perf_counter()
+        outputs = session.run(None, feeds_for(reads[start : start + batch_size], spec))
         chunk = kept[start : start + batch_size]
-        batch = {name: array[start : start + len(chunk)] for name, array in feeds.items()}
-        outputs = session.run(None, batch)
-        for position, found in zip(chunk, row_answers(outputs, meta), strict=True):
-            results[position].update(found)
+        per_row_ms = (time.perf_counter() - clock) * 1000 / len(chunk)
+        for j, found in enumerate(row_answers(outputs, meta)):
+            result = results[chunk[j]]
+            result.update(found)
+            if recorder is not None:
+                result["prediction_id"] = recorder.record_row(result, inputs[start + j], per_row_ms)
     return results
 
 
@@ -103,9 +166,11 @@ def report(
     results: list[tuple[Path, list[dict[str, Any]]]], meta: dict[str, Any], out: str | None
 ) -> int:
     """The results as JSON lines (with each row's file when there are several) or the --out
-    CSV file; exit code 1 when some rows could not be scored."""
-    failed = total = 0
-    for path, found in results:
+    CSV file; exit code 1 when some rows could not be scored. Skipped rows are counted only."""
+    failed = total = skipped = 0
+    for path, every in results:
+        found = [r for r in every if not r.get("skipped")]
+        skipped += len(every) - len(found)
         total += len(found)
         failed += sum("error" in r for r in found)
         if out:
@@ -114,6 +179,8 @@ def report(
         for result in found:
             shown = {"file": str(path), **result} if len(results) > 1 else result
             print(json.dumps(shown), flush=True)
+    if skipped:
+        print(f"skipped {skipped} row(s) this model version already predicted", file=sys.stderr)
     if out:
         print(f"wrote {total - failed} prediction(s) to {out}", file=sys.stderr)
     if failed:
@@ -124,18 +191,55 @@ def report(
     return 1 if failed else 0
 
 
-def main_table(args: argparse.Namespace, meta: dict[str, Any], model_path: Path) -> int:
+OpenRowRecorder = Callable[[str, Path, dict[str, Any]], RowRecorder]
+
+
+def row_recorder(
+    args: argparse.Namespace, meta: dict[str, Any], model_path: Path, opener: Any
+) -> RowRecorder | None:
+    """The store --db records into; --query and a --skip-predicted without --db refused."""
+    if args.query or args.query_url:
+        raise UsageError("--query lists image paths; a table model reads rows: pass --csv")
+    if not args.db:
+        if args.skip_predicted:
+            raise UsageError("--skip-predicted needs --db, the store that knows what was predicted")
+        return None
+    if opener is None:
+        raise UsageError("--db needs mlcycle installed: run scripts/predict.py in the repository")
+    return opener(args.db, model_path, meta)
+
+
+def main_table(
+    args: argparse.Namespace,
+    meta: dict[str, Any],
+    model_path: Path,
+    open_recorder: OpenRowRecorder | None = None,
+) -> int:
     """predict.py on CSV files for a table model: JSON lines (or --out CSV), exit 1 when some
-    rows could not be scored, 2 when a file cannot be used at all."""
+    rows could not be scored, 2 when a file cannot be used at all. With --db (``open_recorder``,
+    mlcycle's store), each scored row is recorded; --skip-predicted skips rows it holds."""
     files = [Path(p) for p in [*(args.csv or []), *args.inputs]]
+    recorder = None
     try:
         if not files:
             raise UsageError("a table model predicts CSV rows: pass --csv ROWS.csv")
         if args.out and len(files) > 1:
             raise UsageError("--out writes one CSV file; pass one --csv file with it")
         session = table_session(model_path)
-        results = [(path, predict_table(session, meta, path, args.batch_size)) for path in files]
+        recorder = row_recorder(args, meta, model_path, open_recorder)
+        results = [
+            (
+                path,
+                predict_table(session, meta, path, args.batch_size, recorder, args.skip_predicted),
+            )
+            for path in files
+        ]
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if recorder is not None:
+            recorder.close()
+    if recorder is not None:
+        print(f"recorded {recorder.recorded} prediction(s) in {args.db}", file=sys.stderr)
     return report(results, meta, args.out)

@@ -21,7 +21,7 @@ from mlcycle.edge.form import Form
 from mlcycle.edge.forms import form_for
 from mlcycle.edge.model import UsageError
 from mlcycle.serve.stats import image_stats
-from mlcycle.serve.store import PredictionStore, prediction_row
+from mlcycle.serve.store import PredictionStore, features_row, prediction_row
 
 
 class BatchError(UsageError):
@@ -84,7 +84,7 @@ class Recorder:
             raise BatchError(f"--db {url}: {' '.join(str(exc).split())[:200]}") from exc
         self.version = file_sha256(model_path)
         self.form = form_for(meta)
-        self.channels = int(meta["input"]["channels"])
+        self.channels = int(meta["input"].get("channels") or 3)  # images only
         self.recorded = 0
 
     def unpredicted(self, paths: list[Path]) -> tuple[list[Path], int]:
@@ -102,6 +102,27 @@ class Recorder:
             self.channels,
             model_version=self.version,
             source="batch",
+            latency_ms=round(latency_ms, 3),
+        )
+        self.store.add(row)
+        self.recorded += 1
+        return row["id"]
+
+    def predicted(self, hashes: list[str]) -> set[str]:
+        """Which of these table rows (sha256 of their features) this model version holds."""
+        return self.store.predicted_hashes(self.version, sorted(set(hashes)))
+
+    def record_row(self, result: dict[str, Any], inputs: dict[str, Any], latency_ms: float) -> str:
+        """One scored table row: its features (``inputs``) and what the form keeps."""
+        id_column = self.form.meta["input"].get("id_column")
+        name = result.get(id_column) if id_column else None
+        row = features_row(
+            self.form,
+            result,
+            inputs,
+            input_name=str(name or f"row {result['row']}"),
+            model_version=self.version,
+            source="predict",
             latency_ms=round(latency_ms, 3),
         )
         self.store.add(row)

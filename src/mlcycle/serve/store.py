@@ -1,4 +1,7 @@
-"""The prediction store: every answered image is a row, written through SQLAlchemy.
+"""The prediction store: every answered image (or table row) is a row, written through
+SQLAlchemy. An image keeps its size, mode and statistics; a table row keeps its features as
+JSON in ``inputs`` (``{column: value}``, numbers as numbers, missing as null) and those
+columns stay null.
 
 SQLite by default (a file), PostgreSQL or any SQLAlchemy URL. Writes are queued and flushed
 in batches by one background thread, off the request path; :meth:`PredictionStore.close`
@@ -18,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mlcycle.edge.table_rows import inputs_json, inputs_sha256
 from mlcycle.serve.stats import STATS
 
 METADATA = sa.MetaData()
@@ -38,6 +42,7 @@ PREDICTIONS = sa.Table(
     sa.Column("confidence", sa.Float),
     sa.Column("top_k", sa.Text),  # JSON
     sa.Column("latency_ms", sa.Float),
+    sa.Column("inputs", sa.Text),  # a table row's features, JSON (null for images)
 )
 FEEDBACK = sa.Table(
     "feedback",
@@ -70,7 +75,21 @@ def engine_for(url: str) -> sa.Engine:
             cursor.close()
 
     METADATA.create_all(engine)
+    add_missing_columns(engine)
     return engine
+
+
+def add_missing_columns(engine: sa.Engine) -> None:
+    """Columns added since a store was created (``inputs``), added to it: nullable, so its
+    rows keep their values and read as before."""
+    have = {c["name"] for c in sa.inspect(engine).get_columns(PREDICTIONS.name)}
+    with engine.begin() as connection:
+        for column in PREDICTIONS.columns:
+            if column.name not in have:
+                kind = column.type.compile(dialect=engine.dialect)
+                connection.execute(
+                    sa.text(f"ALTER TABLE {PREDICTIONS.name} ADD COLUMN {column.name} {kind}")
+                )
 
 
 def new_id() -> str:
@@ -89,6 +108,20 @@ def prediction_row(**values: Any) -> dict[str, Any]:
     if row["top_k"] is not None and not isinstance(row["top_k"], str):
         row["top_k"] = json.dumps(row["top_k"])
     return row
+
+
+def features_row(form: Any, result: dict[str, Any], inputs: dict[str, Any], **values: Any) -> dict:
+    """The predictions row of one scored table row: its features as canonical JSON
+    (``inputs``) and their sha256, and what the output ``form`` keeps of ``result``."""
+    predicted, confidence, top_k = form.stored(result)
+    return prediction_row(
+        inputs=inputs_json(inputs),
+        input_sha256=inputs_sha256(inputs),
+        predicted=predicted,
+        confidence=confidence,
+        top_k=top_k,
+        **values,
+    )
 
 
 class PredictionStore:
