@@ -7,15 +7,24 @@ identical copies of an image always land in the same split (no leakage through d
 Every class is thus split in the same proportions on average; a class that drew no file for
 some split (small classes) gets one from its largest split, the only case where a file can move
 when others are added.
+
+Two other ways keep what belongs together (the same functions split tables and images):
+:func:`group_split` (``data.group_column``: each group draws, so all samples of one patient or
+camera share a split) and :func:`time_split` (``data.time_column``: the oldest samples train,
+the next validate, the most recent test).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from mlcycle.core.errors import UserError
 
@@ -126,6 +135,111 @@ def assign_splits(
     for i, split in zip(pool, drawn, strict=True):
         splits[i] = split
     return splits
+
+
+def group_split(
+    groups: list[str], val_fraction: float, test_fraction: float, seed: int
+) -> list[str]:
+    """Splits in which every group's rows stay together: each group draws its split from
+    ``sha256(seed, group)``. A split left without a group gets the group whose draw lies
+    closest to it (taken from the split with the most groups)."""
+    check_fractions(val_fraction, test_fraction)
+    names = sorted(set(groups))
+    wanted = ["train", "val"] + (["test"] if test_fraction > 0 else [])
+    if len(names) < len(wanted):
+        raise UserError(
+            f"data.group_column has {len(names)} group(s); {'/'.join(wanted)} need at least "
+            f"{len(wanted)} (every group stays in one split)"
+        )
+    draws = {g: draw(seed, f"group:{g}") for g in names}
+
+    def split_of(u: float) -> str:
+        return (
+            "test" if u < test_fraction else "val" if u < test_fraction + val_fraction else "train"
+        )
+
+    assigned = {g: split_of(u) for g, u in draws.items()}
+    middle = {"test": test_fraction / 2, "val": test_fraction + val_fraction / 2, "train": 1.0}
+    for split in wanted:
+        if split in assigned.values():
+            continue
+        sizes = Counter(assigned.values())
+        donor = max((s for s in sizes if sizes[s] > 1), key=lambda s: sizes[s])
+        pick = min(
+            (g for g, s in assigned.items() if s == donor),
+            key=lambda g: abs(draws[g] - middle[split]),
+        )
+        assigned[pick] = split
+    return [assigned[g] for g in groups]
+
+
+def time_split(
+    times: pd.Series, hashes: list[str], val_fraction: float, test_fraction: float
+) -> list[str]:
+    """The oldest ``1 - val - test`` of the rows train, the next ``val`` validate and the most
+    recent ``test`` test; the cuts fall between two times, so rows of one time share a split."""
+    check_fractions(val_fraction, test_fraction)
+    n = len(hashes)
+    values = times.to_numpy()
+    order = sorted(range(n), key=lambda i: (values[i], hashes[i]))
+    ordered = values[order]
+
+    def cut(share: float) -> object:
+        return ordered[min(n - 1, int(round(n * share)))]
+
+    val_start = cut(1 - val_fraction - test_fraction)
+    test_start = cut(1 - test_fraction) if test_fraction > 0 else None
+    splits = []
+    for v in values:
+        if test_start is not None and v >= test_start:
+            splits.append("test")
+        elif v >= val_start:
+            splits.append("val")
+        else:
+            splits.append("train")
+    counts = Counter(splits)
+    wanted = ["train", "val"] + (["test"] if test_fraction > 0 else [])
+    empty = [s for s in wanted if not counts[s]]
+    if empty:
+        raise UserError(
+            f"data.time_column has too few distinct times for a {empty[0]} split "
+            f"({len(np.unique(ordered))} distinct); lower data.val_fraction/test_fraction or "
+            "split without a time column"
+        )
+    return splits
+
+
+def read_times(values: list[object], column: str) -> pd.Series:
+    """A manifest's or query's time values as numbers or dates (one line naming the first value
+    that is neither)."""
+    series = pd.Series(["" if v is None else v for v in values], dtype=object)
+    numbers = pd.to_numeric(series, errors="coerce")
+    if numbers.notna().all():
+        return numbers
+    dates = pd.to_datetime(series.astype(str), errors="coerce", format="mixed")
+    bad = dates.isna() if numbers.isna().all() else numbers.isna() & dates.isna()
+    if bad.any():
+        raise UserError(
+            f"data.time_column '{column}' has '{series[bad].iloc[0]}', neither a date nor a "
+            "number; fix the value or unset data.time_column"
+        )
+    return dates
+
+
+def split_by_column(
+    hashes: list[str], groups: list[Any] | None, times: list[Any] | None, hp: Any
+) -> list[str]:
+    """Splits of samples that keep a group together (``groups``: each sample's value of
+    ``hp.group_column``) or put the latest samples in val and test (``times``: of
+    ``hp.time_column``); ``hp`` holds the fractions and the seed."""
+    val, test = hp.val_fraction, hp.test_fraction
+    if times is not None:
+        return time_split(read_times(times, hp.time_column), hashes, val, test)
+    keys = [
+        f"file:{h}" if g is None or str(g).strip() == "" else f"group:{g}"
+        for g, h in zip(groups or [], hashes, strict=True)
+    ]
+    return group_split(keys, val, test, hp.split_seed)
 
 
 def describe_draw(

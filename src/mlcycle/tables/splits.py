@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 
-import numpy as np
 import pandas as pd
 
 from mlcycle.core.errors import UserError
-from mlcycle.data.splits import assign_splits, check_fractions, draw
+from mlcycle.data.splits import assign_splits, check_fractions, group_split, time_split
 from mlcycle.tables.values import label_texts
+
+__all__ = ["drawn_split", "group_split", "row_hashes", "time_split"]
 
 SEP_VALUE, SEP_ROW = "\x1e", "\x1f"
 
@@ -62,75 +63,3 @@ def drawn_split(
             "each class. Add rows, drop the class, or set data.test_fraction=0"
         )
     return assign_splits([None] * len(hashes), hashes, strata, val_fraction, test_fraction, seed)
-
-
-def group_split(
-    groups: list[str], val_fraction: float, test_fraction: float, seed: int
-) -> list[str]:
-    """Splits in which every group's rows stay together: each group draws its split from
-    ``sha256(seed, group)``. A split left without a group gets the group whose draw lies
-    closest to it (taken from the split with the most groups)."""
-    check_fractions(val_fraction, test_fraction)
-    names = sorted(set(groups))
-    wanted = ["train", "val"] + (["test"] if test_fraction > 0 else [])
-    if len(names) < len(wanted):
-        raise UserError(
-            f"data.group_column has {len(names)} group(s); {'/'.join(wanted)} need at least "
-            f"{len(wanted)} (every group stays in one split)"
-        )
-    draws = {g: draw(seed, f"group:{g}") for g in names}
-
-    def split_of(u: float) -> str:
-        return (
-            "test" if u < test_fraction else "val" if u < test_fraction + val_fraction else "train"
-        )
-
-    assigned = {g: split_of(u) for g, u in draws.items()}
-    middle = {"test": test_fraction / 2, "val": test_fraction + val_fraction / 2, "train": 1.0}
-    for split in wanted:
-        if split in assigned.values():
-            continue
-        sizes = Counter(assigned.values())
-        donor = max((s for s in sizes if sizes[s] > 1), key=lambda s: sizes[s])
-        pick = min(
-            (g for g, s in assigned.items() if s == donor),
-            key=lambda g: abs(draws[g] - middle[split]),
-        )
-        assigned[pick] = split
-    return [assigned[g] for g in groups]
-
-
-def time_split(
-    times: pd.Series, hashes: list[str], val_fraction: float, test_fraction: float
-) -> list[str]:
-    """The oldest ``1 - val - test`` of the rows train, the next ``val`` validate and the most
-    recent ``test`` test; the cuts fall between two times, so rows of one time share a split."""
-    check_fractions(val_fraction, test_fraction)
-    n = len(hashes)
-    values = times.to_numpy()
-    order = sorted(range(n), key=lambda i: (values[i], hashes[i]))
-    ordered = values[order]
-
-    def cut(share: float) -> object:
-        return ordered[min(n - 1, int(round(n * share)))]
-
-    val_start = cut(1 - val_fraction - test_fraction)
-    test_start = cut(1 - test_fraction) if test_fraction > 0 else None
-    splits = []
-    for v in values:
-        if test_start is not None and v >= test_start:
-            splits.append("test")
-        elif v >= val_start:
-            splits.append("val")
-        else:
-            splits.append("train")
-    counts = Counter(splits)
-    wanted = ["train", "val"] + (["test"] if test_fraction > 0 else [])
-    empty = [s for s in wanted if not counts[s]]
-    if empty:
-        raise UserError(
-            f"data.time_column has too few distinct times for a {empty[0]} split "
-            f"({len(np.unique(ordered))} distinct); lower data.val_fraction/test_fraction or "
-            "split without a time column"
-        )
-    return splits
