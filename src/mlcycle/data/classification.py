@@ -56,6 +56,27 @@ def load_labelled(sample: Sample, channels: int, size: tuple[int, int]) -> np.nd
     return resizer(*size)(image=image)["image"]
 
 
+def split_words(hp: Any, samples: list[Sample], found: Any) -> str:
+    """The layout's words, with the group or time column that splits it; a column the
+    manifest or query lacks is one line."""
+    if hp.group_column and hp.time_column:
+        raise UserError(
+            "data.group_column and data.time_column both set; a split is either by group or by time"
+        )
+    column = hp.group_column or hp.time_column
+    if not column:
+        return found.layout
+    key = "group_column" if hp.group_column else "time_column"
+    columns = sorted({c for s in samples for c in (s.meta or {})})
+    if samples and column not in columns:
+        raise UserError(
+            f"data.{key} '{column}' is not a column of the {hp.source} source's rows "
+            f"(other columns: {', '.join(columns) or 'none'}); name one, or unset data.{key}"
+        )
+    how = "group" if hp.group_column else "time"
+    return f"{found.layout}; split by {how} ('{column}')"
+
+
 class ImageDataset(IndexDataset):
     """Items are ``(image tensor, class index, sample index)``; the index finds the file again."""
 
@@ -83,6 +104,10 @@ class ImageClassificationData(ImageDataModule):
         label_column: the manifest's column of class labels.
         source_options: extra keyword arguments for a source registered by a plugin.
         quarantine: a ``quarantine.csv`` (from ``validate_data.py``); its files are left out.
+        group_column: a manifest's or query's column (a patient, a camera): the images of one
+            value share a split (each group draws it) and, in compare.py/tune.py, a fold.
+        time_column: a manifest's or query's column of dates or numbers (a capture date): the
+            oldest images train, the latest validate and test; folds are time-ordered.
     """
 
     dataset_type = ImageDataset
@@ -99,6 +124,8 @@ class ImageClassificationData(ImageDataModule):
         label_column: str = "label",
         source_options: dict[str, Any] | None = None,
         quarantine: str | None = None,
+        group_column: str | None = None,
+        time_column: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -120,7 +147,7 @@ class ImageClassificationData(ImageDataModule):
             samples = [s for s in samples if str(s.path.resolve()) not in held]
         given = {s.split for s in samples if s.split}
         where = hp.manifest or hp.root or hp.source
-        return Listing(samples, where, found.skipped, given, found.layout)
+        return Listing(samples, where, found.skipped, given, split_words(hp, samples, found))
 
     def decoder(self, channels: int, class_names: list[str] | None) -> Decoder:
         return Decoder(

@@ -30,7 +30,13 @@ from mlcycle.core.errors import UserError
 from mlcycle.data.file_facts import Facts, read_job
 from mlcycle.data.index_cache import IndexCache, Key, Stat, file_stat
 from mlcycle.data.skipped import BadSample
-from mlcycle.data.splits import SPLITS, assign_splits, check_coverage, splits_from_file
+from mlcycle.data.splits import (
+    SPLITS,
+    assign_splits,
+    check_coverage,
+    split_by_column,
+    splits_from_file,
+)
 from mlcycle.data.transforms import resize
 
 CACHE_LIMIT_BYTES = 1 << 30  # "auto" caching keeps decoded images in memory below this size
@@ -245,6 +251,18 @@ def make_splits(kept: list[Checked], listing: Listing, hp: Any, coverage: str) -
     layout's, the rest drawn (``hp.val_fraction``, ``hp.test_fraction``, ``hp.split_seed``)."""
     if hp.split_file:
         return splits_from_file(hp.split_file, [d.files[0][0] for d in kept])
+    samples = [d.sample for d in kept]
+    groups, times = (
+        column_values(samples, hp, "group_column"),
+        column_values(samples, hp, "time_column"),
+    )
+    if groups is not None or times is not None:
+        if listing.given:
+            raise UserError(
+                f"'{listing.where}' fixes the splits (a split column or split folders) and "
+                "data.group_column / data.time_column would split it too; use one"
+            )
+        return split_by_column([d.files[0][1] for d in kept], groups, times, hp)
     given = [d.sample.split for d in kept]
     lost = [s for s in SPLITS if s in listing.given and s not in given]
     if lost:
@@ -256,6 +274,15 @@ def make_splits(kept: list[Checked], listing: Listing, hp: Any, coverage: str) -
         print(f"warning: {warning}", file=sys.stderr)
     hashes, strata = [d.files[0][1] for d in kept], [d.stratum for d in kept]
     return assign_splits(given, hashes, strata, hp.val_fraction, hp.test_fraction, hp.split_seed)
+
+
+def column_values(samples: list[Any], hp: Any, key: str) -> list[Any] | None:
+    """The value of each sample's manifest or query column named by ``hp.<key>`` (a data
+    module's ``group_column`` / ``time_column``); None when unset."""
+    name = getattr(hp, key, None)
+    if not name:
+        return None
+    return [(s.meta or {}).get(name) for s in samples]
 
 
 class IndexDataset(Dataset):
