@@ -45,8 +45,8 @@ class ImageComparison(Comparison):
         self.rows = {path: i for i, path in enumerate(self.pool.paths)}
 
     @classmethod
-    def build_pool(cls, data: Any, folds: int, seed: int) -> ImagePool:
-        return build_image_pool(data, folds, seed, cls.stratified)
+    def build_pool(cls, data: Any, folds: int, seed: int, gap: int = 0) -> ImagePool:
+        return build_image_pool(data, folds, seed, cls.stratified, gap)
 
     def data_record(self) -> dict[str, Any]:
         index = self.data.index

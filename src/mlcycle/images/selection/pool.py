@@ -5,6 +5,8 @@ test split); its train and val images form the pool, which is cut into folds: st
 class for a classifier's data, one stratum for segmentation and detection images (many classes
 each). Each fold is written as a ``splits.csv`` that deep candidates train on
 (``--data.split_file``), so every fold run sees the same test split, sealed, and never reads it.
+Images split by a manifest's ``data.group_column`` are cut into grouped folds, by its
+``data.time_column`` into time-ordered ones (:func:`mlcycle.selection.folds.cut_folds`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mlcycle.selection.folds import Pool, assign_folds, assignment_digest, write_fold_splits
+from mlcycle.data.index import column_values
+from mlcycle.data.splits import read_times
+from mlcycle.selection.folds import Pool, assignment_digest, cut_folds, write_fold_splits
 
 
 @dataclass
@@ -47,12 +51,11 @@ class ImagePool(Pool):
             (files[0][0], data.split_value(sample), split)
             for sample, files, split in zip(index.samples, index.files, index.splits, strict=True)
         ]
-        fold_of = dict(zip(self.paths, (int(f) for f in self.folds), strict=True))
         (out / "folds").mkdir(exist_ok=True)
         files = []
         for fold in range(folds):
             path = out / "folds" / f"fold{fold}.csv"
-            write_fold_splits(path, rows, fold_of, fold, data.split_column)
+            write_fold_splits(path, rows, self, fold, data.split_column)
             files.append(path)
         return files
 
@@ -69,26 +72,39 @@ def shrink(image: np.ndarray, size: int) -> np.ndarray:
     return out[..., None] if image.ndim == 3 and out.ndim == 2 else out
 
 
-def build_image_pool(data: Any, folds: int, seed: int, by_class: bool) -> ImagePool:
+def build_image_pool(data: Any, folds: int, seed: int, by_class: bool, gap: int = 0) -> ImagePool:
     """The pool of ``data``'s train+val images. ``by_class``: folds stratified by each image's
-    label (a classifier's data); else one stratum."""
+    label (a classifier's data); else one stratum. Grouped or time-ordered folds where the
+    data names a group or time column (``gap``: images left out before each time fold's val)."""
     index = data.index
-    pool = sorted(
+    rows = sorted(
         (p for s in ("train", "val") for p in index.positions[s]),
         key=lambda p: index.files[p][0][0],
     )
-    paths = [index.files[p][0][0] for p in pool]
-    hashes = [index.files[p][0][1] for p in pool]
-    labels = [index.samples[p].label if by_class else "images" for p in pool]
-    fold_of = assign_folds(hashes, labels, folds, seed)
+    paths = [index.files[p][0][0] for p in rows]
+    hashes = [index.files[p][0][1] for p in rows]
+    labels = [index.samples[p].label if by_class else "images" for p in rows]
+    hp, samples = data.hparams, [index.samples[p] for p in rows]
+    groups = column_values(samples, hp, "group_column")
+    if groups is not None:
+        groups = [
+            f"file:{h}" if g in (None, "") else f"group:{g}"
+            for g, h in zip(groups, hashes, strict=True)
+        ]
+    times = column_values(samples, hp, "time_column")
+    when = read_times(times, hp.time_column) if times is not None else None
+    cut = cut_folds(paths, hashes, labels if by_class else None, folds, seed, groups, when, gap)
+    keep = [j for j, f in enumerate(cut.folds) if f >= 0]  # time folds: the oldest only train
     lookup = {name: i for i, name in enumerate(index.class_names)}
     return ImagePool(
         data=data,
-        positions=pool,
-        paths=paths,
-        target=np.array([lookup.get(label, -1) for label in labels]),
-        folds=np.array(fold_of),
+        positions=[rows[j] for j in keep],
+        paths=[paths[j] for j in keep],
+        target=np.array([lookup.get(labels[j], -1) for j in keep]),
+        folds=np.array([cut.folds[j] for j in keep]),
         class_names=list(index.class_names),
-        digest=assignment_digest(paths, hashes, fold_of),
+        digest=assignment_digest(paths, hashes, cut.folds, cut.how),
+        plan=cut.plan,
+        how=cut.how,
         classify=by_class,
     )

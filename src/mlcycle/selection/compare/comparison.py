@@ -6,7 +6,8 @@ out-of-fold files. A task's kind of comparison subclasses it (registered in
 :data:`mlcycle.selection.compare.kinds.COMPARISONS` under the task's ``task_name``) and answers
 through a few hooks:
 
-* ``build_pool(data, folds, seed)``: the data's train+val samples cut into folds
+* ``build_pool(data, folds, seed, gap)``: the data's train+val samples cut into folds
+  (grouped or time-ordered where the data is split so; ``gap``: the YAML's ``fold_gap``)
   (a :class:`~mlcycle.selection.folds.Pool` that writes the fold files);
 * ``run_fold(candidate, fold, wants_embeddings)``: one candidate-fold (``fit_s``,
   ``latency_ms``, ``params``, ``size_mb``, and ``rows`` with the predictions, or the run's
@@ -67,7 +68,7 @@ class Comparison:
         self.config = config
         self.data = build_data(config)
         self.monitor = self.task_monitor(config, self.data)
-        self.pool: Pool = self.build_pool(self.data, spec.folds, spec.fold_seed)
+        self.pool: Pool = self.build_pool(self.data, spec.folds, spec.fold_seed, spec.fold_gap)
         self.objective = for_monitor(objective_of(spec.objective, config), self.monitor[0])
         self.check_objective()  # a bad metric stops here
         self.split_files: list[Path] = []
@@ -82,8 +83,9 @@ class Comparison:
         return (monitor[0], monitor[1]) if monitor else ("val/f1", "max")
 
     @classmethod
-    def build_pool(cls, data: Any, folds: int, seed: int) -> Pool:
-        """``data``'s train+val samples cut into ``folds`` folds."""
+    def build_pool(cls, data: Any, folds: int, seed: int, gap: int = 0) -> Pool:
+        """``data``'s train+val samples cut into ``folds`` folds (``gap``: time folds' rows
+        left out before each validation block)."""
         raise NotImplementedError
 
     @classmethod
@@ -174,6 +176,7 @@ class Comparison:
                 "train_args": self.base_args,
                 "folds": self.spec.folds,
                 "fold_seed": self.spec.fold_seed,
+                "fold_rule": self.pool.how,
                 "fold_digest": self.pool.digest,
                 **self.data_record(),
                 "class_names": self.pool.class_names,

@@ -111,6 +111,7 @@ class CompareSpec:
     objective: dict[str, Any] | None
     classic_size: int
     candidates: list[Candidate]
+    fold_gap: int = 0  # time folds: rows left out between a fold's training and val rows
     time_limit: float | None = None  # seconds the candidate-folds may take (--time_limit)
     preset: str | None = None  # a candidate set of the comparison's kind (--preset)
 
@@ -122,6 +123,7 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--args", type=strings, default=[], help="train.py arguments for every deep candidate")  # fmt: skip
     parser.add_argument("--folds", type=int, default=5, help="number of folds")
     parser.add_argument("--fold_seed", type=int, default=42, help="seed of the fold assignment")
+    parser.add_argument("--fold_gap", type=int, default=0, help="time-ordered folds (data.time_column): rows left out between each fold's training rows and its validation rows")  # fmt: skip
     parser.add_argument("--objective", type=dict[str, Any] | None, default=None, help="the gate (default: the base config's), e.g. {metric: val/f1, min: 0.95}")  # fmt: skip
     parser.add_argument("--classic_size", type=int, default=32, help="classic models see images resized to at most this per side")  # fmt: skip
     parser.add_argument("--time_limit", type=str | float | None, default=None, help="wall time for the candidate-folds: seconds (600) or 90s, 10m, 1h; what does not fit is skipped and listed")  # fmt: skip
@@ -174,6 +176,8 @@ def spec_of(cfg: Namespace, path: Path) -> CompareSpec:
         raise UserError(f"{path}: 'train' names the train.py config(s) the candidates share")
     if not cfg.candidates and not cfg.preset:
         raise UserError(f"{path}: 'candidates' is a non-empty list (or give --preset)")
+    if cfg.fold_gap < 0:
+        raise UserError(f"{path}: 'fold_gap' is a number of rows, 0 or more; got {cfg.fold_gap}")
     candidates = [candidate(c) for c in cfg.candidates]
     names = [c.name for c in candidates]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -189,6 +193,7 @@ def spec_of(cfg: Namespace, path: Path) -> CompareSpec:
         objective=cfg.objective,
         classic_size=cfg.classic_size,
         candidates=candidates,
+        fold_gap=cfg.fold_gap,
         time_limit=parse_duration(cfg.time_limit),
         preset=cfg.preset,
     )

@@ -116,7 +116,7 @@ class Tuning:
         kind = comparison_kind(self.config)  # cut as compare.py cuts the task's data
         with captured():
             data = build_data(self.config)
-        pool = kind.build_pool(data, self.spec.folds, self.spec.fold_seed)
+        pool = kind.build_pool(data, self.spec.folds, self.spec.fold_seed, gap=self.spec.fold_gap)
         scratch = self.out / f".folds-{os.getpid()}"
         (scratch).mkdir(exist_ok=True)
         files = pool.write(scratch, self.spec.folds)

@@ -68,6 +68,7 @@ class TuneSpec:
     sampler: dict[str, Any]  # seed, startup_trials
     pruner: dict[str, Any] | None  # startup_trials, warmup_epochs, percentile; None: no pruning
     space: list[Param]
+    fold_gap: int = 0  # time folds: rows left out between a fold's training and val rows
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -76,6 +77,7 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--args", type=list[str] | str, default=[], help="train.py arguments for every trial")  # fmt: skip
     parser.add_argument("--folds", type=int, default=1, help="1: the config's train/val split; k >= 2: the k-fold mean")  # fmt: skip
     parser.add_argument("--fold_seed", type=int, default=42, help="seed of the fold assignment")
+    parser.add_argument("--fold_gap", type=int, default=0, help="time-ordered folds (data.time_column): rows left out between each fold's training rows and its validation rows")  # fmt: skip
     parser.add_argument("--trials", type=int, default=20, help="COMPLETE+PRUNED trials of the whole study, all workers together")  # fmt: skip
     parser.add_argument("--objective", type=dict[str, Any] | None, default=None, help="e.g. {metric: val/f1} (default: the base config's)")  # fmt: skip
     parser.add_argument("--sampler", type=Sampler, default=Sampler())
@@ -107,7 +109,7 @@ def spec_of(cfg: Namespace, path: Path) -> TuneSpec:
     train = string_list(cfg.train, "train", where)
     if not train:
         raise UserError(f"{where}: 'train' names the train.py config(s) every trial starts from")
-    _at_least(dict(cfg), {"folds": 1, "fold_seed": 0, "trials": 1}, f"{where}: ")
+    _at_least(dict(cfg), {"folds": 1, "fold_seed": 0, "fold_gap": 0, "trials": 1}, f"{where}: ")
     sampler = dict(cfg.sampler)
     _at_least(sampler, {"seed": 0, "startup_trials": 0}, f"{where}: sampler: ")
     return TuneSpec(
@@ -121,6 +123,7 @@ def spec_of(cfg: Namespace, path: Path) -> TuneSpec:
         sampler=sampler,
         pruner=pruner_of(cfg.pruner, where),
         space=parse_space(cfg.space, where),
+        fold_gap=cfg.fold_gap,
     )
 
 

@@ -102,8 +102,8 @@ class TableComparison(Comparison):
         return super().task_monitor(config, data)
 
     @classmethod
-    def build_pool(cls, data: Any, folds: int, seed: int) -> TablePool:
-        return build_table_pool(data, folds, seed)
+    def build_pool(cls, data: Any, folds: int, seed: int, gap: int = 0) -> TablePool:
+        return build_table_pool(data, folds, seed, gap)
 
     @classmethod
     def candidate_args(cls, candidate: Candidate) -> list[str]:
