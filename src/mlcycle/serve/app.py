@@ -66,15 +66,19 @@ def add_model_routes(app: FastAPI, service: Service, auth: list[Any]) -> None:
     @app.post(
         "/v1/predict",
         response_model=PredictResponse,
-        responses={**ERRORS, 400: {"model": PredictError, "description": "no image readable"}},
+        responses={
+            **ERRORS,
+            400: {"model": PredictError, "description": "no image (row) readable"},
+        },
         dependencies=auth,
         openapi_extra=predict_openapi(),
-        summary="Predict one or many images",
+        summary="Predict one or many images, or table rows",
     )
     async def predict(request: Request) -> Response:
         """Multipart files under ``files``, or JSON ``{"images": [{"name", "data"}]}`` with
-        base64 data. 200 when at least one image was answered: an unreadable image gets
-        ``{"name", "error"}`` in its place. 400 when none was."""
+        base64 data. A table model: JSON ``{"rows": [{column: value}]}`` (or a list of rows),
+        or CSV files under ``files``. 200 when at least one image (row) was answered: an
+        unreadable one gets ``{"name", "error"}`` in its place. 400 when none was."""
         start = time.perf_counter()
         content_type = request.headers.get("content-type", "")
         kind = body_kind(content_type)
@@ -130,7 +134,7 @@ def add_status_routes(app: FastAPI, service: Service) -> None:
 
     @app.get("/", response_class=HTMLResponse, summary="A web page to try the model")
     async def page() -> HTMLResponse:
-        return HTMLResponse(page_html())
+        return HTMLResponse(page_html(service.card))
 
 
 def create_app(model: ServedModel, store: PredictionStore, settings: Settings) -> FastAPI:

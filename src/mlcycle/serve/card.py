@@ -42,6 +42,7 @@ def verification(meta: dict[str, Any], model_path: Path) -> dict[str, Any] | Non
 
 
 def model_card(model: ServedModel, serving: dict[str, Any]) -> dict[str, Any]:
+    """The card: what runs (its input as ``model.card_input`` shows it: a table's schema)."""
     meta = model.meta
     return {
         "model_version": model.version,
@@ -50,9 +51,7 @@ def model_card(model: ServedModel, serving: dict[str, Any]) -> dict[str, Any]:
         "output_form": model.form.name,
         "arch": meta.get("arch"),
         "class_names": model.names,
-        "input": {
-            k: meta["input"].get(k) for k in ("shape", "channels", "color_mode", "height", "width")
-        },
+        "input": model.card_input(),
         "validation_metrics": meta.get("validation_metrics") or {},
         "objective": meta.get("objective"),
         "gate": meta.get("gate"),

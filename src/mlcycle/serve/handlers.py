@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from mlcycle.serve.inputs import InputError, describe, is_json_syntax
 from mlcycle.serve.metrics import Metrics
 from mlcycle.serve.micro_batcher import BatcherStopped
-from mlcycle.serve.schemas import PredictJSON
+from mlcycle.serve.schemas import PredictJSON, RowsJSON
 
 log = logging.getLogger("mlcycle.serve")
 REASONS = {401: "unauthorized", 404: "not_found", 405: "method", 413: "too_large"}
@@ -71,7 +71,12 @@ def predict_openapi() -> dict[str, Any]:
         "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
         "required": ["files"],
     }
-    json_body = {"$ref": "#/components/schemas/PredictJSON"}
+    json_body = {
+        "oneOf": [
+            {"$ref": "#/components/schemas/PredictJSON"},
+            {"$ref": "#/components/schemas/RowsJSON"},
+        ]
+    }
     return {
         "requestBody": {
             "required": True,
@@ -89,9 +94,10 @@ def openapi(app: FastAPI) -> dict[str, Any]:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        extra = PredictJSON.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(extra.pop("$defs", {}))
-        components["PredictJSON"] = extra
+        for body in (PredictJSON, RowsJSON):
+            extra = body.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(extra.pop("$defs", {}))
+            components[body.__name__] = extra
         app.openapi_schema = schema
     return app.openapi_schema

@@ -41,7 +41,8 @@ def body_kind(content_type: str | None) -> str:
         415,
         "content_type",
         f"Content-Type '{media or 'none'}' is not accepted; send multipart/form-data (files "
-        'under \'files\') or application/json ({"images": [{"name", "data"}]})',
+        'under \'files\') or application/json ({"images": [{"name", "data"}]}, or a table '
+        'model\'s {"rows": [{column: value}]})',
     )
 
 

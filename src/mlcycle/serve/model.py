@@ -23,6 +23,7 @@ from mlcycle.edge.decode import preprocess, to_array
 from mlcycle.edge.form import Options
 from mlcycle.edge.forms import form_for
 from mlcycle.edge.model import UsageError, is_batched, load_model, outputs_per_image, read_meta
+from mlcycle.serve.inputs import parse_upload
 from mlcycle.serve.stats import image_stats
 
 # Pillow decoders for the usual image files only (no EPS, which runs Ghostscript).
@@ -74,8 +75,23 @@ def read_description(path: Path) -> dict[str, Any]:
     return meta
 
 
+@dataclass
+class Unreadable:
+    """An input of a request that cannot be answered: its name, why, the metrics reason, and
+    what else its entry in the response names it by."""
+
+    name: str
+    error: str
+    reason: str = "undecodable"
+    where: dict[str, Any] = field(default_factory=dict)
+
+
 class ServedModel:
-    """Decoding, preprocessing and the output form of one exported ONNX model."""
+    """Decoding, preprocessing and the output form of one exported ONNX image model. Another
+    input kind is served by a class with the same methods (``serve/table.py``), chosen by
+    model.json's ``input.kind`` (``server.SERVED``)."""
+
+    noun = "image"
 
     def __init__(
         self, path: Path, threads: int | None = None, top_k: int = 3, min_score: float = 0.5
@@ -95,6 +111,37 @@ class ServedModel:
             self.run = load_model(path, threads)
         except Exception as exc:  # onnxruntime's errors name the problem
             raise UserError(f"ONNX Runtime cannot load '{path}': {exc}") from exc
+
+    def card_input(self) -> dict[str, Any]:
+        """What ``/v1/model`` shows of the input."""
+        return {k: self.spec.get(k) for k in ("shape", "channels", "color_mode", "height", "width")}
+
+    def read(
+        self, kind: str, content_type: str, body: bytes, max_images: int
+    ) -> list[Decoded | Unreadable]:
+        """Parse the body and decode each image (in a worker thread)."""
+        out: list[Decoded | Unreadable] = []
+        for name, data in parse_upload(kind, content_type, body, max_images):
+            try:
+                out.append(self.decode(name, data))
+            except ValueError as exc:
+                out.append(Unreadable(name, str(exc)))
+        return out
+
+    def entry(self, item: Decoded) -> dict[str, Any]:
+        """What a response names an image by."""
+        return {"name": item.name}
+
+    def stored_columns(self, item: Decoded) -> dict[str, Any]:
+        """The store's columns that describe the image (its size, mode and statistics)."""
+        return {
+            "input_name": item.name,
+            "input_sha256": item.sha256,
+            "width": item.width,
+            "height": item.height,
+            "mode": item.mode,
+            **item.stats,
+        }
 
     def decode(self, name: str, data: bytes) -> Decoded:
         """Bytes of an image file to a model input; ValueError says why it cannot be read."""

@@ -20,6 +20,13 @@ class PredictJSON(BaseModel):
     images: list[ImageIn] = Field(min_length=1)
 
 
+class RowsJSON(BaseModel):
+    """``POST /v1/predict`` to a table model: rows of ``{column: value}`` (null is missing); a
+    bare list of rows works too, and so do CSV files under the multipart field ``files``."""
+
+    rows: list[dict[str, Any]] = Field(min_length=1)
+
+
 class TopClass(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
     class_: str = Field(alias="class")
@@ -38,11 +45,14 @@ class ImageResult(BaseModel):
     """One image's answer; ``error`` instead when it could not be read. Which other fields are
     present depends on the model's output form (model.json ``output.kind``): classes (class,
     index, confidence, top_k), mask (size, mask_png, class_shares), boxes (size, boxes),
-    labels (labels, probabilities, threshold); an undescribed output: task, outputs."""
+    labels (labels, probabilities, threshold), table (row; class, confidence, probabilities,
+    or prediction); an undescribed output: task, outputs."""
 
     model_config = ConfigDict(populate_by_name=True)
-    name: str
+    name: str = Field(description="the image's name; a table row's id column, else 'row N'")
     prediction_id: str | None = Field(None, description="send it back with /v1/feedback")
+    row: int | None = Field(None, description="a table row: its place in the request, from 1")
+    prediction: float | None = Field(None, description="a table regression's predicted number")
     error: str | None = None
     class_: str | None = Field(None, alias="class")
     index: int | None = None

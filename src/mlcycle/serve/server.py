@@ -12,9 +12,11 @@ from typing import Any
 import uvicorn
 
 from mlcycle.core.errors import UserError
+from mlcycle.edge.model import UsageError, read_meta
 from mlcycle.serve.model import ServedModel
 from mlcycle.serve.reload import ChampionWatcher
 from mlcycle.serve.store import PredictionStore, default_url
+from mlcycle.serve.table import ServedTable
 
 
 def default_store_dir(run: Path | None, champion: Path | None, model_path: Path) -> Path:
@@ -54,6 +56,19 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+# Served models by model.json's input.kind; any other kind is served as images.
+SERVED: dict[str, type[Any]] = {"table": ServedTable}
+
+
+def load_served(path: Path, **options: Any) -> Any:
+    """The served model of the file at ``path``, by the input kind its model.json declares."""
+    try:
+        kind = (read_meta(path).get("input") or {}).get("kind")
+    except (UsageError, OSError, ValueError):
+        kind = None  # ServedModel names what is wrong with the file
+    return SERVED.get(str(kind), ServedModel)(path, **options)
+
+
 def first_model(
     model_path: Path | None, champion: Path | None, interval: float, **options: Any
 ) -> tuple[ServedModel, ChampionWatcher | None]:
@@ -61,7 +76,7 @@ def first_model(
     when a champion pointer is given."""
 
     def load(path: Path) -> ServedModel:
-        return ServedModel(path, **options)
+        return load_served(path, **options)
 
     if champion is None:
         assert model_path is not None, "a model or a champion pointer"

@@ -12,19 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcycle.serve.card import model_card
-from mlcycle.serve.inputs import InputError, parse_upload
+from mlcycle.serve.inputs import InputError
 from mlcycle.serve.metrics import Metrics
 from mlcycle.serve.micro_batcher import MicroBatcher
-from mlcycle.serve.model import Decoded, ServedModel
+from mlcycle.serve.model import ServedModel, Unreadable
 from mlcycle.serve.store import PredictionStore, new_id, prediction_row
 
 RECENT = 100_000  # prediction ids remembered: feedback may arrive before the row is written
-
-
-@dataclass
-class Unreadable:
-    name: str
-    error: str
 
 
 @dataclass
@@ -97,21 +91,14 @@ class Service:
 
     # --- predict ------------------------------------------------------------------------------
 
-    def _decode_all(
-        self, model: ServedModel, kind: str, content_type: str, body: bytes
-    ) -> list[Decoded | Unreadable]:
-        """Parse the body and decode each image (in a worker thread)."""
-        out: list[Decoded | Unreadable] = []
-        for name, data in parse_upload(kind, content_type, body, self.settings.max_images):
-            try:
-                out.append(model.decode(name, data))
-            except ValueError as exc:
-                out.append(Unreadable(name, str(exc)))
-        return out
+    def _read_all(self, model: ServedModel, kind: str, content_type: str, body: bytes) -> list[Any]:
+        """Parse the body and read each input (in a worker thread): an image decoded, a table
+        row read, or an :class:`Unreadable`."""
+        return model.read(kind, content_type, body, self.settings.max_images)
 
     @staticmethod
-    def process(entries: list[tuple[ServedModel, Decoded]]) -> list[dict[str, Any]]:
-        """The batcher's call: each image through the model that decoded it (one model except
+    def process(entries: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+        """The batcher's call: each input through the model that read it (one model except
         around a reload)."""
         out: list[Any] = [None] * len(entries)
         groups: dict[int, list[int]] = {}
@@ -131,12 +118,12 @@ class Service:
         self.batcher.expect()
         try:
             items = await loop.run_in_executor(
-                self.pool, self._decode_all, model, kind, content_type, body
+                self.pool, self._read_all, model, kind, content_type, body
             )
         except BaseException:
             self.batcher.withdraw()
             raise
-        decoded = [item for item in items if isinstance(item, Decoded)]
+        decoded = [item for item in items if not isinstance(item, Unreadable)]
         if not decoded:
             self.batcher.withdraw()
         entries = [(model, item) for item in decoded]
@@ -144,21 +131,19 @@ class Service:
         latency_ms = round((time.perf_counter() - start) * 1000, 3)
         results = []
         for item in items:
-            if isinstance(item, Decoded):
-                results.append(self._answer(model, item, next(answers), latency_ms))
+            if isinstance(item, Unreadable):
+                self.metrics.rejected.labels(item.reason).inc()
+                results.append({"name": item.name, **item.where, "error": item.error})
             else:
-                self.metrics.rejected.labels("undecodable").inc()
-                results.append({"name": item.name, "error": item.error})
+                results.append(self._answer(model, item, next(answers), latency_ms))
         payload = {"model_version": model.version, "results": results}
         if not decoded:
             first = results[0]["error"]
-            return 400, {"error": f"no image could be read ({first})", **payload}
+            return 400, {"error": f"no {model.noun} could be read ({first})", **payload}
         return 200, payload
 
-    def _answer(
-        self, model: ServedModel, item: Decoded, answer: dict[str, Any], latency_ms: float
-    ) -> dict:
-        """The response entry of one image; its row goes to the store's queue."""
+    def _answer(self, model: Any, item: Any, answer: dict[str, Any], latency_ms: float) -> dict:
+        """The response entry of one input; its row goes to the store's queue."""
         pid = new_id()
         predicted, confidence, top_k = model.form.stored(answer)
         self.store.add(
@@ -166,21 +151,16 @@ class Service:
                 id=pid,
                 model_version=model.version,
                 source="api",
-                input_name=item.name,
-                input_sha256=item.sha256,
-                width=item.width,
-                height=item.height,
-                mode=item.mode,
                 predicted=predicted,
                 confidence=confidence,
                 top_k=top_k,
                 latency_ms=latency_ms,
-                **item.stats,
+                **model.stored_columns(item),
             )
         )
         self._remember(pid)
         self.metrics.images.labels(model.form.counted(answer)).inc()
-        return {"prediction_id": pid, "name": item.name, **answer}
+        return {"prediction_id": pid, **model.entry(item), **answer}
 
     def _remember(self, pid: str) -> None:
         if len(self.recent) == self.recent.maxlen:
