@@ -84,6 +84,7 @@ def test_table_ensemble_exports_one_onnx_that_predict_scores(tmp_path, table, bu
     assert sorted(p.name for p in (out / "export").iterdir()) == [
         "model.json",
         "model.onnx",
+        "reference.json",  # the monitor's, built from the ensemble's one graph
         "verification.json",
     ]
     meta = json.loads((out / "export" / "model.json").read_text())

@@ -121,6 +121,7 @@ def test_export_is_one_onnx_file_matching_python_on_val_rows(tmp_path, table, ex
     assert sorted(p.name for p in out.iterdir()) == [
         "model.json",
         "model.onnx",
+        "reference.json",  # the monitor's (tables/monitor.py)
         "verification.json",
     ]
     report = result["report"]
