@@ -8,10 +8,13 @@ import ast
 import dataclasses
 import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.messages import SYNONYMS, closest_name, expected_text
+from mlcycle.core.yaml_files import read_mapping
 
 _UNKNOWN = (
     r"unrecognized arguments:\s*(-[\w.\-+]+)",
@@ -113,3 +116,21 @@ def _unknown(name: str, prefix: str, nested: Any, keys: list[str]) -> str:
         return f"unknown option '--{key}'{hint}"
     hint = f"; did you mean '{close}'?" if close else ""
     return f"unknown key '{key}'{hint}"
+
+
+def parse_yaml_keys(path: Path, what: str, add_arguments: Callable[[Any], None]) -> Any:
+    """The typed keys of the YAML file ``path`` (a ``what``: "comparison config"), as the
+    command's own parser would read its ``--config``; every message names the key at fault."""
+    from argparse import ArgumentError
+
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    read_mapping(path, what)  # missing, not YAML, not a mapping: one line
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--config", action=ActionConfigFile)
+    add_arguments(parser)
+    try:
+        return parser.parse_args(["--config", str(path)])
+    except ArgumentError as exc:
+        keys = [a.dest for a in parser._actions]
+        raise UserError(f"{path}: {key_error(str(exc), keys)}") from exc

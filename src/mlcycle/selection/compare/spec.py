@@ -19,16 +19,14 @@ candidates:
 from __future__ import annotations
 
 import re
-from argparse import ArgumentError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ArgumentParser, Namespace
 
 from mlcycle.core.errors import UserError
-from mlcycle.core.keys import check_keys, key_error, string_list
-from mlcycle.core.yaml_files import read_mapping
+from mlcycle.core.keys import check_keys, parse_yaml_keys, string_list
 from mlcycle.selection.compare.budget import parse_duration
 
 DEEP_KEYS = {"name", "config", "args"}
@@ -225,13 +223,4 @@ def add_preset(spec: CompareSpec, presets: dict[str, list[dict[str, Any]]], kind
 def load_spec(path: str | Path) -> CompareSpec:
     """Read and check a comparison file; every message names the key at fault."""
     path = Path(path)
-    read_mapping(path, "comparison config")  # missing, not YAML, not a mapping: one line
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_argument("--config", action=ActionConfigFile)
-    add_arguments(parser)
-    try:
-        cfg = parser.parse_args(["--config", str(path)])
-    except ArgumentError as exc:
-        keys = [a.dest for a in parser._actions]
-        raise UserError(f"{path}: {key_error(str(exc), keys)}") from exc
-    return spec_of(cfg, path)
+    return spec_of(parse_yaml_keys(path, "comparison config", add_arguments), path)

@@ -15,16 +15,14 @@ space: {model.lr: {low: 1.0e-4, high: 1.0e-2, log: true}}
 
 from __future__ import annotations
 
-from argparse import ArgumentError
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ArgumentParser, Namespace
 
 from mlcycle.core.errors import UserError
-from mlcycle.core.keys import key_error, string_list
-from mlcycle.core.yaml_files import read_mapping
+from mlcycle.core.keys import parse_yaml_keys, string_list
 from mlcycle.selection.tune.space import Param, parse_space
 
 
@@ -130,13 +128,4 @@ def spec_of(cfg: Namespace, path: Path) -> TuneSpec:
 def load_tune_spec(path: str | Path) -> TuneSpec:
     """Read and check a tune YAML; every message names the key at fault."""
     path = Path(path)
-    read_mapping(path, "tune config")  # missing, not YAML, not a mapping: one line
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_argument("--config", action=ActionConfigFile)
-    add_arguments(parser)
-    try:
-        cfg = parser.parse_args(["--config", str(path)])
-    except ArgumentError as exc:
-        keys = [a.dest for a in parser._actions]
-        raise UserError(f"{path}: {key_error(str(exc), keys)}") from exc
-    return spec_of(cfg, path)
+    return spec_of(parse_yaml_keys(path, "tune config", add_arguments), path)
