@@ -48,6 +48,12 @@ def library(path: str) -> str | None:
     return root if root in LIBRARIES else None
 
 
+def native_categories(path: str) -> bool:
+    """Whether the booster takes the pipeline's category codes as categories (CatBoost: as
+    numbers)."""
+    return library(path) in ("lightgbm", "xgboost")
+
+
 def check_installed(path: str) -> None:
     """A booster whose library is missing: the one line naming the extra that installs it."""
     name = library(path)

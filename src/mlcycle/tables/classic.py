@@ -225,7 +225,10 @@ class ClassicTabularTask(TableTask):
         rounds = self.hparams.early_stopping_rounds
         boosted.fit_booster(model, x, y, (np.asarray(xv, np.float32), yv), categorical, rounds)
         self.trees = boosted.trees_used(model)
-        native = f", {len(categorical)} categorical column(s) native" if categorical else ""
+        native = ""
+        if categorical:
+            how = "native" if boosted.native_categories(self.estimator_path) else "as numbers"
+            native = f", {len(categorical)} categorical column(s) {how}"
         stop = f"early stopping on {len(yv)} val rows" if rounds and len(yv) else "no early stop"
         print(f"{self.hparams.estimator}: {self.trees} boosting rounds ({stop}{native})")
 
