@@ -117,22 +117,12 @@ def test_regression_table_ensemble_is_the_mean_prediction_and_exports(tmp_path, 
     assert report["passed"] and report["onnx"]["max_relative_diff"] < 1e-4
 
 
-def test_table_ensemble_refuses_stacking_in_one_line(tmp_path, built, capsys):
-    mlp, classic, _ = built
+def test_a_regression_ensemble_refuses_weighted_in_one_line(tmp_path, table, capsys):
+    a = train(tmp_path / "a", table, "value", *CLASSIC)
+    b = train(tmp_path / "b", table, "value", *CLASSIC)
     with pytest.raises(SystemExit) as exit_:
-        ensemble("--runs", str(mlp), str(classic), "--method", "stacking", "--out", str(tmp_path))
+        ensemble("--runs", str(a), str(b), "--method", "weighted", "--out", str(tmp_path / "e"))
     assert exit_.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "stacking" in lines[0] and "soft or weighted" in lines[0]
-    assert not (tmp_path / "config.yaml").exists()  # nothing written
-
-
-def test_table_shortlist_is_refused_in_one_line_naming_what_to_pass(tmp_path, built, capsys):
-    mlp, classic, _ = built
-    members = [{"name": "mlp", "family": "deep", "runs": [str(mlp)]}]
-    members.append({"name": "linear", "family": "classic", "runs": [str(classic)]})
-    (tmp_path / "shortlist.yaml").write_text(json.dumps({"members": members}))
-    with pytest.raises(SystemExit):
-        ensemble("--shortlist", str(tmp_path / "shortlist.yaml"), "--out", str(tmp_path / "e"))
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "table comparison" in lines[0] and "--runs" in lines[0]
+    assert len(lines) == 1 and "weighted" in lines[0] and "stacking" in lines[0]
+    assert not (tmp_path / "e").exists()  # nothing written

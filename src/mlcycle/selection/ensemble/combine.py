@@ -156,3 +156,48 @@ def stratified_folds(target: np.ndarray, folds: int = 5) -> np.ndarray:
         rows = np.flatnonzero(target == cls)
         out[rows] = np.arange(len(rows)) % count
     return out
+
+
+# --- predicted values (regression) --------------------------------------------------------
+VALUE_METHODS = ("soft", "stacking")
+RIDGE_ALPHAS = tuple(10.0**k for k in range(-3, 4))
+
+
+def fit_values(method: str, values: np.ndarray, target: np.ndarray) -> Combination:
+    """``soft``: the mean of the members' predictions ``values`` (M, N); ``stacking``: a ridge
+    regression on them side by side (its penalty chosen by leave-one-out), written as one
+    (1, M) linear layer."""
+    if method not in VALUE_METHODS:
+        raise UserError(
+            f"--method {method}: a regression ensemble is the mean (soft) or a ridge stack "
+            "(stacking)"
+        )
+    if method == "soft":
+        return soft(values.shape[0])
+    from sklearn.linear_model import RidgeCV
+
+    model = RidgeCV(alphas=RIDGE_ALPHAS).fit(values.T.astype(np.float64), target)
+    return _stacking(np.asarray(model.coef_)[None, :], np.asarray([model.intercept_]))
+
+
+def apply_values(combination: Combination, values: np.ndarray) -> np.ndarray:
+    """The ensemble's predictions (N,) from the members' (M, N)."""
+    values = values.astype(np.float64)
+    if combination.method == "stacking":
+        coef = np.asarray(combination.coef, dtype=np.float64)[0]
+        return (values.T @ coef + combination.intercept[0]).astype(np.float32)
+    weights = np.asarray(combination.weights, dtype=np.float64)
+    return np.tensordot(weights, values, axes=1).astype(np.float32)
+
+
+def cross_fitted_values(
+    method: str, values: np.ndarray, target: np.ndarray, folds: np.ndarray
+) -> np.ndarray:
+    """Each fold's predictions from the combination fit on the other folds."""
+    out = np.zeros(values.shape[1], dtype=np.float32)
+    for fold in np.unique(folds):
+        held = folds == fold
+        out[held] = apply_values(
+            fit_values(method, values[:, ~held], target[~held]), values[:, held]
+        )
+    return out

@@ -48,7 +48,8 @@ def members_task(request: Request) -> tuple[Run, str]:
         ]
         if not runs:
             raise UserError(
-                f"shortlist '{request.shortlist}' has no deep member; only those go into the graph"
+                f"shortlist '{request.shortlist}' lists no fold runs of any member; only runs "
+                "trained by compare.py go into the graph (rerun compare.py)"
             )
         run = Run(runs[0])
         return run, task_name(run.config)

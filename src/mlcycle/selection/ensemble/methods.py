@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mlcycle.selection.ensemble import combine
-from mlcycle.selection.scores import fold_scores, score_key
+from mlcycle.selection.scores import REGRESSION_SCORES, fold_scores, regression_scores, score_key
 
 
 @dataclass
@@ -48,6 +48,33 @@ def choose(outcomes: list[Outcome], objective: Any) -> Outcome:
     key, mode = score_key(objective)
     sign = -1 if mode == "max" else 1
     return min(outcomes, key=lambda o: (sign * round(o.scores[key], 9), o.scores["loss"]))
+
+
+def score_value_methods(
+    methods: list[str], values: np.ndarray, target: np.ndarray, folds: np.ndarray
+) -> list[Outcome]:
+    """As :func:`score_methods` for predicted values (M members, N rows)."""
+    outcomes = []
+    for method in methods:
+        combination = combine.fit_values(method, values, target)
+        in_sample = regression_scores(combine.apply_values(combination, values), target)
+        fitted = method != "soft"
+        honest = (
+            regression_scores(combine.cross_fitted_values(method, values, target, folds), target)
+            if fitted
+            else in_sample
+        )
+        outcomes.append(Outcome(method, combination, honest, in_sample, fitted))
+    return outcomes
+
+
+def choose_values(outcomes: list[Outcome], objective: Any) -> Outcome:
+    """The best honest score of the objective's regression metric (else RMSE); ties: the
+    simpler method."""
+    metric = objective.metric.split("/")[-1] if objective is not None else "rmse"
+    key = metric if metric in REGRESSION_SCORES else "rmse"
+    sign = -1 if key == "r2" else 1
+    return min(outcomes, key=lambda o: sign * round(o.scores[key], 9))
 
 
 def brief(scores: dict[str, Any]) -> dict[str, Any]:
