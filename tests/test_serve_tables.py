@@ -121,6 +121,26 @@ def test_a_csv_upload_scores_its_rows_and_names_the_bad_one(served, table_model)
     assert no_day.status == 400 and "no column 'day' (datetime)" in no_day.json()["error"]
 
 
+def test_a_semicolon_cp1252_upload_reads_as_the_comma_one(served, table_model):
+    """Excel in much of Europe: ';' and cp1252 (a 'é' in the id column); the rows read and score
+    as the same rows sent with ','."""
+    running, _ = served
+    frame = pd.read_csv(table_model[1]).head(4).drop(columns=["label", "value"])
+    frame["row_id"] = [f"caf\u00e9-{i}" for i in range(len(frame))]
+    comma, comma_type = multipart([("rows.csv", frame.to_csv(index=False).encode())])
+    text = frame.to_csv(index=False, sep=";").encode("cp1252")
+    semi, semi_type = multipart([("rows.csv", text)])
+    with running:
+        client = running.client()
+        want = client.request("POST", "/v1/predict", comma, {"Content-Type": comma_type})
+        got = client.request("POST", "/v1/predict", semi, {"Content-Type": semi_type})
+    assert want.status == 200 and got.status == 200, got.body
+    mine, theirs = got.json()["results"], want.json()["results"]
+    assert [r["name"] for r in mine] == list(frame["row_id"])
+    assert all("error" not in r for r in mine)
+    assert [r.get("class") for r in mine] == [r.get("class") for r in theirs]
+
+
 def test_the_schema_is_in_the_model_card_and_the_page(served):
     running, _ = served
     with running:

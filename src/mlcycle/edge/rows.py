@@ -10,13 +10,14 @@ what a device computes.
 from __future__ import annotations
 
 import csv
+import io
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .csv_format import csv_format
+from .csv_format import ENCODINGS, SAMPLE_BYTES, csv_format, sniff_delimiter
 from .model import UsageError
 
 NA_TEXT = frozenset(  # what pandas.read_csv reads as missing by default
@@ -111,33 +112,31 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     return [h.strip() for h in rows[0]], rows[1:]
 
 
-def _read_values(
-    where: dict[str, int], rows: list[list[str]], columns: list[dict[str, Any]]
-) -> tuple[dict[str, list[Any]], list[int], dict[int, str]]:
-    """Each feature column's values over the rows that read, those rows' positions, and why
-    each other row does not (its first value of the wrong type)."""
-    values: dict[str, list[Any]] = {c["name"]: [] for c in columns}
-    kept: list[int] = []
-    problems: dict[int, str] = {}
-    for position, row in enumerate(rows):
-        read = {}
-        for column in columns:
-            i = where[column["name"]]
-            value, problem = read_cell(row[i] if i < len(row) else None, column["kind"])
-            if problem is not None:
-                shown = row[i].strip()
-                shown = shown if len(shown) <= 30 else shown[:27] + "..."
-                problems[position] = (
-                    f"column '{column['name']}': '{shown}' is {problem} ({column['kind']} column)"
-                )
-                break
-            read[column["name"]] = value
-        if position in problems:
-            continue
-        kept.append(position)
-        for name, value in read.items():
-            values[name].append(value)
-    return values, kept, problems
+def text_rows(data: bytes, name: str) -> tuple[list[str], list[list[str]]]:
+    """The header and the data rows of CSV ``data`` (an upload), read as :func:`read_rows`
+    reads a file: the first encoding of :data:`.csv_format.ENCODINGS` that decodes every byte,
+    the delimiter sniffed from the first lines."""
+    encoding = next(e for e in ENCODINGS if e == ENCODINGS[-1] or _decodes(data, e))
+    text = data.decode(encoding)
+    try:
+        rows = list(
+            csv.reader(
+                io.StringIO(text, newline=""), delimiter=sniff_delimiter(text[:SAMPLE_BYTES])
+            )
+        )
+    except csv.Error as exc:
+        raise UsageError(f"CSV file '{name}' cannot be read: {exc}") from exc
+    if not rows:
+        raise UsageError(f"CSV file '{name}' is empty; it needs a header row")
+    return [h.strip() for h in rows[0]], rows[1:]
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _feed(item: dict[str, Any], values: dict[str, list[Any]]) -> np.ndarray:
@@ -157,20 +156,74 @@ def _feed(item: dict[str, Any], values: dict[str, list[Any]]) -> np.ndarray:
     return array.astype(dtype).reshape(-1, 1)
 
 
+Cells = dict[str, "str | None"]  # a row's text by column name; a column not given is missing
+
+
+def shown_text(text: str | None) -> str:
+    shown = (text or "").strip()
+    return shown if len(shown) <= 30 else shown[:27] + "..."
+
+
+def read_row(cells: Cells, columns: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
+    """One row's feature values read as their columns' kinds, or why the row cannot be scored
+    (its first value of the wrong type, naming the column and the value)."""
+    read: dict[str, Any] = {}
+    for column in columns:
+        text = cells.get(column["name"])
+        value, problem = read_cell(text, column["kind"])
+        if problem is not None:
+            return read, (
+                f"column '{column['name']}': '{shown_text(text)}' is {problem} "
+                f"({column['kind']} column)"
+            )
+        read[column["name"]] = value
+    return read, None
+
+
+def header_cells(
+    header: list[str], rows: list[list[str]], spec: dict[str, Any], source: str
+) -> list[Cells]:
+    """CSV rows as cells by column name; a feature column missing from the header stops
+    everything (a ``UsageError`` naming it)."""
+    for column in spec["columns"]:
+        if column["name"] not in header:
+            raise UsageError(
+                f"{source} has no column '{column['name']}' ({column['kind']}), which the model "
+                f"needs; its columns: {', '.join(header) or 'none'}"
+            )
+    where = {name: i for i, name in enumerate(header)}
+    return [{n: row[i] if i < len(row) else None for n, i in where.items()} for row in rows]
+
+
+def read_table(
+    header: list[str], rows: list[list[str]], spec: dict[str, Any], source: str = "the CSV file"
+) -> tuple[list[dict[str, Any]], list[int], dict[int, str]]:
+    """The feature values of the rows that read, their positions, and why each other row
+    cannot be scored."""
+    reads: list[dict[str, Any]] = []
+    kept: list[int] = []
+    problems: dict[int, str] = {}
+    for position, cells in enumerate(header_cells(header, rows, spec, source)):
+        read, problem = read_row(cells, spec["columns"])
+        if problem is not None:
+            problems[position] = problem
+            continue
+        kept.append(position)
+        reads.append(read)
+    return reads, kept, problems
+
+
+def feeds_for(reads: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The graph's inputs for rows read by ``read_row``, in their order."""
+    values = {c["name"]: [read[c["name"]] for read in reads] for c in spec["columns"]}
+    return {item["name"]: _feed(item, values) for item in spec["onnx_inputs"]}
+
+
 def table_inputs(
     header: list[str], rows: list[list[str]], spec: dict[str, Any], source: str = "the CSV file"
 ) -> tuple[dict[str, np.ndarray], list[int], dict[int, str]]:
     """The graph's inputs for the rows that can be scored, their positions, and why each other
     row cannot be scored (its first value of the wrong type). A feature column missing from the
     header stops everything (a ``UsageError`` naming it)."""
-    where = {name: i for i, name in enumerate(header)}
-    columns = spec["columns"]
-    for column in columns:
-        if column["name"] not in where:
-            raise UsageError(
-                f"{source} has no column '{column['name']}' ({column['kind']}), which the model "
-                f"needs; its columns: {', '.join(header) or 'none'}"
-            )
-    values, kept, problems = _read_values(where, rows, columns)
-    feeds = {item["name"]: _feed(item, values) for item in spec["onnx_inputs"]}
-    return feeds, kept, problems
+    reads, kept, problems = read_table(header, rows, spec, source)
+    return feeds_for(reads, spec), kept, problems

@@ -9,8 +9,6 @@ The store keeps each row's features as JSON (``inputs``) and their sha256.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from mlcycle.core.errors import UserError
 from mlcycle.core.hashing import file_sha256
 from mlcycle.edge.model import UsageError, read_meta
 from mlcycle.edge.predict_rows import TableForm, table_session
+from mlcycle.edge.rows import header_cells, text_rows
 from mlcycle.edge.table_rows import (
     Cells,
     feeds_for,
@@ -35,7 +34,6 @@ from mlcycle.serve.inputs import JSON, InputError, parse_multipart
 from mlcycle.serve.model import Unreadable
 
 MAX_ROWS = 10_000  # rows per request (the body is limited by --max-bytes too)
-ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")  # an upload's text: the first that decodes
 ROWS_HINT = 'send {"rows": [{"column": value, ...}, ...]} or a CSV file under \'files\''
 
 
@@ -83,36 +81,15 @@ def json_cells(row: Any, columns: list[dict[str, Any]]) -> Cells:
 
 
 def csv_cells(name: str, data: bytes, columns: list[dict[str, Any]]) -> list[Cells]:
-    """The rows of an uploaded CSV file (delimiter and encoding guessed) as cells; a feature
-    column missing from its header is a 400 naming it."""
-    text = ""
-    for encoding in ENCODINGS:
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
+    """The rows of an uploaded CSV file as cells, read as predict.py reads a file (encoding
+    detected, delimiter sniffed: ``mlcycle.edge.rows.text_rows``); a file that does not read or
+    lacks a feature column is a 400 naming it."""
     try:
-        dialect = csv.Sniffer().sniff(text[:65536].split("\n", 1)[0], delimiters=",;\t|")
-        delimiter = dialect.delimiter
-    except csv.Error:
-        delimiter = ","
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    except csv.Error as exc:
-        raise InputError(400, "bad_csv", f"CSV file '{name}' cannot be read: {exc}") from exc
-    if not rows:
-        raise InputError(400, "bad_csv", f"CSV file '{name}' is empty; it needs a header row")
-    header = [h.strip() for h in rows[0]]
-    for column in columns:
-        if column["name"] not in header:
-            raise InputError(
-                400,
-                "bad_csv",
-                f"CSV file '{name}' has no column '{column['name']}' ({column['kind']}), which "
-                f"the model needs; its columns: {', '.join(header)[:500] or 'none'}",
-            )
-    return [dict(zip(header, row, strict=False)) for row in rows[1:] if any(c.strip() for c in row)]
+        header, rows = text_rows(data, name)
+        cells = header_cells(header, rows, {"columns": columns}, f"CSV file '{name}'")
+    except UsageError as exc:
+        raise InputError(400, "bad_csv", str(exc)[:800]) from exc
+    return [c for c, row in zip(cells, rows, strict=True) if any(v.strip() for v in row)]
 
 
 class ServedTable:
