@@ -21,8 +21,8 @@ import numpy as np
 
 from .form import Form, Stored
 from .model import UsageError
-from .rows import read_rows
-from .table_rows import feeds_for, inputs_sha256, read_table, row_inputs
+from .rows import feeds_for, read_rows, read_table
+from .table_rows import inputs_sha256, row_inputs
 
 
 class RowRecorder(Protocol):

@@ -1,7 +1,7 @@
 """A table row's features as the prediction store keeps them (``inputs``, and their sha256).
 The rows themselves are read one by one by :mod:`.rows` (``read_row``, ``read_table``,
-``feeds_for``, re-exported here), so a row from a JSON body, a CSV upload, predict.py's file
-and export's check are read alike.
+``feeds_for``), so a row from a JSON body, a CSV upload, predict.py's file and export's check
+are read alike.
 """
 
 from __future__ import annotations
@@ -11,11 +11,6 @@ import json
 import math
 from datetime import datetime
 from typing import Any
-
-from .rows import Cells as Cells
-from .rows import feeds_for as feeds_for
-from .rows import read_row as read_row
-from .rows import read_table as read_table
 
 
 def json_cell(value: Any) -> str | None:

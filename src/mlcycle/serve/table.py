@@ -20,16 +20,8 @@ from mlcycle.core.errors import UserError
 from mlcycle.core.hashing import file_sha256
 from mlcycle.edge.model import UsageError, read_meta
 from mlcycle.edge.predict_rows import TableForm, table_session
-from mlcycle.edge.rows import header_cells, text_rows
-from mlcycle.edge.table_rows import (
-    Cells,
-    feeds_for,
-    inputs_json,
-    inputs_sha256,
-    json_cell,
-    read_row,
-    row_inputs,
-)
+from mlcycle.edge.rows import Cells, feeds_for, header_cells, read_row, text_rows
+from mlcycle.edge.table_rows import inputs_json, inputs_sha256, json_cell, row_inputs
 from mlcycle.serve.inputs import JSON, InputError, parse_multipart
 from mlcycle.serve.model import Unreadable
 
