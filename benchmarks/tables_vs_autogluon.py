@@ -307,8 +307,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(one_table(name, opts, root))
         (root / "results.json").write_text(json.dumps(rows, indent=1, default=str))
     print(markdown(rows, opts))
-    versions = {r["table"]: r.get("medium_quality", {}).get("version") for r in rows}
-    print(f"AutoGluon version(s): {sorted({str(v) for v in versions.values()})}")
+    if opts.autogluon_python:
+        versions = {str(r.get("medium_quality", {}).get("version")) for r in rows}
+        print(f"AutoGluon version(s): {sorted(versions)}")
+    else:
+        print("mlcycle's side alone: no --autogluon-python was given")
     return 0
 
 
