@@ -83,3 +83,19 @@ def test_a_time_limit_ranks_the_finished_and_lists_the_skipped(tmp_path, capsys)
     assert saved["skipped"] == summary["skipped"] and saved["time_limit_s"] == 0.001
     assert "Skipped linear" in (out / "leaderboard.md").read_text()
     assert not (out / "candidates" / "linear" / "fold0" / "selection_fold.json").exists()
+
+
+def test_quick_classic_candidates_run_before_the_deep_ones():
+    """Under a budget the classic candidates of their own features go first, the deep ones
+    next, and the classic ones on a deep candidate's embeddings last (they need its folds)."""
+    from mlcycle.selection.compare.run import order
+    from mlcycle.selection.compare.spec import Candidate
+
+    cands = [
+        Candidate("mlp", "deep"),
+        Candidate("on_mlp", "classic", features="embeddings:mlp"),
+        Candidate("linear", "classic"),
+        Candidate("cnn", "deep"),
+        Candidate("probe", "classic", features="backbone:resnet18"),
+    ]
+    assert [c.name for c in order(cands)] == ["linear", "probe", "mlp", "cnn", "on_mlp"]

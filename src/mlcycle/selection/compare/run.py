@@ -36,8 +36,13 @@ def open_comparison(spec: CompareSpec, out: Path, extra: list[str]) -> Compariso
 
 
 def order(candidates: list[Candidate]) -> list[Candidate]:
-    """Deep candidates first: classic ones may use their embeddings."""
-    return [c for c in candidates if c.kind == "deep"] + [c for c in candidates if c.kind != "deep"]
+    """Classic candidates of their own features first (the quick ones: under ``--time_limit``
+    they finish before a deep one spends the budget), then the deep ones, then the classic
+    ones on a deep candidate's embeddings; each group in the YAML's (or preset's) order."""
+    deep = [c for c in candidates if c.kind == "deep"]
+    on_deep = [c for c in candidates if c.kind != "deep" and c.embeddings_of]
+    own = [c for c in candidates if c.kind != "deep" and not c.embeddings_of]
+    return own + deep + on_deep
 
 
 def run_fold(
