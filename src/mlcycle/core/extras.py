@@ -44,6 +44,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         ("nbformat", "nbclient", "ipykernel", "IPython", "jupyter_client", "traitlets"), ("eda",)
     ),
     **dict.fromkeys(("mlflow", "alembic"), ("mlflow",)),
+    "cleanlab": ("labels",),
     "ipywidgets": ("notebook",),  # tqdm.auto's notebook bars
 }
 
