@@ -27,6 +27,7 @@ COMMANDS = [
     ("eda", "eda", "an HTML report and an executed notebook of a config's data"),
     ("materialize", "materialize_data", "copy a config's data into a new folder, with a manifest"),
     ("compare", "compare", "cross-validate many candidate models on the same folds, rank them"),
+    ("learning-curve", "learning_curve", "would more data help? a candidate's score at 10-100% of train"),
     ("tune", "tune", "search hyperparameters with Optuna over train.py runs"),
     ("ensemble", "ensemble", "combine trained runs into one run directory"),
     ("serve", "serve", "serve an exported model over HTTP"),
