@@ -41,6 +41,7 @@ def test_help_lists_every_command(mlcycle):
     assert names == {
         *("train", "evaluate", "export", "predict", "validate", "eda", "materialize"),
         *("compare", "tune", "ensemble", "serve", "monitor", "retrain", "report"),
+        "learning-curve",
     }
 
 
