@@ -34,6 +34,7 @@ COMMANDS = [
     ("monitor", "monitor", "check served predictions for drift against the model's reference"),
     ("retrain", "retrain", "train a challenger, score it against the champion, promote"),
     ("report", "report", "write a self-contained HTML model card of a run"),
+    ("label-issues", "label_issues", "rank likely label errors of a comparison or a run (cleanlab)"),
 ]
 MODULES = {name: module for name, module, _ in COMMANDS}
 # the module names (validate_data) and their dashed spelling (validate-data) work too

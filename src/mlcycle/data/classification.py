@@ -17,6 +17,8 @@ from mlcycle.data.base import ImageDataModule
 from mlcycle.data.file_facts import Facts, image_kind
 from mlcycle.data.images import UnreadableImage, decode_image, read_bytes
 from mlcycle.data.index import Checked, Decoder, Index, IndexDataset, Listing, resizer
+from mlcycle.data.relabel import ROLE as RELABEL_ROLE
+from mlcycle.data.relabel import relabel_samples
 from mlcycle.data.skipped import BadSample
 from mlcycle.data.sources import Sample, load_samples
 
@@ -108,6 +110,8 @@ class ImageClassificationData(ImageDataModule):
             value share a split (each group draws it) and, in compare.py/tune.py, a fold.
         time_column: a manifest's or query's column of dates or numbers (a capture date): the
             oldest images train, the latest validate and test; folds are time-ordered.
+        relabel: a CSV of ``path,label`` lines (``mlcycle label-issues``) whose labels replace
+            the source's, for this run only; the user's files are not touched.
     """
 
     dataset_type = ImageDataset
@@ -126,9 +130,11 @@ class ImageClassificationData(ImageDataModule):
         quarantine: str | None = None,
         group_column: str | None = None,
         time_column: str | None = None,
+        relabel: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.relabelled = 0  # labels data.relabel changed
 
     @property
     def class_counts(self) -> list[int]:
@@ -145,9 +151,14 @@ class ImageClassificationData(ImageDataModule):
         if hp.quarantine:
             held = quarantined(Path(hp.quarantine))
             samples = [s for s in samples if str(s.path.resolve()) not in held]
+        files = []
+        if hp.relabel:  # hashed into the manifest: a relabelled run has another fingerprint
+            samples, self.relabelled = relabel_samples(samples, hp.relabel)
+            files.append((Path(hp.relabel), RELABEL_ROLE))
         given = {s.split for s in samples if s.split}
         where = hp.manifest or hp.root or hp.source
-        return Listing(samples, where, found.skipped, given, split_words(hp, samples, found))
+        words = split_words(hp, samples, found)
+        return Listing(samples, where, found.skipped, given, words, files=files)
 
     def decoder(self, channels: int, class_names: list[str] | None) -> Decoder:
         return Decoder(
@@ -169,4 +180,5 @@ class ImageClassificationData(ImageDataModule):
 
     def describe(self) -> dict[str, Any]:
         counts = dict(zip(self.class_names, self.class_counts, strict=True))
-        return {**super().describe(), "train_class_counts": counts}
+        relabel = {"relabel": self.hparams.relabel, "relabelled": self.relabelled}
+        return {**super().describe(), "train_class_counts": counts, **relabel}

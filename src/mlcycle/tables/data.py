@@ -85,6 +85,8 @@ class TabularData(LightningDataModule):
         batch_size: rows per batch.
         num_workers: DataLoader worker processes (``auto``: as for images).
         allow_changed: resume a run even though its table changed since it started.
+        relabel: a CSV of ``row,label`` (or ``<id_column>,label``) lines (``mlcycle
+            label-issues``) whose targets replace the table's, for this run only.
     """
 
     data_kind = "tabular"  # the name the stages' registries know tables by (data/base.py)
@@ -112,6 +114,7 @@ class TabularData(LightningDataModule):
         batch_size: int = 64,
         num_workers: int | Literal["auto"] = 0,
         allow_changed: bool = False,
+        relabel: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -308,6 +311,7 @@ class TabularData(LightningDataModule):
             "rows_read": table.read_rows,
             "split_counts": {s: len(p) for s, p in table.positions.items()},
             "skipped_rows": len(table.skipped),
+            **({"relabel": hp.relabel, "relabelled": table.relabelled} if hp.relabel else {}),
             "fingerprint": self.fingerprint,
             "schema_file": SCHEMA_FILE,
             "pipeline_file": PIPELINE_FILE,

@@ -31,6 +31,7 @@ from mlcycle.tables.pipeline import (
     learned_params,
 )
 from mlcycle.tables.read import read_table
+from mlcycle.tables.relabel import relabel_frame
 from mlcycle.tables.schema import Schema, check_frame, check_target, infer_schema
 from mlcycle.tables.splits import drawn_split, group_split, row_hashes, time_split
 from mlcycle.tables.values import label_texts, read_as
@@ -58,6 +59,7 @@ class Table:
     skipped: list[tuple[str, str]]
     read_rows: int
     how: str  # how the splits were made, for the layout line
+    relabelled: int = 0  # targets data.relabel changed
     matrices: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -90,6 +92,9 @@ def build_table(hp: Any, pipeline_config: dict[str, Any]) -> Table:
     if hp.group_column:
         _column(frame, hp, "group_column")
     schema = _schema(frame, hp)
+    relabelled = 0
+    if hp.get("relabel"):  # data.relabel: the targets of a copy; the whole-row hashes follow
+        frame, relabelled = relabel_frame(frame, schema, hp)
     frame, rows, y, labels, times, skipped = _usable_rows(frame, schema, hp)
     # A row's split follows its features, so relabelling a row never moves it between
     # splits; the manifest hashes the whole row, so a relabelling still counts as a change.
@@ -128,6 +133,7 @@ def build_table(hp: Any, pipeline_config: dict[str, Any]) -> Table:
         skipped=skipped,
         read_rows=read_rows,
         how=how,
+        relabelled=relabelled,
         matrices={"train": x_train},
     )
     _announce(hp, table)
