@@ -19,6 +19,9 @@ def parser() -> CommandParser:
     p.add_argument("--checkpoint", type=Literal["best", "last"], default="best")
     p.add_argument("--batch_size", type=int | None, default=None)
     p.add_argument("--tta", type=str | None, default=None, help="test-time flips instead of the run's model.tta: flip, hflip, vflip, hflip,vflip or none")  # fmt: skip
+    p.add_argument("--slices", type=str | None, default=None, help="columns to evaluate by slice, e.g. camera,brightness (default: the image attributes and metadata; a table's categorical columns; none: no slices)")  # fmt: skip
+    p.add_argument("--slice_margin", type=float, default=0.05, help="flag a slice below the whole by more than this")  # fmt: skip
+    p.add_argument("--slice_min_samples", type=int, default=20, help="a smaller slice is reported as too small, never flagged")  # fmt: skip
     return p
 
 
@@ -26,9 +29,14 @@ def parser() -> CommandParser:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser().parse(argv)
     from mlcycle.evaluators.run_split import evaluate, report_gate
+    from mlcycle.evaluators.slice_columns import parse_names
+    from mlcycle.evaluators.slices import SliceOptions
 
     command = shlex.join(["evaluate.py", *(sys.argv[1:] if argv is None else argv)])
-    result = evaluate(args.run, args.split, args.checkpoint, args.batch_size, command, args.tta)
+    slices = SliceOptions(parse_names(args.slices), args.slice_min_samples, args.slice_margin)
+    result = evaluate(
+        args.run, args.split, args.checkpoint, args.batch_size, command, args.tta, slices
+    )
     if args.split == "test" and result["test_evaluations_before"]:
         n = result["test_evaluations_before"] + 1
         print(

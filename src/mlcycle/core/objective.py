@@ -47,6 +47,7 @@ class Objective:
     metric: str = DEFAULT_METRIC
     min: float | None = None  # the business minimum of `metric` (mode max) or maximum (mode min)
     per_class_min: float | None = None  # the same bound on every class's value of `metric`
+    slice_min: float | None = None  # evaluation by slice flags a slice below it (default: min)
     max_latency_ms: float | None = None
     max_size_mb: float | None = None
     mode: str | None = None  # "max"/"min"; None: inferred from the metric name
@@ -60,9 +61,10 @@ class Objective:
             raise UserError(f"objective.mode must be max or min, got {self.mode!r}")
         self.min = _number("min", self.min)
         self.per_class_min = _number("per_class_min", self.per_class_min)
+        self.slice_min = _number("slice_min", self.slice_min)
         self.max_latency_ms = _number("max_latency_ms", self.max_latency_ms, positive=True)
         self.max_size_mb = _number("max_size_mb", self.max_size_mb, positive=True)
-        for key in ("min", "per_class_min"):
+        for key in ("min", "per_class_min", "slice_min"):
             value = getattr(self, key)
             if value is not None and self.is_fraction and not 0 <= value <= 1:
                 raise UserError(

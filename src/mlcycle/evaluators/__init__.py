@@ -23,6 +23,7 @@ from lightning.pytorch.utilities import move_data_to_device
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.registry import Registry
+from mlcycle.evaluators.outputs import keep
 
 Evaluator = Callable[..., dict[str, Any]]
 EVALUATORS: Registry[Evaluator] = Registry(
@@ -51,7 +52,9 @@ class _Consume(Callback):
     def on_predict_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, *args: Any
     ) -> None:
-        self.consume(move_data_to_device(outputs, torch.device("cpu")))
+        outputs = move_data_to_device(outputs, torch.device("cpu"))
+        keep(outputs)  # evaluation by slice reads every item's prediction (outputs.py)
+        self.consume(outputs)
 
 
 def predict_split(

@@ -12,6 +12,9 @@ from mlcycle.core.objective import eval_gate, parse_objective
 from mlcycle.core.record import write_json
 from mlcycle.evaluators import evaluator_for
 from mlcycle.evaluators.ledger import record_test_use
+from mlcycle.evaluators.outputs import kept_outputs
+from mlcycle.evaluators.slice_run import run_slices, slice_names
+from mlcycle.evaluators.slices import SliceOptions
 from mlcycle.run.loader import Run, sha256
 from mlcycle.tasks.tta import set_tta, tta_of
 
@@ -29,9 +32,11 @@ def evaluate(
     batch_size: int | None = None,
     command: str | None = None,
     tta: str | None = None,
+    slices: SliceOptions | None = None,
 ) -> dict[str, Any]:
     """Score checkpoint ``which`` on ``split``; write ``eval_<split>.json`` and the figures.
-    ``tta``: flips to average over instead of the run's ``model.tta`` (``none``: without)."""
+    ``tta``: flips to average over instead of the run's ``model.tta`` (``none``: without);
+    ``slices``: evaluation by slice (default: the kind of data's columns)."""
     run = Run(run_dir)
     checkpoint = run.checkpoint(which)
     model = run.load_model(which)
@@ -39,13 +44,19 @@ def evaluate(
     evaluator = evaluator_for(model)
     overrides = {"batch_size": batch_size} if batch_size else {}
     data = run.load_data(num_workers=0, **overrides)
+    slices = slices or SliceOptions()
+    names = slice_names(data, slices)  # an unknown column stops here, before predicting
     result: dict[str, Any] = {"split": split, "checkpoint": str(checkpoint.relative_to(run.path))}
     result["checkpoint_sha256"] = sha256(checkpoint)
     result["tta"] = tta_of(model)  # the flips predict_step averaged over, or null
-    result.update(evaluator(model, data, split, run.path))
+    with kept_outputs() as outputs:
+        result.update(evaluator(model, data, split, run.path))
     objective = parse_objective(run.config.get("objective"))
     if objective is not None:
         result["gate"] = eval_gate(objective, result, split).to_dict()
+    found = run_slices(run, model, data, outputs, names, objective, slices, split)
+    result["report_lines"] = [*result.get("report_lines", []), *found.pop("report_lines", [])]
+    result.update(found)
     result["time"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if split == "test":
         result["test_evaluations_before"] = record_test_use(run.path, result["metrics"], command)
