@@ -15,6 +15,8 @@ from mlcycle.core.registry import Registry
 from mlcycle.monitor import drift
 from mlcycle.monitor.binning import bin_counts
 from mlcycle.monitor.columns import column_checks
+from mlcycle.monitor.estimate import estimate_checks
+from mlcycle.monitor.feedback_values import value_checks
 from mlcycle.monitor.record import check, ks_check, psi_check, values
 from mlcycle.serve.stats import STATS
 
@@ -126,6 +128,7 @@ PREDICTION_CHECKS = (
     ("confidence", confidence_checks),
     ("accuracy", performance_checks),
     ("prediction", prediction_checks),
+    ("rmse", value_checks),  # numbers predicted: RMSE, MAE and R2 from feedback
 )
 
 # How a window's inputs are compared, by model.json's input.kind (reference.json's
@@ -146,7 +149,7 @@ def window_checks(rows: list[dict], reference: dict, t: dict) -> list[dict]:
     for key, checked in PREDICTION_CHECKS:
         if predictions.get(key) not in (None, {}):
             checks += checked(rows, predictions, t)
-    return checks
+    return checks + estimate_checks(rows, reference, t)
 
 
 def window_summary(rows: list[dict], classes: bool = True) -> dict[str, Any]:

@@ -104,6 +104,21 @@ def confidence_figure(windows: list[dict], reference: float | None, shift: float
     return fig
 
 
+def _estimates(ax: Any, windows: list[dict], name: str) -> None:
+    """The estimate without labels of each window (hollow diamonds, its interval), beside the
+    measured point."""
+    label = "estimated (no labels)"
+    for i, window in enumerate(windows):
+        found = _found(window, name, "estimate")
+        if found is None or found["value"] is None:
+            continue
+        color = FLAG if found["flagged"] else OK
+        err = [[max(found["value"] - found["low"], 0)], [max(found["high"] - found["value"], 0)]]
+        ax.errorbar(i + 0.15, found["value"], yerr=err, fmt="D", color=color, capsize=2,
+                    markerfacecolor="none", label=label)  # fmt: skip
+        label = None
+
+
 def performance_figure(windows: list[dict], predictions: dict) -> Figure:
     """Accuracy and macro F1 from feedback with their 95 % intervals, the reference lines."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
@@ -119,13 +134,19 @@ def performance_figure(windows: list[dict], predictions: dict) -> Figure:
             # a bootstrap percentile interval need not hold its point estimate
             err = [[max(found["value"] - found[low], 0)], [max(found[high] - found["value"], 0)]]
             ax.errorbar(i, found["value"], yerr=err, fmt="o", color=color, capsize=3)
+        _estimates(ax, windows, name)
         reference = predictions.get(name)
         if reference is not None:
             ax.axhline(reference, color="gray", label="reference (val)")
-        limits = [c["threshold"] for w in windows for c in w["checks"] if c["check"] == name]
+        limits = [
+            c["threshold"]
+            for w in windows
+            for c in w["checks"]
+            if c["check"] == name and c["subject"] == "feedback"
+        ]
         if limits:
             ax.axhline(limits[0], color=FLAG, linestyle="--", linewidth=1, label="threshold")
-        ax.set(title=f"{name} from feedback (95 % interval)", ylim=(0, 1.02))
+        ax.set(title=f"{name}: from feedback (dots), estimated (diamonds); 95 %", ylim=(0, 1.02))
         if ax.get_legend_handles_labels()[0]:  # a form without accuracy draws no lines
             ax.legend(fontsize=7, loc="lower left")
         ax.set_xlim(-0.5, len(windows) - 0.5)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from mlcycle.core.errors import UserError
 from mlcycle.monitor.checks import window_checks, window_summary
+from mlcycle.monitor.estimate import model_facts, performance_text
 from mlcycle.monitor.reference import load_reference, model_version
 from mlcycle.monitor.thresholds import load_thresholds
 from mlcycle.monitor.windows import Window, parse_time, parse_window, split_windows
@@ -140,7 +141,7 @@ def monitor(
     start, end = parse_time(since, "--since"), parse_time(until, "--until")
     if start and end and start >= end:
         raise UserError("--since must be before --until")
-    reference = load_reference(model)
+    reference = {**load_reference(model), **model_facts(model)}  # objective, calibration
     rows, version = select_version(read_rows(db, start, end), model_version, model)
     windows = [judge(w, reference, limits) for w in split_windows(rows, size, start, end)]
     return {
@@ -173,7 +174,13 @@ def inputs_of(reference: dict[str, Any], split: str) -> list[str]:
 
 
 def line(window: dict[str, Any]) -> str:
-    """One printed line per window."""
+    """One printed line per window, then its performance (from feedback, estimated)."""
+    text = _verdict(window)
+    performance = performance_text(window["checks"]) if window["judged"] else ""
+    return text + (f"\n    {performance}" if performance else "")
+
+
+def _verdict(window: dict[str, Any]) -> str:
     head = f"{window['start'][:16]} .. {window['end'][:16]}  {window['rows']:>6} rows"
     head += f" {window['feedback']:>5} feedback  "
     if not window["judged"]:

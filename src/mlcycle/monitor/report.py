@@ -11,6 +11,7 @@ from typing import Any
 from mlcycle.core.errors import UserError
 from mlcycle.core.html import render
 from mlcycle.monitor import figures
+from mlcycle.monitor.estimate import performance_text
 from mlcycle.serve.stats import STATS
 
 MAX_PSI_FIGURES = 24  # inputs drawn in the PSI figure (a table's most important columns)
@@ -47,6 +48,7 @@ def _window_row(w: dict[str, Any]) -> dict[str, Any]:
     flagged = [f"{c['check']}:{c['subject']}" for c in w["checks"] if c["flagged"]]
     return {
         "moved": _moved_text(w),
+        "performance": performance_text(w["checks"]),  # from feedback beside the estimate
         "span": f"{w['start'][:16]} .. {w['end'][:16]}",
         "rows": w["rows"],
         "feedback": w["feedback"],

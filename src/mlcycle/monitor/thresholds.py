@@ -25,6 +25,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "f1_drop": (0.05, "macro F1 this far below the reference, interval above it too"),
     "missing_shift": (0.1, "a column's missing rate moved by more than this (binomial p < chi2_p)"),
     "unseen_share": (0.02, "a category column: share of values the reference never saw above this"),
+    "error_rise": (0.2, "RMSE or MAE from feedback this share above val's, interval above it"),
+    "r2_drop": (0.1, "R2 from feedback this far below val's, interval below it too"),
     "min_feedback": (30, "rows with feedback a window needs for the performance checks"),
 }
 SPLITS = ("train", "val")

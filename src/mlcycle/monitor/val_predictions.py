@@ -21,6 +21,7 @@ from mlcycle.edge.forms import Labels, form_for
 from mlcycle.edge.model import is_batched, load_model
 from mlcycle.monitor.binning import summarize, unit_histogram
 from mlcycle.monitor.drift import class_counts, classification_metrics
+from mlcycle.monitor.estimate import val_reliability
 
 MIN_SCORE = 0.5  # boxes: counted as predict.py lists them by default
 
@@ -74,6 +75,8 @@ class ClassesSummary(Summary):
             "confidence": {**summarize(conf), "histogram": unit_histogram(conf)},
             "labelled": metrics.pop("rows"),
             **metrics,
+            # what the monitor's estimate without labels calibrates served confidences by
+            "reliability": val_reliability(self.confidence, self.labels, self.predicted),
         }
 
 

@@ -28,6 +28,7 @@ from mlcycle.edge.rows import read_rows, table_inputs
 from mlcycle.monitor.binning import summarize, unit_histogram
 from mlcycle.monitor.columns import split_columns
 from mlcycle.monitor.drift import class_counts, classification_metrics
+from mlcycle.monitor.estimate import reliability
 from mlcycle.monitor.reference import FILE, FORMAT_VERSION, SPLITS, dumps, model_version
 
 MAX_ROWS = 10_000  # rows a split at most (a fixed random sample)
@@ -112,6 +113,7 @@ def predictions(out: np.ndarray, y: np.ndarray, names: list[str]) -> dict[str, A
         "confidence": {**summarize(conf), "histogram": unit_histogram(conf)},
         "labelled": metrics.pop("rows"),
         **metrics,
+        "reliability": reliability(conf, found == y.astype(np.int64)),  # the monitor's estimate
     }
 
 
