@@ -38,6 +38,11 @@ def parser() -> CommandParser:
     p.add_argument("--force", action="store_true", help="Export even when the run failed its objective on val.")  # fmt: skip
     p.add_argument("--no_reference", action="store_true", help="Skip reference.json (the train/val input statistics and val predictions that mlcycle monitor compares production with).")  # fmt: skip
     p.add_argument("--tta", type=str | None, default=None, help="Test-time flips inside the graph instead of the run's model.tta: flip, hflip, vflip, hflip,vflip or none.")  # fmt: skip
+    p.add_argument("--calibrate", action="store_true", help="Classifiers: fit temperature scaling on val and put it inside the graph (model.json output.calibration).")  # fmt: skip
+    p.add_argument("--threshold_cost", type=str | None, default=None, help="Binary classifiers: FP,FN costs; the decision threshold of least cost on val (model.json output.decision).")  # fmt: skip
+    p.add_argument("--target_precision", type=float | None, default=None, help="Binary classifiers: the decision threshold reaching this precision on val, with the highest recall.")  # fmt: skip
+    p.add_argument("--target_recall", type=float | None, default=None, help="Binary classifiers: the decision threshold reaching this recall on val, with the highest precision.")  # fmt: skip
+    p.add_argument("--positive_class", type=str | None, default=None, help="Binary classifiers: the class the threshold is on (default: the second of class_names).")  # fmt: skip
     return p
 
 

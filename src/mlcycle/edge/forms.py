@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .decision import decide
 from .form import Form, Options, Size, Stored, sigmoid, softmax
 from .model import UsageError
 from .predict_rows import TableForm
@@ -41,7 +42,8 @@ class Classes(Form):
 
     def answers(self, outputs: list[list[np.ndarray]], sizes: list[Size]) -> list[dict[str, Any]]:
         probs = softmax(np.stack([out[0] for out in outputs]))
-        return [top_classes(p, self.names, self.options.top_k) for p in probs]
+        decision = self.output.get("decision")
+        return [top_classes(p, self.names, self.options.top_k, decision) for p in probs]
 
     def answer(self, outputs: list[np.ndarray], size: Size) -> dict[str, Any]:
         return self.answers([outputs], [size])[0]
@@ -53,11 +55,14 @@ class Classes(Form):
         return answer["class"]
 
 
-def top_classes(probs: np.ndarray, names: list[str], top_k: int) -> dict[str, Any]:
-    """One image's class probabilities as its best class and its top-k list."""
+def top_classes(
+    probs: np.ndarray, names: list[str], top_k: int, decision: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One image's class probabilities as its class (the most probable, or the one a binary
+    ``decision`` threshold picks) and its top-k list."""
     k = max(1, min(top_k, len(names)))
     order = np.argsort(-probs, kind="stable")[:k]
-    first = int(order[0])
+    first = decide(probs, decision)
     return {
         "class": names[first],
         "index": first,

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .decision import decide
 from .form import Form, Stored
 from .model import UsageError
 from .rows import feeds_for, read_rows, read_table
@@ -38,16 +39,18 @@ class RowRecorder(Protocol):
 
 
 def row_answers(outputs: list[np.ndarray], meta: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Each scored row's prediction: the class, its confidence and every class's probability;
-    or the predicted number."""
+    """Each scored row's prediction: the class (the most probable, or the one a binary
+    ``output.decision`` threshold picks), its confidence and every class's probability; or the
+    predicted number."""
     scores = np.asarray(outputs[0], dtype=np.float64)
     names = [str(n) for n in meta.get("class_names") or []]
     if not names:
         for value in scores.reshape(len(scores), -1)[:, 0]:
             yield {"prediction": round(float(value), 6)}
         return
+    decision = (meta.get("output") or {}).get("decision")
     for probs in scores:
-        first = int(np.argmax(probs))
+        first = decide(probs, decision)
         yield {
             "class": names[first],
             "confidence": round(float(probs[first]), 6),

@@ -10,6 +10,7 @@ import torch
 from torchmetrics import MeanMetric
 
 from mlcycle.evaluators import predict_split, register_evaluator
+from mlcycle.evaluators.calibration import calibration_report
 from mlcycle.reports.figures import confusion_matrix_figure, save
 from mlcycle.reports.mistakes import confusion_matrix, top_mistakes
 
@@ -56,8 +57,9 @@ def overall(values: dict[str, torch.Tensor], loss: float) -> dict[str, float]:
 def summary(
     out: dict[str, Any], matrix: np.ndarray, names: list[str], split: str, run_dir: Path
 ) -> dict[str, Any]:
-    """Overall and per-class metrics, the confusion matrix, one report line per class, and
-    ``confusion_matrix_<split>.png``; ``out`` holds the metrics' ``values`` and the ``loss``."""
+    """Overall and per-class metrics, the confusion matrix, one report line per class,
+    ``confusion_matrix_<split>.png``, and the calibration (ECE and ``reliability_<split>.png``);
+    ``out`` holds the metrics' ``values``, the ``loss``, the ``probs`` and the ``target``."""
     result = {
         "metrics": overall(out["values"], out["loss"]),
         "per_class": per_class(out["values"], matrix.sum(axis=1), names),
@@ -72,6 +74,10 @@ def summary(
     ]
     title = f"{split} confusion matrix (f1 {result['metrics']['f1']:.4f})"
     save(confusion_matrix_figure(matrix, names, title), run_dir / f"confusion_matrix_{split}.png")
+    found = calibration_report(out["probs"].numpy(), out["target"].numpy(), split, run_dir)
+    result["metrics"]["ece"] = found["calibration"]["ece"]
+    result["calibration"] = found["calibration"]
+    result["report_lines"].append(found["line"])
     return result
 
 

@@ -21,6 +21,7 @@ TTA_MEANING = (
 @register_export("classification")
 class ClassificationExport(TaskExport):
     headline = "val/f1"
+    calibratable = True
 
     def module(self, task: Any) -> nn.Module:
         """The network; with the task's ``tta``, the flips and their averaging in the graph."""

@@ -59,6 +59,7 @@ class TaskExport:
     task = ""
     io = OnnxIO()
     quantizable = True  # static INT8 of the ONNX graph makes sense for this task
+    calibratable = False  # class logits: export --calibrate and decision thresholds apply
     headline = "val/f1"  # the metric in metrics.json the verification is compared with
 
     def module(self, task: LightningModule) -> nn.Module:

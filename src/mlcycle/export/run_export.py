@@ -22,6 +22,7 @@ from torch.utils.data import Subset
 from mlcycle.core.errors import UserError
 from mlcycle.core.imports import import_object
 from mlcycle.core.record import write_json
+from mlcycle.export.calibrate import calibrated_module
 from mlcycle.export.detection_verify import MAX_BOX_DIFF, MAX_SCORE_DIFF
 from mlcycle.export.exporters import TaskExport, Verification, export_for
 from mlcycle.export.gate import export_gate, gate_of_run
@@ -62,6 +63,11 @@ class ExportOptions:
     force: bool = False  # export even when the run failed its objective on val
     no_reference: bool = False  # skip reference.json
     tta: str | None = None  # flips in the graph instead of the run's model.tta ("none": without)
+    calibrate: bool = False  # temperature scaling fitted on val, inside the graph
+    threshold_cost: str | None = None  # binary: "FP,FN" costs; the threshold of least val cost
+    target_precision: float | None = None  # binary: the threshold reaching it on val
+    target_recall: float | None = None  # binary: the threshold reaching it on val
+    positive_class: str | None = None  # binary: the class thresholded (default: the second)
 
 
 class VerificationFailed(UserError):
@@ -233,6 +239,9 @@ def _export(options: ExportOptions) -> dict[str, Any]:
     data = run.load_data(num_workers=0)
     if len(data.dataset("val")) == 0:
         raise UserError(f"run '{run.path}' has no validation images to verify the export on")
+    names = list(run.data_info.get("class_names") or [])
+    described = model  # the output's description is that of the untempered module
+    model, adjusted = calibrated_module(options, exporter, model, data.dataset("val"), names)
     artifacts, calibrated = _write_artifacts(options, formats, exporter, model, data, out)
 
     job = Verification(model, artifacts, data.dataset("val"), run.data_info, options)
@@ -245,9 +254,10 @@ def _export(options: ExportOptions) -> dict[str, Any]:
     write_json(out / "verification.json", report)
     gate = export_gate(objective, gate, metrics, [a.path for a in artifacts])
     meta = _model_json(
-        options, formats, run, exporter, task, model, checkpoint=checkpoint,
+        options, formats, run, exporter, task, described, checkpoint=checkpoint,
         artifacts=artifacts, report=report, metrics=metrics, objective=objective, gate=gate,
     )  # fmt: skip
+    meta["output"].update(adjusted)  # calibration and decision (export/calibrate.py)
     if not options.no_reference:
         meta["reference"] = write_reference(out, data, meta)
     write_json(out / "model.json", meta)

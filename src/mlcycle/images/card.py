@@ -16,16 +16,19 @@ from mlcycle.card.facts import Facts, SplitResult, recompute_blocker
 from mlcycle.card.parts import CardPart
 from mlcycle.core.errors import UserError
 
+RELIABILITY = "Reliability diagram: accuracy against confidence in 15 bins (ECE, evaluate.py)"
+
 
 class ClassificationCard(CardPart):
     """Accuracy with a Wilson interval, macro F1 with a bootstrap interval over images (from
     the best checkpoint's recomputed predictions), and the images of each class per split."""
 
-    metric_keys = ("acc", "f1", "precision", "recall", "loss")
-    error_figures = ("confusion_matrix", "misclassified")
+    metric_keys = ("acc", "f1", "precision", "recall", "loss", "ece")
+    error_figures = ("confusion_matrix", "misclassified", "reliability")
     captions = {
         "confusion_matrix": "Confusion matrix (rows true, columns predicted)",
         "misclassified": "Most confident mistakes",
+        "reliability": RELIABILITY,
     }
     checks = ("max_abs_logit_diff", "top1_agreement", "macro_f1_change", "accuracy_change")
 

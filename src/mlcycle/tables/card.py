@@ -16,8 +16,11 @@ MLP = ("hidden", "hidden_sizes", "layers", "dropout", "lr", "epochs")
 
 
 class TableCard(CardPart):
-    error_figures = ("confusion_matrix",)
-    captions = {"confusion_matrix": "Confusion matrix (rows true, columns predicted)"}
+    error_figures = ("confusion_matrix", "reliability")
+    captions = {
+        "confusion_matrix": "Confusion matrix (rows true, columns predicted)",
+        "reliability": "Reliability diagram: accuracy against confidence in 15 bins (ECE)",
+    }
     checks = ("max_abs_prob_diff", "max_relative_diff", "macro_f1", "rmse")
 
     def model_rows(self, facts: Facts, rows: list[tuple[str, Any]]) -> list[tuple[str, Any]]:

@@ -47,7 +47,7 @@ def _classification(model: Any, out: dict[str, Any], split: str, run_dir: Path) 
 
     names = list(model.class_names)
     matrix = confusion_matrix(out["scores"], out["target"], len(names))
-    return summary(out, matrix, names, split, run_dir)
+    return summary({**out, "probs": out["scores"]}, matrix, names, split, run_dir)
 
 
 def _regression(out: dict[str, Any], split: str, run_dir: Path) -> dict[str, Any]:

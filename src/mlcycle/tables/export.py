@@ -24,6 +24,8 @@ from torch import nn
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.record import write_json
+from mlcycle.evaluators.calibration import log_probs, softmax
+from mlcycle.export.calibrate import adjust, check_adjustments
 from mlcycle.export.exporters import TaskExport, Verification, register_export
 from mlcycle.export.verify import render, size_text
 from mlcycle.tables import onnx_graph
@@ -96,12 +98,15 @@ class TabularExport(TaskExport):
         if len(frame) == 0:
             raise UserError(f"run '{run.path}' has no validation rows to verify the export on")
         model, spec = build_graph(task, data, args.opset)
+        temperature, adjusted = adjustments(args, task, data)
+        if temperature:
+            model = onnx_graph.tempered(model, temperature)
         path = out / FILE
         onnx.save(model, str(path))
         print(
             f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, opset {args.opset}, pipeline + model)"
         )
-        report = verify_table(task, data, path, spec, args.max_logit_diff)
+        report = verify_table(task, data, path, spec, args.max_logit_diff, temperature)
         report["opset"] = args.opset
         report["checkpoint"] = f"checkpoints/{checkpoint.name}"
         headline = task.monitor.metric
@@ -109,6 +114,7 @@ class TabularExport(TaskExport):
         write_json(out / "verification.json", report)
         gate = export_gate(objective, gate, metrics, [path])
         meta = model_json(run, task, data, spec, metrics, checkpoint, report)
+        meta["output"].update(adjusted)  # calibration and decision (export/calibrate.py)
         meta["objective"] = objective.to_dict() if objective else None
         meta["gate"] = gate.to_dict() if gate else None
         if not args.no_reference:  # the monitor's reference: mlcycle.tables.monitor
@@ -141,6 +147,17 @@ def build_graph(task: Any, data: Any, opset: int) -> tuple[onnx.ModelProto, dict
     else:
         tail = onnx_graph.mlp_graph(task, opset)
     return onnx_graph.join(head, tail), input_spec(data, pre)
+
+
+def adjustments(args: Any, task: Any, data: Any) -> tuple[float | None, dict[str, Any]]:
+    """``--calibrate`` and the decision threshold options on the val rows' probabilities: the
+    temperature to put after the graph (None: none) and model.json's ``output`` additions."""
+    names = list(task.class_names)
+    rule = check_adjustments(args, not task.regression, names)
+    if not getattr(args, "calibrate", False) and rule is None:
+        return None, {}
+    probs, y = python_scores(task, data)
+    return adjust(args, log_probs(probs), np.asarray(y).astype(int), names, rule)
 
 
 def input_spec(data: Any, pre: Any) -> dict[str, Any]:
@@ -216,10 +233,18 @@ def _regression(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def verify_table(
-    task: Any, data: Any, path: Path, spec: dict[str, Any], tolerance: float
+    task: Any,
+    data: Any,
+    path: Path,
+    spec: dict[str, Any],
+    tolerance: float,
+    temperature: float | None = None,
 ) -> dict[str, Any]:
-    """The graph against the Python pipeline and model on the validation rows."""
+    """The graph against the Python pipeline and model (with the graph's ``temperature``) on
+    the validation rows."""
     python, y = python_scores(task, data)
+    if temperature:
+        python = softmax(log_probs(python) / temperature).astype(np.float32)
     onnx_out, kept, problems = graph_scores(path, data, spec)
     regression = bool(task.regression)
     report: dict[str, Any] = {

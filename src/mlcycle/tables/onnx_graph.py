@@ -40,6 +40,7 @@ __all__ = [
     "output_name",
     "pipeline_graph",
     "pre_step",
+    "tempered",
 ]
 
 
@@ -183,3 +184,30 @@ def join(pipeline_model: onnx.ModelProto, model: onnx.ModelProto) -> onnx.ModelP
     joined.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(domains.items()))
     onnx.checker.check_model(joined)
     return joined
+
+
+def tempered(model: onnx.ModelProto, temperature: float, eps: float = 1e-12) -> onnx.ModelProto:
+    """The classifier's graph with temperature scaling after it: its ``probabilities`` become
+    ``softmax(log(max(p, eps)) / temperature)`` (as ``mlcycle.evaluators.calibration`` computes
+    them in Python), under the same output name."""
+    graph = model.graph
+    final = graph.output[0].name
+    raw = f"{final}__untempered"
+    for node in graph.node:
+        node.output[:] = [raw if o == final else o for o in node.output]
+    graph.initializer.extend(
+        [
+            helper.make_tensor("mlcycle_calibration_eps", TensorProto.FLOAT, [], [eps]),
+            helper.make_tensor("mlcycle_temperature", TensorProto.FLOAT, [], [temperature]),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node("Clip", [raw, "mlcycle_calibration_eps"], [f"{raw}__clipped"]),
+            helper.make_node("Log", [f"{raw}__clipped"], [f"{raw}__log"]),
+            helper.make_node("Div", [f"{raw}__log", "mlcycle_temperature"], [f"{raw}__scaled"]),
+            helper.make_node("Softmax", [f"{raw}__scaled"], [final], axis=1),
+        ]
+    )
+    onnx.checker.check_model(model)
+    return model
