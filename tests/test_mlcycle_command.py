@@ -42,6 +42,7 @@ def test_help_lists_every_command(mlcycle):
         *("train", "evaluate", "export", "predict", "validate", "eda", "materialize"),
         *("compare", "tune", "ensemble", "serve", "monitor", "retrain", "report"),
         "learning-curve",
+        "label-next",
     }
 
 

@@ -35,6 +35,7 @@ COMMANDS = [
     ("retrain", "retrain", "train a challenger, score it against the champion, promote"),
     ("report", "report", "write a self-contained HTML model card of a run"),
     ("label-issues", "label_issues", "rank likely label errors of a comparison or a run (cleanlab)"),
+    ("label-next", "label_next", "pick the unlabeled images or rows to label next"),
 ]
 MODULES = {name: module for name, module, _ in COMMANDS}
 # the module names (validate_data) and their dashed spelling (validate-data) work too
