@@ -17,11 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_SIZES = 3  # a, b and c: three sizes at least
-BOOTSTRAPS = 300
+BOOTSTRAPS = 200
 
 
 def power_law(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
     return a * np.power(n, -b) + c
+
+
+def power_law_jacobian(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
+    """d error / d (a, b, c): exact, so curve_fit needs no finite differences."""
+    power = np.power(n, -b)
+    return np.stack([power, -a * power * np.log(n), np.ones_like(n)], axis=1)
 
 
 def fit_power_law(n: np.ndarray, error: np.ndarray) -> tuple[float, float, float] | None:
@@ -36,15 +42,31 @@ def fit_power_law(n: np.ndarray, error: np.ndarray) -> tuple[float, float, float
     scale = float(n.max())
     x = n / scale
     floor = float(error.min())
-    start = [max(float(error.max()) - 0.5 * floor, 1e-6), 0.5, 0.5 * floor]
+    start = grid_start(x, error, floor)
     bounds = ([0.0, 0.0, 0.0], [np.inf, 3.0, floor + 1e-9])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an exactly determined fit has no covariance
-            (a, b, c), _ = curve_fit(power_law, x, error, p0=start, bounds=bounds, maxfev=20000)
+            (a, b, c), _ = curve_fit(
+                power_law, x, error, start, jac=power_law_jacobian, bounds=bounds, maxfev=20000
+            )
     except (RuntimeError, ValueError):
         return None
     return float(a * scale**b), float(b), float(c)
+
+
+def grid_start(x: np.ndarray, error: np.ndarray, floor: float) -> list[float]:
+    """A start for curve_fit: the best ``b`` of a coarse grid, ``a`` and ``c`` by least squares
+    for each (the model is linear in them), kept inside the bounds."""
+    best: tuple[float, list[float]] = (np.inf, [1e-6, 0.5, 0.5 * floor])
+    for b in np.linspace(0.05, 2.95, 12):
+        design = np.stack([x**-b, np.ones_like(x)], axis=1)
+        (a, c), *_ = np.linalg.lstsq(design, error, rcond=None)
+        a, c = max(float(a), 1e-6), min(max(float(c), 0.0), floor)
+        loss = float(np.sum((a * x**-b + c - error) ** 2))
+        if loss < best[0]:
+            best = (loss, [a, float(b), c])
+    return best[1]
 
 
 @dataclass

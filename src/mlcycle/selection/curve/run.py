@@ -78,7 +78,7 @@ def training_scores(comparison: Comparison, candidate: Candidate, fold: int) -> 
     if saved.is_file():
         return json.loads(saved.read_text())
     if comparison.trains_runs(candidate):
-        scores = run_training_scores(folder)
+        scores = run_training_scores(folder, comparison.split_files[fold])
     else:
         scores = refit_training_scores(comparison, candidate, fold)
     scores = {k: v for k, v in scores.items() if isinstance(v, int | float)}
@@ -86,14 +86,15 @@ def training_scores(comparison: Comparison, candidate: Candidate, fold: int) -> 
     return scores
 
 
-def run_training_scores(run_dir: Path) -> dict[str, Any]:
-    """A fold run's best checkpoint scored on its train split by the task's evaluator."""
+def run_training_scores(run_dir: Path, split_file: Path) -> dict[str, Any]:
+    """A fold run's best checkpoint scored on its train split by the task's evaluator; the data
+    read through the fold file it trained on (it lists the samples a size leaves unused)."""
     from mlcycle.evaluators import evaluator_for
     from mlcycle.run.loader import Run
 
     run = Run(run_dir)
     model = run.load_model("best")
-    data = run.load_data(num_workers=0)
+    data = run.load_data(num_workers=0, split_file=str(split_file))
     figures = run_dir / "curve_train"
     figures.mkdir(exist_ok=True)
     with quiet_to(run_dir / "curve_train.log"):
