@@ -166,3 +166,18 @@ def test_evaluate_writes_slices_and_refuses_an_unknown_column(trained_run, capsy
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "slice column 'brightnes'" in err and "closest: brightness" in err
+
+
+def test_compare_scores_the_best_candidate_out_of_fold_per_slice(tmp_path, monkeypatch):
+    from test_compare_tables import base_config, compare
+    from test_tables_models import learnable_table
+
+    monkeypatch.setenv("MLCYCLE_FIGURES", "inline")
+    table = learnable_table(tmp_path / "rows.csv", rows=160)
+    candidates = [{"name": "tree", "estimator": "decision_tree", "params": {"max_depth": 3}}]
+    found = compare(tmp_path, base_config(tmp_path, table, "label"), candidates)
+    report = json.loads((found["out"] / "slices" / "slices.json").read_text())
+    assert report["candidate"] == "tree" and report["columns"] == ["colour", "flag"]
+    assert {s["value"] for s in report["slices"]} == {"red", "green", "blue", "yes", "no"}
+    assert report["whole"]["n"] == sum(s["n"] for s in report["slices"] if s["column"] == "flag")
+    assert "Out-of-fold metric by slice" in (found["out"] / "leaderboard.html").read_text()

@@ -13,6 +13,7 @@ import numpy as np
 from mlcycle.core.record import Stopwatch, write_json
 from mlcycle.reports.figures import save
 from mlcycle.selection.compare import leaderboard
+from mlcycle.selection.compare.slices import out_of_fold_slices
 from mlcycle.selection.compare.summary import summarize
 
 SUMMARY_KEYS = (
@@ -43,6 +44,7 @@ def write_report(
     minimum = getattr(comparison.objective, "min", None) if comparison.objective else None
     save(leaderboard.metric_figure(rows, f"val/{key}", minimum), figures / "leaderboard.png")
     found, shortlisted = comparison.analyse(rows, oof, mode, figures)
+    found.update(out_of_fold_slices(comparison, rows, oof))  # the best candidate per slice
     leaderboard.write_csv(rows, out / "leaderboard.csv")
     notes = notes_for(comparison, command, clock, shortlisted)
     notes += [skipped_note(s) for s in skipped or []]
@@ -187,6 +189,8 @@ def figure_list(figures: Path, found: dict[str, Any]) -> list[tuple[str, Path]]:
         items.append((f"Out-of-fold residuals: {name}", figures / f"residuals_{name}.png"))
     for name in found.get("galleries", []):
         items.append((f"Highest-loss images: {name}", figures / f"highest_loss_{name}.png"))
+    if found.get("slices_figure"):
+        items.append(("Out-of-fold metric by slice: best candidate", found["slices_figure"]))
     for name, rel in found.get("importance", {}).items():
         items.append((f"Variable importance: {name}", figures.parent / rel))
     return items
