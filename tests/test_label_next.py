@@ -253,3 +253,53 @@ def test_store_rows_are_picked_and_their_labels_become_feedback(tmp_path, capsys
     labels = {r["input_name"]: r["label"] for r in store.rows()}
     store.engine.dispose()
     assert labels["row1"] == "dark" and labels["row2"] is None and labels["row4"] == "mid"
+
+
+def test_a_folder_of_fold_runs_is_every_exported_fold(tmp_path, capsys):
+    candidate = tmp_path / "candidates" / "small_cnn"
+    for k in range(2):
+        tiny_export(candidate / f"fold{k}" / "export", seed=k)
+        (candidate / f"fold{k}" / "config.yaml").write_text("seed_everything: 0\n")
+    (candidate / "fold2").mkdir()
+    (candidate / "fold2" / "config.yaml").write_text("seed_everything: 0\n")
+    pool = write_pool(tmp_path / "new", n=6)
+    with pytest.raises(SystemExit) as exc:  # a fold run that was never exported
+        main(["--model", str(candidate), "--images", str(pool)])
+    assert exc.value.code == 2 and "fold2 were not exported" in capsys.readouterr().err
+    (candidate / "fold2" / "config.yaml").unlink()
+    main(["--model", str(candidate), "--images", str(pool), "--by", "vote", "--budget", "2",
+          "--out", str(tmp_path / "o")])  # fmt: skip
+    assert "6 unlabeled item(s), 2 model(s) by vote" in capsys.readouterr().out
+
+
+def test_disagreement_needs_several_models(tmp_path, capsys):
+    model = tiny_export(tmp_path / "export")
+    with pytest.raises(SystemExit) as exc:
+        main(
+            ["--model", str(model), "--images", str(write_pool(tmp_path / "new", 3)), "--by", "kl"]
+        )
+    assert exc.value.code == 2 and "pass several models" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # trains and exports a small forest
+def test_table_rows_are_ranked_by_the_table_models_probabilities(tmp_path, capsys):
+    import contextlib
+    import io
+
+    from test_tables_models import learnable_table, train
+
+    from mlcycle.export.run_export import ExportOptions, export_run
+
+    table = learnable_table(tmp_path / "rows.csv", rows=200)
+    forest = ("--model.class_path=mlcycle.tables.ClassicTabularTask",
+              "--model.estimator=random_forest", "--model.params={n_estimators: 20}",
+              "--trainer.max_epochs=1")  # fmt: skip
+    run = train(tmp_path / "forest", table, "label", *forest)
+    with contextlib.redirect_stdout(io.StringIO()):
+        export_run(ExportOptions(run=str(run), format=["onnx"]))
+    capsys.readouterr()
+    main(["--model", str(run), "--csv", str(table), "--budget", "5", "--out", str(tmp_path / "o")])
+    assert "picked 5 of 200 unlabeled item(s)" in capsys.readouterr().out
+    picked = read_csv(tmp_path / "o" / "to_label.csv")
+    assert all(r["path"].startswith("rows.csv row ") and "(row_id R" in r["path"] for r in picked)
+    assert all(r["predicted"] in ("high", "low", "mid") for r in picked)
