@@ -15,7 +15,9 @@ from PIL import Image
 
 from mlcycle.commands.label_next import main
 from mlcycle.data.sources import csv_source
+from mlcycle.data.sql import sql_source
 from mlcycle.selection.label_next import scores
+from mlcycle.selection.label_next.feedback import TRAINING_QUERY
 from mlcycle.selection.label_next.kcenter import k_center
 from mlcycle.selection.label_next.pick import choose
 from mlcycle.selection.label_next.pool import Pool, stored_vector
@@ -223,15 +225,17 @@ def test_fold_members_disagree_and_rank_by_kl(tmp_path, capsys):
 
 def test_store_rows_are_picked_and_their_labels_become_feedback(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    images = sorted(write_pool(tmp_path / "data" / "batch", n=5).iterdir())
     store = PredictionStore(url)
     confidences = [0.95, 0.40, 0.60, 0.90, 0.34]
     rows = []
-    for i, p in enumerate(confidences):
+    for path, p in zip(images, confidences, strict=True):
         rest = (1 - p) / 2
         top_k = [{"class": "mid", "probability": p}, {"class": "dark", "probability": rest + 0.01},
                  {"class": "bright", "probability": rest - 0.01}]  # fmt: skip
-        rows.append(prediction_row(model_version="v1", source="api", input_name=f"row{i}",
-                                   input_sha256=str(i), predicted="mid", confidence=p, top_k=top_k))  # fmt: skip
+        rows.append(prediction_row(model_version="v1", source="batch", input_name=str(path),
+                                   input_sha256=path.name, predicted="mid", confidence=p,
+                                   top_k=top_k))  # fmt: skip
     store.add_many(rows)
     store.flush()
     store.add_feedback(rows[4]["id"], "mid")  # already labeled: not in the pool
@@ -239,8 +243,9 @@ def test_store_rows_are_picked_and_their_labels_become_feedback(tmp_path, capsys
     out = tmp_path / "out"
     main(["--db", url, "--budget", "2", "--spread", "false", "--out", str(out)])
     picked = read_csv(out / "to_label.csv")
-    assert [r["path"] for r in picked] == ["row1", "row2"]
+    assert [r["path"] for r in picked] == [str(images[1]), str(images[2])]
     assert picked[0]["prediction_id"] == rows[1]["id"]
+    assert (out / "to_label.html").read_text().count("data:image/png;base64,") == 2
     picked[0]["label"] = "dark"
     with (out / "to_label.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(picked[0]))
@@ -249,10 +254,12 @@ def test_store_rows_are_picked_and_their_labels_become_feedback(tmp_path, capsys
     capsys.readouterr()
     main(["--labeled", str(out / "to_label.csv"), "--db", url])
     assert "recorded 1 feedback label(s)" in capsys.readouterr().out
-    store = PredictionStore(url)
-    labels = {r["input_name"]: r["label"] for r in store.rows()}
-    store.engine.dispose()
-    assert labels["row1"] == "dark" and labels["row2"] is None and labels["row4"] == "mid"
+    # training reads the labeled images back from the store (data.source: sql)
+    found = sql_source(url=url, query=TRAINING_QUERY, root=str(tmp_path / "data"))
+    assert {s.path.name: s.label for s in found.samples} == {
+        images[1].name: "dark",
+        images[4].name: "mid",
+    }
 
 
 def test_a_folder_of_fold_runs_is_every_exported_fold(tmp_path, capsys):

@@ -17,6 +17,12 @@ from pathlib import Path
 
 from mlcycle.core.errors import UserError
 
+# The store's labeled images as a training source (data.source: sql, data.root above them):
+# each prediction's latest feedback label, for images predict.py --db recorded by path.
+TRAINING_QUERY = (
+    "SELECT p.input_name AS path, f.label AS label FROM predictions p JOIN feedback f "
+    "ON f.id = (SELECT MAX(id) FROM feedback WHERE prediction_id = p.id)"
+)
 Row = tuple[int, dict[str, str]]  # (line in the file, counting the header as 1; the row)
 
 
