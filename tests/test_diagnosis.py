@@ -250,10 +250,14 @@ def test_a_learning_run_says_so_and_logs_the_gradient_norm(image_folder, tmp_pat
     assert "did not learn" not in captured.err
     out = captured.out.strip().splitlines()
     assert out[-1] == f"run directory: {run}"
-    assert out[-2].startswith("diagnosis: learning (epoch ") and " vs chance 0.33" in out[-2]
+    assert out[-3].startswith("diagnosis: learning (epoch ") and " vs chance 0.33" in out[-3]
+    assert (
+        out[-2].startswith("diagnosis: baseline (epoch ") and " vs baselines majority " in out[-2]
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["learned"] is True
-    assert [f["kind"] for f in metrics["diagnosis"] if f["scope"] == "run"] == ["learning"]
+    kinds = [f["kind"] for f in metrics["diagnosis"] if f["scope"] == "run"]
+    assert kinds == ["learning", "baseline"]
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()
     assert {"train/grad_norm", "train/grad_norm_mean", "train/grad_norm_max"} <= set(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_only
 
+from mlcycle.callbacks.baselines import Scores, baseline_finding, baselines_or_empty
 from mlcycle.callbacks.chance import Chance
 from mlcycle.callbacks.diagnosis import Finding, conclude, diagnose
 
@@ -26,7 +27,8 @@ class FitDiagnosis(Callback):
     ``train/acc`` and ``val/error``; after them, the task's ``epoch_metrics`` (default: its
     monitored metric), e.g. ``map .. map_50 ..``.
     ``findings`` holds the over-/under-fitting flags of the epochs and, once the fit ends,
-    the run's diagnosis (:func:`mlcycle.callbacks.diagnosis.conclude`).
+    the run's diagnosis (:func:`mlcycle.callbacks.diagnosis.conclude`) with the line about
+    the task's dummy baselines on val (``baselines``: ``below_baseline`` when not beaten).
     """
 
     def __init__(self) -> None:
@@ -35,6 +37,7 @@ class FitDiagnosis(Callback):
         self.final: list[dict[str, Any]] = []
         self.monitor: tuple[str, str] = ("val/loss", "min")
         self.chance: Chance | None = None
+        self.baselines: Scores = {}  # the task's dummy baselines on val, once the fit ends
 
     @property
     def findings(self) -> list[dict[str, Any]]:
@@ -76,11 +79,14 @@ class FitDiagnosis(Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.baselines = baselines_or_empty(pl_module, getattr(trainer, "datamodule", None))
         self.conclude()
 
     def conclude(self) -> list[Finding]:
         """The run's diagnosis from the epochs so far; kept in ``final``."""
         found = conclude(self.rows, *self.monitor, self.chance)
+        versus = baseline_finding(self.rows, *self.monitor, self.baselines)
+        found += [versus] if versus else []
         self.final = [f.as_dict() for f in found]
         return found
 

@@ -11,6 +11,7 @@ from mlcycle.core.errors import UserError
 from mlcycle.core.objective import eval_gate, parse_objective
 from mlcycle.core.record import write_json
 from mlcycle.evaluators import evaluator_for
+from mlcycle.evaluators.baselines import add_baselines
 from mlcycle.evaluators.ledger import record_test_use
 from mlcycle.evaluators.outputs import kept_outputs
 from mlcycle.evaluators.slice_run import run_slices, slice_names
@@ -51,6 +52,7 @@ def evaluate(
     result["tta"] = tta_of(model)  # the flips predict_step averaged over, or null
     with kept_outputs() as outputs:
         result.update(evaluator(model, data, split, run.path))
+    add_baselines(result, model, data, split)  # the task's dummy baselines on the same split
     objective = parse_objective(run.config.get("objective"))
     if objective is not None:
         result["gate"] = eval_gate(objective, result, split).to_dict()

@@ -174,6 +174,12 @@ class TableTask(Task):
         )
         return found
 
+    def baselines(self, datamodule: Any, split: str = "val") -> dict[str, dict[str, float]]:
+        """Majority and stratified (classification), mean and median (regression)."""
+        from mlcycle.tables.baselines import table_baselines
+
+        return table_baselines(self.regression, self.hparams.num_classes, datamodule, split)
+
     def chance_level(self, datamodule: Any) -> Chance | None:
         """Classification: the majority class and a uniform guess, from the train split's
         class counts. Regression: none (R^2 is 0 for predicting the mean)."""

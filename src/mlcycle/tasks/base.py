@@ -55,6 +55,9 @@ the CPU, one batch at a time, from ``Trainer.predict`` (``mlcycle.evaluators.pre
 exporters may use them to compare an artifact with the eager model.
 
 ``configure_optimizers`` is defined here once (``optimizer``, ``scheduler``, ...).
+``baselines(datamodule, split)`` scores dummy baselines (majority and stratified, mean and
+median, the empty prediction) on a split with the task's metrics: every run summary, evaluate.py
+and compare.py's leaderboard show them.
 ``chance_level(datamodule)`` returns the score of a model that learned nothing for the
 monitored metric (a :class:`~mlcycle.callbacks.chance.Chance`), or ``None`` (the default);
 each task overrides it from what its data module counts (``chance_or_none`` guards it).
@@ -266,6 +269,12 @@ class Task(LightningModule):
         """The monitored metric's score without learning; ``None`` when unknown (the default:
         the fit diagnosis then skips its chance rule). Each task answers it in its own file."""
         return None
+
+    def baselines(self, datamodule: Any, split: str = "val") -> dict[str, dict[str, float]]:
+        """Dummy baselines scored on ``split`` with the task's own metrics, fitted on the train
+        split: name -> metric (no ``val/``) -> score, e.g. ``{"majority": {"f1": 0.22}}``
+        (helpers: :mod:`mlcycle.callbacks.baselines`); empty when none fits (the default)."""
+        return {}
 
     def log_train_loss(
         self, loss: torch.Tensor, batch_size: int | None = None, **metrics: Metric

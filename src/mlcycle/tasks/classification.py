@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from lightning.pytorch import Callback
 from torch.nn import functional as F
@@ -16,6 +17,7 @@ from torchmetrics.classification import (
 )
 
 from mlcycle.callbacks import ConfusionMatrix, Misclassified
+from mlcycle.callbacks.baselines import class_probs, scored
 from mlcycle.callbacks.chance import (
     Chance,
     chance_or_none,
@@ -53,6 +55,20 @@ def flatten_metrics(
 ) -> dict[str, float]:
     """``{"f1_per_class": tensor([...])}`` becomes ``{"val/f1/<class>": ...}`` next to the scalars."""
     return flatten_per_class(values, class_names, prefix)
+
+
+def class_baselines(train: Any, target: Any, num_classes: int) -> dict[str, dict[str, float]]:
+    """The classification baselines fitted on ``train`` labels, scored on ``target`` labels by
+    :func:`classification_metrics` (``error`` is 1 - accuracy); empty without targets."""
+    if len(target) == 0:
+        return {}
+    y = torch.as_tensor(np.asarray(target, dtype=np.int64))
+
+    def score(probs: np.ndarray) -> dict[str, float]:
+        values = classification_metrics(num_classes)(torch.from_numpy(probs), y)
+        return {**values, "error": 1 - float(values["acc"])}
+
+    return scored(class_probs(np.asarray(train), len(y), num_classes), score)
 
 
 CHANCE_SCORES = {"val/f1": classification_f1, "val/acc": classification_acc}
@@ -157,6 +173,14 @@ class ClassificationTask(Task):
     def chance_level(self, datamodule: Any) -> Chance | None:
         """The majority class and a uniform guess, on the training split's ``class_counts``."""
         return chance_or_none(self._chance, datamodule)
+
+    def baselines(self, datamodule: Any, split: str = "val") -> dict[str, dict[str, float]]:
+        """Majority and stratified (``DummyClassifier``), fitted on the train split's labels."""
+        index, code = datamodule.index, {n: i for i, n in enumerate(self.class_names)}
+        train, target = (
+            [code[index.samples[p].label] for p in index.positions[s]] for s in ("train", split)
+        )
+        return class_baselines(train, target, self.hparams.num_classes)
 
     def _chance(self, datamodule: Any) -> Chance | None:
         metric = self.monitor.metric

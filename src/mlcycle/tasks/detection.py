@@ -119,6 +119,21 @@ class DetectionTask(Task):
         """No correct detection: every mAP is 0."""
         return chance_or_none(self._chance, datamodule)
 
+    def baselines(self, datamodule: Any, split: str = "val") -> dict[str, dict[str, float]]:
+        """``empty``: no box on any image, scored on the split's boxes by
+        :func:`detection_metric` (0 wherever there are objects; -1: nothing to score)."""
+        metric, seen = detection_metric(), 0
+        for _, targets, _ in datamodule.split_dataloader(split):
+            empty = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0)}
+            metric.update(
+                [{**empty, "labels": torch.zeros(0, dtype=torch.long)}] * len(targets), targets
+            )
+            seen += len(targets)
+        if not seen:
+            return {}
+        flat = flatten_map(metric.compute(), self.class_names, split)
+        return {"empty": {k.split("/", 1)[1]: v for k, v in flat.items() if k.count("/") == 1}}
+
     def _chance(self, datamodule: Any) -> Chance:
         return Chance(
             self.monitor.metric, {"no correct detection": 0.0}, None, "detection_errors.png"

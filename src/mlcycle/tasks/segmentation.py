@@ -160,6 +160,20 @@ class SegmentationTask(Task):
         class in (up to ``MASK_SAMPLE``) training masks."""
         return chance_or_none(self._chance, datamodule)
 
+    def baselines(self, datamodule: Any, split: str = "val") -> dict[str, dict[str, float]]:
+        """``empty``: every pixel background (class 0), scored on the split's masks as
+        validation scores a prediction (:func:`segmentation_metrics`)."""
+        k, ignore = self.hparams.num_classes, self.hparams.ignore_index
+        metrics = segmentation_metrics(k, ignore)
+        positions = datamodule.index.positions[split]
+        for p in positions:
+            mask = torch.as_tensor(np.asarray(datamodule.raw_pair(p)[1]), dtype=torch.long)[None]
+            metrics.update(torch.zeros_like(mask), mask)
+        if not len(positions):
+            return {}
+        flat = flatten_segmentation(metrics.compute(), self.class_names, split)
+        return {"empty": {n.split("/", 1)[1]: v for n, v in flat.items() if n.count("/") == 1}}
+
     def _chance(self, datamodule: Any) -> Chance | None:
         counts = pixel_counts(datamodule, self.hparams.ignore_index)
         if not counts:

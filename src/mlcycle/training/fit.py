@@ -270,7 +270,7 @@ def report_learning(findings: list[dict[str, Any]], strict: bool) -> None:
     others = [
         f["kind"]
         for f in findings
-        if f.get("scope") == "run" and f["kind"] not in ("at_chance", "learning")
+        if f.get("scope") == "run" and f["kind"] not in ("at_chance", "learning", "baseline")
     ]
     also = f" ({', '.join(others)})" if others else ""
     reason = f"the model did not learn: {low['message']}{also}; next: {low['next_step']}"

@@ -15,7 +15,8 @@ through a few hooks:
 * ``predictions`` / ``names`` / ``score_fold``: what a fold keeps of its held-out rows and how
   they are scored; without ``predictions``, each fold run's own val metrics score it;
 * ``data_record``, ``opening_line``, ``notes``: the words about the data;
-* ``out_of_fold``, ``analyse``, ``html_tables``: the report's analysis of the folds.
+* ``out_of_fold``, ``analyse``, ``html_tables``: the report's analysis of the folds;
+* ``baselines(results)``: the dummy baselines' fold scores (the leaderboard's baseline rows).
 """
 
 from __future__ import annotations
@@ -138,6 +139,13 @@ class Comparison:
     def notes(self, clock_s: float, fold_s: float) -> list[str]:
         """The report's words about the data, the metric, the latency and the time taken."""
         raise NotImplementedError
+
+    def baselines(self, results: dict[str, list[dict]]) -> dict[str, list[dict[str, Any]]]:
+        """Per dummy baseline, its scores on every fold (the leaderboard's ``kind: baseline``
+        rows); by default :func:`~mlcycle.selection.compare.baselines.fold_baselines`."""
+        from mlcycle.selection.compare.baselines import fold_baselines
+
+        return fold_baselines(self, results)
 
     def html_tables(self, found: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
         """Tables of the analysis for the HTML page: (caption, columns, rows)."""

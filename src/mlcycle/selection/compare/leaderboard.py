@@ -19,6 +19,7 @@ from mlcycle.core.html import render  # noqa: E402
 COLUMNS = (
     "rank",
     "candidate",
+    "kind",  # candidate or baseline (a dummy model on the same folds, never ranked)
     "family",
     "start",
     "metric",

@@ -13,6 +13,7 @@ import numpy as np
 from mlcycle.core.record import Stopwatch, write_json
 from mlcycle.reports.figures import save
 from mlcycle.selection.compare import leaderboard
+from mlcycle.selection.compare.baselines import baseline_notes, baseline_rows, with_baselines
 from mlcycle.selection.compare.slices import out_of_fold_slices
 from mlcycle.selection.compare.summary import summarize
 
@@ -45,23 +46,28 @@ def write_report(
     save(leaderboard.metric_figure(rows, f"val/{key}", minimum), figures / "leaderboard.png")
     found, shortlisted = comparison.analyse(rows, oof, mode, figures)
     found.update(out_of_fold_slices(comparison, rows, oof))  # the best candidate per slice
-    leaderboard.write_csv(rows, out / "leaderboard.csv")
+    dummies = baseline_rows(comparison, results)  # kind: baseline, never short-listed
+    board = with_baselines(rows, dummies, mode)
+    leaderboard.write_csv(board, out / "leaderboard.csv")
     notes = notes_for(comparison, command, clock, shortlisted)
-    notes += [skipped_note(s) for s in skipped or []]
-    write_pages(comparison, rows, found, notes)
+    notes += [skipped_note(s) for s in skipped or []] + baseline_notes(rows, dummies)
+    write_pages(comparison, board, found, notes)
     summary = {
         "command": command,
         "wall_time_s": clock.seconds,
         "metric": f"val/{key}",
         "mode": mode,
         "rows": [{k: v for k, v in r.items() if k != "line"} for r in rows],
+        "baselines": dummies,
         "shortlist": shortlisted,
         "time_limit_s": comparison.spec.time_limit,
         "skipped": skipped or [],
         **{k: v for k, v in found.items() if k in SUMMARY_KEYS},
     }
     write_json(out / "leaderboard.json", summary)
-    print(leaderboard.console_table(rows))
+    print(leaderboard.console_table(board))
+    for line in baseline_notes(rows, dummies):
+        print(line)
     for line in shortlist_lines(shortlisted, out):
         print(line)
     print(f"wrote {out / 'leaderboard.html'} ({clock.seconds:.0f}s)")
