@@ -12,10 +12,11 @@ Calibration, in this order:
 * the model's own (``model.json`` ``output.calibration``, e.g. a temperature that
   ``export.py --calibrate`` put inside the graph): served probabilities are used as they are;
 * else the reference's val reliability (:func:`reliability`, written at export): histogram
-  binning of the top-class confidence against correctness on val. A served confidence moves
-  by its bin's gap (val accuracy minus val mean confidence), shrunk by :data:`SHRINK`
-  pseudo-rows toward val's overall gap (itself shrunk toward none): a bin val barely saw
-  moves as the whole of val does;
+  binning of the top-class confidence against correctness on val, for all rows and for the
+  rows of each predicted class. A served confidence moves by the gap (val accuracy minus
+  val mean confidence) of its bin among its predicted class's val rows, shrunk by
+  :data:`SHRINK` pseudo-rows toward the class's overall gap, itself shrunk toward val's,
+  itself toward none: a bin val barely saw moves as the class or the whole of val does;
 * else none (an old reference.json): the record says so.
 
 The interval is where the measured metric should fall if the calibration holds: labels
@@ -42,43 +43,80 @@ OBJECTIVE_METRICS = {"acc": "accuracy", "accuracy": "accuracy", "f1": "macro_f1"
 OBJECTIVE_METRICS["macro_f1"] = "macro_f1"
 
 
-def reliability(confidence: Any, correct: Any, bins: int = BINS) -> dict[str, Any]:
-    """Val's top-class reliability, per equal-width confidence bin: rows, mean confidence and
-    rows predicted right (for ``reference.json``; :func:`calibrate` applies it)."""
-    conf = np.asarray(confidence, dtype=np.float64)
-    right = np.asarray(correct, dtype=bool)
-    edges = np.linspace(0.0, 1.0, bins + 1)
+def _bins(conf: np.ndarray, right: np.ndarray, edges: np.ndarray) -> dict[str, list]:
+    """Rows, mean confidence and rows predicted right per bin of ``edges``."""
+    bins = len(edges) - 1
     at = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
     rows = np.bincount(at, minlength=bins)
     sums = np.bincount(at, weights=conf, minlength=bins)
     mean = np.divide(sums, rows, out=np.zeros(bins), where=rows > 0)
     return {
-        "method": "histogram binning of the top-class confidence on val",
-        "edges": [round(float(e), 6) for e in edges],
         "rows": [int(n) for n in rows],
         "confidence": [round(float(m), 6) for m in mean],
         "correct": [int(n) for n in np.bincount(at, weights=right, minlength=bins)],
     }
 
 
+def reliability(
+    confidence: Any, correct: Any, predicted: Any = None, bins: int = BINS
+) -> dict[str, Any]:
+    """Val's top-class reliability per equal-width confidence bin (rows, mean confidence, rows
+    predicted right), of all rows and of the rows of each predicted class (for
+    ``reference.json``; :func:`calibrate` applies it)."""
+    conf = np.asarray(confidence, dtype=np.float64)
+    right = np.asarray(correct, dtype=bool)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    found = {
+        "method": "histogram binning of the top-class confidence on val",
+        "edges": [round(float(e), 6) for e in edges],
+        **_bins(conf, right, edges),
+    }
+    if predicted is not None:
+        names = np.asarray([str(p) for p in predicted])
+        found["classes"] = {
+            str(name): _bins(conf[names == name], right[names == name], edges)
+            for name in sorted(set(names.tolist()))
+        }
+    return found
+
+
 def val_reliability(confidence: list[float], labels: list, predicted: list[str]) -> dict:
     """:func:`reliability` of the val rows that have a label."""
-    pairs = [(c, str(t) == p) for c, t, p in zip(confidence, labels, predicted, strict=True) if t]
-    return reliability([c for c, _ in pairs], [r for _, r in pairs])
+    kept = [(c, str(t) == p, p) for c, t, p in zip(confidence, labels, predicted, strict=True) if t]
+    return reliability([k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept])
 
 
-def calibrate(confidence: np.ndarray, found: dict[str, Any], shrink: float = SHRINK) -> np.ndarray:
-    """Top-class confidences moved by their val bin's gap (accuracy minus mean confidence),
-    shrunk by ``shrink`` pseudo-rows toward val's overall gap, itself shrunk toward none."""
-    edges = np.asarray(found["edges"], dtype=np.float64)
-    rows = np.asarray(found["rows"], dtype=np.float64)
-    mean = np.asarray(found["confidence"], dtype=np.float64)
-    right = np.asarray(found["correct"], dtype=np.float64)
-    overall = (right.sum() - (rows * mean).sum()) / (rows.sum() + shrink)  # shrunk to 0
+def _shifts(table: dict[str, list], prior: float, shrink: float) -> tuple[float, np.ndarray]:
+    """The overall gap (accuracy minus mean confidence) of ``table``, shrunk by ``shrink``
+    pseudo-rows toward ``prior``, and each bin's gap shrunk toward that overall gap."""
+    rows = np.asarray(table["rows"], dtype=np.float64)
+    mean = np.asarray(table["confidence"], dtype=np.float64)
+    right = np.asarray(table["correct"], dtype=np.float64)
+    overall = ((right - rows * mean).sum() + shrink * prior) / (rows.sum() + shrink)
     gap = np.divide(right - rows * mean, rows, out=np.zeros_like(mean), where=rows > 0)
-    shift = (rows * gap + shrink * overall) / (rows + shrink)  # each bin shrunk to overall
-    at = np.clip(np.digitize(confidence, edges[1:-1]), 0, len(rows) - 1)
-    return np.clip(confidence + shift[at], 0.0, 1.0)
+    return float(overall), (rows * gap + shrink * overall) / (rows + shrink)
+
+
+def calibrate(
+    confidence: np.ndarray,
+    found: dict[str, Any],
+    predicted: list[str] | None = None,
+    shrink: float = SHRINK,
+) -> np.ndarray:
+    """Top-class confidences moved by their val bin's gap (accuracy minus mean confidence):
+    the bin of their predicted class's rows, shrunk toward that class's overall gap, itself
+    shrunk toward val's overall gap, itself shrunk toward none (``shrink`` pseudo-rows each)."""
+    edges = np.asarray(found["edges"], dtype=np.float64)
+    at = np.clip(np.digitize(confidence, edges[1:-1]), 0, len(edges) - 2)
+    overall, shift = _shifts(found, 0.0, shrink)
+    moved = shift[at]
+    by_class = found.get("classes") or {}
+    if predicted is not None and by_class:
+        names = np.asarray(predicted)
+        for name in set(predicted) & set(by_class):
+            mine = names == name
+            moved[mine] = _shifts(by_class[name], overall, shrink)[1][at[mine]]
+    return np.clip(confidence + moved, 0.0, 1.0)
 
 
 def _top_k(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -118,14 +156,16 @@ def served_probabilities(
     return np.asarray(predicted, dtype=np.int64), np.asarray(probabilities).reshape(-1, k)
 
 
-def recalibrated(predicted: np.ndarray, probs: np.ndarray, found: dict | None) -> np.ndarray:
+def recalibrated(
+    predicted: np.ndarray, probs: np.ndarray, found: dict | None, classes: list[str]
+) -> np.ndarray:
     """The probabilities with the top class calibrated by ``found`` (val's reliability; None:
     as they are) and the other classes scaled to fill the rest."""
     if found is None or not len(predicted):
         return probs
     rows = np.arange(len(predicted))
     top = probs[rows, predicted]
-    new_top = calibrate(top, found)
+    new_top = calibrate(top, found, [classes[i] for i in predicted])
     rest = 1.0 - top
     scale = np.divide(1.0 - new_top, rest, out=np.zeros_like(rest), where=rest > 1e-12)
     out = probs * scale[:, None]
@@ -189,7 +229,7 @@ def estimate(rows: list[dict], classes: list[str], found: dict | None) -> dict[s
     predicted, probs = served_probabilities(rows, classes)
     if not len(predicted):
         return {"rows": 0}
-    probs = recalibrated(predicted, probs, found)
+    probs = recalibrated(predicted, probs, found, classes)
     point, drawn = expected_metrics(predicted, probs), drawn_metrics(predicted, probs)
     tail = (1 - LEVEL) / 2 * 100
     result: dict[str, Any] = {"rows": len(predicted)}

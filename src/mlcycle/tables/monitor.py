@@ -113,7 +113,8 @@ def predictions(out: np.ndarray, y: np.ndarray, names: list[str]) -> dict[str, A
         "confidence": {**summarize(conf), "histogram": unit_histogram(conf)},
         "labelled": metrics.pop("rows"),
         **metrics,
-        "reliability": reliability(conf, found == y.astype(np.int64)),  # the monitor's estimate
+        # what the monitor's estimate without labels calibrates served confidences by
+        "reliability": reliability(conf, found == y.astype(np.int64), predicted),
     }
 
 
