@@ -40,7 +40,7 @@ class ImageView(ItemView):
         return {"path": str(absolute(data.index.files[position][0][0]))}
 
     def show(self, data: Any, position: int) -> dict[str, Any]:
-        return {"image": thumbnail_uri(data.raw_image(position))}
+        return {"thumbnail": thumbnail_uri(data.raw_image(position))}
 
     def features(self, data: Any, positions: list[int], model: Any = None) -> np.ndarray | None:
         """A run's network's embeddings (the input of its last Linear layer); none without."""

@@ -29,7 +29,7 @@ class ItemView:
         raise NotImplementedError
 
     def show(self, data: Any, position: int) -> dict[str, Any]:
-        """The gallery's view: ``{"image": data URI}`` or ``{"values": [(column, value)]}``."""
+        """The gallery's view: ``{"thumbnail": data URI}`` or ``{"cells": [(column, value)]}``."""
         raise NotImplementedError
 
     def features(self, data: Any, positions: list[int], model: Any = None) -> np.ndarray | None:

@@ -30,7 +30,7 @@ class RowView(ItemView):
         row = data.table.frame.iloc[position]
         target = data.schema.target
         shown = [(str(c), row[c]) for c in row.index if c != target][:SHOWN_COLUMNS]
-        return {"values": shown}
+        return {"cells": shown}
 
     def features(self, data: Any, positions: list[int], model: Any = None) -> np.ndarray | None:
         rows = data.table.frame.iloc[positions].reset_index(drop=True)
