@@ -150,19 +150,28 @@ def test_images_offer_their_metadata_and_attributes(tmp_path):
     assert set(values["size"]) == {256}
 
 
-def test_evaluate_writes_slices_and_refuses_an_unknown_column(trained_run, capsys):
+def test_evaluate_writes_slices_the_card_shows_them_and_an_unknown_column_stops(
+    trained_run, tmp_path, capsys
+):
+    import shutil
+
+    from mlcycle.card.build import build_card
     from mlcycle.commands.evaluate import main
 
-    result = main(["--run", str(trained_run), "--slice_min_samples=2"])
-    folder = trained_run / "slices_val"
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    result = main(["--run", str(run), "--slice_min_samples=2"])
+    folder = run / "slices_val"
     report = json.loads((folder / "slices.json").read_text())
     assert report["columns"] == ["brightness", "contrast", "size", "aspect"]
     assert (folder / "slices.csv").read_text().startswith("column,value,n,metric,low,high")
     assert (folder / "slices.png").stat().st_size > 0
     assert result["slices"]["metric"] == "f1"
     assert "slices:" in capsys.readouterr().out
+    card = build_card(run, latency=False, resamples=50)
+    assert "Evaluation by slice" in card and "brightness=[" in card
     with pytest.raises(SystemExit) as stop:
-        main(["--run", str(trained_run), "--slices", "brightnes"])
+        main(["--run", str(run), "--slices", "brightnes"])
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "slice column 'brightnes'" in err and "closest: brightness" in err

@@ -16,6 +16,7 @@ from mlcycle.card.export import export, measure_latency
 from mlcycle.card.facts import load_facts, split_results
 from mlcycle.card.html import Section, page, section
 from mlcycle.card.limits import limitations
+from mlcycle.card.slices import slices
 from mlcycle.core.errors import UserError
 
 
@@ -51,6 +52,7 @@ def build_card(
         sections.metrics(facts, results),
         sections.gate(facts, results, measured),
         sections.per_class(facts, results),
+        slices(facts),
         figures.errors(facts),
         figures.curves(facts),
         export(facts, measured),

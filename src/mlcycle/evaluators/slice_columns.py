@@ -7,7 +7,8 @@ A kind of data (``data_kind``: ``classification``, ``tabular``) registers a
 contrast, size and aspect), which it slices by default, and their values for some samples.
 The stages ask it; they never test the data module's class.
 
-Numeric columns with many values are cut into quantile bins; the others slice by value.
+Numeric columns with fractions or many values are cut into quantile bins; the others (text,
+whole numbers of few values) slice by value.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from mlcycle.core.errors import UserError
 from mlcycle.core.registry import Registry
 
 MISSING = "(missing)"
-MAX_VALUES = 12  # a numeric column with more distinct values than this is binned
+MAX_VALUES = 12  # a column of whole numbers with more distinct values than this is binned
 
 
 class SliceColumns:
@@ -117,7 +118,9 @@ def slice_keys(values: Sequence[Any], bins: int) -> tuple[list[str], str]:
     """Each sample's slice in one column, and how the column was cut (``value`` or ``bins``)."""
     present = [v for v in values if not _missing(v)]
     numeric = bool(present) and all(_number(v) is not None for v in present)
-    if numeric and len({_number(v) for v in present}) > MAX_VALUES:
+    numbers = {_number(v) for v in present}
+    fractional = any(x != int(x) for x in numbers if x is not None)
+    if numeric and (len(numbers) > MAX_VALUES or fractional):
         return quantile_bins([None if _missing(v) else v for v in values], bins), "bins"
     shown = [MISSING if _missing(v) else _text(v) for v in values]
     return shown, "value"
