@@ -145,23 +145,23 @@ def run_sizes(
                     row["train"] = training_scores(comparison, candidate, fold).get(key)
                 records.append(row)
                 bar.update()
-            tqdm.write(size_line(records, share, key), file=sys.stderr)
+            tqdm.write(size_line(records, share, key, comparison.unit), file=sys.stderr)
     finally:
         bar.close()
         comparison.pool, comparison.out = base, out
     return records
 
 
-def size_line(records: list[dict[str, Any]], share: float, key: str) -> str:
+def size_line(records: list[dict[str, Any]], share: float, key: str, unit: str) -> str:
     rows = [r for r in records if r["size"] == share]
     done = [r for r in rows if r["val"] is not None]
     n = round(sum(r["n_train"] for r in rows) / len(rows))
     if not done:
-        return f"{share:.0%} ({n} samples): every fold failed: {rows[0]['error']}"
+        return f"{share:.0%} ({n} {unit}s): every fold failed: {rows[0]['error']}"
     val = sum(r["val"] for r in done) / len(done)
     trained = [r["train"] for r in done if r["train"] is not None]
     train = f", train {key} {sum(trained) / len(trained):.4f}" if trained else ""
-    return f"{share:.0%} ({n} samples): val {key} {val:.4f}{train} ({len(done)} folds)"
+    return f"{share:.0%} ({n} {unit}s): val {key} {val:.4f}{train} ({len(done)} folds)"
 
 
 def learning_curve(
