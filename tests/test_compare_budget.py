@@ -27,16 +27,16 @@ def test_durations_read_as_people_write_them():
 
 
 def test_a_candidate_that_cannot_finish_gives_its_time_to_the_next():
-    budget = Budget(10.0, folds=3)
+    budget = Budget(20.0, folds=3)  # 3 s of it kept for the report
     assert budget.skip_reason("slow", 0) is None
-    budget.ran("slow", 4.0)
-    budget.start -= 4.0  # 4 of the 10 seconds spent: its 2 other folds need about 8
+    budget.ran("slow", 6.0)
+    budget.start -= 6.0  # 11 of the 17 seconds for fits left: its 2 other folds need about 12
     reason = budget.skip_reason("slow", 1)
     assert reason and "2 remaining fold(s)" in reason
     assert budget.skip_reason("slow", 2) == reason  # the rest of its folds too
     assert budget.skip_reason("quick", 0) is None  # the next candidate still starts
-    budget.start -= 7.0
-    assert "time limit (10s) was reached" in budget.skip_reason("quick", 0)
+    budget.start -= 12.0
+    assert "time limit (20s) was reached" in budget.skip_reason("quick", 0)
     assert Budget(None, folds=3).skip_reason("any", 0) is None
 
 
@@ -99,3 +99,35 @@ def test_quick_classic_candidates_run_before_the_deep_ones():
         Candidate("probe", "classic", features="backbone:resnet18"),
     ]
     assert [c.name for c in order(cands)] == ["linear", "probe", "mlp", "cnn", "on_mlp"]
+
+
+def test_the_budget_keeps_a_share_for_the_report_and_expects_a_first_fold():
+    budget = Budget(20.0, folds=2)
+    assert budget.reserve == 3.0 and Budget(100.0, folds=2).reserve == 15.0
+    assert budget.left() == pytest.approx(17.0, abs=0.5)  # the report's share is not for fits
+    budget.ran("quick", 5.0)
+    budget.start -= 13.0  # 4 s left for fits: a new candidate's first fold takes about 5
+    reason = budget.skip_reason("next", 0)
+    assert reason and "its first fold takes about 5s" in reason and "kept for the report" in reason
+
+
+@pytest.mark.slow
+def test_a_tight_time_limit_holds_the_whole_command(tmp_path, capsys):
+    """compare.py with the medium preset on a small table and 12 s: the fits, the report and
+    its figures end within the limit and a few seconds (a fit that started runs to its end;
+    the first one in this process also pays train.py's imports)."""
+    import time
+
+    from mlcycle.commands.compare import main
+
+    config = write_spec(tmp_path, [])
+    args = ["--config", str(config), "--out", str(tmp_path / "out"), "--preset", "medium"]
+    main([*args, "--only", "linear"])  # train.py's imports paid here, linear's folds kept
+    limit = 12.0
+    began = time.monotonic()
+    summary = main([*args, "--time_limit", str(limit)])
+    took = time.monotonic() - began
+    assert took < limit + 8.0, f"compare took {took:.1f}s for a {limit:.0f}s limit"
+    assert summary["rows"][0]["candidate"] and summary["time_limit_s"] == limit
+    ran = len(summary["rows"]) + len(summary["skipped"])
+    assert ran == 5  # every medium candidate ranked or listed as skipped with the reason

@@ -178,6 +178,12 @@ def test_image_split_and_folds_keep_a_patient_together(tmp_path):
     assert all(len(f) == 1 for f in fold_of.values()) and len(set(pool.folds.tolist())) == 3
     files = pool.write(tmp_path, 3)
     assert {r["split"] for r in read_rows(files[0])} <= {"train", "val", "test"}
+    listed = read_rows(tmp_path / "folds.csv")  # each image's patient shown beside its fold
+    assert len(listed) == len(pool) and set(fold_of) == {r["patient"] for r in listed}
+    shown: dict[str, set[str]] = {}
+    for r in listed:
+        shown.setdefault(r["patient"], set()).add(r["fold"])
+    assert all(len(f) == 1 for f in shown.values())
 
 
 def test_image_time_split_and_folds_follow_the_dates(tmp_path):
@@ -196,6 +202,8 @@ def test_image_time_split_and_folds_follow_the_dates(tmp_path):
         fit = [by_path[r["path"]] for r in rows if r["split"] == "train"]
         held = [by_path[r["path"]] for r in rows if r["split"] == "val"]
         assert fit and held and max(fit) < min(held)
+    listed = read_rows(tmp_path / "folds.csv")
+    assert all(pd.Timestamp(r["date"]) == by_path[r["path"]] for r in listed)
 
 
 def test_image_missing_group_column_is_one_line(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from mlcycle.commands.guard import main_guard
 from mlcycle.commands.parser import CommandParser
 from mlcycle.core.errors import UserError
 from mlcycle.selection.compare.spec import add_arguments
+
+STARTED = time.monotonic()  # --time_limit counts the command's imports too
 
 
 def parser() -> CommandParser:
@@ -41,4 +44,5 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise UserError(f"--folds {spec.folds}: cross-validation needs at least 2 folds")
     out = Path(args.out) if args.out else Path("runs") / "compare" / spec.path.stem
     command = shlex.join(["compare.py", *(sys.argv[1:] if argv is None else argv)])
-    return compare(spec, out, extra, args.only, command)
+    started = STARTED if argv is None else None  # called in-process: from now
+    return compare(spec, out, extra, args.only, command, started)

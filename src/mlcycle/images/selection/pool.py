@@ -41,12 +41,7 @@ class ImagePool(Pool):
     def write(self, out: Path, folds: int) -> list[Path]:
         data = self.data
         index = data.index
-        with (out / "folds.csv").open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(("path", "label", "fold"))
-            for path, target, fold in zip(self.paths, self.target, self.folds, strict=True):
-                label = self.class_names[target] if self.classify else ""
-                writer.writerow((path, label, int(fold)))
+        self.write_assignment(out / "folds.csv")
         rows = [
             (files[0][0], data.split_value(sample), split)
             for sample, files, split in zip(index.samples, index.files, index.splits, strict=True)
@@ -58,6 +53,24 @@ class ImagePool(Pool):
             write_fold_splits(path, rows, self, fold, data.split_column)
             files.append(path)
         return files
+
+    def write_assignment(self, path: Path) -> None:
+        """``folds.csv``: each pool image's path, label and fold, and its manifest's group or
+        time (``data.group_column`` / ``data.time_column``) when the folds honour one."""
+        hp = self.data.hparams
+        key = "time_column" if getattr(hp, "time_column", None) else "group_column"
+        samples = [self.data.index.samples[p] for p in self.positions]
+        values = column_values(samples, hp, key)
+        column = getattr(hp, key, None) if values is not None else None
+        with path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(("path", "label", "fold", *([column] if column else [])))
+            for i, (image, target, fold) in enumerate(
+                zip(self.paths, self.target, self.folds, strict=True)
+            ):
+                label = self.class_names[target] if self.classify else ""
+                shown = [] if values is None else ["" if values[i] is None else values[i]]
+                writer.writerow((image, label, int(fold), *shown))
 
 
 def shrink(image: np.ndarray, size: int) -> np.ndarray:

@@ -73,6 +73,7 @@ class Comparison:
         self.objective = for_monitor(objective_of(spec.objective, config), self.monitor[0])
         self.check_objective()  # a bad metric stops here
         self.split_files: list[Path] = []
+        self.deadline: float | None = None  # time.monotonic() the command should end by
 
     # --- what a kind of comparison provides ---------------------------------------------------
 

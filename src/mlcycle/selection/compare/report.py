@@ -23,6 +23,7 @@ SUMMARY_KEYS = (
     "confusion",
     "residuals",
     "permutation_importance",
+    "importance_skipped",
 )
 
 

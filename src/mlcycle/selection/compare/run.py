@@ -117,12 +117,20 @@ def skipped_of(candidates: list[Candidate], results: dict[str, list[dict]]) -> l
 
 
 def compare(
-    spec: CompareSpec, out: Path, extra: list[str], only: str | None, command: str
+    spec: CompareSpec,
+    out: Path,
+    extra: list[str],
+    only: str | None,
+    command: str,
+    started: float | None = None,
 ) -> dict[str, Any]:
-    """Cross-validate the candidates (``only`` those named), write the report; its summary."""
+    """Cross-validate the candidates (``only`` those named), write the report; its summary.
+    ``started``: the ``time.monotonic()`` the command started at, where ``--time_limit``
+    counts from (default now)."""
     clock = Stopwatch()
-    budget = Budget(spec.time_limit, spec.folds)
+    budget = Budget(spec.time_limit, spec.folds, started)
     comparison = open_comparison(spec, out, extra)
+    comparison.deadline = budget.deadline()
     add_preset(spec, comparison.presets, comparison.unit)
     comparison.prepare()
     candidates = pick(spec, only)

@@ -110,7 +110,7 @@ class CompareSpec:
     classic_size: int
     candidates: list[Candidate]
     fold_gap: int = 0  # time folds: rows left out between a fold's training and val rows
-    time_limit: float | None = None  # seconds the candidate-folds may take (--time_limit)
+    time_limit: float | None = None  # seconds the whole command may take (--time_limit)
     preset: str | None = None  # a candidate set of the comparison's kind (--preset)
 
 
@@ -124,7 +124,7 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--fold_gap", type=int, default=0, help="time-ordered folds (data.time_column): rows left out between each fold's training rows and its validation rows")  # fmt: skip
     parser.add_argument("--objective", type=dict[str, Any] | None, default=None, help="the gate (default: the base config's), e.g. {metric: val/f1, min: 0.95}")  # fmt: skip
     parser.add_argument("--classic_size", type=int, default=32, help="classic models see images resized to at most this per side")  # fmt: skip
-    parser.add_argument("--time_limit", type=str | float | None, default=None, help="wall time for the candidate-folds: seconds (600) or 90s, 10m, 1h; what does not fit is skipped and listed")  # fmt: skip
+    parser.add_argument("--time_limit", type=str | float | None, default=None, help="wall time of the whole command: seconds (600) or 90s, 10m, 1h; what does not fit is skipped and listed")  # fmt: skip
     parser.add_argument("--preset", type=str | None, default=None, help="a candidate set added to the candidates (tables: fast, medium, best); a candidate of the same name wins")  # fmt: skip
     parser.add_argument("--candidates", type=list[Entry], default=[], help="the candidates: {name, config, args} (deep) or {name, estimator, params, pca, scale, features, weights, pretrained, image_size} (classic)")  # fmt: skip
 

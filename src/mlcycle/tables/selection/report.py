@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from mlcycle.reports.figures import confusion_matrix_figure, plt, save
@@ -83,54 +85,73 @@ def residual_figures(
     return ranked
 
 
+class OutOfTime(Exception):
+    """The time limit was reached: an optional part of the report is skipped."""
+
+
 def permutation_importance(
     comparison: Any, name: str, repeats: int = IMPORTANCE_REPEATS
 ) -> list[dict[str, Any]]:
     """How much the out-of-fold score of candidate ``name`` drops when one input column's
     values are shuffled among the rows: each fold's own model and pipeline on the rows it did
     not train on, ``repeats`` shuffles, the drop averaged over folds and shuffles. The score is
-    the leaderboard's (macro F1, or RMSE for regression, where the drop is the RMSE's rise)."""
+    the leaderboard's (macro F1, or RMSE for regression, where the drop is the RMSE's rise).
+    Raises :class:`OutOfTime` once the comparison's deadline has passed."""
     from mlcycle.run.loader import Run
-    from mlcycle.tables.selection.fold import frame_predictor
 
     pool = comparison.pool
     candidate = next(c for c in comparison.spec.candidates if c.name == name)
-    frame = pool.data.table.frame
     columns = [c.name for c in pool.data.schema.features]
     rng = np.random.default_rng(comparison.spec.fold_seed)
     drops: dict[str, list[float]] = {c: [] for c in columns}
-
-    def score(predict: Any, rows: Any, target: np.ndarray) -> float:
-        out = predict(rows)
-        if pool.classify:
-            return macro_f1(out, target, len(pool.class_names))
-        return -regression_scores(out, target)["rmse"]  # higher is better, as for F1
-
     for fold in range(comparison.spec.folds):
+        if comparison.deadline is not None and time.monotonic() > comparison.deadline:
+            raise OutOfTime("the time limit was reached")
         run = Run(comparison.fold_dir(candidate, fold))
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")  # the refitted pipeline is the fold run's own
-            data = run.load_data()
-            data.setup()
-        model = run.load_model("best")
-        _, fold_rows = pool.fold_rows(fold)
-        if len(fold_rows) > IMPORTANCE_ROWS:
-            fold_rows = rng.choice(fold_rows, IMPORTANCE_ROWS, replace=False)
-        positions = [pool.positions[r] for r in fold_rows]
-        rows = frame.iloc[positions].reset_index(drop=True)
-        target = pool.target[fold_rows]
-        predict = frame_predictor(model, data)
-        base = score(predict, rows, target)
-        for column in columns:
-            for _ in range(repeats):
-                shuffled = rows.copy()
-                shuffled[column] = rng.permutation(shuffled[column].to_numpy())
-                drops[column].append(base - score(predict, shuffled, target))
+        for column, drop in fold_drops(comparison, run, fold, columns, repeats, rng):
+            drops[column].append(drop)
     table = [
         {"column": c, "drop": round(float(np.mean(v)), 6), "std": round(float(np.std(v)), 6)}
         for c, v in drops.items()
     ]
     return sorted(table, key=lambda r: -r["drop"])
+
+
+def fold_drops(
+    comparison: Any, run: Any, fold: int, columns: list[str], repeats: int, rng: Any
+) -> list[tuple[str, float]]:
+    """Each (column, score drop) of one fold's run on its out-of-fold rows: every shuffled copy
+    of the rows is predicted in one call (the pipeline's cost is per call)."""
+    from mlcycle.tables.selection.fold import frame_predictor
+
+    pool = comparison.pool
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # the refitted pipeline is the fold run's own
+        data = run.load_data()
+        data.setup()
+    _, fold_rows = pool.fold_rows(fold)
+    if len(fold_rows) > IMPORTANCE_ROWS:
+        fold_rows = rng.choice(fold_rows, IMPORTANCE_ROWS, replace=False)
+    rows = pool.data.table.frame.iloc[[pool.positions[r] for r in fold_rows]]
+    rows = rows.reset_index(drop=True)
+    target = pool.target[fold_rows]
+    copies, names = [rows], []
+    for column in columns:
+        for _ in range(repeats):
+            shuffled = rows.copy()
+            shuffled[column] = rng.permutation(shuffled[column].to_numpy())
+            copies.append(shuffled)
+            names.append(column)
+    out = frame_predictor(run.load_model("best"), data)(pd.concat(copies, ignore_index=True))
+    scores = [fold_score(pool, part, target) for part in np.split(np.asarray(out), len(copies))]
+    return [(column, scores[0] - score) for column, score in zip(names, scores[1:], strict=True)]
+
+
+def fold_score(pool: Any, out: np.ndarray, target: np.ndarray) -> float:
+    """Macro F1, or minus the RMSE (higher is better for both)."""
+    if pool.classify:
+        return macro_f1(out, target, len(pool.class_names))
+    return -regression_scores(out, target)["rmse"]
 
 
 def importance_figure(name: str, table: list[dict[str, Any]], metric: str) -> Figure:
@@ -171,6 +192,9 @@ def analyse(
             save(importance_figure(best, table, metric), figures / f"importance_{best}.png")
             found["importance"] = {best: f"figures/importance_{best}.png"}
             found["permutation_importance"] = {"candidate": best, "columns": table}
+        except OutOfTime as exc:
+            print(f"permutation importance skipped: {exc}", file=sys.stderr)
+            found["importance_skipped"] = str(exc)
         except Exception as exc:  # a help, not the result
             print(
                 f"warning: permutation importance not computed: {type(exc).__name__}: {exc}",
