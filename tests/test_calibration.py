@@ -60,6 +60,10 @@ def test_temperature_above_one_for_an_overconfident_model_and_ece_drops():
     assert record["nll_after"] < record["nll_before"]
     # an underconfident one gets T < 1
     assert fit_temperature(logits / 16, target) < 1
+    assert not record["at_bound"] and record["val_mistakes"] > 0
+    # a val split without a mistake pushes T to its lower bound, and says so
+    right = logits.argmax(axis=1)
+    assert temperature_record(logits, right)["at_bound"]
 
 
 def test_threshold_from_a_cost_matrix():

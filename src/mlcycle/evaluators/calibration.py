@@ -98,6 +98,9 @@ def temperature_record(logits: np.ndarray, target: np.ndarray, split: str = "val
         "nll_before": round(nll(logits, target), 6),
         "nll_after": round(nll(logits, target, temperature), 6),
         "bins": BINS,
+        # T at a bound of its search: val gave too few mistakes (or too many) to fit it
+        "at_bound": bool(not 0.051 < temperature < 19.9),
+        "val_mistakes": int((np.asarray(logits).argmax(axis=1) != np.asarray(target)).sum()),
     }
 
 

@@ -101,6 +101,11 @@ def adjust(
             f"calibration: temperature {temperature:.4f} fitted on {c['samples']} val samples; "
             f"ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}, NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}"
         )
+        if c["at_bound"]:
+            print(
+                f"warning: the temperature hit the bound of its search ({temperature:g}) with "
+                f"{c['val_mistakes']} val mistake(s): too few to fit it; trust the calibration less"
+            )
     if rule is not None:
         probs = softmax(np.asarray(logits, dtype=np.float64) / (temperature or 1.0))
         given = getattr(options, "positive_class", None)
