@@ -3,6 +3,7 @@
     mlcycle serve --run RUN [--host 127.0.0.1 --port 8000] [--token SECRET]
     mlcycle serve --model RUN/export/model.onnx --db postgresql://...
     mlcycle serve --champion runs/champion   # follows retrain.py's champion
+    mlcycle serve --run RUN --workers auto   # one process per core behind one port
 
 FastAPI on uvicorn, ONNX Runtime, micro-batching; every answered image is a row of the
 prediction store (SQLite RUN/serving/predictions.db by default). SIGTERM or Ctrl-C: in-flight
@@ -11,9 +12,11 @@ requests finish, then the store is drained. See docs/serving.md.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +28,8 @@ from mlcycle.core.errors import UserError
 
 TOKEN_ENV = "MLCYCLE_SERVE_TOKEN"
 WHERE = ("run", "model", "champion")
+WORKER_ARGV = "MLCYCLE_SERVE_ARGV"  # the command line, for the factory in each worker process
+FACTORY = "mlcycle.commands.serve:worker_app"
 
 
 def parser() -> CommandParser:
@@ -45,6 +50,7 @@ def parser() -> CommandParser:
     p.add_argument("--token", type=str | None, default=None, help=f"bearer token for predict and feedback (or ${TOKEN_ENV})")  # fmt: skip
     p.add_argument("--top_k", type=int, default=3, help="classes listed per image (3)")
     p.add_argument("--min_score", type=float, default=0.5, help="box outputs: lowest score (0.5)")  # fmt: skip
+    p.add_argument("--workers", type=str, default="1", help="server processes behind the port, or 'auto' (one per core); 1")  # fmt: skip
     p.add_argument("--log_level", type=Literal["debug", "info", "warning", "error"], default="info")  # fmt: skip
     return p
 
@@ -65,23 +71,22 @@ def check(args: Namespace) -> None:
         raise UserError("--port must be in [0, 65535]")
     if args.reload_interval <= 0:
         raise UserError("--reload-interval must be positive")
+    workers_count(args.workers)
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> None:
-    args = parser().parse(argv)
-    check(args)
-    from mlcycle.serve.app import create_app
+def workers_count(value: str) -> int:
+    """``--workers``: a whole number of at least 1, or ``auto`` (the cores)."""
+    if value == "auto":
+        return os.cpu_count() or 1
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(f"--workers must be a whole number of at least 1 or 'auto', not '{value}'")
+    return int(value)
+
+
+def prepare(args: Namespace):
+    """The first model (and the champion watcher) and the opened store."""
     from mlcycle.serve.model import run_model
-    from mlcycle.serve.server import (
-        default_store_dir,
-        first_model,
-        listen,
-        open_store,
-        run_server,
-        server_config,
-    )
-    from mlcycle.serve.service import Settings
+    from mlcycle.serve.server import default_store_dir, first_model, open_store
 
     model, watcher = first_model(
         args.model or (run_model(args.run) if args.run else None),
@@ -92,7 +97,15 @@ def main(argv: list[str] | None = None) -> None:
         min_score=args.min_score,
     )
     folder = args.store_dir or default_store_dir(args.run, args.champion, model.path)
-    store = open_store(args.db, folder)
+    return model, watcher, open_store(args.db, folder)
+
+
+def build(args: Namespace):
+    """The app of one server process, its store and its champion watcher (not started)."""
+    from mlcycle.serve.app import create_app
+    from mlcycle.serve.service import Settings
+
+    model, watcher, store = prepare(args)
     settings = Settings(
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
@@ -101,6 +114,52 @@ def main(argv: list[str] | None = None) -> None:
         token=args.token or os.environ.get(TOKEN_ENV) or None,
     )
     app = create_app(model, store, settings)
+    if watcher is not None:
+        watcher.swap = app.state.service.swap
+    return app, model, store, watcher
+
+
+def worker_app():
+    """The app of one of ``--workers`` processes (uvicorn calls it in each): the command line
+    is read again from the environment the parent set; the champion is polled per process."""
+    args = parser().parse(json.loads(os.environ[WORKER_ARGV]))
+    app, _model, _store, watcher = build(args)
+    if watcher is not None:
+        watcher.start()  # stopped with the process (a daemon thread); SIGHUP restarts workers
+    return app
+
+
+def serve_workers(args: Namespace, argv: list[str], workers: int) -> None:
+    """``workers`` processes on one socket; the parent checks the model and creates the store's
+    tables first, so a bad model or store is one line here, not N tracebacks."""
+    from mlcycle.serve.server import listen, run_workers, worker_config
+
+    model, _watcher, store = prepare(args)
+    url = store.engine.url.render_as_string(hide_password=True)
+    store.close()
+    config = worker_config(FACTORY, workers, args.log_level)
+    sock = listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    logging.getLogger("uvicorn.error").info(
+        "serving %s model %s (%s) on http://%s:%d with %d workers; store %s",
+        *(model.task, model.path, model.version[:12], host, port, workers, url),
+    )
+    del model
+    os.environ[WORKER_ARGV] = json.dumps(argv)
+    run_workers(config, sock)
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse(argv)
+    check(args)
+    workers = workers_count(args.workers)
+    if workers > 1:
+        serve_workers(args, sys.argv[1:] if argv is None else list(argv), workers)
+        return
+    from mlcycle.serve.server import listen, run_server, server_config
+
+    app, model, store, watcher = build(args)
     config = server_config(app, args.log_level)
     sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
@@ -114,7 +173,6 @@ def main(argv: list[str] | None = None) -> None:
         store.engine.url.render_as_string(hide_password=True),
     )
     if watcher is not None:
-        watcher.swap = app.state.service.swap
         signal.signal(signal.SIGHUP, lambda *_: watcher.request())
         watcher.start()
     try:

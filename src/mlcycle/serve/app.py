@@ -6,6 +6,7 @@ Every error is JSON ``{"error": "..."}``; bad input is a 4xx (``handlers``), nev
 from __future__ import annotations
 
 import hmac
+import os
 import time
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -62,6 +63,7 @@ def token_check(token: str | None):
 
 def add_model_routes(app: FastAPI, service: Service, auth: list[Any]) -> None:
     """``POST /v1/predict`` and ``POST /v1/feedback`` (behind the token, when there is one)."""
+    served_by = {"x-mlcycle-worker": str(os.getpid())}  # which of --workers processes answered
 
     @app.post(
         "/v1/predict",
@@ -84,7 +86,7 @@ def add_model_routes(app: FastAPI, service: Service, auth: list[Any]) -> None:
         kind = body_kind(content_type)
         body = await request.body()
         status, payload = await service.predict(kind, content_type, body, start)
-        return JSONResponse(payload, status_code=status)
+        return JSONResponse(payload, status_code=status, headers=served_by)
 
     @app.post(
         "/v1/feedback",

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from mlcycle.core.errors import UserError
 from mlcycle.edge.model import UsageError, read_meta
+from mlcycle.serve.metrics import shared_metrics
 from mlcycle.serve.model import ServedModel
 from mlcycle.serve.reload import ChampionWatcher
-from mlcycle.serve.store import PredictionStore, default_url
+from mlcycle.serve.store import PredictionStore, default_url, one_line, shown_url
 from mlcycle.serve.table import ServedTable
 
 
@@ -36,8 +38,12 @@ def open_store(url: str | None, folder: Path) -> PredictionStore:
         url = default_url(folder)
     try:
         return PredictionStore(url)
-    except Exception as exc:  # a bad URL, a missing driver, a database that does not answer
-        raise UserError(f"cannot open the prediction store '{url}': {exc}") from exc
+    except UserError:  # a bad URL, a missing driver, a database that does not answer
+        raise
+    except Exception as exc:
+        raise UserError(
+            f"cannot open the prediction store '{shown_url(url)}': {one_line(exc)}"
+        ) from exc
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -85,7 +91,7 @@ def first_model(
     return watcher.first(), watcher
 
 
-def server_config(app: Any, log_level: str) -> uvicorn.Config:
+def server_config(app: Any, log_level: str, **options: Any) -> uvicorn.Config:
     """uvicorn's settings (creating them sets up its logging, which this module logs to)."""
     return uvicorn.Config(
         app,
@@ -93,7 +99,22 @@ def server_config(app: Any, log_level: str) -> uvicorn.Config:
         access_log=False,  # one log line per request costs more than the prediction
         timeout_graceful_shutdown=30,  # in-flight requests get this long after SIGTERM
         lifespan="on",
+        **options,
     )
+
+
+def worker_config(factory: str, workers: int, log_level: str) -> uvicorn.Config:
+    """uvicorn's settings for ``workers`` processes, each building its app with ``factory``
+    (an import string: the processes are spawned, nothing is inherited but the environment)."""
+    return server_config(factory, log_level, factory=True, workers=workers)
+
+
+def run_workers(config: uvicorn.Config, sock: socket.socket) -> None:
+    """uvicorn's process supervisor on ``sock`` until SIGTERM or Ctrl-C: it sends SIGTERM to
+    every worker, each drains its batcher and store, then it returns. A worker that dies is
+    replaced; SIGHUP replaces them one by one (a champion reload)."""
+    with shared_metrics():
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def run_server(config: uvicorn.Config, sock: socket.socket) -> None:
