@@ -26,7 +26,7 @@ from mlcycle.training.parser import DEFAULT_DATA, MLCycleParser, one_line_error
 IGNORED = {"model": dict | None, "trainer": dict | None, "seed_everything": int | bool | None}
 IGNORED |= {"objective": dict | None, "run_dir": str | None, "ckpt_path": str | None}
 IGNORED |= {"strict_learning": Any, "find_lr": Any, "find_lr_steps": Any}
-IGNORED |= {"find_batch_size": Any, "find_batch_size_trials": Any}
+IGNORED |= {"find_batch_size": Any, "find_batch_size_trials": Any, "threads": Any}
 
 
 def data_parser(prog: str = "mlcycle", description: str = "") -> MLCycleParser:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
@@ -18,12 +18,27 @@ from mlcycle.callbacks.progress import progress_bars
 from mlcycle.core.device import (
     cuda_selected,
     enable_cuda_speedups,
+    resolve_num_workers,
     resolve_precision,
     use_cuda_speedups,
 )
 from mlcycle.core.errors import UserError
 from mlcycle.core.objective import Objective, parse_objective
-from mlcycle.core.record import RUN_DIR_ENV, check_run_dir, create_run_dir, default_run_dir
+from mlcycle.core.record import (
+    RUN_DIR_ENV,
+    check_run_dir,
+    create_run_dir,
+    default_run_dir,
+    global_rank,
+)
+from mlcycle.core.threads import (
+    AUTO,
+    CpuSample,
+    apply_threads,
+    busy_count,
+    choose_threads,
+    cpu_sample,
+)
 from mlcycle.tasks.base import TASKS, Task
 from mlcycle.training.loggers import check_installed
 from mlcycle.training.parser import (
@@ -46,7 +61,9 @@ class MLCycleCLI(LightningCLI):
     * ``num_classes``, ``in_channels`` and ``class_names`` flow from the data to the model;
     * ``--strict_learning`` exits 1 when the best model is at or below chance;
     * ``--find_lr`` / ``--find_batch_size`` run Lightning's tuner first (``=apply`` then trains
-      with its result, otherwise the run stops after reporting it).
+      with its result, otherwise the run stops after reporting it);
+    * ``--threads auto`` trains on the CPU with the cores other work leaves free
+      (:mod:`mlcycle.core.threads`; the other work is measured while the arguments are parsed).
     """
 
     def __init__(
@@ -54,6 +71,7 @@ class MLCycleCLI(LightningCLI):
     ) -> None:
         self.run_dir: Path | None = None
         self.added_callbacks = list(callbacks or [])
+        self.cpu_start: CpuSample = cpu_sample()  # other work is measured from here
         super().__init__(
             model_class=LightningModule,
             datamodule_class=LightningDataModule,
@@ -100,6 +118,13 @@ class MLCycleCLI(LightningCLI):
             help="The business gate, e.g. {metric: val/f1, min: 0.95, per_class_min: 0.8, "
             "max_latency_ms: 20, max_size_mb: 10}; checked at the end of the run.",
         )
+        parser.add_argument(
+            "--threads",
+            type=int | Literal["auto"],
+            default=AUTO,
+            help="Intra-op threads per training process; 'auto': on the CPU, the cores other "
+            "work leaves free (config.yaml records the number).",
+        )
         parser.set_defaults(
             {"model": {"class_path": DEFAULT_MODEL}, "data": {"class_path": DEFAULT_DATA}}
         )
@@ -117,6 +142,9 @@ class MLCycleCLI(LightningCLI):
         finally:  # a run, --help or an error: the next train.py answers a bad key before Lightning
             if args is None or isinstance(args, list):
                 remember_key_schema(parser, parser.named)
+        threads = self.config.get("threads", AUTO)
+        if threads != AUTO and int(threads) < 1:  # before Lightning seeds and says so
+            raise UserError(f"--threads {threads}: give a count of at least 1, or auto")
 
     def before_instantiate_classes(self) -> None:
         config = self.config
@@ -152,6 +180,7 @@ class MLCycleCLI(LightningCLI):
                 "--trainer.sync_batchnorm=true needs CUDA GPUs (PyTorch's SyncBatchNorm); on the "
                 "CPU pass --trainer.sync_batchnorm=false"
             )
+        use_threads(config, self.cpu_start)
 
     def _use_run_dir(self, name: str | None) -> None:
         """``--run_dir``, or ``runs/<name>/<time>`` (``name``: the data's, else the config's)."""
@@ -185,6 +214,40 @@ class MLCycleCLI(LightningCLI):
             + progress_bars(trainer_config, extra + self.added_callbacks)
             + self.added_callbacks,
         )
+
+
+def use_threads(config: Any, start: CpuSample) -> None:
+    """``--threads``: a count applies as given; ``auto`` on the CPU becomes the free cores
+    (divided among DDP processes), and with cores busy ``data.num_workers: auto`` counts only
+    the free ones too. config.yaml records the numbers; the choice is the run's first line."""
+    given = config.get("threads", AUTO)
+    accelerator = str(config.trainer.get("accelerator") or "auto")
+    on_cpu = not _cuda_selected(accelerator)
+    if given == AUTO and not on_cpu:
+        return  # on a GPU the training process mostly waits for it: PyTorch's default
+    processes = cpu_processes(config.trainer.get("devices")) if on_cpu else 1
+    choice = choose_threads(given, processes, start)
+    apply_threads(choice)
+    config.threads = choice.threads
+    line = choice.line()
+    data_args = config.data.get("init_args")
+    busy = busy_count(choice.busy)
+    if busy and data_args is not None and data_args.get("num_workers") == AUTO:
+        free = max(1, choice.cores - busy)
+        batch_size = data_args.get("batch_size")
+        if isinstance(batch_size, int):
+            data_args.num_workers = resolve_num_workers(AUTO, batch_size, free)
+            line += f"; data.num_workers auto: {data_args.num_workers} for {free} free cores"
+    if global_rank() == 0:
+        print(line, flush=True)
+
+
+def cpu_processes(devices: Any) -> int:
+    """Training processes on the CPU: ``trainer.devices`` as a count (``auto``: one)."""
+    if isinstance(devices, list | tuple):
+        return max(1, len(devices))
+    text = str(devices)
+    return int(text) if text.isdigit() and int(text) > 0 else 1
 
 
 def use_weights_preprocessing(config: Any) -> None:
