@@ -1,19 +1,24 @@
 #!/usr/bin/env python
-"""Load test of scripts/serve.py: concurrent clients posting digits images for a fixed time.
+"""Load test of scripts/serve.py with 1, 2 and N workers, beside a LitServe server over the
+same export: concurrent clients posting digits images for a fixed time.
 
     python benchmarks/serve_load.py [--run RUN] [--clients 8] [--seconds 20] [--json out.json]
 
-Without --run, trains and exports the quick-start digits model first (about a minute). The
+Without --run, trains and exports the quick-start digits model first (about a minute). Each
 server runs in a subprocess; each client is a thread with one keep-alive http.client connection
-posting one image per request (multipart; --images-per-request for more). Reported: images/s,
-p50/p99 latency per request, errors, store rows == accepted images (after SIGTERM drained the
-store), and the ratio to a bare in-process ONNX Runtime loop on the same images (batch 1 and
-batched). Clients and server share the machine's cores, as a sidecar client would.
+posting one image per request (base64 JSON, or --body multipart; --images-per-request for
+more). Reported per server: images/s, p50/p99 latency per request, errors, store rows ==
+accepted images (after SIGTERM drained the store); then mlcycle's images/s over LitServe's and
+the ratio to a bare in-process ONNX Runtime loop (batch 1 and batched). The LitServe baseline
+(``pip install litserve``, a benchmark-only package) runs the same ONNX file with the same
+decoding and preprocessing (mlcycle.edge), batch 16 and a 2 ms timeout, one worker, no store
+and no statistics. Clients and servers share the machine's cores, as a sidecar client would.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import http.client
 import io
@@ -75,20 +80,27 @@ def multipart(images: list[tuple[str, bytes]]) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
+def json_body(images: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    entries = [{"name": name, "data": base64.b64encode(data).decode()} for name, data in images]
+    return json.dumps({"images": entries}).encode(), "application/json"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+def wait_ready(
+    port: int, proc: subprocess.Popen, path: str = "/ready", timeout: float = 120
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the server exited: {proc.stderr.read() if proc.stderr else ''}")
         with contextlib.suppress(OSError):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/ready")
+            conn.request("GET", path)
             if conn.getresponse().status == 200:
                 return
         time.sleep(0.1)
@@ -136,7 +148,8 @@ def load(port: int, args, images: list[tuple[str, bytes]]) -> dict:
     """Clients run through warm-up and the timed window; only the window is measured, but every
     accepted image (warm-up included) is counted for the store check."""
     n = args.images_per_request
-    bodies = [multipart(images[i : i + n]) for i in range(0, len(images) - n + 1, n)]
+    encode = json_body if args.body == "json" else multipart
+    bodies = [encode(images[i : i + n]) for i in range(0, len(images) - n + 1, n)]
     stop = threading.Event()
     clients = [Client(port, bodies, n, stop) for _ in range(args.clients)]
     for client in clients:
@@ -195,50 +208,169 @@ def store_rows(db: Path) -> int:
         return int(conn.execute("select count(*) from predictions").fetchone()[0])
 
 
-def serve(args, model: Path, folder: Path) -> tuple[dict, int, int]:
-    port = free_port()
-    cmd = [sys.executable, "scripts/serve.py", "--model", str(model), "--port", str(port)]
-    cmd += ["--store-dir", str(folder), "--log-level", "warning", "--threads", str(args.threads)]
-    cmd += ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+def stop(proc: subprocess.Popen) -> int:
+    """SIGTERM to the server's process group (its workers too), then its exit code."""
+    os.killpg(proc.pid, signal.SIGTERM)
     try:
-        wait_ready(port, proc)
+        return proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(10)
+
+
+def measure(args, cmd: list[str], ready: str) -> tuple[dict, int]:
+    port = free_port()
+    cmd = [*cmd, "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        wait_ready(port, proc, ready)
         result = load(port, args, digit_images())
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(60)
-    return result, code, store_rows(folder / "predictions.db")
+        code = stop(proc)
+    return result, code
 
 
-def main() -> None:
+def serve(args, model: Path, folder: Path, workers: int) -> dict:
+    """scripts/serve.py with ``workers`` processes; its figures and the store check."""
+    cmd = [sys.executable, "scripts/serve.py", "--model", str(model), "--workers", str(workers)]
+    cmd += ["--store-dir", str(folder), "--log-level", "warning", "--threads", str(args.threads)]
+    cmd += ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
+    result, code = measure(args, cmd, "/ready")
+    rows = store_rows(folder / "predictions.db")
+    result.update(
+        exit_code=code, store_rows=rows, store_rows_match=rows == result["accepted_total"]
+    )
+    return result
+
+
+# --- the LitServe baseline (a server process: serve_load.py --litserve-server MODEL --port P) ---
+
+
+def litserve_version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version("litserve")
+    except Exception:
+        return None
+
+
+try:  # a benchmark-only package
+    import litserve as ls
+except ImportError:
+    ls = None
+
+if ls is not None:
+
+    class OnnxAPI(ls.LitAPI):
+        """LitServe over the same export: base64 JSON in, the same decode and preprocessing
+        (mlcycle.edge), the top class out."""
+
+        model: Path
+
+        def setup(self, device: str) -> None:
+            from mlcycle.edge.model import load_model, read_meta
+
+            meta = read_meta(self.model)
+            self.spec, self.names = meta["input"], meta["class_names"]
+            self.run = load_model(self.model, 1)
+
+        def decode_request(self, request: dict) -> np.ndarray:
+            from PIL import Image
+
+            from mlcycle.edge.decode import preprocess, to_array
+
+            data = base64.b64decode(request["images"][0]["data"])
+            image = to_array(Image.open(io.BytesIO(data)), self.spec["channels"])
+            return preprocess(image, self.spec)
+
+        def batch(self, inputs: list[np.ndarray]) -> np.ndarray:
+            return np.stack(inputs)
+
+        def predict(self, x: np.ndarray) -> list[dict]:
+            logits = np.asarray(self.run(x)[0])
+            probs = np.exp(logits - logits.max(1, keepdims=True))
+            probs /= probs.sum(1, keepdims=True)
+            return [{"class": self.names[int(q.argmax())], "confidence": float(q.max())} for q in probs]  # fmt: skip
+
+        def unbatch(self, output: list[dict]) -> list[dict]:
+            return output
+
+        def encode_response(self, output: dict) -> dict:
+            return {"results": [output]}
+
+
+def litserve_server(model: Path, port: int) -> None:
+    """The baseline server: batches of up to 16 within 2 ms, one worker."""
+    api = OnnxAPI(max_batch_size=16, batch_timeout=0.002, api_path="/v1/predict")
+    api.model = model
+    server = ls.LitServer(api, accelerator="cpu", workers_per_device=1)
+    server.run(port=port, host="127.0.0.1", log_level="warning", generate_client_file=False)
+
+
+def litserve(args, model: Path) -> dict | None:
+    if litserve_version() is None:
+        print("litserve is not installed: no LitServe baseline (pip install litserve)")
+        return None
+    if args.body != "json" or args.images_per_request != 1:
+        print("the LitServe baseline takes one base64 JSON image per request: not measured")
+        return None
+    cmd = [sys.executable, __file__, "--litserve-server", str(model)]
+    result, code = measure(args, cmd, "/health")
+    result["exit_code"] = code
+    return result
+
+
+def print_table(rows: dict[str, dict]) -> None:
+    print(f"{'server':22s} {'images/s':>9s} {'p50 ms':>7s} {'p99 ms':>7s} {'errors':>6s}  store")
+    for name, r in rows.items():
+        store = "-" if "store_rows" not in r else f"{r['store_rows']} rows, match {r['store_rows_match']}"  # fmt: skip
+        print(f"{name:22s} {r['images_per_s']:9.1f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['errors']:6d}  {store}")  # fmt: skip
+
+
+def arguments() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", type=Path, help="a run with export/model.onnx (default: train one)")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--body", choices=("json", "multipart"), default="json")
     p.add_argument("--images-per-request", type=int, default=1)
     p.add_argument("--threads", type=int, default=1, help="the server's --threads")
     p.add_argument("--max-batch", type=int, default=32)
     p.add_argument("--max-wait-ms", type=float, default=5.0)
+    p.add_argument("--workers", type=int, nargs="*", help="worker counts (default: 1, 2, cores)")
+    p.add_argument("--no-litserve", action="store_true", help="skip the LitServe baseline")
     p.add_argument("--json", type=Path, help="also write the figures here")
-    args = p.parse_args()
+    p.add_argument("--litserve-server", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    return p.parse_args()
+
+
+def main() -> None:
+    args = arguments()
+    if args.litserve_server:
+        litserve_server(args.litserve_server, args.port)
+        return
+    counts = sorted(set(args.workers or (1, 2, os.cpu_count() or 1)))
+    rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or quickstart_run(Path(tmp))
         model = run / "export" / "model.onnx"
-        result, code, rows = serve(args, model, Path(tmp) / "serving")
+        for workers in counts:
+            rows[f"mlcycle {workers} worker(s)"] = serve(args, model, Path(tmp) / f"s{workers}", workers)  # fmt: skip
+        baseline = None if args.no_litserve else litserve(args, model)
+        if baseline is not None:
+            rows[f"litserve {litserve_version()}"] = baseline
         bare = bare_onnx(model, digit_images(), min(5.0, args.seconds), args.threads)
-    result.update(bare)
-    result["server_exit_code"] = code
-    result["store_rows"] = rows
-    result["store_rows_match"] = rows == result["accepted_total"]
-    result["vs_bare_batch1"] = round(result["images_per_s"] / bare["batch1_images_per_s"], 3)
-    result["vs_bare_batch32"] = round(result["images_per_s"] / bare["batch32_images_per_s"], 3)
-    result["setup"] = {k: str(v) for k, v in vars(args).items() if k != "json"}
-    result["cores"] = os.cpu_count()
-    for key, value in result.items():
-        print(f"{key:22s} {value}")
+    print_table(rows)
+    one = rows[f"mlcycle {counts[0]} worker(s)"]
+    if baseline is not None:
+        print(f"mlcycle {counts[0]} worker(s) / litserve: images/s x{one['images_per_s'] / baseline['images_per_s']:.3f}, p99 x{one['p99_ms'] / baseline['p99_ms']:.3f}")  # fmt: skip
+    print(f"bare ONNX Runtime: {bare}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        figures = {"servers": rows, "bare": bare, "setup": {k: str(v) for k, v in vars(args).items()}}  # fmt: skip
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
