@@ -33,8 +33,8 @@ def row(i: int, **extra) -> dict:
     )
 
 
-def test_rows_from_many_threads_are_all_written_and_feedback_joins(tmp_path):
-    store = PredictionStore(f"sqlite:///{tmp_path / 'p.db'}", batch_size=16).start()
+def test_rows_from_many_threads_are_all_written_and_feedback_joins(store_url):
+    store = PredictionStore(store_url, batch_size=16).start()
     rows = [row(i) for i in range(400)]
 
     def add(part):
@@ -50,7 +50,7 @@ def test_rows_from_many_threads_are_all_written_and_feedback_joins(tmp_path):
     assert store.count() == 400
     assert store.add_feedback(rows[5]["id"], "2") and not store.add_feedback("nope", "1")
     store.close()
-    again = PredictionStore(f"sqlite:///{tmp_path / 'p.db'}")
+    again = PredictionStore(store_url)
     assert again.count("v1") == 400 and again.count("v2") == 0
     labelled = {r["id"]: r["label"] for r in again.rows()}
     assert labelled[rows[5]["id"]] == "2" and labelled[rows[6]["id"]] is None
@@ -59,8 +59,8 @@ def test_rows_from_many_threads_are_all_written_and_feedback_joins(tmp_path):
     assert later == []
 
 
-def test_a_failing_database_never_raises_into_the_caller(tmp_path):
-    store = PredictionStore(f"sqlite:///{tmp_path / 'p.db'}").start()
+def test_a_failing_database_never_raises_into_the_caller(store_url):
+    store = PredictionStore(store_url).start()
     store.add({"id": "x"})  # missing required columns: the write fails, the caller goes on
     store.add(row(1))
     store.close()

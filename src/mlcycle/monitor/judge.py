@@ -16,36 +16,39 @@ from mlcycle.monitor.estimate import model_facts, performance_text
 from mlcycle.monitor.reference import load_reference, model_version
 from mlcycle.monitor.thresholds import load_thresholds
 from mlcycle.monitor.windows import Window, parse_time, parse_window, split_windows
-from mlcycle.serve.store import PredictionStore
+from mlcycle.serve.store import PredictionStore, create_engine, one_line, shown_url
 
 
 def read_rows(url: str, since: Any = None, until: Any = None) -> list[dict[str, Any]]:
     """The store's rows (with feedback labels) in [since, until); exit 2 when there are none."""
+    shown = shown_url(url)
     try:
-        engine = sa.create_engine(url)
+        engine = create_engine(url)  # a database server gets a few seconds to answer
     except (sa.exc.ArgumentError, ImportError) as exc:
-        raise UserError(f"--db '{url}' is not a database URL SQLAlchemy can open: {exc}") from exc
+        raise UserError(f"--db '{shown}' is not a database URL SQLAlchemy can open: {exc}") from exc
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if not database or database == ":memory:" or not Path(database).is_file():
-            raise UserError(f"--db '{url}': no SQLite database at '{database}'")
+            raise UserError(f"--db '{shown}': no SQLite database at '{database}'")
     try:
         known = sa.inspect(engine).has_table("predictions")
     except sa.exc.SQLAlchemyError as exc:
-        raise UserError(f"--db '{url}' cannot be read: {exc.__class__.__name__}") from exc
+        raise UserError(f"--db '{shown}' cannot be read: {one_line(exc)}") from exc
     finally:
         engine.dispose()
     if not known:
-        raise UserError(f"--db '{url}' has no predictions table; is it a prediction store?")
+        raise UserError(f"--db '{shown}' has no predictions table; is it a prediction store?")
     store = PredictionStore(url)
     try:
         if store.count() == 0:
-            raise UserError(f"the prediction store '{url}' is empty: nothing was predicted yet")
+            raise UserError(f"the prediction store '{shown}' is empty: nothing was predicted yet")
         rows = with_inputs(store.engine, store.rows(since, until))
     finally:
         store.engine.dispose()
     if not rows:
-        raise UserError(f"the prediction store '{url}' has no predictions in the chosen time range")
+        raise UserError(
+            f"the prediction store '{shown}' has no predictions in the chosen time range"
+        )
     return rows
 
 

@@ -15,13 +15,14 @@ from typing import Any
 
 from PIL import Image
 
+from mlcycle.core.errors import UserError
 from mlcycle.core.hashing import file_sha256
 from mlcycle.edge.decode import load_image
 from mlcycle.edge.form import Form
 from mlcycle.edge.forms import form_for
 from mlcycle.edge.model import UsageError
 from mlcycle.serve.stats import image_stats
-from mlcycle.serve.store import PredictionStore, features_row, prediction_row
+from mlcycle.serve.store import PredictionStore, features_row, one_line, prediction_row, shown_url
 
 
 class BatchError(UsageError):
@@ -80,8 +81,10 @@ class Recorder:
 
         try:
             self.store = PredictionStore(url).start()
+        except UserError as exc:  # names the URL, its password hidden
+            raise BatchError(f"--db: {exc}") from exc
         except (sa.exc.SQLAlchemyError, sa.exc.ArgumentError) as exc:
-            raise BatchError(f"--db {url}: {' '.join(str(exc).split())[:200]}") from exc
+            raise BatchError(f"--db {shown_url(url)}: {one_line(exc)}") from exc
         self.version = file_sha256(model_path)
         self.form = form_for(meta)
         self.channels = int(meta["input"].get("channels") or 3)  # images only

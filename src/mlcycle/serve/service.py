@@ -16,7 +16,7 @@ from mlcycle.serve.inputs import InputError
 from mlcycle.serve.metrics import Metrics
 from mlcycle.serve.micro_batcher import MicroBatcher
 from mlcycle.serve.model import ServedModel, Unreadable
-from mlcycle.serve.store import PredictionStore, new_id, prediction_row
+from mlcycle.serve.store import PredictionStore, new_id, prediction_row, unreachable
 
 RECENT = 100_000  # prediction ids remembered: feedback may arrive before the row is written
 
@@ -55,7 +55,17 @@ class Service:
             "mlcycle_serve_store_rows_written", "Rows the store has written", lambda: store.written
         )
         self.metrics.watch(
-            "mlcycle_serve_store_errors", "Failed store writes", lambda: len(store.errors)
+            "mlcycle_serve_store_errors", "Failed store writes", lambda: store.failures
+        )
+        self.metrics.watch(
+            "mlcycle_serve_store_rows_buffered",
+            "Rows kept in memory while the store does not answer",
+            lambda: store.buffered,
+        )
+        self.metrics.watch(
+            "mlcycle_serve_store_rows_lost",
+            "Rows never written (refused, over the buffer, or the store away at shutdown)",
+            lambda: store.lost,
         )
         max_batch = settings.max_batch if model.batched else 1
         self.batcher = MicroBatcher(
@@ -87,6 +97,7 @@ class Service:
             "model_loaded": self.model.run is not None,
             "batcher_alive": self.batcher.alive,
             "store_writer_alive": store_alive(self.store),
+            "store_recording": self.store.recording,  # False while the database does not answer
         }
 
     # --- predict ------------------------------------------------------------------------------
@@ -171,11 +182,19 @@ class Service:
     # --- feedback -----------------------------------------------------------------------------
 
     def _record_feedback(self, prediction_id: str, label: str) -> bool:
-        if self.store.add_feedback(prediction_id, label):
-            return True
-        if prediction_id in self.recent_set:  # answered, its row still queued: write it first
-            self.store.flush()
-            return self.store.add_feedback(prediction_id, label)
+        away = InputError(503, "store_away", "the prediction store does not answer; retry later")
+        if not self.store.recording:
+            raise away
+        try:
+            if self.store.add_feedback(prediction_id, label):
+                return True
+            if prediction_id in self.recent_set:  # answered, its row still queued: write it first
+                self.store.flush()
+                return self.store.add_feedback(prediction_id, label)
+        except Exception as exc:
+            if unreachable(exc):
+                raise away from exc
+            raise
         return False
 
     async def feedback(self, prediction_id: str, label: str) -> None:

@@ -3,16 +3,25 @@ SQLAlchemy. An image keeps its size, mode and statistics; a table row keeps its 
 JSON in ``inputs`` (``{column: value}``, numbers as numbers, missing as null) and those
 columns stay null.
 
-SQLite by default (a file), PostgreSQL or any SQLAlchemy URL. Writes are queued and flushed
-in batches by one background thread, off the request path; :meth:`PredictionStore.close`
-drains the queue, so a clean shutdown loses no row.
+SQLite by default (a file), PostgreSQL (``postgresql+psycopg://user@host/db``, shared by
+several servers) or any SQLAlchemy URL. Writes are queued and flushed in batches by one
+background thread, off the request path; :meth:`PredictionStore.close` drains the queue, so a
+clean shutdown loses no row.
+
+A database that stops answering (a restart, a network cut) does not stop the server: the rows
+are kept in memory (up to ``buffer_rows``) and written when it answers again, retried every
+``RETRY_SECONDS``; :attr:`PredictionStore.recording` is False meanwhile. Rows that cannot be
+kept (the buffer is full, a row the database refuses, a database still away at shutdown) are
+counted in :attr:`PredictionStore.lost`, never dropped unseen.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -21,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mlcycle.core.errors import UserError
 from mlcycle.edge.table_rows import inputs_json, inputs_sha256
 from mlcycle.serve.stats import STATS
 
@@ -56,15 +66,51 @@ FEEDBACK = sa.Table(
 )
 COLUMNS = [c.name for c in PREDICTIONS.columns]
 FLUSH = "__flush__"  # a queue item asking the writer to signal once what came before is written
+CONNECT_TIMEOUT_S = 5  # a database server that does not answer: give up connecting after this
+RETRY_SECONDS = 1.0  # while the database is away, try the buffered rows again this often
 
 
 def default_url(folder: str | Path) -> str:
     return f"sqlite:///{Path(folder) / 'predictions.db'}"
 
 
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed: its password hidden."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url.rpartition("@")[2]
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for ``url`` (not connected yet); a database server gets CONNECT_TIMEOUT_S to
+    answer a connection, so a wrong host fails in seconds instead of hanging."""
+    parsed = sa.engine.make_url(url)
+    server = parsed.get_backend_name() in ("postgresql", "mysql", "mariadb")
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} if server else {}
+    return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The database did not answer (down, restarting, locked): the write may succeed later."""
+    lost_connection = getattr(exc, "connection_invalidated", False)
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or lost_connection
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of a database error (drivers add SQL and hints on further lines)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return " ".join(text.splitlines()[0].split())[:200] if text else type(exc).__name__
+
+
 def engine_for(url: str) -> sa.Engine:
-    """An engine with the tables created; SQLite in WAL mode so readers do not block the writer."""
-    engine = sa.create_engine(url, pool_pre_ping=True)
+    """An engine with the tables created; SQLite in WAL mode so readers do not block the writer.
+    A URL SQLAlchemy cannot use or a database that does not answer is a :class:`UserError`
+    naming the URL (without its password)."""
+    try:
+        engine = create_engine(url)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise UserError(f"prediction store '{shown_url(url)}': {one_line(exc)}") from exc
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
@@ -74,8 +120,14 @@ def engine_for(url: str) -> sa.Engine:
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
 
-    METADATA.create_all(engine)
-    add_missing_columns(engine)
+    try:
+        METADATA.create_all(engine)
+        add_missing_columns(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        raise UserError(
+            f"cannot reach the prediction store '{shown_url(url)}': {one_line(exc)}"
+        ) from exc
     return engine
 
 
@@ -127,14 +179,26 @@ def features_row(form: Any, result: dict[str, Any], inputs: dict[str, Any], **va
 class PredictionStore:
     """Queued, batched writes of prediction rows; synchronous feedback and reads."""
 
-    def __init__(self, url: str, batch_size: int = 256, flush_seconds: float = 0.2) -> None:
+    def __init__(
+        self,
+        url: str,
+        batch_size: int = 256,
+        flush_seconds: float = 0.2,
+        buffer_rows: int = 100_000,
+    ) -> None:
         self.url = url
         self.engine = engine_for(url)
         self.batch_size, self.flush_seconds = batch_size, flush_seconds
+        self.buffer_rows = buffer_rows
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._pending: list[dict[str, Any]] = []  # rows the database did not take yet
+        self._retry_at = 0.0
         self.written = 0
-        self.errors: list[str] = []
+        self.lost = 0  # rows never written: refused, over the buffer, or the database away at close
+        self.failures = 0  # failed write attempts
+        self.recording = True  # False while the database does not answer
+        self.errors: collections.deque[str] = collections.deque(maxlen=50)  # the latest ones
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -149,6 +213,11 @@ class PredictionStore:
         """The background writer is running."""
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def buffered(self) -> int:
+        """Rows held in memory because the database did not answer."""
+        return len(self._pending)
+
     def add(self, row: dict[str, Any]) -> None:
         """Queue one row (see :func:`prediction_row`); never blocks the caller on the database."""
         self._queue.put(row)
@@ -162,6 +231,7 @@ class PredictionStore:
             try:
                 item = self._queue.get(timeout=self.flush_seconds)
             except queue.Empty:
+                self._write([])  # the buffered rows, when their retry is due
                 continue
             batch, flushed, stop = [], None, False
             while True:
@@ -178,20 +248,43 @@ class PredictionStore:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            if batch:
-                self._write(batch)
+            self._write(batch, force=stop or flushed is not None)
             if flushed is not None:
                 flushed.set()
             if stop:
                 return
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
+    def _write(self, batch: list[dict[str, Any]], force: bool = False) -> None:
+        """Write ``batch`` after the rows buffered before it. While the database is away the
+        rows are buffered and tried every RETRY_SECONDS (at once when ``force``)."""
+        self._pending.extend(batch)
+        waiting = not self.recording and time.monotonic() < self._retry_at
+        if not self._pending or (waiting and not force):
+            self._trim()
+            return
+        rows, self._pending = self._pending, []
         try:
             with self.engine.begin() as connection:
-                connection.execute(PREDICTIONS.insert(), batch)
-            self.written += len(batch)
+                connection.execute(PREDICTIONS.insert(), rows)
+            self.written += len(rows)
+            self.recording = True
         except Exception as exc:  # the server must keep answering; the error is reported
-            self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.failures += 1
+            self.errors.append(f"{type(exc).__name__}: {one_line(exc)}")
+            if unreachable(exc):
+                self.recording = False
+                self._retry_at = time.monotonic() + RETRY_SECONDS
+                self._pending = rows
+                self._trim()
+            else:  # the database refused these rows: they cannot be written later either
+                self.lost += len(rows)
+
+    def _trim(self) -> None:
+        """Keep at most ``buffer_rows`` buffered rows (the newest); count the rest as lost."""
+        over = len(self._pending) - self.buffer_rows
+        if over > 0:
+            self.lost += over
+            del self._pending[:over]
 
     def flush(self, timeout: float = 30.0) -> None:
         """Write everything queued so far (the writer keeps running)."""
@@ -202,7 +295,7 @@ class PredictionStore:
                 if item is not None:
                     rows.append(item)
             if rows:
-                self._write(rows)
+                self._write(rows, force=True)
             return
         done = threading.Event()
         self._queue.put({FLUSH: done})
@@ -216,6 +309,8 @@ class PredictionStore:
             self._thread = None
         else:
             self.flush()
+        self.lost += len(self._pending)  # the database is still away: say so
+        self._pending = []
         self.engine.dispose()
 
     # --- feedback and reads ---------------------------------------------------------------------

@@ -38,9 +38,13 @@ def default_storage(out: Path) -> str:
 
 
 def open_storage(url: str, heartbeat_s: int) -> optuna.storages.RDBStorage:
-    """An RDB storage with heartbeats; SQLite waits on a busy database instead of failing."""
+    """An RDB storage with heartbeats; SQLite waits on a busy database instead of failing, a
+    database server that does not answer fails in seconds (``connect_timeout``)."""
     sqlite = url.startswith("sqlite")
-    kwargs = {"connect_args": {"timeout": 60}} if sqlite else {}
+    server = url.startswith(("postgresql", "mysql", "mariadb"))
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}} if sqlite else {}
+    if server:
+        kwargs = {"connect_args": {"connect_timeout": 5}, "pool_pre_ping": True}
     attempts = 3 if sqlite else 1  # SQLite workers starting together race to create the tables
     for attempt in range(attempts):
         try:

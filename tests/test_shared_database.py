@@ -1,0 +1,205 @@
+"""PostgreSQL as the shared database: a store that goes away and comes back, an unreachable
+URL named in one line (password hidden) by serve, predict --db, monitor and tune, several
+server processes writing one store, and two tune workers sharing one study."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from export_helpers import ROOT, exported_run
+from postgres_fixture import remove_server, start_server, unavailable
+from serve_helpers import Client, listening_socket, multipart, val_uploads
+
+from mlcycle.serve.store import PredictionStore, prediction_row
+
+SCRIPTS = ROOT / "scripts"
+
+
+def row(i: int) -> dict:
+    return prediction_row(model_version="v1", source="test", input_sha256=f"{i:064d}")
+
+
+def wait_for(check, seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def own_server():
+    """A PostgreSQL server of this test's own (it stops and restarts it)."""
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = start_server()
+    yield server
+    remove_server(server)
+
+
+def test_rows_wait_in_memory_while_the_store_is_away_and_are_written_when_it_returns(own_server):
+    store = PredictionStore(own_server.url, flush_seconds=0.05).start()
+    store.add_many(row(i) for i in range(50))
+    store.flush()
+    assert store.written == 50 and store.recording
+    own_server.stop()
+    store.add_many(row(i) for i in range(50, 120))
+    store.flush()
+    assert not store.recording and store.buffered == 70 and store.lost == 0
+    own_server.restart()
+    assert wait_for(lambda: store.buffered == 0), store.errors
+    assert store.recording and store.written == 120 and store.count() == 120
+    store.close()
+
+
+def test_rows_the_store_cannot_take_are_counted_as_lost(own_server):
+    store = PredictionStore(own_server.url, buffer_rows=30).start()
+    own_server.stop()
+    store.add_many(row(i) for i in range(50))
+    store.flush()
+    assert store.buffered == 30 and store.lost == 20  # over the buffer
+    store.close()  # the database is still away at shutdown
+    assert store.buffered == 0 and store.lost == 50 and store.written == 0
+    own_server.restart()
+
+
+def closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def silent_server() -> socket.socket:
+    """A port that accepts connections and never answers (a database host that hangs)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock
+
+
+TUNE_YAML = """train: [configs/image_folder.yaml]
+trials: 1
+objective: {metric: val/f1}
+space: {model.lr: {low: 0.001, high: 0.01}}
+"""
+
+
+def commands(url: str, run: Path, tmp_path: Path) -> dict[str, list[str]]:
+    model = run / "export" / "model.onnx"
+    tune = tmp_path / "tune.yaml"
+    tune.write_text(TUNE_YAML)
+    return {
+        "serve": ["serve.py", "--model", str(model), "--db", url, "--port", str(closed_port())],
+        "predict": ["predict.py", str(model), str(run.parent / "images"), "--db", url],
+        "monitor": ["monitor.py", "--db", url, "--run", str(run)],
+        "tune": ["tune.py", "--config", str(tune), "--storage", url, "--out", str(tmp_path / "t")],
+    }
+
+
+@pytest.mark.parametrize("command", ["serve", "predict", "monitor", "tune"])
+@pytest.mark.parametrize("where", ["refused", "silent"])
+def test_an_unreachable_database_is_one_line_exit_2_in_seconds(command, where, tmp_path, exported):
+    run, _, _ = exported
+    silent = silent_server() if where == "silent" else None
+    port = silent.getsockname()[1] if silent else closed_port()
+    url = f"postgresql+psycopg://mlcycle:s3cret@127.0.0.1:{port}/store"
+    argv = commands(url, run, tmp_path)[command]
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / argv[0]), *argv[1:]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    took = time.monotonic() - start
+    if silent:
+        silent.close()
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0], done.stderr
+    assert "s3cret" not in done.stderr + done.stdout
+    # tune.py reads the train config before it opens the storage: its start-up dominates
+    assert took < (60 if command == "tune" else 20)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return exported_run(tmp_path_factory)
+
+
+def start_servers(model: Path, url: str, count: int) -> list[tuple[subprocess.Popen, int]]:
+    servers = []
+    for _ in range(count):
+        sock = listening_socket()
+        port = sock.getsockname()[1]
+        sock.close()
+        args = ["--model", str(model), "--db", url, "--port", str(port), "--max-wait-ms", "5"]
+        proc = subprocess.Popen(
+            [sys.executable, str(SCRIPTS / "serve.py"), *args],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        servers.append((proc, port))
+    for proc, port in servers:
+        assert wait_for(lambda p=port: ready(p), 60), proc.poll()
+    return servers
+
+
+def ready(port: int) -> bool:
+    try:
+        return Client(port).get("/ready").status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_three_servers_write_one_postgresql_store_and_lose_nothing(exported, postgres_url):
+    run, _, _ = exported
+    servers = start_servers(run / "export" / "model.onnx", postgres_url, 3)
+    body, content_type = multipart(val_uploads(run) * 2)
+    answered, stop = [], threading.Event()
+
+    def client_loop(port: int) -> None:
+        client, count = Client(port), 0
+        while not stop.is_set():
+            try:
+                response = client.request(
+                    "POST", "/v1/predict", body, {"Content-Type": content_type}
+                )
+            except OSError:
+                break  # the server stopped listening
+            if response.status == 200:
+                count += sum("class" in r for r in response.json()["results"])
+        answered.append(count)
+
+    threads = [threading.Thread(target=client_loop, args=(p,)) for _, p in servers for _ in "ab"]
+    for thread in threads:
+        thread.start()
+    time.sleep(2.0)
+    for proc, _ in servers:
+        proc.send_signal(signal.SIGTERM)  # with requests in flight
+    codes = [proc.wait(timeout=60) for proc, _ in servers]
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert codes == [0, 0, 0], [proc.stderr.read() for proc, _ in servers]
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as connection:
+        stored = connection.execute(sa.text("select count(*) from predictions")).scalar_one()
+    engine.dispose()
+    assert sum(answered) > 0 and stored == sum(answered)
