@@ -52,7 +52,7 @@ def cpu_sample(stat: str = STAT) -> CpuSample:
         with open(stat) as file:
             lines = file.read().splitlines()
         ours = {f"cpu{c}" for c in _our_cpus()}
-        rows = [line.split() for line in lines if line.split()[:1] and line.split()[0] in ours]
+        rows = [words for words in map(str.split, lines) if words and words[0] in ours]
         if rows:
             counts = [[int(v) for v in row[1 : 1 + COUNTED_FIELDS]] for row in rows]
             total = sum(sum(c) for c in counts)
