@@ -45,6 +45,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     ),
     **dict.fromkeys(("mlflow", "alembic"), ("mlflow",)),
     "cleanlab": ("labels",),
+    "ray": ("ray",),  # compare.py / tune.py --executor ray
     "ipywidgets": ("notebook",),  # tqdm.auto's notebook bars
 }
 

@@ -19,14 +19,15 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from mlcycle.core.errors import UserError
-from mlcycle.core.record import Stopwatch
+from mlcycle.core.record import Stopwatch, write_json
 from mlcycle.selection.compare.budget import Budget
-from mlcycle.selection.compare.comparison import Comparison, base_arguments
+from mlcycle.selection.compare.comparison import FOLD_RESULT, Comparison, base_arguments
 from mlcycle.selection.compare.kinds import comparison_kind
 from mlcycle.selection.compare.report import write_report
 from mlcycle.selection.compare.spec import Candidate, CompareSpec, add_preset
 from mlcycle.selection.compare.summary import summarize
 from mlcycle.selection.config import resolve_config
+from mlcycle.selection.executors import Executor, open_executor
 
 
 def open_comparison(spec: CompareSpec, out: Path, extra: list[str]) -> Comparison:
@@ -45,47 +46,86 @@ def order(candidates: list[Candidate]) -> list[Candidate]:
     return own + deep + on_deep
 
 
+class FoldJobs:
+    """The candidate-folds as an executor's jobs, ``(candidate, fold)``
+    (:mod:`mlcycle.selection.executors`): kept, skipped, or run (here or on a Ray worker)."""
+
+    def __init__(self, comparison: Comparison, embedded: set, budget: Budget) -> None:
+        self.comparison, self.embedded, self.budget = comparison, embedded, budget
+
+    def settle(self, job: tuple[Candidate, int]) -> dict[str, Any] | None:
+        """The record kept from an earlier run, or skipped (why); None: it runs."""
+        candidate, fold = job
+        if self.comparison.fold_done(candidate, fold):
+            return self.comparison.load_fold(candidate, fold)
+        reason = self.budget.skip_reason(candidate.name, fold)
+        return self.skip(job, reason) if reason else None
+
+    def fit(self, job: tuple[Candidate, int]) -> dict[str, Any]:
+        candidate, fold = job
+        comparison, budget = self.comparison, self.budget
+        began = time.monotonic()
+        try:
+            record = comparison.run_one(candidate, fold, candidate.name in self.embedded)
+        except KeyboardInterrupt:  # every later fold is skipped too; the finished ones are ranked
+            budget.stopped = "interrupted (Ctrl-C)"
+            tqdm.write("interrupted: ranking the candidates that finished", file=sys.stderr)
+            return self.skip(job, budget.stopped)
+        budget.ran(candidate.name, time.monotonic() - began)
+        if record["status"] == "finished":
+            record = comparison.load_fold(candidate, fold)
+        return record
+
+    def failed(self, job: tuple[Candidate, int], error: str) -> dict[str, Any]:
+        """A fold whose Ray worker died: failed in the leaderboard and its folder."""
+        candidate, fold = job
+        record = {"status": "failed", "fold": fold, "error": error}
+        folder = self.comparison.fold_dir(candidate, fold)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(folder / FOLD_RESULT, record)
+        return record
+
+    def skip(self, job: tuple[Candidate, int], why: str) -> dict[str, Any]:
+        return {"status": "skipped", "fold": job[1], "error": why}
+
+
 def run_fold(
     comparison: Comparison, candidate: Candidate, fold: int, embedded: set, budget: Budget
 ) -> dict[str, Any]:
     """The candidate-fold's record: kept from an earlier run, run now, or skipped (why)."""
-    if comparison.fold_done(candidate, fold):
-        return comparison.load_fold(candidate, fold)
-    reason = budget.skip_reason(candidate.name, fold)
-    if reason:
-        return {"status": "skipped", "fold": fold, "error": reason}
-    began = time.monotonic()
-    try:
-        record = comparison.run_one(candidate, fold, candidate.name in embedded)
-    except KeyboardInterrupt:  # every later fold is skipped too; the finished ones are ranked
-        budget.stopped = "interrupted (Ctrl-C)"
-        tqdm.write("interrupted: ranking the candidates that finished", file=sys.stderr)
-        return {"status": "skipped", "fold": fold, "error": budget.stopped}
-    budget.ran(candidate.name, time.monotonic() - began)
-    if record["status"] == "finished":
-        record = comparison.load_fold(candidate, fold)
-    return record
+    jobs = FoldJobs(comparison, embedded, budget)
+    record = jobs.settle((candidate, fold))
+    return jobs.fit((candidate, fold)) if record is None else record
 
 
 def run_all(
-    comparison: Comparison, candidates: list[Candidate], budget: Budget
+    comparison: Comparison, candidates: list[Candidate], budget: Budget, executor: Executor
 ) -> dict[str, list[dict]]:
+    """Every candidate-fold through ``executor``: those on a deep candidate's embeddings after
+    the others (they need its fold networks)."""
     spec = comparison.spec
     embedded = {c.embeddings_of for c in spec.candidates if c.embeddings_of}
-    tasks = [(c, f) for c in order(candidates) for f in range(spec.folds)]
+    jobs = FoldJobs(comparison, embedded, budget)
+    ordered = order(candidates)
+    waves = [[c for c in ordered if not c.embeddings_of], [c for c in ordered if c.embeddings_of]]
+    fits = None if budget.seconds is None else budget.start + budget.seconds - budget.reserve
     results: dict[str, list[dict]] = {c.name: [] for c in candidates}
-    bar = tqdm(tasks, desc="candidates x folds", unit="fit", file=sys.stderr, dynamic_ncols=True)
-    for candidate, fold in bar:
-        bar.set_postfix_str(f"{candidate.name} fold {fold}")
-        record = run_fold(comparison, candidate, fold, embedded, budget)
-        results[candidate.name].append(record)
-        if record["status"] == "skipped":
-            continue
-        if record["status"] != "finished":
-            tqdm.write(f"{candidate.name} fold {fold} failed: {record['error']}", file=sys.stderr)
-        if fold == spec.folds - 1:
-            row = summarize(candidate, results[candidate.name], comparison)
-            tqdm.write(row["line"], file=sys.stderr)
+    bar = tqdm(total=len(candidates) * spec.folds, desc="candidates x folds", unit="fit",
+               file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+    for wave in waves:
+        folds = [(c, f) for c in wave for f in range(spec.folds)]
+        for (candidate, fold), record in executor.map(folds, jobs, fits):
+            bar.update()
+            bar.set_postfix_str(f"{candidate.name} fold {fold}")
+            results[candidate.name].append(record)
+            if record["status"] == "skipped":
+                continue
+            if record["status"] != "finished":
+                tqdm.write(f"{candidate.name} fold {fold} failed: {record['error']}", file=sys.stderr)  # fmt: skip
+            if len(results[candidate.name]) == spec.folds:  # in fold order, as they finished
+                results[candidate.name].sort(key=lambda r: r["fold"])
+                row = summarize(candidate, results[candidate.name], comparison)
+                tqdm.write(row["line"], file=sys.stderr)
     bar.close()
     return results
 
@@ -129,13 +169,16 @@ def compare(
     counts from (default now)."""
     clock = Stopwatch()
     budget = Budget(spec.time_limit, spec.folds, started)
+    executor = open_executor(spec.executor)
     comparison = open_comparison(spec, out, extra)
     comparison.deadline = budget.deadline()
     add_preset(spec, comparison.presets, comparison.unit)
     comparison.prepare()
     candidates = pick(spec, only)
     print(comparison.opening_line(candidates))
-    results = run_all(comparison, candidates, budget)
+    if executor.kind != "local":
+        print(f"candidate-folds run as {executor.describe()}")
+    results = run_all(comparison, candidates, budget, executor)
     skipped = skipped_of(candidates, results)
     for item in skipped:
         print(f"skipped {item['candidate']} fold(s) {item['folds_skipped']}: {item['reason']}")

@@ -28,6 +28,7 @@ from jsonargparse import ArgumentParser, Namespace
 from mlcycle.core.errors import UserError
 from mlcycle.core.keys import check_keys, parse_yaml_keys, string_list
 from mlcycle.selection.compare.budget import parse_duration
+from mlcycle.selection.executors import ExecutorSettings, add_executor_arguments, settings_of
 
 DEEP_KEYS = {"name", "config", "args"}
 # config and args: a table comparison's classic candidate is a train.py run too
@@ -112,6 +113,7 @@ class CompareSpec:
     fold_gap: int = 0  # time folds: rows left out between a fold's training and val rows
     time_limit: float | None = None  # seconds the whole command may take (--time_limit)
     preset: str | None = None  # a candidate set of the comparison's kind (--preset)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)  # --executor ray
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -126,6 +128,7 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--classic_size", type=int, default=32, help="classic models see images resized to at most this per side")  # fmt: skip
     parser.add_argument("--time_limit", type=str | float | None, default=None, help="wall time of the whole command: seconds (600) or 90s, 10m, 1h; what does not fit is skipped and listed")  # fmt: skip
     parser.add_argument("--preset", type=str | None, default=None, help="a candidate set added to the candidates (tables: fast, medium, best); a candidate of the same name wins")  # fmt: skip
+    add_executor_arguments(parser)
     parser.add_argument("--candidates", type=list[Entry], default=[], help="the candidates: {name, config, args} (deep) or {name, estimator, params, pca, scale, features, weights, pretrained, image_size} (classic)")  # fmt: skip
 
 
@@ -194,6 +197,7 @@ def spec_of(cfg: Namespace, path: Path) -> CompareSpec:
         fold_gap=cfg.fold_gap,
         time_limit=parse_duration(cfg.time_limit),
         preset=cfg.preset,
+        executor=settings_of(cfg),
     )
 
 

@@ -15,7 +15,7 @@ space: {model.lr: {low: 1.0e-4, high: 1.0e-2, log: true}}
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from jsonargparse import ArgumentParser, Namespace
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.keys import parse_yaml_keys, string_list
+from mlcycle.selection.executors import ExecutorSettings, add_executor_arguments, settings_of
 from mlcycle.selection.tune.space import Param, parse_space
 
 
@@ -67,6 +68,7 @@ class TuneSpec:
     pruner: dict[str, Any] | None  # startup_trials, warmup_epochs, percentile; None: no pruning
     space: list[Param]
     fold_gap: int = 0  # time folds: rows left out between a fold's training and val rows
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)  # --executor ray
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -80,6 +82,7 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--objective", type=dict[str, Any] | None, default=None, help="e.g. {metric: val/f1} (default: the base config's)")  # fmt: skip
     parser.add_argument("--sampler", type=Sampler, default=Sampler())
     parser.add_argument("--pruner", type=Pruner | bool, default=True, help="the median pruner's settings; false: no pruning")  # fmt: skip
+    add_executor_arguments(parser)
     parser.add_argument("--space", type=dict[str, dict[str, Any]], default={}, help="train.py key -> {low, high, log, step, type} or {choices: [...]}")  # fmt: skip
 
 
@@ -122,6 +125,7 @@ def spec_of(cfg: Namespace, path: Path) -> TuneSpec:
         pruner=pruner_of(cfg.pruner, where),
         space=parse_space(cfg.space, where),
         fold_gap=cfg.fold_gap,
+        executor=settings_of(cfg),
     )
 
 

@@ -17,8 +17,10 @@ import optuna
 from tqdm.auto import tqdm
 
 from mlcycle.core.errors import UserError
+from mlcycle.selection.executors import open_executor
 from mlcycle.selection.tune import study as studies
 from mlcycle.selection.tune.outputs import write_outputs
+from mlcycle.selection.tune.remote import run_on
 from mlcycle.selection.tune.setup import Tuning
 from mlcycle.selection.tune.spec import TuneSpec
 from mlcycle.selection.tune.trial import TrialFailed, TrialRunner
@@ -53,6 +55,12 @@ class Worker:
 
     def after(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         """After each of this worker's trials: the line, the files, and whether to go on."""
+        self.report(study, trial)
+        if not studies.wait_for_slot(study, self.n, self.deadline):
+            study.stop()
+
+    def report(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """A finished trial's line and the study's files; stop after too many failures."""
         tqdm.write(self.line(trial), file=sys.stderr)
         record, _ = write_outputs(self.tuning, study, self.storage, self.n)
         self.bar.n = min(studies.done(study), self.n)
@@ -70,8 +78,6 @@ class Worker:
                 f"{MAX_FAILED_IN_A_ROW} trials in a row failed; the last: {error} "
                 f"({trial.user_attrs.get('run_dir')}/error.txt)"
             )
-        if not studies.wait_for_slot(study, self.n, self.deadline):
-            study.stop()
 
     def line(self, trial: optuna.trial.FrozenTrial) -> str:
         if trial.state == optuna.trial.TrialState.FAIL:
@@ -151,6 +157,7 @@ def tune(
     spec's when None) or ``timeout`` seconds passed; study.json's record."""
     studies.quiet_optuna()
     n = trials or spec.trials
+    executor = open_executor(spec.executor)  # an unreachable --address fails before any work
     tuning = Tuning(spec, out, extra)
     tuning.check_space()
     tuning.prepare()
@@ -163,7 +170,11 @@ def tune(
     deadline = None if timeout is None else time.time() + timeout
     worker = Worker(tuning, study, url, n, deadline)
     try:
-        worker.run(TrialRunner(tuning, n, pruning=spec.pruner is not None))
+        if executor.kind == "local":
+            worker.run(TrialRunner(tuning, n, pruning=spec.pruner is not None))
+        else:
+            print(f"trials run as {executor.describe()}")
+            run_on(executor, worker, name, heartbeat)
     finally:
         worker.bar.close()
     return finish(tuning, study, url, n)

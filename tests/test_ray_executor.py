@@ -1,0 +1,179 @@
+"""compare.py with --executor ray on a 2-node Ray cluster on loopback (a head and one worker,
+started with ``ray start`` as subprocesses): the same leaderboard and the same trials as a local
+run; an unreachable --address is one line, exit 2, fast."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from test_compare_tables import base_config
+from test_tables_models import learnable_table
+
+ray = pytest.importorskip("ray", reason="the 'ray' extra is not installed")
+
+ROOT = Path(__file__).resolve().parents[1]
+RAY = str(Path(sys.executable).with_name("ray"))
+FAST = ["--trainer.max_epochs=2", "--model.hidden=[16]", "--model.lr=0.02"]
+CANDIDATES = [
+    {"name": "logistic", "estimator": "linear"},
+    {"name": "forest", "estimator": "random_forest", "params": {"n_estimators": 20}},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen:
+    common = ["--block", "--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]  # fmt: skip
+    return subprocess.Popen(
+        [RAY, "start", *args, *common], stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+
+
+def wait_for_nodes(address: str, count: int, timeout: float = 90.0) -> None:
+    ends = time.monotonic() + timeout
+    ray.init(address=address, log_to_driver=False)
+    try:
+        while sum(n["Alive"] for n in ray.nodes()) < count:
+            assert time.monotonic() < ends, f"{count} Ray nodes did not join in {timeout} s"
+            time.sleep(0.5)
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A Ray head and one worker node on loopback; both stopped (by their process) after."""
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    head_args = ["--head", "--port", str(port), "--temp-dir", str(temp), "--include-dashboard=false",
+                 "--ray-client-server-port", str(free_port())]  # fmt: skip
+    procs = [start(head_args, temp / "head.log")]
+    try:
+        for _ in range(120):
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            time.sleep(0.5)
+        procs.append(start(["--address", address], temp / "worker.log"))
+        wait_for_nodes(address, 2)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    return learnable_table(tmp_path_factory.mktemp("table") / "rows.csv", rows=120)
+
+
+def compare(folder: Path, train: Path, *options: str) -> tuple[dict, str]:
+    from mlcycle.commands.compare import main
+
+    spec = {"train": [str(train)], "args": FAST, "folds": 2, "candidates": CANDIDATES}
+    config = folder / "cmp.yaml"
+    config.write_text(yaml.safe_dump(spec))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        summary = main(["--config", str(config), "--out", str(folder / "out"), *options])
+    return summary, printed.getvalue()
+
+
+def leaderboard(folder: Path) -> dict[str, float]:
+    rows = json.loads((folder / "out" / "leaderboard.json").read_text())
+    rows = rows["rows"] if isinstance(rows, dict) else rows
+    return {r["candidate"]: r["mean"] for r in rows if r.get("kind") != "baseline"}
+
+
+@pytest.mark.slow
+def test_compare_on_ray_matches_local(cluster, table, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLCYCLE_FIGURES", "inline")
+    train = base_config(tmp_path, table, "label")
+    (tmp_path / "local").mkdir()
+    (tmp_path / "ray").mkdir()
+    compare(tmp_path / "local", train)
+    _, printed = compare(tmp_path / "ray", train, "--executor", "ray", "--address", cluster)
+    assert "Ray tasks on 127.0.0.1" in printed and "2 node(s)" in printed, printed
+    local, remote = leaderboard(tmp_path / "local"), leaderboard(tmp_path / "ray")
+    assert set(local) == {"logistic", "forest"}
+    assert remote == pytest.approx(local, abs=1e-6)
+    for name in local:  # every fold's record and predictions in the one output folder
+        for fold in range(2):
+            record = tmp_path / "ray" / "out" / "candidates" / name / f"fold{fold}" / "selection_fold.json"  # fmt: skip
+            assert json.loads(record.read_text())["status"] == "finished"
+
+
+def test_unreachable_address_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    from mlcycle.commands.compare import main
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    port = free_port()  # nothing listens there
+    config = tmp_path / "cmp.yaml"
+    config.write_text(yaml.safe_dump({"train": ["x.yaml"], "folds": 2, "candidates": CANDIDATES}))
+    began = time.monotonic()
+    with pytest.raises(SystemExit) as stopped:
+        main(["--config", str(config), "--executor", "ray", "--address", f"127.0.0.1:{port}"])
+    took = time.monotonic() - began
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2
+    assert len(lines) == 1 and f"--address 127.0.0.1:{port}" in lines[0], lines
+    assert not (tmp_path / "runs").exists()
+    assert took < 10, f"took {took:.1f} s"
+
+
+def tune(folder: Path, train: Path, *options: str) -> tuple[list[dict], str]:
+    from mlcycle.commands.tune import main
+
+    spec = {
+        "train": [str(train)], "args": ["--trainer.max_epochs=2"], "trials": 2,
+        "sampler": {"seed": 1, "startup_trials": 2}, "pruner": False,
+        "space": {"model.init_args.lr": {"low": 1.0e-3, "high": 3.0e-2, "log": True}},
+    }  # fmt: skip
+    config = folder / "tune.yaml"
+    config.write_text(yaml.safe_dump(spec))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        main(["--config", str(config), "--out", str(folder / "study"), *options])
+    with (folder / "study" / "trials.csv").open() as rows:
+        return list(csv.DictReader(rows)), printed.getvalue()
+
+
+@pytest.mark.slow
+def test_tune_on_ray_matches_local(cluster, table, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLCYCLE_FIGURES", "inline")
+    train = base_config(tmp_path, table, "label")
+    (tmp_path / "local").mkdir()
+    (tmp_path / "ray").mkdir()
+    local, _ = tune(tmp_path / "local", train)
+    remote, printed = tune(tmp_path / "ray", train, "--executor", "ray", "--address", cluster)
+    assert "trials run as Ray tasks" in printed, printed
+    done = {t["number"]: t for t in remote if t["state"] == "COMPLETE"}
+    assert len(done) == 2 and {t["state"] for t in local} == {"COMPLETE"}
+    lr = "model.init_args.lr"
+    for trial in local:  # the trial-seeded sampler draws the same values; the runs agree
+        ray_trial = done[trial["number"]]
+        assert float(ray_trial[lr]) == pytest.approx(float(trial[lr]))
+        assert float(ray_trial["value"]) == pytest.approx(float(trial["value"]), rel=1e-4)
+        assert ray_trial["worker"] != trial["worker"]  # run by a Ray worker process
