@@ -4,6 +4,7 @@ versus a plain hand-written PyTorch loop on the same model, data loaders, batch 
 scheduler, transforms and threads.
 
     python benchmarks/overhead.py [--epochs 5] [--rounds 5] [--config configs/quickstart.yaml]
+                                  [--images 320] [--busy]
 
 Both sides train the quick-start model on the digits, in alternating rounds; the first epoch of
 each round is warm-up and left out. The figure worker (a process per Python process that draws
@@ -31,22 +32,36 @@ measurements, from the same runs:
 Prints, for each side, the median seconds per epoch over the rounds, and the ratio mlcycle /
 plain: per round (mlcycle's round against the plain round run right after it, so that a
 machine whose speed drifts over a minute hits both alike), and the median of those ratios.
+
+A config that leaves ``data.root`` unset (``configs/image_folder.yaml``: resnet18 at 128 px,
+batch 32) trains on ``--images`` generated random-texture JPEGs (4 classes, 160 px, written to a
+temporary folder; nothing downloaded).
+
+``--busy``: the busy machine. A one-core spinner process runs during every round, and train.py
+runs on both sides, with ``--threads auto`` (the cores the spinner leaves free) and with
+PyTorch's default threads (``--threads D``, D = this process's ``torch.get_num_threads()`` at
+start: what a new user gets); prints the median seconds per whole epoch of each and the ratio
+default / auto. Defaults there: 3 epochs x 2 rounds (a default-threads epoch can take 20 s).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+import yaml
 from lightning.pytorch import Callback
+from textures import write_images  # benchmarks/textures.py
 
 from mlcycle.models import build_model
 from mlcycle.reports import figure_worker
-from mlcycle.tasks.optim import SCHEDULERS
+from mlcycle.tasks.optim import schedule
 from mlcycle.training.fit import fit
 
 PARTS = ("total", "train", "val", "rest")
@@ -98,13 +113,16 @@ class EpochTimer(Callback):
         self._close(time.perf_counter())
 
 
-def lightning_epochs(config: str, epochs: int, run_dir: Path) -> tuple[dict, dict]:
+def lightning_epochs(
+    config: str, epochs: int, run_dir: Path, extra: list[str]
+) -> tuple[dict, dict]:
     timer = EpochTimer()
     cli = fit(
-        ["--config", config, f"--trainer.max_epochs={epochs}", f"--run_dir={run_dir}"],
+        ["--config", config, f"--trainer.max_epochs={epochs}", f"--run_dir={run_dir}", *extra],
         callbacks=[timer],
     )
     setup = {
+        "threads": cli.config.get("threads"),
         "arch": cli.model.hparams.arch,
         "batch_size": cli.datamodule.hparams.batch_size,
         "lr": cli.model.hparams.lr,
@@ -124,10 +142,7 @@ def plain_epochs(setup: dict, epochs: int) -> dict[str, list[float]]:
     optimizer = getattr(torch.optim, hp.optimizer)(
         model.parameters(), lr=hp.lr, weight_decay=hp.weight_decay
     )
-    build = SCHEDULERS[hp.scheduler]
-    scheduler = (
-        build(optimizer, total_steps=epochs * len(loader), warmup_steps=0) if build else None
-    )
+    scheduler = schedule(optimizer, hp.scheduler, total_steps=epochs * len(loader), warmup_steps=0)
     seconds: dict[str, list[float]] = {p: [] for p in PARTS}
     for _ in range(epochs):
         model.train()
@@ -175,21 +190,91 @@ def paired(ours: list[dict], plain: list[dict], part: str) -> tuple[float, list[
     return statistics.median(ratios), ratios
 
 
+def data_arguments(config: str, folder: Path, images: int) -> list[str]:
+    """``--data.root`` on generated images when the config leaves it unset, else nothing."""
+    init_args = (yaml.safe_load(Path(config).read_text()).get("data") or {}).get("init_args", {})
+    if "root" not in init_args or init_args["root"] is not None:
+        return []
+    write_images(folder, images, size=160, classes=4)
+    return [f"--data.root={folder}"]
+
+
+def start_spinner() -> subprocess.Popen:
+    """Another job on one core: a Python loop that never sleeps."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def busy(args: argparse.Namespace, extra: list[str]) -> None:
+    """``--threads auto`` against PyTorch's default threads, a one-core spinner beside both."""
+    default = torch.get_num_threads()
+    sides: dict[str, list[dict]] = {"auto": [], str(default): []}
+    chosen = []
+    spinner = start_spinner()
+    try:
+        time.sleep(1.0)  # spinning before the first measurement
+        for _ in range(args.rounds):
+            for threads, rounds in sides.items():
+                with tempfile.TemporaryDirectory() as tmp:
+                    run_extra = [*extra, f"--threads={threads}"]
+                    seconds, setup = lightning_epochs(
+                        args.config, args.epochs, Path(tmp) / "run", run_extra
+                    )
+                rounds.append(seconds)
+                if threads == "auto":
+                    chosen.append(setup["threads"])
+    finally:
+        spinner.kill()
+        spinner.wait()
+    auto_m, default_m = round_medians(sides["auto"]), round_medians(sides[str(default)])
+    print(
+        f"\nbusy machine: a one-core spinner beside training; model {setup['arch']}, batch "
+        f"{setup['batch_size']}, {setup['steps_per_epoch']} train + {setup['val_steps']} val "
+        f"steps/epoch, {args.epochs} epochs x {args.rounds} rounds (first epoch left out)"
+    )
+    print(f"{'train.py':<34}{'s/epoch':>10}   epochs of each round")
+    for name, rounds, medians in (
+        (f"--threads auto (chose {', '.join(map(str, chosen))})", sides["auto"], auto_m),
+        (f"PyTorch's default ({default} threads)", sides[str(default)], default_m),
+    ):
+        value = statistics.median(m["total"] for m in medians)
+        detail = " | ".join(" ".join(f"{s:.2f}" for s in r["total"]) for r in rounds)
+        print(f"{name:<34}{value:>10.3f}   {detail}")
+    ratio, ratios = paired(default_m, auto_m, "total")
+    print(f"ratio per round: {' '.join(f'{r:.2f}' for r in ratios)}")
+    print(f"ratio default / auto: {ratio:.2f}  (median; how much slower the default threads are)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/quickstart.yaml")
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=None, help="default 5 (--busy: 3)")
     parser.add_argument(
-        "--rounds", type=int, default=5, help="alternating rounds; the median ratio counts"
+        "--rounds", type=int, default=None, help="alternating rounds (default 5, --busy: 2)"
     )
+    parser.add_argument(
+        "--images", type=int, default=320, help="generated images when the config has no root"
+    )
+    parser.add_argument("--busy", action="store_true", help="a one-core spinner beside training")
     args = parser.parse_args()
+    args.epochs = args.epochs or (3 if args.busy else 5)
+    args.rounds = args.rounds or (2 if args.busy else 5)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2 (the first epoch is warm-up)")
     figure_worker.start(wait_s=60)
+    with tempfile.TemporaryDirectory() as images:
+        extra = data_arguments(args.config, Path(images) / "images", args.images)
+        if args.busy:
+            busy(args, extra)
+            return
+        compare(args, extra)
+
+
+def compare(args: argparse.Namespace, extra: list[str]) -> None:
+    """train.py against the plain loop, in alternating rounds; prints both measurements."""
     ours, plain = [], []
     for _ in range(args.rounds):  # alternate, so a noisy neighbour hits both sides alike
         with tempfile.TemporaryDirectory() as tmp:
-            seconds, setup = lightning_epochs(args.config, args.epochs, Path(tmp) / "run")
+            seconds, setup = lightning_epochs(args.config, args.epochs, Path(tmp) / "run", extra)
         ours.append(seconds)
         plain.append(plain_epochs(setup, args.epochs))
     print()
