@@ -203,3 +203,58 @@ def test_three_servers_write_one_postgresql_store_and_lose_nothing(exported, pos
         stored = connection.execute(sa.text("select count(*) from predictions")).scalar_one()
     engine.dispose()
     assert sum(answered) > 0 and stored == sum(answered)
+
+
+@pytest.mark.slow
+def test_a_server_keeps_answering_while_its_store_is_away(exported, own_server):
+    run, _, _ = exported
+    [(proc, port)] = start_servers(run / "export" / "model.onnx", own_server.url, 1)
+    body, content_type = multipart(val_uploads(run)[:2])
+    client, answered = Client(port), 0
+
+    def predict() -> None:
+        nonlocal answered
+        response = client.request("POST", "/v1/predict", body, {"Content-Type": content_type})
+        assert response.status == 200
+        answered += len(response.json()["results"])
+
+    def metrics() -> str:
+        return client.get("/metrics").body.decode()
+
+    try:
+        predict()
+        assert wait_for(lambda: "mlcycle_serve_store_rows_written 2.0" in metrics())
+        own_server.stop()
+        for _ in range(3):
+            predict()
+        assert wait_for(lambda: client.get("/ready").status == 503)
+        checks = client.get("/ready").json()["checks"]
+        assert checks["store_recording"] is False and checks["store_writer_alive"]
+        assert "mlcycle_serve_store_rows_buffered 6.0" in metrics()
+        own_server.restart()
+        assert wait_for(lambda: client.get("/ready").status == 200)
+        assert wait_for(lambda: "mlcycle_serve_store_rows_written 8.0" in metrics())
+        assert "mlcycle_serve_store_rows_lost 0.0" in metrics()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    store = PredictionStore(own_server.url)
+    assert store.count() == answered == 8
+
+
+@pytest.mark.slow
+def test_two_tune_workers_share_one_study_on_postgresql(tmp_path, postgres_url):
+    import optuna
+    from conftest import write_folder
+    from test_tune import tune_process, tune_yaml
+
+    images = write_folder(tmp_path / "images")
+    config, out = tune_yaml(tmp_path, pruner=False), tmp_path / "study"
+    first = tune_process(config, out, images, 6, "--storage", postgres_url)
+    second = tune_process(config, tmp_path / "joined", images, 6, "--storage", postgres_url)
+    for worker, folder in ((first, out), (second, tmp_path / "joined")):
+        assert worker.wait(timeout=300) == 0, folder.with_suffix(".log").read_text()
+    trials = optuna.load_study(study_name="tune", storage=postgres_url).trials
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    assert len({t.user_attrs["worker"] for t in trials}) == 2
