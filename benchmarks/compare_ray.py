@@ -103,7 +103,12 @@ def run() -> None:
         print(f"{name:<20}{mean if mean is None else f'{mean:.4f}':>9}{theirs if theirs is None else f'{theirs:.4f}':>9}")  # fmt: skip
     diffs = [abs(m - remote[n]) for n, m in local.items() if m is not None and remote.get(n) is not None]  # fmt: skip
     same = set(local) == set(remote) and len(diffs) == len(local)
-    print(f"same leaderboard: {same}; largest mean difference {max(diffs, default=0.0):.2e}")
+    ranked = [n for n in sorted(local, key=lambda n: -(local[n] or 0))]
+    same_rank = ranked == sorted(remote, key=lambda n: -(remote[n] or 0))
+    print(
+        f"same candidates, all finished: {same}; same ranking: {same_rank}; largest mean "
+        f"difference {max(diffs, default=0.0):.2e} (a Ray task's BLAS uses its --task_cpus threads)"
+    )
 
 
 if __name__ == "__main__":
