@@ -103,6 +103,12 @@ def test_bad_booster_options_are_one_line_errors(monkeypatch):
     with pytest.raises(UserError, match="early_stopping_rounds=0 must be at least 1"):
         ClassicTabularTask(estimator="lightgbm", early_stopping_rounds=0, num_classes=2,
                            num_features=3, task_kind="classification")  # fmt: skip
+    with pytest.raises(UserError, match="early_stopping_fraction=1.0 must be between 0 and 1"):
+        ClassicTabularTask(estimator="lightgbm", early_stopping_fraction=1.0, num_classes=2,
+                           num_features=3, task_kind="classification")  # fmt: skip
+    x, y = np.arange(40.0).reshape(20, 2), np.array([0, 1] * 10)
+    fit_x, stop_x, fit_y, stop_y = boosted.stopping_split(x, y, 0.2, 0, regression=False)
+    assert len(stop_y) == 4 and sorted(stop_y) == [0, 0, 1, 1] and len(fit_x) == 16
     with pytest.raises(UserError, match="model.params do not fit"):
         build_estimator("catboost", {"no_such_option": 1}, "regression", 0)
     model = build_estimator("xgboost", {}, "classification", 0)
@@ -143,6 +149,8 @@ def test_compare_and_tune_take_boosted_candidates(tmp_path, table):
             config["model"]["init_args"]["estimator"]
             == {"lgbm": "lightgbm", "cat": "catboost"}[name]
         )
+        # the fold's val rows are the scored ones: early stopping holds out train rows instead
+        assert config["model"]["init_args"]["early_stopping_fraction"] == 0.15
     study = {
         "train": [base],
         "args": [CLASSIC, "--model.estimator=xgboost", "--trainer.max_epochs=1"],

@@ -117,12 +117,24 @@ def test_regression_table_ensemble_is_the_mean_prediction_and_exports(tmp_path, 
     assert report["passed"] and report["onnx"]["max_relative_diff"] < 1e-4
 
 
-def test_a_regression_ensemble_refuses_weighted_in_one_line(tmp_path, table, capsys):
+def test_greedy_weights_pick_members_as_ensemble_selection_does():
+    from mlcycle.selection.ensemble.combine import greedy_weights
+
+    target = np.linspace(0.0, 10.0, 50)
+    exact, noisy = target.copy(), target + np.random.default_rng(0).normal(0, 3, 50)
+    assert greedy_weights(np.stack([noisy, exact]), target) == [0.0, 1.0]
+    high, low = target + 1.0, target - 1.0  # biased both ways: their mean is exact
+    weights = greedy_weights(np.stack([high, low, noisy]), target)
+    assert abs(weights[0] - weights[1]) <= 0.05 and weights[2] == 0.0
+
+
+def test_a_regression_ensemble_takes_greedy_weights(tmp_path, table):
     a = train(tmp_path / "a", table, "value", *CLASSIC)
-    b = train(tmp_path / "b", table, "value", *CLASSIC)
-    with pytest.raises(SystemExit) as exit_:
-        ensemble("--runs", str(a), str(b), "--method", "weighted", "--out", str(tmp_path / "e"))
-    assert exit_.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "weighted" in lines[0] and "stacking" in lines[0]
-    assert not (tmp_path / "e").exists()  # nothing written
+    b = train(tmp_path / "b", table, "value")
+    out = ensemble("--runs", str(a), str(b), "--method", "weighted", "--out", str(tmp_path / "e"))
+    record = json.loads((out / "ensemble.json").read_text())
+    weights = [m["weight"] for m in record["members"]]
+    assert record["method"] == "weighted" and abs(sum(weights) - 1) < 1e-6
+    want = weights[0] * member_scores(a) + weights[1] * member_scores(b)
+    frame = quiet(lambda: Run(out).load_data(num_workers=0).frame("val"))
+    assert np.abs(quiet(Run(out).load_model().frame_scores, frame) - want).max() < 1e-4

@@ -101,7 +101,7 @@ def test_a_stacked_table_shortlist_is_cross_fitted_and_exported(comparison, tmp_
     assert stacked["scores"]["f1"] <= stacked["scores_in_sample"]["f1"] + 0.05
 
 
-def test_a_regression_shortlist_stacks_with_ridge(tmp_path):
+def test_a_regression_shortlist_stacks_with_ridge_or_greedy_weights(tmp_path):
     candidates = [
         {"name": "linear", "estimator": "linear", "args": [ONEHOT]},
         {"name": "tree", "estimator": "decision_tree", "params": {"max_depth": 3}},
@@ -112,7 +112,9 @@ def test_a_regression_shortlist_stacks_with_ridge(tmp_path):
     out = ensemble("--shortlist", str(found / "shortlist.yaml"), "--method", "all",
                    "--out", str(tmp_path / "r"))  # fmt: skip
     record = json.loads((out / "ensemble.json").read_text())
-    assert set(record["methods"]) == {"soft", "stacking"}
+    assert set(record["methods"]) == {"soft", "weighted", "stacking"}
+    weights = record["methods"]["weighted"]["combination"]["weights"]  # greedy selection's
+    assert abs(sum(weights) - 1) < 1e-6 and min(weights) >= 0
     report = quiet(export, ["--run", str(out)])["report"]
     assert report["passed"] and report["onnx"]["max_relative_diff"] < 1e-4
 

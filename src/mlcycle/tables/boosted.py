@@ -121,6 +121,18 @@ def fit_booster(
         raise UserError(f"{type(model).__name__} is not a LightGBM, XGBoost or CatBoost model")
 
 
+def stopping_split(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int, regression: bool
+) -> tuple[np.ndarray, ...]:
+    """``x_fit, x_stop, y_fit, y_stop``: ``fraction`` of the train rows held out for early
+    stopping (stratified by class where every class has two rows)."""
+    from sklearn.model_selection import train_test_split
+
+    counts = np.unique(y, return_counts=True)[1]
+    stratify = None if regression or counts.min() < 2 else y
+    return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=stratify)
+
+
 def trees_used(model: Any) -> int | None:
     """The boosting rounds the fitted booster predicts with (after early stopping)."""
     name = library(type(model).__module__)

@@ -39,6 +39,10 @@ ESTIMATORS: dict[str, tuple[str | None, str | None]] = {
         "sklearn.ensemble.RandomForestClassifier",
         "sklearn.ensemble.RandomForestRegressor",
     ),
+    "extra_trees": (
+        "sklearn.ensemble.ExtraTreesClassifier",
+        "sklearn.ensemble.ExtraTreesRegressor",
+    ),
     "hist_gradient_boosting": (
         "sklearn.ensemble.HistGradientBoostingClassifier",
         "sklearn.ensemble.HistGradientBoostingRegressor",
@@ -167,6 +171,9 @@ class ClassicTabularTask(TableTask):
         early_stopping_rounds: a booster (LightGBM, XGBoost, CatBoost; 2000 trees unless
             ``params`` say) stops after this many rounds without improvement on the run's val
             rows; None: every tree. Other estimators ignore it.
+        early_stopping_fraction: a booster early-stops on this share of the train rows (held
+            out, stratified for classification) instead of the val rows: compare.py sets it, as
+            there the val rows are the fold's scored rows. None: the val rows.
     """
 
     network = "classic"
@@ -176,6 +183,7 @@ class ClassicTabularTask(TableTask):
         estimator: str = "random_forest",
         params: dict[str, Any] | None = None,
         early_stopping_rounds: int | None = 50,
+        early_stopping_fraction: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -187,6 +195,10 @@ class ClassicTabularTask(TableTask):
         if early_stopping_rounds is not None and early_stopping_rounds < 1:
             raise UserError(
                 f"model.early_stopping_rounds={early_stopping_rounds} must be at least 1 (or null)"
+            )
+        if early_stopping_fraction is not None and not 0 < early_stopping_fraction < 1:
+            raise UserError(
+                f"model.early_stopping_fraction={early_stopping_fraction} must be between 0 and 1"
             )
         build_estimator(estimator, dict(params or {}), self.kind, _seed())  # bad params fail now
 
@@ -216,7 +228,13 @@ class ClassicTabularTask(TableTask):
     def _fit_booster(self, model: Any, x: np.ndarray, y: np.ndarray) -> None:
         """A booster: early stopping on the run's val rows, the category codes as categories."""
         boosted.check_labels(model, y)
-        xv, yv = self.trainer.datamodule.arrays("val")
+        fraction = self.hparams.get("early_stopping_fraction")
+        if fraction:
+            x, xv, y, yv = boosted.stopping_split(x, y, fraction, _seed(), self.regression)
+            where = f"{len(yv)} held-out train rows"
+        else:
+            xv, yv = self.trainer.datamodule.arrays("val")
+            where = f"{len(yv)} val rows"
         yv = np.asarray(yv, dtype=y.dtype)
         if not self.regression:  # a val class the train split lacks cannot be scored
             seen = np.isin(yv, np.unique(y))
@@ -229,7 +247,7 @@ class ClassicTabularTask(TableTask):
         if categorical:
             how = "native" if boosted.native_categories(self.estimator_path) else "as numbers"
             native = f", {len(categorical)} categorical column(s) {how}"
-        stop = f"early stopping on {len(yv)} val rows" if rounds and len(yv) else "no early stop"
+        stop = f"early stopping on {where}" if rounds and len(yv) else "no early stop"
         print(f"{self.hparams.estimator}: {self.trees} boosting rounds ({stop}{native})")
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:

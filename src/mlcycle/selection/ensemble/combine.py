@@ -159,25 +159,47 @@ def stratified_folds(target: np.ndarray, folds: int = 5) -> np.ndarray:
 
 
 # --- predicted values (regression) --------------------------------------------------------
-VALUE_METHODS = ("soft", "stacking")
+VALUE_METHODS = ("soft", "weighted", "stacking")
 RIDGE_ALPHAS = tuple(10.0**k for k in range(-3, 4))
+GREEDY_ROUNDS = 25  # ensemble selection's picks (AutoGluon's weighted ensemble takes 25)
 
 
 def fit_values(method: str, values: np.ndarray, target: np.ndarray) -> Combination:
-    """``soft``: the mean of the members' predictions ``values`` (M, N); ``stacking``: a ridge
+    """``soft``: the mean of the members' predictions ``values`` (M, N); ``weighted``: greedy
+    ensemble selection with replacement (:func:`greedy_weights`); ``stacking``: a ridge
     regression on them side by side (its penalty chosen by leave-one-out), written as one
     (1, M) linear layer."""
     if method not in VALUE_METHODS:
         raise UserError(
-            f"--method {method}: a regression ensemble is the mean (soft) or a ridge stack "
-            "(stacking)"
+            f"--method {method}: a regression ensemble is the mean (soft), greedy weights "
+            "(weighted) or a ridge stack (stacking)"
         )
     if method == "soft":
         return soft(values.shape[0])
+    if method == "weighted":
+        return Combination("weighted", weights=greedy_weights(values, target))
     from sklearn.linear_model import RidgeCV
 
     model = RidgeCV(alphas=RIDGE_ALPHAS).fit(values.T.astype(np.float64), target)
     return _stacking(np.asarray(model.coef_)[None, :], np.asarray([model.intercept_]))
+
+
+def greedy_weights(
+    values: np.ndarray, target: np.ndarray, rounds: int = GREEDY_ROUNDS
+) -> list[float]:
+    """Ensemble selection (Caruana et al., 2004), as AutoGluon's weighted ensemble: ``rounds``
+    times, add the member (again, if it is the best) whose addition to the running mean
+    lowers the squared error most; each weight is the member's share of the picks."""
+    values = values.astype(np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    counts = np.zeros(values.shape[0])
+    total = np.zeros(values.shape[1])
+    for k in range(1, rounds + 1):
+        errors = (((total[None, :] + values) / k - target[None, :]) ** 2).mean(axis=1)
+        pick = int(np.argmin(errors))  # ties: the first member (the leaderboard's order)
+        counts[pick] += 1
+        total += values[pick]
+    return (counts / counts.sum()).tolist()
 
 
 def apply_values(combination: Combination, values: np.ndarray) -> np.ndarray:

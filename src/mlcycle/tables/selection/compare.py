@@ -42,12 +42,14 @@ from mlcycle.selection.scores import (
     objective_of,
     regression_scores,
 )
+from mlcycle.tables import boosted
 from mlcycle.tables.selection import report
 from mlcycle.tables.selection.fold import run_table_fold
 from mlcycle.tables.selection.pool import TablePool, build_table_pool
 from mlcycle.tables.selection.presets import TABLE_PRESETS
 
 CLASSIC_TASK = "mlcycle.tables.ClassicTabularTask"
+STOPPING_ARG = "--model.init_args.early_stopping_fraction=0.15"
 
 
 def table_candidate_args(candidate: Candidate) -> list[str]:
@@ -71,12 +73,15 @@ def table_candidate_args(candidate: Candidate) -> list[str]:
             "table the data pipeline prepares the features (set it with 'args', e.g. "
             "--data.pipeline=...)"
         )
+    # a booster early-stops on its own share of the fold's train rows, not on the scored rows
+    stopping = [STOPPING_ARG] if boosted.library(candidate.estimator or "") else []
     return [
         *configs,
         f"--model.class_path={CLASSIC_TASK}",
         f"--model.init_args.estimator={candidate.estimator}",
         f"--model.init_args.params={json.dumps(candidate.params)}",
         "--trainer.max_epochs=1",
+        *stopping,
         *candidate.args,
     ]
 

@@ -5,8 +5,8 @@ Members are table runs (the MLP, classic or boosted models) trained on the same 
 ``--shortlist``, a table comparison's short-listed candidates, each the bag of its fold runs,
 the combination fit on compare.py's out-of-fold predictions. Each run keeps its own fitted
 pipeline. Combinations: soft, weighted or stacking (a logistic regression on the members'
-probabilities); regression: the mean or a ridge stack. The result is an ordinary table run
-directory: evaluate.py scores it, export.py writes ONE ``model.onnx`` on the raw columns and
+probabilities); regression: the mean, greedy weights (ensemble selection) or a ridge stack. The
+result is an ordinary table run directory: evaluate.py scores it, export.py writes ONE ``model.onnx`` on the raw columns and
 predict.py ``--csv`` runs it. See docs/ensemble.md, "Tables".
 """
 
@@ -82,8 +82,9 @@ def held_out(task: TableEnsembleTask, source: Source) -> tuple[np.ndarray, ...]:
         raise UserError("the members' val split is empty; the combination is fit on it")
     scores = task.member_scores(task.rows(positions))
     target = np.asarray(data.table.y[positions])
-    if task.regression:
-        return scores[..., 0], target, np.arange(len(target)) % min(5, max(2, len(target) // 2))
+    if task.regression:  # (M, N) predictions, (M, N, 1) from a task that keeps the axis
+        values = scores[..., 0] if scores.ndim == 3 else scores
+        return values, target, np.arange(len(target)) % min(5, max(2, len(target) // 2))
     return scores, target, combine.stratified_folds(target)
 
 
