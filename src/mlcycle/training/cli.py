@@ -18,7 +18,6 @@ from mlcycle.callbacks.progress import progress_bars
 from mlcycle.core.device import (
     cuda_selected,
     enable_cuda_speedups,
-    resolve_num_workers,
     resolve_precision,
     use_cuda_speedups,
 )
@@ -35,7 +34,6 @@ from mlcycle.core.threads import (
     AUTO,
     CpuSample,
     apply_threads,
-    busy_count,
     choose_threads,
     cpu_sample,
 )
@@ -218,8 +216,11 @@ class MLCycleCLI(LightningCLI):
 
 def use_threads(config: Any, start: CpuSample) -> None:
     """``--threads``: a count applies as given; ``auto`` on the CPU becomes the free cores
-    (divided among DDP processes), and with cores busy ``data.num_workers: auto`` counts only
-    the free ones too. config.yaml records the numbers; the choice is the run's first line."""
+    (divided among DDP processes). config.yaml records the number; the choice is the run's
+    first line. ``data.num_workers: auto`` stays as it is: a loader worker is a process that
+    takes its turn on a busy core (and computes on one thread), not a team of threads that
+    wait for each other at every operation, and its decoding would otherwise fall on the
+    training process."""
     given = config.get("threads", AUTO)
     accelerator = str(config.trainer.get("accelerator") or "auto")
     on_cpu = not _cuda_selected(accelerator)
@@ -229,17 +230,8 @@ def use_threads(config: Any, start: CpuSample) -> None:
     choice = choose_threads(given, processes, start)
     apply_threads(choice)
     config.threads = choice.threads
-    line = choice.line()
-    data_args = config.data.get("init_args")
-    busy = busy_count(choice.busy)
-    if busy and data_args is not None and data_args.get("num_workers") == AUTO:
-        free = max(1, choice.cores - busy)
-        batch_size = data_args.get("batch_size")
-        if isinstance(batch_size, int):
-            data_args.num_workers = resolve_num_workers(AUTO, batch_size, free)
-            line += f"; data.num_workers auto: {data_args.num_workers} for {free} free cores"
     if global_rank() == 0:
-        print(line, flush=True)
+        print(choice.line(), flush=True)
 
 
 def cpu_processes(devices: Any) -> int:
