@@ -26,6 +26,7 @@ COMMANDS = [
     ("validate", "validate_data", "check every file or row of a config's data, write a report"),
     ("eda", "eda", "an HTML report and an executed notebook of a config's data"),
     ("materialize", "materialize_data", "copy a config's data into a new folder, with a manifest"),
+    ("optimize", "optimize", "write a config's data into litdata's chunks (a folder or s3://)"),
     ("compare", "compare", "cross-validate many candidate models on the same folds, rank them"),
     ("learning-curve", "learning_curve", "would more data help? a candidate's score at 10-100% of train"),
     ("tune", "tune", "search hyperparameters with Optuna over train.py runs"),

@@ -178,3 +178,12 @@ def digits_source(root: str | None = None, **_: Any) -> Found:
 
     base = write_digits(Path(root or "data/digits"))
     return Found(_class_folder(base), [], f"built-in digits in {base}/, class folders")
+
+
+@register_source("stream")
+def stream_source(root: str | None = None, **_: Any) -> Found:
+    """litdata's chunks written by ``mlcycle optimize``: read by their own data module."""
+    raise UserError(
+        f"data.source 'stream' ({root or 'no data.root'}) is read by data.class_path "
+        "mlcycle.data.stream.StreamImageData; set it (docs/distributed.md, Streamed data)"
+    )
