@@ -9,17 +9,20 @@ churn and spend; the other target is dropped from the columns) the rows are spli
 (stratified for classification, ``--seed``), into ``<out>/<table>/train.csv`` and
 ``holdout.csv``. Both sides see only train.csv, and each gets ``--budget`` seconds:
 
-- mlcycle: ``compare.py --preset P --time_limit BUDGET`` on train.csv (``--folds`` folds), the
-  leaderboard's best candidate trained again by train.py on all of train.csv (its own 15% val
-  split for early stopping; ``--no-refit``: the best candidate's best fold run instead),
-  ``export.py`` to one ONNX file, then ``predict.py --csv`` on the held-out rows;
+- mlcycle: ``compare.py --preset P --time_limit BUDGET`` on train.csv (``--folds`` folds; the
+  limit holds the whole command), then ``ensemble.py --shortlist --method all`` on its
+  shortlist (soft, weighted or stacking of the bags of fold runs): when the ensemble's
+  cross-fitted out-of-fold score beats the best single member's, the ensemble is exported;
+  otherwise the leaderboard's best candidate is trained again by train.py on all of train.csv
+  (its own 15% val split for early stopping; ``--no-refit``: its best fold run instead).
+  ``export.py`` writes one ONNX file, then ``predict.py --csv`` runs it on the held-out rows;
 - AutoGluon's ``TabularPredictor`` with ``medium_quality`` and ``best_quality``, the same
   ``time_limit``, run by ``--autogluon-python`` (a separate venv: AutoGluon is a benchmark-only
   dependency, never mlcycle's) on the same train.csv, predicting holdout.csv.
 
 The held-out metric is computed here from each side's predictions: macro F1 for
 classification, R2 and RMSE for regression. Times are wall seconds of everything each side
-ran (mlcycle: compare, refit, export, predict; AutoGluon: fit, predict). Sizes: mlcycle's one
+ran (mlcycle: compare, ensemble or refit, export, predict; AutoGluon: fit, predict). Sizes: mlcycle's one
 model.onnx against AutoGluon's saved predictor folder. Results: ``<out>/results.json`` and a
 Markdown table on stdout.
 """
@@ -147,8 +150,28 @@ def best_run(compare_dir: Path) -> tuple[str, Path]:
     return best["candidate"], compare_dir / "candidates" / best["candidate"] / f"fold{pick}"
 
 
+def shortlist_ensemble(compare_dir: Path, folder: Path, log: Path) -> tuple[str, Path] | None:
+    """ensemble.py on the comparison's shortlist; its run and name when its cross-fitted
+    out-of-fold score beats the best single member's, else None."""
+    shortlist = compare_dir / "shortlist.yaml"
+    if not shortlist.is_file() or len(yaml.safe_load(shortlist.read_text())["members"]) < 2:
+        return None
+    out = folder / "ensemble"
+    run([sys.executable, "scripts/ensemble.py", "--shortlist", str(shortlist), "--method", "all",
+         "--out", str(out)], log)  # fmt: skip
+    record = json.loads((out / "ensemble.json").read_text())
+    key = "rmse" if "rmse" in record["scores"] else "f1"
+    sign = -1 if key == "rmse" else 1
+    single = max(sign * m["scores"][key] for m in record["members"])
+    if sign * record["scores"][key] <= single:
+        return None
+    names = "+".join(m["name"] for m in record["members"])
+    return f"{record['method']}({names})", out
+
+
 def mlcycle_side(name: str, train: Path, holdout: Path, opts: argparse.Namespace) -> dict:
-    """compare.py, refit, export.py, predict.py; the predictions and each step's time."""
+    """compare.py, the shortlist ensemble or a refit, export.py, predict.py; the predictions
+    and each step's time."""
     folder = train.parent / "mlcycle"
     folder.mkdir(exist_ok=True)
     log, py = folder / "log.txt", sys.executable
@@ -158,13 +181,16 @@ def mlcycle_side(name: str, train: Path, holdout: Path, opts: argparse.Namespace
     run([py, "scripts/compare.py", "--config", str(spec), "--preset", opts.preset,
          "--time_limit", str(opts.budget), "--out", str(folder / "compare")], log)  # fmt: skip
     times["compare_s"] = time.perf_counter() - start
-    candidate, fold_run = best_run(folder / "compare")
-    model_run = fold_run
-    if opts.refit:
+    chosen = shortlist_ensemble(folder / "compare", folder, log) if opts.ensemble else None
+    if chosen is not None:
+        candidate, model_run = chosen
+    else:
+        candidate, model_run = best_run(folder / "compare")
+    if chosen is None and opts.refit:
+        run([py, "scripts/train.py", "--config", str(model_run / "config.yaml"),
+             "--data.split_file=null", "--run_dir", str(folder / "refit")], log)  # fmt: skip
         model_run = folder / "refit"
-        run([py, "scripts/train.py", "--config", str(fold_run / "config.yaml"),
-             "--data.split_file=null", "--run_dir", str(model_run)], log)  # fmt: skip
-    times["refit_s"] = time.perf_counter() - start - times["compare_s"]
+    times["ensemble_or_refit_s"] = time.perf_counter() - start - times["compare_s"]
     run([py, "scripts/export.py", "--run", str(model_run), "--format", "onnx"], log)
     onnx = model_run / "export" / "model.onnx"
     out = folder / "predictions.csv"
@@ -284,6 +310,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="the 80/20 split's seed")
     parser.add_argument("--no-refit", dest="refit", action="store_false",
                         help="export the best candidate's best fold run, not a refit")  # fmt: skip
+    parser.add_argument("--no-ensemble", dest="ensemble", action="store_false",
+                        help="export the best single candidate, not the shortlist ensemble")  # fmt: skip
     parser.add_argument(
         "--autogluon-python",
         default=None,
