@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from postgres_fixture import postgres_server, postgres_url, store_url  # noqa: F401
+from postgres_fixture import postgres_server, postgres_url, registry_url, store_url  # noqa: F401
 
 PATTERNS = ("stripes_h", "stripes_v", "blob")
 

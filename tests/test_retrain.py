@@ -190,3 +190,19 @@ def test_a_holdout_folder_leaves_the_challengers_test_split_sealed(world, tmp_pa
     assert not (challenger / "eval_test.json").exists()
     assert (challenger / "retrain" / "challenger" / "confusion_matrix_test.png").is_file()
     assert (challenger / "retrain" / "champion" / "confusion_matrix_test.png").is_file()
+
+
+def test_a_database_registry_registers_lists_and_refuses_as_the_file_does(
+    world, tmp_path, capsys, registry_url
+):
+    pointer = tmp_path / "champion"
+    where = ("--registry", registry_url, "--pointer", pointer)
+    assert retrain("--champion", world.champion, *where) == 0
+    assert pointer.read_text().strip() == str(world.champion.resolve())
+    assert retrain("--challenger", world.champion, *where) == 2  # the champion itself
+    assert "is the champion itself" in capsys.readouterr().err
+    assert retrain("--rollback", *where) == 2
+    assert "nothing to roll back to in registry" in capsys.readouterr().err
+    assert retrain("--list", *where) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 1 and listed[0].startswith("* v1") and "initial" in listed[0]

@@ -35,7 +35,8 @@ def parser() -> CommandParser:
     p.add_argument("--challenger", type=str | None, default=None, help="an already trained run instead of --config")  # fmt: skip
     p.add_argument("--warm_start", action="store_true", help="start the challenger from the champion's best weights (and normalization)")  # fmt: skip
     p.add_argument("--margin", type=float, default=0.005, help="how much better the challenger must be")  # fmt: skip
-    p.add_argument("--registry", type=str, default=DEFAULT_REGISTRY, help="registry JSON file")
+    p.add_argument("--registry", type=str, default=DEFAULT_REGISTRY, help="the registry: a JSON file, or a database URL (sqlite:///runs/registry.db, postgresql+psycopg://user@host/db) shared by several machines")  # fmt: skip
+    p.add_argument("--pointer", type=str | None, default=None, help="the champion pointer the server watches (default: 'champion' next to the registry file, SQLite included; runs/champion for a database server)")  # fmt: skip
     p.add_argument("--holdout", type=str | None, default=None, help="an image folder (same layout as data.root) or a split file (path,...,split; its test rows); default: the challenger's test split")  # fmt: skip
     p.add_argument("--rollback", action="store_true", help="restore the previous champion")
     p.add_argument("--reason", type=str, default="--rollback", help="why, for the rollback event")  # fmt: skip
@@ -50,7 +51,8 @@ def _check(args: Any, extra: list[str]) -> None:
         if used or extra or args.warm_start:
             flag = "--rollback" if args.rollback else "--list"
             raise UserError(
-                f"{flag} takes only --registry and --reason; it trains and scores nothing"
+                f"{flag} takes only --registry, --pointer and --reason; it trains and scores "
+                "nothing"
             )
         return
     if args.config and args.challenger:
@@ -89,12 +91,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     from mlcycle.retrain.challenger import train_challenger
     from mlcycle.retrain.champion import champion_of, rollback
     from mlcycle.retrain.compete import compete
-    from mlcycle.retrain.registry import Registry, describe, locked
+    from mlcycle.retrain.registry import command_lock, describe, open_registry
     from mlcycle.run.loader import Run
 
     command = shlex.join(["retrain.py", *(sys.argv[1:] if argv is None else argv)])
-    with locked(Path(args.registry)):
-        registry = Registry.load(args.registry)
+    with command_lock(args.registry):
+        registry = open_registry(args.registry, args.pointer)
         if args.list:
             print("\n".join(describe(registry)))
             return None

@@ -37,6 +37,7 @@ class Registry:
     def __init__(self, path: Path, data: dict[str, Any]) -> None:
         self.path = path
         self.data = data
+        self.pointer_path: Path | None = None  # --pointer; None: next to the file
 
     @classmethod
     def load(cls, path: str | Path) -> Registry:
@@ -97,6 +98,14 @@ class Registry:
 
     def rollback(self, reason: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Make the previous champion the champion again; returns ``(dropped, restored)``."""
+        dropped, restored = self.step_back()
+        self.event(
+            "rollback", version=restored["version"], previous=dropped["version"], reason=reason
+        )
+        return dropped, restored
+
+    def step_back(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The lineage without its last champion, in memory (no event)."""
         lineage = self.data["lineage"]
         if len(lineage) < 2:
             held = f"v{lineage[-1]} is the only champion it has had" if lineage else "it is empty"
@@ -104,12 +113,11 @@ class Registry:
         dropped = lineage.pop()
         self.data["champion"] = lineage[-1]
         self.version(dropped)["rolled_back"] = now()
-        self.event("rollback", version=lineage[-1], previous=dropped, reason=reason)
         return self.version(dropped), self.version(lineage[-1])
 
     def pointer(self) -> Path:
-        """``<registry dir>/champion``: the file the server watches."""
-        return self.path.parent / "champion"
+        """``<registry dir>/champion`` (or ``--pointer``): the file the server watches."""
+        return self.pointer_path or self.path.parent / "champion"
 
     def write_pointer(self) -> Path:
         """Write the champion's run directory into :meth:`pointer`, atomically (a reader sees
@@ -122,6 +130,31 @@ class Registry:
         tmp.write_text(champion["run"] + "\n")
         tmp.replace(path)
         return path
+
+
+def open_registry(where: str | Path, pointer: str | Path | None = None) -> Registry:
+    """The registry at ``where``: a JSON file, or a database URL (``sqlite:///...``,
+    ``postgresql+psycopg://...``: :mod:`mlcycle.retrain.registry_sql`)."""
+    if "://" in str(where):
+        from mlcycle.retrain.registry_sql import SqlRegistry
+
+        return SqlRegistry.open(str(where), Path(pointer) if pointer else None)
+    registry = Registry.load(where)
+    registry.pointer_path = Path(pointer) if pointer else None
+    return registry
+
+
+@contextmanager
+def command_lock(where: str | Path) -> Iterator[None]:
+    """:func:`locked` for a file; a database registry's own lock for a URL."""
+    if "://" in str(where):
+        from mlcycle.retrain.registry_sql import command_lock as database_lock
+
+        with database_lock(str(where)):
+            yield
+        return
+    with locked(Path(where)):
+        yield
 
 
 @contextmanager
