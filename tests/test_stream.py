@@ -170,6 +170,7 @@ def _rank_positions(rank: int, world: int, port: int, url: str, endpoint: str, o
     dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two spawned processes import torch: ~30 s on 2 busy cores
 def test_two_ddp_ranks_see_disjoint_shards(written, endpoint, tmp_path):
     import torch.multiprocessing as mp
 

@@ -81,6 +81,7 @@ class StreamImageData(ImageClassificationData):
 
     def __init__(self, source: str = "stream", root: str | None = None, **kwargs: Any) -> None:
         super().__init__(source=source, root=root, **kwargs)
+        self.hparams.source = "stream"  # a config's folder or digits source is not read here
         if not root:
             raise UserError("data.root is not set; pass the stream's folder or s3://bucket/prefix")
         storage, self.stream_options = split_options(kwargs.get("source_options"))
@@ -162,8 +163,9 @@ class StreamImageData(ImageClassificationData):
             return super()._loader(split, shuffle, augment)
         from mlcycle.data.stream_dataset import stream_loader
 
-        dataset = self.dataset("train", augment=augment)
-        return stream_loader(dataset, self.hparams.batch_size, self.num_workers, drop_last=shuffle)
+        dataset, size = self.dataset("train", augment=augment), self.hparams.batch_size
+        drop_last = shuffle and len(dataset) > size  # as a folder's: never every batch
+        return stream_loader(dataset, size, self.num_workers, drop_last=drop_last)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "stream": self.store.url}
