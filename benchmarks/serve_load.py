@@ -140,11 +140,24 @@ class Client(threading.Thread):
         conn.close()
 
 
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of group ``pgid`` (the
+    server and its workers): on a shared machine the cost per image, not the wall clock, is
+    what a server controls."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # pgrp; utime and stime follow at 11 and 12
+                total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def snapshot(clients: list[Client]) -> list[tuple[int, int]]:
     return [(len(c.latencies), c.accepted) for c in clients]
 
 
-def load(port: int, args, images: list[tuple[str, bytes]]) -> dict:
+def load(port: int, args, images: list[tuple[str, bytes]], pgid: int | None = None) -> dict:
     """Clients run through warm-up and the timed window; only the window is measured, but every
     accepted image (warm-up included) is counted for the store check."""
     n = args.images_per_request
@@ -155,9 +168,11 @@ def load(port: int, args, images: list[tuple[str, bytes]]) -> dict:
     for client in clients:
         client.start()
     time.sleep(args.warmup)
+    cpu = group_cpu(pgid) if pgid else 0.0
     before, start = snapshot(clients), time.perf_counter()
     time.sleep(args.seconds)
     after, elapsed = snapshot(clients), time.perf_counter() - start
+    cpu = (group_cpu(pgid) if pgid else 0.0) - cpu
     stop.set()
     for client in clients:
         client.join()
@@ -173,6 +188,7 @@ def load(port: int, args, images: list[tuple[str, bytes]]) -> dict:
         "images_per_s": round(accepted / elapsed, 1),
         "p50_ms": round(float(np.percentile(latencies, 50)), 2),
         "p99_ms": round(float(np.percentile(latencies, 99)), 2),
+        "server_cpu_ms_per_image": round(cpu * 1000 / max(accepted, 1), 3),
         "errors": sum(c.errors for c in clients),
         "accepted_total": sum(c.accepted for c in clients),
     }
@@ -224,7 +240,7 @@ def measure(args, cmd: list[str], ready: str) -> tuple[dict, int]:
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     try:
         wait_ready(port, proc, ready)
-        result = load(port, args, digit_images())
+        result = load(port, args, digit_images(), proc.pid)
     finally:
         code = stop(proc)
     return result, code
@@ -322,10 +338,10 @@ def litserve(args, model: Path) -> dict | None:
 
 
 def print_table(rows: dict[str, dict]) -> None:
-    print(f"{'server':22s} {'images/s':>9s} {'p50 ms':>7s} {'p99 ms':>7s} {'errors':>6s}  store")
+    print(f"{'server':22s} {'images/s':>9s} {'p50 ms':>7s} {'p99 ms':>7s} {'cpu ms/img':>10s} {'errors':>6s}  store")  # fmt: skip
     for name, r in rows.items():
         store = "-" if "store_rows" not in r else f"{r['store_rows']} rows, match {r['store_rows_match']}"  # fmt: skip
-        print(f"{name:22s} {r['images_per_s']:9.1f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['errors']:6d}  {store}")  # fmt: skip
+        print(f"{name:22s} {r['images_per_s']:9.1f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['server_cpu_ms_per_image']:10.3f} {r['errors']:6d}  {store}")  # fmt: skip
 
 
 def arguments() -> argparse.Namespace:

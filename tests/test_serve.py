@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import sqlite3
@@ -292,3 +293,41 @@ def test_a_run_never_exported_is_told_to_export_first(tmp_path, capsys):
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1
     assert f"export it first: python scripts/export.py --run {run}" in err
+
+
+def test_a_batch_is_preprocessed_and_measured_as_each_image_alone():
+    from mlcycle.edge.decode import preprocess, preprocess_batch
+    from mlcycle.serve.stats import batch_stats, image_stats
+
+    rng = np.random.default_rng(0)
+    for size, channels in (((8, 8), 1), ((37, 53), 3), ((5, 1), 1), ((16, 16), 3)):
+        images = rng.integers(0, 256, (4, *size, channels), dtype=np.uint8)
+        images[1] = 200  # a flat image
+        spec = {"height": 16, "width": 24, "mean": [0.3] * channels, "std": [0.2] * channels}
+        batch = preprocess_batch(images, spec)
+        assert batch.shape == (4, channels, 16, 24) and batch.dtype == np.float32
+        for image, x, stats in zip(images, batch, batch_stats(images), strict=True):
+            np.testing.assert_array_equal(x, preprocess(image, spec))
+            assert stats == image_stats(image)
+
+
+def test_a_mixed_batch_answers_each_image_as_alone(model_path, images):
+    from PIL import Image
+
+    from mlcycle.serve.model import Decoded, ServedModel, Unreadable
+
+    served = ServedModel(model_path)
+    buf = io.BytesIO()
+    Image.new("L", (31, 17), 90).save(buf, "PNG")  # another size and mode in the same batch
+    uploads = [images[0], ("broken.png", b"\x89PNG not really"), ("gray.png", buf.getvalue()), images[1]]  # fmt: skip
+    together = [Decoded(name, data) for name, data in uploads]
+    answers = served.process(together)
+    assert isinstance(answers[1], Unreadable) and "not a readable image" in answers[1].error
+    for i in (0, 2, 3):
+        alone = Decoded(*uploads[i])
+        (answer,) = served.process([alone])
+        assert answers[i]["class"] == answer["class"]
+        assert answers[i]["confidence"] == pytest.approx(answer["confidence"])
+        assert together[i].stats == alone.stats and together[i].stats["brightness"] > 0
+        assert (together[i].width, together[i].height, together[i].mode) == (alone.width, alone.height, alone.mode)  # fmt: skip
+    assert (together[2].width, together[2].height, together[2].mode) == (31, 17, "L")

@@ -85,23 +85,34 @@ def _taps(src: int, dst: int, clamp: bool) -> tuple[np.ndarray, ...]:
 
 
 def resize_bilinear(img: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize an HxWxC uint8 image like ``cv2.resize(img, (width, height), INTER_LINEAR)``."""
-    if img.shape[:2] == (height, width):
+    """Resize an HxWxC uint8 image like ``cv2.resize(img, (width, height), INTER_LINEAR)``;
+    an NxHxWxC stack of equal-sized images is resized in one pass, each image the same."""
+    if img.shape[-3:-1] == (height, width):
         return img
-    x0, x1, a0, a1 = _taps(img.shape[1], width, clamp=True)
-    y0, y1, b0, b1 = _taps(img.shape[0], height, clamp=False)
-    src = img.astype(np.int64)
-    rows = src[:, x0] * a0[None, :, None] + src[:, x1] * a1[None, :, None]
-    b0, b1 = b0[:, None, None], b1[:, None, None]
+    x0, x1, a0, a1 = _taps(img.shape[-2], width, clamp=True)
+    y0, y1, b0, b1 = _taps(img.shape[-3], height, clamp=False)
+    # int32 holds every step (at most 255 * 2048 * 2 before the shifts), faster than int64.
+    src = img.astype(np.int32)
+    a0, a1 = a0.astype(np.int32)[:, None], a1.astype(np.int32)[:, None]
+    rows = src.take(x0, axis=-2) * a0 + src.take(x1, axis=-2) * a1
+    b0, b1 = b0.astype(np.int32)[:, None, None], b1.astype(np.int32)[:, None, None]
     # OpenCV's vertical pass in 16-bit fixed point: ((r0 >> 4) * b0 >> 16) + ... then >> 2.
-    out = (((rows[y0] >> 4) * b0) >> 16) + (((rows[y1] >> 4) * b1) >> 16)
+    out = (((rows.take(y0, axis=-3) >> 4) * b0) >> 16) + (
+        ((rows.take(y1, axis=-3) >> 4) * b1) >> 16
+    )
     return np.clip((out + 2) >> 2, 0, 255).astype(np.uint8)
 
 
 def preprocess(image: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     """uint8 HxWxC -> float32 CxHxW, resized and normalized as in training."""
-    image = resize_bilinear(image, int(spec["height"]), int(spec["width"]))
+    return preprocess_batch(image[None], spec)[0]
+
+
+def preprocess_batch(images: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """uint8 NxHxWxC (equal-sized images) -> float32 NxCxHxW, each image as :func:`preprocess`
+    makes it, in one numpy pass (a server's batch)."""
+    images = resize_bilinear(images, int(spec["height"]), int(spec["width"]))
     mean = np.asarray(spec["mean"], dtype=np.float32) * 255
     std = np.asarray(spec["std"], dtype=np.float32) * 255
-    x = (image.astype(np.float32) - mean) / std
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+    x = (images.astype(np.float32) - mean) / std
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

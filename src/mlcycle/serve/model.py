@@ -19,12 +19,12 @@ from PIL import Image, UnidentifiedImageError
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.hashing import file_sha256
-from mlcycle.edge.decode import preprocess, to_array
+from mlcycle.edge.decode import preprocess_batch, to_array
 from mlcycle.edge.form import Options
 from mlcycle.edge.forms import form_for
 from mlcycle.edge.model import UsageError, is_batched, load_model, outputs_per_image, read_meta
 from mlcycle.serve.inputs import parse_upload
-from mlcycle.serve.stats import image_stats
+from mlcycle.serve.stats import batch_stats
 
 # Pillow decoders for the usual image files only (no EPS, which runs Ghostscript).
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
@@ -35,15 +35,16 @@ MODEL = Path("export") / "model.onnx"  # a run's exported model, inside the run 
 
 @dataclass
 class Decoded:
-    """One uploaded image, decoded and preprocessed."""
+    """One uploaded image: its name and bytes as the request brought them, then (filled in by
+    :meth:`ServedModel.process`, in the batcher's thread) what the store records of it."""
 
     name: str
-    sha256: str
-    width: int
-    height: int
-    mode: str
-    stats: dict[str, float]
-    x: np.ndarray = field(repr=False)  # float32 CxHxW, the model's input
+    data: bytes = field(repr=False)
+    sha256: str = ""
+    width: int = 0
+    height: int = 0
+    mode: str = ""
+    stats: dict[str, float] = field(default_factory=dict)
 
 
 def run_model(run: Path) -> Path:
@@ -119,14 +120,10 @@ class ServedModel:
     def read(
         self, kind: str, content_type: str, body: bytes, max_images: int
     ) -> list[Decoded | Unreadable]:
-        """Parse the body and decode each image (in a worker thread)."""
-        out: list[Decoded | Unreadable] = []
-        for name, data in parse_upload(kind, content_type, body, max_images):
-            try:
-                out.append(self.decode(name, data))
-            except ValueError as exc:
-                out.append(Unreadable(name, str(exc)))
-        return out
+        """Parse the body into its images, still undecoded (decoding is the batch's work)."""
+        return [
+            Decoded(name, data) for name, data in parse_upload(kind, content_type, body, max_images)
+        ]
 
     def entry(self, item: Decoded) -> dict[str, Any]:
         """What a response names an image by."""
@@ -143,36 +140,57 @@ class ServedModel:
             **item.stats,
         }
 
-    def decode(self, name: str, data: bytes) -> Decoded:
-        """Bytes of an image file to a model input; ValueError says why it cannot be read."""
+    def decode(self, item: Decoded) -> np.ndarray:
+        """An image file's bytes to an HxWxC uint8 array (its size and mode noted on ``item``);
+        ValueError says why it cannot be read."""
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(io.BytesIO(data), formats=FORMATS) as img:
+                with Image.open(io.BytesIO(item.data), formats=FORMATS) as img:
                     if img.width * img.height > MAX_PIXELS:
                         raise ValueError(f"{img.width}x{img.height} is over {MAX_PIXELS} pixels")
                     img.load()
-                    mode = img.mode
+                    item.mode = img.mode
                     image = to_array(img, int(self.spec["channels"]))
         except UnidentifiedImageError as exc:
             raise ValueError(f"not a readable image: not a {', '.join(FORMATS)} file") from exc
         except Exception as exc:  # Pillow's decoders raise many types on a broken file
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise ValueError(f"not a readable image: {reason}") from exc
-        height, width = image.shape[:2]
-        return Decoded(
-            name=name,
-            sha256=hashlib.sha256(data).hexdigest(),
-            width=width,
-            height=height,
-            mode=mode,
-            stats=image_stats(image),
-            x=preprocess(image, self.spec),
-        )
+        item.height, item.width = image.shape[:2]
+        item.sha256 = hashlib.sha256(item.data).hexdigest()
+        return image
 
-    def process(self, items: list[Decoded]) -> list[dict[str, Any]]:
-        """The answers for a batch of decoded images, one dict per image (the batcher's call)."""
-        outputs = outputs_per_image(
-            self.run, [d.x for d in items], self.batched, self.form.batch_axis
-        )
-        return self.form.answers(outputs, [(d.height, d.width) for d in items])
+    def inputs(self, items: list[Decoded]) -> tuple[list[np.ndarray | Unreadable], list[int]]:
+        """Each item decoded and preprocessed (an :class:`Unreadable` where it does not
+        decode), with its statistics; images of one size in one numpy pass."""
+        xs: list[np.ndarray | Unreadable] = []
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, item in enumerate(items):
+            try:
+                xs.append(self.decode(item))
+            except ValueError as exc:
+                xs.append(Unreadable(item.name, str(exc)))
+                continue
+            by_shape.setdefault(xs[i].shape, []).append(i)  # type: ignore[union-attr]
+        for slots in by_shape.values():
+            images = np.stack([xs[i] for i in slots])  # type: ignore[misc]
+            for i, stats in zip(slots, batch_stats(images), strict=True):
+                items[i].stats = stats
+            for i, x in zip(slots, preprocess_batch(images, self.spec), strict=True):
+                xs[i] = x
+        return xs, sorted(i for slots in by_shape.values() for i in slots)
+
+    def process(self, items: list[Decoded]) -> list[dict[str, Any] | Unreadable]:
+        """The answers for a batch of images, one dict per image, or an :class:`Unreadable`
+        for an image that does not decode (the batcher's call, in its thread)."""
+        xs, readable = self.inputs(items)
+        out: list[dict[str, Any] | Unreadable] = list(xs)  # type: ignore[arg-type]
+        if readable:
+            outputs = outputs_per_image(
+                self.run, [xs[i] for i in readable], self.batched, self.form.batch_axis
+            )
+            sizes = [(items[i].height, items[i].width) for i in readable]
+            for i, answer in zip(readable, self.form.answers(outputs, sizes), strict=True):
+                out[i] = answer
+        return out

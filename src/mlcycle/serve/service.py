@@ -1,5 +1,6 @@
-"""What the endpoints do, apart from HTTP: predict (decode off the event loop, micro-batch,
-record a store row per answered image), feedback, readiness."""
+"""What the endpoints do, apart from HTTP: predict (parse the body, micro-batch: the batcher's
+thread decodes, preprocesses and runs a batch; record a store row per answered image),
+feedback, readiness."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from mlcycle.serve.model import ServedModel, Unreadable
 from mlcycle.serve.store import PredictionStore, new_id, prediction_row, unreachable
 
 RECENT = 100_000  # prediction ids remembered: feedback may arrive before the row is written
+INLINE_BYTES = 256_000  # bodies up to this size are parsed on the event loop
 
 
 @dataclass
@@ -122,11 +124,14 @@ class Service:
                 out[i] = answer
         return out
 
-    async def predict(
-        self, kind: str, content_type: str, body: bytes, start: float
-    ) -> tuple[int, dict[str, Any]]:
-        loop, model = asyncio.get_running_loop(), self.model
+    async def _read(self, model: Any, kind: str, content_type: str, body: bytes) -> list[Any]:
+        """The request's inputs: a small body is parsed on the event loop (a hand-off to a
+        thread costs more than parsing it), a large one in the pool, announced to the batcher
+        so that a batch being filled waits for it."""
+        if len(body) <= INLINE_BYTES:
+            return self._read_all(model, kind, content_type, body)
         self.batcher.expect()
+        loop = asyncio.get_running_loop()
         try:
             items = await loop.run_in_executor(
                 self.pool, self._read_all, model, kind, content_type, body
@@ -134,21 +139,31 @@ class Service:
         except BaseException:
             self.batcher.withdraw()
             raise
-        decoded = [item for item in items if not isinstance(item, Unreadable)]
-        if not decoded:
+        if not any(not isinstance(item, Unreadable) for item in items):
             self.batcher.withdraw()
-        entries = [(model, item) for item in decoded]
-        answers = iter(await self.batcher.submit(entries, announced=True) if decoded else [])
+        return items
+
+    async def predict(
+        self, kind: str, content_type: str, body: bytes, start: float
+    ) -> tuple[int, dict[str, Any]]:
+        model = self.model
+        items = await self._read(model, kind, content_type, body)
+        entries = [(model, item) for item in items if not isinstance(item, Unreadable)]
+        announced = len(body) > INLINE_BYTES
+        answers = iter(await self.batcher.submit(entries, announced=announced) if entries else [])
         latency_ms = round((time.perf_counter() - start) * 1000, 3)
-        results = []
+        results, answered = [], 0
         for item in items:
-            if isinstance(item, Unreadable):
-                self.metrics.rejected.labels(item.reason).inc()
-                results.append({"name": item.name, **item.where, "error": item.error})
+            # an input unreadable when parsed, or when decoded in the batch
+            answer = item if isinstance(item, Unreadable) else next(answers)
+            if isinstance(answer, Unreadable):
+                self.metrics.rejected.labels(answer.reason).inc()
+                results.append({"name": answer.name, **answer.where, "error": answer.error})
             else:
-                results.append(self._answer(model, item, next(answers), latency_ms))
+                results.append(self._answer(model, item, answer, latency_ms))
+                answered += 1
         payload = {"model_version": model.version, "results": results}
-        if not decoded:
+        if not answered:
             first = results[0]["error"]
             return 400, {"error": f"no {model.noun} could be read ({first})", **payload}
         return 200, payload
