@@ -4,6 +4,7 @@ server processes writing one store, and two tune workers sharing one study."""
 
 from __future__ import annotations
 
+import importlib
 import signal
 import socket
 import subprocess
@@ -101,38 +102,92 @@ def commands(url: str, run: Path, tmp_path: Path) -> dict[str, list[str]]:
     tune = tmp_path / "tune.yaml"
     tune.write_text(TUNE_YAML)
     return {
-        "serve": ["serve.py", "--model", str(model), "--db", url, "--port", str(closed_port())],
-        "predict": ["predict.py", str(model), str(run.parent / "images"), "--db", url],
-        "monitor": ["monitor.py", "--db", url, "--run", str(run)],
-        "tune": ["tune.py", "--config", str(tune), "--storage", url, "--out", str(tmp_path / "t")],
+        "serve": ["serve", "--model", str(model), "--db", url, "--port", str(closed_port())],
+        "predict": ["predict", str(model), str(run.parent / "images"), "--db", url],
+        "monitor": ["monitor", "--db", url, "--run", str(run)],
+        # a train.py option it would refuse: the storage must be checked before the config
+        "tune": [
+            "tune",
+            "--config",
+            str(tune),
+            "--storage",
+            url,
+            "--out",
+            str(tmp_path / "t"),
+            "--trainer.max_epochs=oops",
+        ],  # fmt: skip
+        "retrain": ["retrain", "--list", "--registry", url],
     }
 
 
-@pytest.mark.parametrize("command", ["serve", "predict", "monitor", "tune"])
-@pytest.mark.parametrize("where", ["refused", "silent"])
-def test_an_unreachable_database_is_one_line_exit_2_in_seconds(command, where, tmp_path, exported):
-    run, _, _ = exported
-    silent = silent_server() if where == "silent" else None
-    port = silent.getsockname()[1] if silent else closed_port()
-    url = f"postgresql+psycopg://mlcycle:s3cret@127.0.0.1:{port}/store"
-    argv = commands(url, run, tmp_path)[command]
+def in_process(argv: list[str], capsys) -> tuple[int, str, float]:
+    """The command's main in this process: its exit code, its stderr, the seconds it took."""
+    main = importlib.import_module(f"mlcycle.commands.{argv[0]}").main
+    capsys.readouterr()
     start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, str(SCRIPTS / argv[0]), *argv[1:]],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    try:
+        code = main(argv[1:])  # predict returns its exit code, the others exit
+    except SystemExit as exc:
+        code = exc.code
     took = time.monotonic() - start
-    if silent:
+    captured = capsys.readouterr()
+    assert "s3cret" not in captured.err + captured.out
+    return code, captured.err, took
+
+
+def unreachable_url(port: int) -> str:
+    return f"postgresql+psycopg://mlcycle:s3cret@127.0.0.1:{port}/store"
+
+
+@pytest.mark.parametrize("command", ["serve", "predict", "monitor", "tune", "retrain"])
+def test_a_refused_database_is_one_line_exit_2_in_seconds(command, tmp_path, exported, capsys):
+    """Nothing listens on the port; tune and retrain check it before reading anything else."""
+    run, _, _ = exported
+    port = closed_port()
+    argv = commands(unreachable_url(port), run, tmp_path)[command]
+    code, err, took = in_process(argv, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and f"127.0.0.1:{port}" in lines[0], err
+    assert took < 5, took
+
+
+def test_a_database_host_that_never_answers_stops_serve_in_seconds(tmp_path, exported):
+    """The script end to end: connect_timeout (5 s) gives up on a host that never answers."""
+    run, _, _ = exported
+    silent = silent_server()
+    port = silent.getsockname()[1]
+    serve = commands(unreachable_url(port), run, tmp_path)["serve"]
+    start = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, str(SCRIPTS / "serve.py"), *serve[1:]],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        )  # fmt: skip
+    finally:
         silent.close()
+    took = time.monotonic() - start
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2, done.stderr
-    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0], done.stderr
-    assert "s3cret" not in done.stderr + done.stdout
-    # tune.py reads the train config before it opens the storage: its start-up dominates
-    assert took < (60 if command == "tune" else 20)
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert f"127.0.0.1:{port}" in lines[0] and "s3cret" not in done.stderr + done.stdout
+    assert took < 20, took  # 5 s of connect_timeout plus the start of a Python process
+
+
+@pytest.mark.parametrize("command", ["tune", "retrain"])
+def test_a_storage_or_registry_that_never_answers_is_given_up_in_seconds(
+    command, tmp_path, exported, capsys
+):
+    """tune's study storage (Optuna's engine) and retrain's registry open their own engines."""
+    run, _, _ = exported
+    silent = silent_server()
+    port = silent.getsockname()[1]
+    try:
+        code, err, took = in_process(
+            commands(unreachable_url(port), run, tmp_path)[command], capsys
+        )
+    finally:
+        silent.close()
+    assert code == 2 and err.count("\n") == 1 and f"127.0.0.1:{port}" in err, err
+    assert took < 10, took
 
 
 @pytest.fixture(scope="module")

@@ -126,10 +126,9 @@ def finish(tuning: Tuning, study: optuna.Study, storage: str, n: int) -> dict[st
     return record
 
 
-def join(tuning: Tuning, name: str, url: str, heartbeat_s: int) -> optuna.Study:
+def join(tuning: Tuning, name: str, storage: optuna.storages.RDBStorage) -> optuna.Study:
     """Create the study or join it, and fail the trials of workers that are gone."""
     spec = tuning.spec
-    storage = studies.open_storage(url, heartbeat_s)
     sampler = studies.TrialSeededTPE(spec.sampler["seed"], spec.sampler["startup_trials"])
     pruner = studies.make_pruner(spec.pruner)
     study = studies.open_study(
@@ -158,11 +157,13 @@ def tune(
     studies.quiet_optuna()
     n = trials or spec.trials
     executor = open_executor(spec.executor)  # an unreachable --address fails before any work
+    # ... and so does an unreachable --storage (the default's folder is made by prepare())
+    shared = studies.open_storage(storage, heartbeat) if storage else None
     tuning = Tuning(spec, out, extra)
     tuning.check_space()
     tuning.prepare()
     url = storage or studies.default_storage(out)
-    study = join(tuning, name, url, heartbeat)
+    study = join(tuning, name, shared or studies.open_storage(url, heartbeat))
     print(
         f"tune {name}: {n} trials ({studies.done(study)} done), {len(tuning.params)} parameters, "
         f"{tuning.metric} ({tuning.direction}), {spec.folds} fold(s); test split never read; {out}"
