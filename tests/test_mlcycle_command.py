@@ -39,7 +39,7 @@ def test_help_lists_every_command(mlcycle):
         assert all(name in listed for name, _, _ in COMMANDS), proc.stdout
     names = {name for name, _, _ in COMMANDS}
     assert names == {
-        *("train", "evaluate", "export", "predict", "validate", "eda", "materialize"),
+        *("train", "evaluate", "export", "predict", "validate", "eda", "materialize", "optimize"),
         *("compare", "tune", "ensemble", "serve", "monitor", "retrain", "report"),
         *("learning-curve", "label-issues", "label-next"),
     }
