@@ -157,8 +157,9 @@ def tune(
     studies.quiet_optuna()
     n = trials or spec.trials
     executor = open_executor(spec.executor)  # an unreachable --address fails before any work
-    # ... and so does an unreachable --storage (the default's folder is made by prepare())
-    shared = studies.open_storage(storage, heartbeat) if storage else None
+    # ... and so does an unreachable database server (a SQLite file's folder may be made below)
+    remote = storage is not None and not storage.startswith("sqlite")
+    shared = studies.open_storage(storage, heartbeat) if remote else None
     tuning = Tuning(spec, out, extra)
     tuning.check_space()
     tuning.prepare()
