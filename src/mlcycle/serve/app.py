@@ -14,11 +14,14 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mlcycle.serve.handlers import add_handlers, predict_openapi
+from mlcycle.serve.handlers import add_handlers, input_error, predict_openapi, stopped, unexpected
 from mlcycle.serve.inputs import InputError, body_kind
 from mlcycle.serve.limits import BodyLimit
 from mlcycle.serve.metrics import RequestMetrics
+from mlcycle.serve.micro_batcher import BatcherStopped
 from mlcycle.serve.model import ServedModel
 from mlcycle.serve.page import page as page_html
 from mlcycle.serve.schemas import (
@@ -62,12 +65,60 @@ def token_check(token: str) -> list[Any]:
     return [Depends(check)]
 
 
+def bearer_ok(scope: Scope, token: str) -> bool:
+    """Whether ``Authorization: Bearer TOKEN`` is the server's token (as ``token_check``)."""
+    value = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+    scheme, _, given = value.partition(" ")
+    given = given.strip() if scheme.lower() == "bearer" else ""
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+class PredictRoute:
+    """``POST /v1/predict`` answered straight from ASGI, inside the body limit and the request
+    metrics: FastAPI's routing, dependencies and exception middleware cost more per image
+    than the model does. Errors get the answers ``handlers`` gives them; every other request
+    goes on to FastAPI, where ``/v1/predict`` stays declared for the OpenAPI description."""
+
+    def __init__(self, app: ASGIApp, service: Service, token: str | None) -> None:
+        self.app, self.service, self.token = app, service, token
+        self.served_by = {"x-mlcycle-worker": str(os.getpid())}  # which of --workers answered
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PREDICT or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        try:
+            response = await self.predict(scope, receive)
+        except InputError as exc:
+            response = input_error(exc, self.service.metrics)
+        except BatcherStopped:
+            response = stopped()
+        except HTTPException:  # the body limit's, answered by BodyLimit
+            raise
+        except Exception as exc:
+            response = unexpected(exc)
+        await response(scope, receive, send)
+
+    async def predict(self, scope: Scope, receive: Receive) -> Response:
+        start = time.perf_counter()
+        if self.token is not None and not bearer_ok(scope, self.token):
+            raise InputError(401, "unauthorized", "missing or wrong bearer token")
+        content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
+        kind = body_kind(content_type)
+        body = await Request(scope, receive).body()
+        status, payload = await self.service.predict(kind, content_type, body, start)
+        return JSONResponse(payload, status_code=status, headers=self.served_by)
+
+
+PREDICT = "/v1/predict"
+
+
 def add_model_routes(app: FastAPI, service: Service, auth: list[Any]) -> None:
-    """``POST /v1/predict`` and ``POST /v1/feedback`` (behind the token, when there is one)."""
-    served_by = {"x-mlcycle-worker": str(os.getpid())}  # which of --workers processes answered
+    """``POST /v1/predict`` (declared here, answered by :class:`PredictRoute`) and
+    ``POST /v1/feedback`` (behind the token, when there is one)."""
 
     @app.post(
-        "/v1/predict",
+        PREDICT,
         response_model=PredictResponse,
         responses={
             **ERRORS,
@@ -82,12 +133,7 @@ def add_model_routes(app: FastAPI, service: Service, auth: list[Any]) -> None:
         base64 data. A table model: JSON ``{"rows": [{column: value}]}`` (or a list of rows),
         or CSV files under ``files``. 200 when at least one image (row) was answered: an
         unreadable one gets ``{"name", "error"}`` in its place. 400 when none was."""
-        start = time.perf_counter()
-        content_type = request.headers.get("content-type", "")
-        kind = body_kind(content_type)
-        body = await request.body()
-        status, payload = await service.predict(kind, content_type, body, start)
-        return JSONResponse(payload, status_code=status, headers=served_by)
+        return await PredictRoute(app, service, None).predict(request.scope, request.receive)
 
     @app.post(
         "/v1/feedback",
@@ -164,6 +210,7 @@ def create_app(model: ServedModel, store: PredictionStore, settings: Settings) -
     add_status_routes(app, service)
     add_handlers(app, service.metrics)
     paths = {route.path for route in app.routes if hasattr(route, "methods")}
+    app.add_middleware(PredictRoute, service=service, token=settings.token)  # inside the two
     app.add_middleware(BodyLimit, max_bytes=settings.max_bytes, metrics=service.metrics)
     app.add_middleware(RequestMetrics, metrics=service.metrics, paths=paths)  # the outermost
     return app

@@ -25,12 +25,26 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def input_error(exc: InputError, metrics: Metrics) -> JSONResponse:
+    """The answer to a refused request (counted by its reason)."""
+    metrics.rejected.labels(exc.reason).inc()
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error(exc.status, exc.message, headers)
+
+
+def stopped() -> JSONResponse:
+    return error(503, "the server is shutting down; retry on another instance")
+
+
+def unexpected(exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return error(500, f"internal error ({type(exc).__name__}); see the server log")
+
+
 def add_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def on_input(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, InputError)
-        metrics.rejected.labels(exc.reason).inc()
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error(exc.status, exc.message, headers)
+        return input_error(exc, metrics)
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -50,11 +64,10 @@ def add_handlers(app: FastAPI, metrics: Metrics) -> None:
         return error(exc.status_code, message, exc.headers)
 
     async def on_stopped(_request: Request, _exc: Exception) -> JSONResponse:
-        return error(503, "the server is shutting down; retry on another instance")
+        return stopped()
 
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=exc)
-        return error(500, f"internal error ({type(exc).__name__}); see the server log")
+        return unexpected(exc)
 
     app.add_exception_handler(InputError, on_input)
     app.add_exception_handler(RequestValidationError, on_validation)
