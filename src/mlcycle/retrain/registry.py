@@ -126,6 +126,7 @@ class Registry:
         if champion is None:
             raise UserError(f"registry '{self.path}' has no champion to point at")
         path = self.pointer()
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(".champion.tmp")
         tmp.write_text(champion["run"] + "\n")
         tmp.replace(path)
