@@ -1,6 +1,6 @@
 """MLflow from the train config: params, metrics and figures at fit time, the exported folder
-as a registered model version, retrain's champion alias; a SQLite tracking store in tmp_path,
-no server. The run directory gets what it gets with TensorBoard."""
+as a registered model version, retrain's champion alias; a SQL tracking store (a SQLite file in
+tmp_path, then a PostgreSQL database: MLflow's SQLAlchemy store, no MLflow server). The run directory gets what it gets with TensorBoard."""
 
 from __future__ import annotations
 
@@ -17,17 +17,17 @@ from mlcycle.run.tracking import absolute_uri, flat_params
 REPO = Path(__file__).resolve().parents[1]
 
 
-def mlflow_args(store: Path) -> list[str]:
+def mlflow_args(uri: str, store: Path) -> list[str]:
     return [
         "--trainer.logger=lightning.pytorch.loggers.MLFlowLogger",
-        f"--trainer.logger.tracking_uri=sqlite:///{store / 'mlflow.db'}",
+        f"--trainer.logger.tracking_uri={uri}",
         f"--trainer.logger.artifact_location={store / 'artifacts'}",
         "--trainer.logger.experiment_name=tiny",
     ]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> SimpleNamespace:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request, tmp_path_factory) -> SimpleNamespace:
     """A champion that barely trained and a challenger that learned, both logged to MLflow;
     the champion exported (model version 1)."""
     pytest.importorskip("mlflow")
@@ -42,10 +42,13 @@ def world(tmp_path_factory) -> SimpleNamespace:
         patch.setenv("MLCYCLE_MODEL_NAME", "shapes")
         data = write_folder(base / "images", per_class=16)
         store = base / "store"
+        uri = f"sqlite:///{store / 'mlflow.db'}"
+        if request.param == "postgresql":
+            uri = request.getfixturevalue("postgres_server").new_database()
         champion = run_train(
             data,
             base / "champion",
-            *mlflow_args(store),
+            *mlflow_args(uri, store),
             "--trainer.max_epochs=1",
             "--model.lr=1e-5",
         )
@@ -53,12 +56,14 @@ def world(tmp_path_factory) -> SimpleNamespace:
         challenger = run_train(
             data,
             base / "challenger",
-            *mlflow_args(store),
+            *mlflow_args(uri, store),
             "--trainer.max_epochs=4",
             "--model.lr=0.01",
         )
-    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
-    return SimpleNamespace(base=base, champion=champion, challenger=challenger, client=client)
+    client = MlflowClient(uri)
+    return SimpleNamespace(
+        base=base, champion=champion, challenger=challenger, client=client, uri=uri
+    )
 
 
 def mlflow_record(run: Path) -> dict:
@@ -68,9 +73,7 @@ def mlflow_record(run: Path) -> dict:
 @pytest.mark.slow  # the module's fixture: two short fits and an export
 def test_a_fit_logs_params_metrics_and_figures(world):
     record = mlflow_record(world.champion)
-    assert (
-        record["tracking_uri"].startswith("sqlite:////") and record["model_name"] == "image_folder"
-    )
+    assert record["tracking_uri"] == world.uri and record["model_name"] == "image_folder"
     logged = world.client.get_run(record["run_id"])
     params, metrics = logged.data.params, logged.data.metrics
     assert params["model.lr"] == "1e-05" and params["trainer.max_epochs"] == "1"
