@@ -45,6 +45,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     ),
     **dict.fromkeys(("mlflow", "alembic"), ("mlflow",)),
     "cleanlab": ("labels",),
+    "psycopg": ("postgres",),  # loaded by SQLAlchemy for a postgresql+psycopg:// URL
     **dict.fromkeys(("litdata", "boto3", "botocore"), ("stream",)),  # mlcycle optimize, streams
     "ray": ("ray",),  # compare.py / tune.py --executor ray
     "ipywidgets": ("notebook",),  # tqdm.auto's notebook bars
