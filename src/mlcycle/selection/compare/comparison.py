@@ -12,6 +12,8 @@ through a few hooks:
 * ``run_fold(candidate, fold, wants_embeddings)``: one candidate-fold (``fit_s``,
   ``latency_ms``, ``params``, ``size_mb``, and ``rows`` with the predictions, or the run's
   ``val_scores``);
+* ``fold_run_args(config)``: what tune.py's fold runs add to train.py's arguments (a table
+  booster's early stopping on its own share of the fold's train rows);
 * ``predictions`` / ``names`` / ``score_fold``: what a fold keeps of its held-out rows and how
   they are scored; without ``predictions``, each fold run's own val metrics score it;
 * ``data_record``, ``opening_line``, ``notes``: the words about the data;
@@ -89,6 +91,12 @@ class Comparison:
         """``data``'s train+val samples cut into ``folds`` folds (``gap``: time folds' rows
         left out before each validation block)."""
         raise NotImplementedError
+
+    @classmethod
+    def fold_run_args(cls, config: dict[str, Any]) -> list[str]:
+        """train.py arguments a fold run of the resolved ``config`` adds (tune.py's folds), so
+        that nothing in the fit sees the fold's scored rows, as ``candidate_args`` does."""
+        return []
 
     @classmethod
     def candidate_args(cls, candidate: Candidate) -> list[str] | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.imports import import_object
+from mlcycle.selection.compare.comparison import Comparison
 from mlcycle.selection.compare.kinds import comparison_kind
 from mlcycle.selection.config import build_data, resolve_config
 from mlcycle.selection.runs import LOGGERS
@@ -50,6 +51,7 @@ class Tuning:
         self.objective, self.metric, self.direction = self._objective()
         self.split_files: list[Path] = []
         self.fold_digest: str | None = None
+        self.kind: type[Comparison] = Comparison  # prepare(): the task's, for k folds
 
     def resolve(self, args: list[str], what: str) -> dict[str, Any]:
         """train.py's resolved config for ``args``; its one-line error names ``what``."""
@@ -129,6 +131,7 @@ class Tuning:
         shutil.rmtree(scratch, ignore_errors=True)
         self.split_files = [self.out / "folds" / f.name for f in files]
         self.fold_digest = pool.digest
+        self.kind = kind
 
     def fingerprint(self) -> dict[str, Any]:
         """What every worker of a study must agree on."""
@@ -143,8 +146,9 @@ class Tuning:
     def run_args(self, values: dict[str, Any], run_dir: Path, fold: int) -> list[str]:
         """train.py's arguments for one trial (and fold)."""
         args = [*self.base_args, *overrides(values)]
-        if self.split_files:
+        if self.split_files:  # the fold's val rows are the scored ones, as in compare.py
             args.append(f"--data.split_file={self.split_files[fold]}")
+            args += self.kind.fold_run_args(self.resolve(args, "the trial's parameters"))
         return [
             *args,
             f"--run_dir={run_dir}",

@@ -114,6 +114,14 @@ class TableComparison(Comparison):
     def candidate_args(cls, candidate: Candidate) -> list[str]:
         return table_candidate_args(candidate)
 
+    @classmethod
+    def fold_run_args(cls, config: dict[str, Any]) -> list[str]:
+        """A booster early-stops on its share of the fold's train rows, as in compare.py
+        (unless the config sets ``early_stopping_fraction`` itself)."""
+        init = config["model"].get("init_args") or {}
+        own = "early_stopping_fraction" not in init or init["early_stopping_fraction"] is not None
+        return [] if own or not boosted.library(init.get("estimator") or "") else [STOPPING_ARG]
+
     def trains_runs(self, candidate: Candidate) -> bool:
         return True  # classic candidates too
 
