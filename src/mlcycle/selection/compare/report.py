@@ -24,6 +24,7 @@ SUMMARY_KEYS = (
     "residuals",
     "permutation_importance",
     "importance_skipped",
+    "slices",
 )
 
 

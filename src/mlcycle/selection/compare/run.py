@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.record import Stopwatch, write_json
+from mlcycle.evaluators.slice_run import slice_names
 from mlcycle.selection.compare.budget import Budget
 from mlcycle.selection.compare.comparison import FOLD_RESULT, Comparison, base_arguments
 from mlcycle.selection.compare.kinds import comparison_kind
@@ -171,6 +172,7 @@ def compare(
     budget = Budget(spec.time_limit, spec.folds, started)
     executor = open_executor(spec.executor)
     comparison = open_comparison(spec, out, extra)
+    slice_names(comparison.data, spec.slices)  # an unknown slice column stops before any fit
     comparison.deadline = budget.deadline()
     add_preset(spec, comparison.presets, comparison.unit)
     comparison.prepare()

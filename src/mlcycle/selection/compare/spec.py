@@ -5,6 +5,7 @@ that jsonargparse checks (``mlcycle compare --config FILE`` reads it as its own 
 train: [configs/quickstart.yaml]     # train.py config file(s): the data, and the deep defaults
 args: [--trainer.max_epochs=3]       # train.py arguments for every deep candidate
 folds: 5
+slices: [brightness]                 # the best candidate's out-of-fold slices (evaluate --slices)
 candidates:
   - {name: small_cnn, args: [--model.init_args.arch=small_cnn]}         # deep: train.py runs
   - {name: mine, config: configs/my_model.yaml}                         # any LightningModule config
@@ -27,6 +28,8 @@ from jsonargparse import ArgumentParser, Namespace
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.keys import check_keys, parse_yaml_keys, string_list
+from mlcycle.evaluators.slice_columns import parse_names
+from mlcycle.evaluators.slices import SliceOptions
 from mlcycle.selection.compare.budget import parse_duration
 from mlcycle.selection.executors import ExecutorSettings, add_executor_arguments, settings_of
 
@@ -114,6 +117,7 @@ class CompareSpec:
     time_limit: float | None = None  # seconds the whole command may take (--time_limit)
     preset: str | None = None  # a candidate set of the comparison's kind (--preset)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)  # --executor ray
+    slices: SliceOptions = field(default_factory=SliceOptions)  # the best candidate by slice
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -129,6 +133,9 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--time_limit", type=str | float | None, default=None, help="wall time of the whole command: seconds (600) or 90s, 10m, 1h; what does not fit is skipped and listed")  # fmt: skip
     parser.add_argument("--preset", type=str | None, default=None, help="a candidate set added to the candidates (tables: fast, medium, best); a candidate of the same name wins")  # fmt: skip
     add_executor_arguments(parser)
+    parser.add_argument("--slices", type=list[str] | str | None, default=None, help="columns the best candidate's out-of-fold predictions are scored by slice, e.g. [camera, brightness] (default: the kind of data's; none: no slices)")  # fmt: skip
+    parser.add_argument("--slice_margin", type=float, default=0.05, help="flag a slice below the whole by more than this")  # fmt: skip
+    parser.add_argument("--slice_min_samples", type=int, default=20, help="a smaller slice is reported as too small, never flagged")  # fmt: skip
     parser.add_argument("--candidates", type=list[Entry], default=[], help="the candidates: {name, config, args} (deep) or {name, estimator, params, pca, scale, features, weights, pretrained, image_size} (classic)")  # fmt: skip
 
 
@@ -198,6 +205,7 @@ def spec_of(cfg: Namespace, path: Path) -> CompareSpec:
         time_limit=parse_duration(cfg.time_limit),
         preset=cfg.preset,
         executor=settings_of(cfg),
+        slices=SliceOptions(parse_names(cfg.slices), cfg.slice_min_samples, cfg.slice_margin),
     )
 
 
