@@ -13,6 +13,7 @@ SQLite file's ``.lock``.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,6 +105,7 @@ def _create(engine: sa.Engine) -> None:
         except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
             if attempt == 2:
                 raise
+            time.sleep(0.5 + attempt)  # the other process's tables are being committed
 
 
 class SqlRegistry(Registry):

@@ -20,6 +20,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from mlcycle.core.errors import UserError
 
@@ -45,8 +46,7 @@ def open_storage(url: str, heartbeat_s: int) -> optuna.storages.RDBStorage:
     kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}} if sqlite else {}
     if server:
         kwargs = {"connect_args": {"connect_timeout": 5}, "pool_pre_ping": True}
-    attempts = 3 if sqlite else 1  # SQLite workers starting together race to create the tables
-    for attempt in range(attempts):
+    for attempt in range(3):  # workers starting together race to create the tables
         try:
             return optuna.storages.RDBStorage(
                 url,
@@ -55,7 +55,8 @@ def open_storage(url: str, heartbeat_s: int) -> optuna.storages.RDBStorage:
                 grace_period=4 * heartbeat_s,
             )
         except Exception as exc:
-            if attempt == attempts - 1:
+            raced = sqlite or isinstance(exc, IntegrityError | ProgrammingError)
+            if attempt == 2 or not raced:  # a server that does not answer: at once
                 raise UserError(
                     f"--storage {masked(url)}: {' '.join(str(exc).split())[:300]}"
                 ) from exc
