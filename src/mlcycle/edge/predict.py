@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
+from .decision import with_threshold
 from .decode import IMAGE_EXTENSIONS, load_image, preprocess
 from .form import Form, Options
 from .forms import form_for
@@ -69,7 +70,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threshold",
         type=float,
-        help="label outputs: lowest probability of a listed label (default: model.json's)",
+        help="label outputs: lowest probability of a listed label; a binary classifier: the "
+        "positive class's decision threshold (default: model.json's)",
     )
     p.add_argument(
         "--db",
@@ -165,8 +167,6 @@ def image_form(args: argparse.Namespace, meta: dict[str, Any]) -> Form:
         options.masks_dir = new_folder(Path(args.masks_dir) if args.masks_dir else None)
     if not 0 <= args.min_score <= 1:
         raise UsageError("--min-score must be in [0, 1]")
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise UsageError("--threshold must be in [0, 1]")
     return form
 
 
@@ -214,7 +214,12 @@ def open_model(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
         raise UsageError(f"model '{model_path}' does not exist; pass a file from RUN/export")
     if args.top_k < 1 or args.batch_size < 1:
         raise UsageError("--top-k and --batch-size must be at least 1")
-    return model_path, read_meta(model_path)
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise UsageError("--threshold must be in [0, 1]")
+    try:  # a binary classifier decides at --threshold instead of model.json's threshold
+        return model_path, with_threshold(read_meta(model_path), args.threshold)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 # Models by their declared input kind, besides images: a table model predicts CSV rows.
