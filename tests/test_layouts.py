@@ -173,13 +173,21 @@ def test_manifest_rows_leaving_the_root_are_skipped_with_their_line(tmp_path):
     ]
 
 
+def without_threads(out: str) -> str:
+    """train.py's output after its first line, the threads it chose (which depend on the
+    machine's load: tests/test_threads.py checks that line)."""
+    first, _, rest = out.partition("\n")
+    assert first.startswith("threads: "), first
+    return rest
+
+
 def test_training_goes_on_past_skipped_rows_and_strict_stops(tmp_path, capsys):
     manifest = _manifest(tmp_path)
     before = tree_digest(tmp_path / "imgs")
     args = ["--config", "configs/image_csv.yaml", f"--data.manifest={manifest}", "--data.root=null"]
     args += ["--trainer.max_epochs=1", "--model.arch=small_cnn", "--data.image_size=16"]
     run = run_train(tmp_path / "unused", tmp_path / "run", *args, "--data.test_fraction=0")
-    out = capsys.readouterr().out
+    out = without_threads(capsys.readouterr().out)
     assert out.startswith("layout: CSV manifest labels.csv; splits drawn (val 15%, no test split)")
     assert "skipped 3 " in out
     with (run / "skipped_files.csv").open() as fh:
@@ -196,7 +204,8 @@ def test_training_on_split_folders_keeps_the_given_test_set(tmp_path, capsys):
     write_folder(tmp_path / "ds" / "train", per_class=10)
     write_folder(tmp_path / "ds" / "test", per_class=3)
     run = run_train(tmp_path / "ds", tmp_path / "run")
-    assert capsys.readouterr().out.startswith("layout: split folders train/ test/; val drawn")
+    out = without_threads(capsys.readouterr().out)
+    assert out.startswith("layout: split folders train/ test/; val drawn")
     assert json.loads((run / "data.json").read_text())["class_names"] == sorted(CLASSES)
     with (run / "splits.csv").open() as fh:
         test = {Path(r["path"]) for r in csv.DictReader(fh) if r["split"] == "test"}

@@ -80,7 +80,7 @@ def test_probe_rows_name_their_start_and_every_candidate_finished(probe_comparis
     assert rows["probe"]["family"] == "classic"
     out = probe_comparison["out"]
     assert (
-        "| probe | classic | backbone:mobilenet_v3_small (IMAGENET1K_V1) |"
+        "| probe | candidate | classic | backbone:mobilenet_v3_small (IMAGENET1K_V1) |"
         in (out / "leaderboard.md").read_text()
     )
     assert "backbone:mobilenet_v3_small (IMAGENET1K_V1)" in (out / "leaderboard.html").read_text()

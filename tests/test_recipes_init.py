@@ -48,7 +48,9 @@ def test_other_classes_of_the_same_count_get_a_new_head(trained_run):
     other = ClassificationTask(num_classes=3, in_channels=1, init_from=str(trained_run))
     lines = load_init(other.model, other._init_run, ["cat", "dog", "bird"])
     assert not torch.equal(other.model.state_dict()["head.2.weight"], source["head.2.weight"])
-    assert torch.equal(other.model.state_dict()["features.0.0.weight"], source["features.0.0.weight"])
+    assert torch.equal(
+        other.model.state_dict()["features.0.0.weight"], source["features.0.0.weight"]
+    )
     assert "are not this data's: its head (head.2.weight, head.2.bias) re-initialised" in lines[0]
     classes = json.loads((trained_run / "data.json").read_text())["class_names"]
     kept = ClassificationTask(num_classes=3, in_channels=1, init_from=str(trained_run))

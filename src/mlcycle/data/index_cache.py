@@ -25,6 +25,7 @@ from mlcycle.core.errors import UserError
 from mlcycle.data.file_facts import Facts, readers_version
 
 CACHE_FILE = "data-index-v1.sqlite"  # a new version when the facts change meaning
+CONNECT_TRIES = 5  # a fresh cache file that another run is switching to WAL
 RACY_SECONDS = 2  # FAT has 2 s file times; a file this fresh may be rewritten unnoticed
 Stat = tuple[int, int, int]  # size, mtime_ns, ctime_ns
 Key = tuple[str, str]  # absolute path, fact kind
@@ -58,15 +59,22 @@ class IndexCache:
 
     def _connect(self) -> sqlite3.Connection:
         self.file.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.file, timeout=30)  # another run's write waits, it never fails
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(SCHEMA)
-        except BaseException:
-            db.close()
-            raise
-        return db
+        for attempt in range(CONNECT_TRIES):
+            db = sqlite3.connect(self.file, timeout=30)  # another run's write waits
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(SCHEMA)
+                return db
+            except sqlite3.OperationalError as exc:
+                db.close()  # two runs creating the file at once: switching it to WAL can be
+                if "locked" not in str(exc) or attempt == CONNECT_TRIES - 1:  # refused at once
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+            except BaseException:
+                db.close()
+                raise
+        raise AssertionError("unreachable")
 
     def _give_up(self, exc: Exception) -> None:
         self.off = True

@@ -160,6 +160,8 @@ def score_slices(
     metric = metric_for(judge.name, scores)
     if metric is None:
         return {"metric": judge.name, "skipped": unsupported(judge.name, scores)}
+    if np.asarray(target).ndim != 1:  # several labels per item (multi-label): no one truth
+        return {"metric": judge.name, "skipped": "no slices: the targets are not one per item"}
     classes = scores.ndim == 2
     truth = target.astype(int) if classes else target.astype(float)
     scorer = Scorer(metric, truth, guesses(scores), classes, options)

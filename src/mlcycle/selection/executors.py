@@ -124,6 +124,8 @@ class RayExecutor(Executor):
         with needs_extras("--executor ray"):
             import ray
         self.ray = ray
+        if ray.is_initialized() and settings.address:  # an earlier connection (a notebook,
+            ray.shutdown()  # an earlier compare): --address is the cluster asked for now
         if not ray.is_initialized():
             connect(ray, settings.address)
         resources = ray.cluster_resources()
