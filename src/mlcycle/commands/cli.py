@@ -28,22 +28,14 @@ COMMANDS = [
     ("materialize", "materialize_data", "copy a config's data into a new folder, with a manifest"),
     ("optimize", "optimize", "write a config's data into litdata's chunks (a folder or s3://)"),
     ("compare", "compare", "cross-validate many candidate models on the same folds, rank them"),
-    (
-        "learning-curve",
-        "learning_curve",
-        "would more data help? a candidate's score at 10-100% of train",
-    ),
+    ("learning-curve", "learning_curve", "would more data help? a candidate on 10-100% of train"),
     ("tune", "tune", "search hyperparameters with Optuna over train.py runs"),
     ("ensemble", "ensemble", "combine trained runs into one run directory"),
     ("serve", "serve", "serve an exported model over HTTP"),
     ("monitor", "monitor", "check served predictions for drift against the model's reference"),
     ("retrain", "retrain", "train a challenger, score it against the champion, promote"),
     ("report", "report", "write a self-contained HTML model card of a run"),
-    (
-        "label-issues",
-        "label_issues",
-        "rank likely label errors of a comparison or a run (cleanlab)",
-    ),
+    ("label-issues", "label_issues", "rank likely label errors of a comparison or a run"),
     ("label-next", "label_next", "pick the unlabeled images or rows to label next"),
 ]
 MODULES = {name: module for name, module, _ in COMMANDS}
