@@ -7,6 +7,7 @@ import http.client
 import io
 import json
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -155,3 +156,30 @@ def png(array: np.ndarray, mode: str | None = None) -> bytes:
     image = Image.fromarray(array)
     (image.convert(mode) if mode else image).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def wait_ready(port: int, proc: subprocess.Popen, within: float = 60) -> None:
+    """Until the server process on ``port`` answers ``/ready`` with 200 (it must not exit)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            if Client(port).get("/ready").status == 200:
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"the server on port {port} did not become ready in {within} s")
+
+
+def post_until(port: int, body: bytes, content_type: str, stop: threading.Event) -> int:
+    """POST ``body`` to ``/v1/predict`` on one connection until ``stop`` (or the server stops
+    listening); the images answered with a class."""
+    client, count = Client(port), 0
+    while not stop.is_set():
+        try:
+            response = client.request("POST", "/v1/predict", body, {"Content-Type": content_type})
+        except OSError:
+            break  # the server stopped listening
+        if response.status == 200:
+            count += sum("class" in r for r in response.json()["results"])
+    return count

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 from export_helpers import BLOCKER, ROOT, exported_run
-from serve_helpers import Client, listening_socket, multipart, val_uploads
+from serve_helpers import (
+    Client,
+    listening_socket,
+    multipart,
+    post_until,
+    val_uploads,
+    wait_ready,
+)
 
 SERVE = ROOT / "scripts" / "serve.py"
 
@@ -50,18 +57,6 @@ HEAVY = ("torch", "torchvision", "torchmetrics", "lightning", "pytorch_lightning
 HEAVY += ("albumentations", "cv2", "sklearn", "matplotlib", *TRAINING)
 
 
-def wait_ready(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[1]
-        try:
-            if Client(port).get("/ready").status == 200:
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("the server did not become ready")
-
-
 def test_server_process_imports_no_torch_and_drains_its_store_on_sigterm(
     model_path, tmp_path, images
 ):
@@ -79,18 +74,7 @@ def test_server_process_imports_no_torch_and_drains_its_store_on_sigterm(
     accepted, stop = [], threading.Event()
 
     def client_loop() -> None:
-        client, count = Client(port), 0
-        body, content_type = multipart(images * 4)
-        while not stop.is_set():
-            try:
-                response = client.request(
-                    "POST", "/v1/predict", body, {"Content-Type": content_type}
-                )
-            except OSError:
-                break  # the server stopped listening
-            if response.status == 200:
-                count += sum("class" in r for r in response.json()["results"])
-        accepted.append(count)
+        accepted.append(post_until(port, *multipart(images * 4), stop))
 
     try:
         wait_ready(port, proc)

@@ -8,11 +8,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 from export_helpers import ROOT, exported_run
-from serve_helpers import Client, listening_socket, multipart, val_uploads
+from serve_helpers import Client, listening_socket, multipart, val_uploads, wait_ready
 
 from mlcycle.commands.serve import main
 
@@ -29,18 +28,6 @@ def free_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
-
-
-def wait_ready(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[1]
-        try:
-            if Client(port).get("/ready").status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("the workers did not become ready")
 
 
 def predict_once(port: int, body: bytes, content_type: str) -> tuple[str, int]:
@@ -75,7 +62,7 @@ def test_two_workers_answer_share_the_store_and_stop_on_sigterm(exported, tmp_pa
         text=True,
     )
     try:
-        wait_ready(port, proc)
+        wait_ready(port, proc, within=90)
         body, content_type = multipart(val_uploads(run, count=2))
         pids: dict[str, int] = {}
         answered = 0

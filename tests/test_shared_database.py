@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from export_helpers import ROOT, exported_run
 from postgres_fixture import remove_server, start_server, unavailable
-from serve_helpers import Client, listening_socket, multipart, val_uploads
+from serve_helpers import Client, listening_socket, multipart, post_until, val_uploads
 
 from mlcycle.serve.store import PredictionStore, prediction_row
 
@@ -230,17 +230,7 @@ def test_three_servers_write_one_postgresql_store_and_lose_nothing(exported, pos
     answered, stop = [], threading.Event()
 
     def client_loop(port: int) -> None:
-        client, count = Client(port), 0
-        while not stop.is_set():
-            try:
-                response = client.request(
-                    "POST", "/v1/predict", body, {"Content-Type": content_type}
-                )
-            except OSError:
-                break  # the server stopped listening
-            if response.status == 200:
-                count += sum("class" in r for r in response.json()["results"])
-        answered.append(count)
+        answered.append(post_until(port, body, content_type, stop))
 
     threads = [threading.Thread(target=client_loop, args=(p,)) for _, p in servers for _ in "ab"]
     for thread in threads:

@@ -13,7 +13,6 @@ SQLite file's ``.lock``.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ import sqlalchemy as sa
 
 from mlcycle.core.errors import UserError
 from mlcycle.retrain.registry import FORMAT_VERSION, Registry, locked, now
-from mlcycle.serve.store import create_engine, one_line, shown_url
+from mlcycle.serve.store import create_engine, created_once, one_line, shown_url
 
 METADATA = sa.MetaData()
 STATE = sa.Table(
@@ -91,21 +90,18 @@ def _immediate_transactions(engine: sa.Engine) -> None:
 
 def _create(engine: sa.Engine) -> None:
     """The tables and the one state row (two processes creating them at once: one wins)."""
-    for attempt in range(3):
-        try:
-            METADATA.create_all(engine)
-            with engine.begin() as connection:
-                if connection.execute(sa.select(STATE.c.id)).first() is None:
-                    connection.execute(
-                        STATE.insert().values(
-                            id=1, champion=None, lineage=[], format_version=FORMAT_VERSION
-                        )
+
+    def create() -> None:
+        METADATA.create_all(engine)
+        with engine.begin() as connection:
+            if connection.execute(sa.select(STATE.c.id)).first() is None:
+                connection.execute(
+                    STATE.insert().values(
+                        id=1, champion=None, lineage=[], format_version=FORMAT_VERSION
                     )
-            return
-        except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
-            if attempt == 2:
-                raise
-            time.sleep(0.5 + attempt)  # the other process's tables are being committed
+                )
+
+    created_once(engine, create)
 
 
 class SqlRegistry(Registry):

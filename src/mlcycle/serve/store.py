@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -121,14 +121,27 @@ def engine_for(url: str) -> sa.Engine:
             cursor.close()
 
     try:
-        METADATA.create_all(engine)
-        add_missing_columns(engine)
+        created_once(engine, lambda: (METADATA.create_all(engine), add_missing_columns(engine)))
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
         raise UserError(
             f"cannot reach the prediction store '{shown_url(url)}': {one_line(exc)}"
         ) from exc
     return engine
+
+
+def created_once(engine: sa.Engine, create: Callable[[], Any], tries: int = 3) -> None:
+    """``create()`` the tables; several processes creating them at once (servers started
+    together): the losers' clash (a duplicate type, table or column) is tried again once the
+    winner's tables are committed."""
+    for attempt in range(tries):
+        try:
+            create()
+            return
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.5 + attempt)
 
 
 def add_missing_columns(engine: sa.Engine) -> None:
