@@ -8,7 +8,9 @@ import contextlib
 import csv
 import io
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -40,8 +42,11 @@ def free_port() -> int:
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
     common = ["--block", "--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]  # fmt: skip
-    return subprocess.Popen(
-        [RAY, "start", *args, *common], stdout=log.open("w"), stderr=subprocess.STDOUT
+    return subprocess.Popen(  # its own process group: the node's processes stop with it
+        [RAY, "start", *args, *common],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -75,12 +80,15 @@ def cluster():
         wait_for_nodes(address, 2)
         yield address
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for proc in procs:  # every process of both nodes (raylet, agents, workers)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        ends = time.monotonic() + 5
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, ends - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import base64
 import email
+import functools
 import hashlib
 import importlib.metadata as md
 import json
@@ -272,14 +273,20 @@ def third_party_imports() -> set[str]:
     return names - set(sys.stdlib_module_names) - {"mlcycle", "__future__"}
 
 
+@functools.cache
+def installed_modules() -> dict[str, set[str]]:
+    """Each installed distribution (canonical name): the top-level modules it provides (one
+    scan of every distribution's files, seconds with the full install)."""
+    found: dict[str, set[str]] = {}
+    for module, dists in md.packages_distributions().items():
+        for dist in dists:
+            found.setdefault(canonicalize_name(dist), set()).add(module)
+    return found
+
+
 def import_names(dist_name: str) -> set[str]:
     """The top-level modules the installed distribution ``dist_name`` provides."""
-    key = canonicalize_name(dist_name)
-    return {
-        module
-        for module, dists in md.packages_distributions().items()
-        if key in {canonicalize_name(d) for d in dists}
-    }
+    return installed_modules().get(canonicalize_name(dist_name), set())
 
 
 def test_every_import_is_in_the_base_or_an_extra():
