@@ -180,6 +180,11 @@ def draw(summary: dict[str, Any], path: Path) -> None:
         ax.errorbar([twice["n_twice"]], [twice["expected"]], yerr=spread, fmt="D",
                     color="black", capsize=4, label="twice the data (95%)")  # fmt: skip
     ax.set_xscale("log")
+    sizes = sorted(
+        {int(r["n_train"]) for r in kept} | ({int(twice["n_twice"])} if twice else set())
+    )
+    ax.set_xticks(sizes, [str(n) for n in sizes], minor=False)  # the sizes trained, as numbers
+    ax.set_xticks([], minor=True)
     ax.set(xlabel="training samples (log scale)", ylabel=summary["metric"])
     flat = bool(twice and twice["flat"])
     ax.set_title(f"{summary['candidate']}: learning curve{' (flat)' if flat else ''}")
