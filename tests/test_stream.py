@@ -191,6 +191,24 @@ def test_local_folder_stream(folder, tmp_path):
     assert stream_data(str(out), None).fingerprint == folder_data(folder).fingerprint
 
 
+def test_train_batches_mix_the_classes(folder, tmp_path):
+    """Written in class order, litdata's shuffle (chunks, then short runs within them) gave
+    batches of one or two classes; the train split is written in a shuffled order."""
+    from mlcycle.data.stream_store import Store
+    from mlcycle.data.stream_write import write_stream
+
+    many = tmp_path / "many"  # 6 classes of 200: written in order, a batch of 64 held 2-3
+    for c in range(6):
+        (many / f"c{c}").mkdir(parents=True)
+        for i in range(200):
+            Image.new("L", (4, 4), color=(c * 50 + i) % 256).save(many / f"c{c}" / f"{i}.png")
+    out = tmp_path / "stream"
+    write_stream(folder_data(many), Store(str(out)))
+    batches = stream_data(str(out), None, batch_size=64).train_dataloader()
+    labels = [set(batch[1].tolist()) for batch in batches]
+    assert labels and all(len(classes) >= 5 for classes in labels), labels
+
+
 def test_unreachable_endpoint_is_one_line(folder, tmp_path):
     port = free_port()  # closed again: nothing listens there
     start = time.monotonic()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import sys
 import tempfile
 from pathlib import Path
@@ -73,6 +74,8 @@ def write_stream(
             (str(index.samples[p].path), index.samples[p].label, p, index.hashes[p])
             for p in positions
         ]
+        if split == "train":  # litdata shuffles chunks and short runs within them: written in
+            random.Random(0).shuffle(rows)  # class order, a batch would hold one or two classes
         print(f"writing {split}: {len(rows)} images to {store.join(split)}", flush=True)
         _write_split(store, rows, split, workers, chunk_bytes)
     record = {
