@@ -1,0 +1,219 @@
+"""``mlcycle optimize`` for segmentation and detection: image/mask pairs and images with boxes
+written into litdata's chunks, as :mod:`mlcycle.data.stream_write` writes classification data.
+
+Each split goes to its own folder of chunks (``OUT/train``, ``OUT/val``, the sealed
+``OUT/test``). A segmentation item holds the image's and the mask's file bytes; a detection
+item the image's bytes with its checked boxes (``x1, y1, x2, y2`` in the file's pixels), labels
+and crowd flags. Beside the chunks: the run records (``data_manifest.csv``, ``splits.csv``,
+``skipped_files.csv``), ``samples.json`` (every sample as the index holds it, so a reader
+rebuilds the index without reading a file) and ``stream.json`` (written last).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcycle.core.errors import UserError
+from mlcycle.data.boxes import BoxSample
+from mlcycle.data.segmentation import MaskSample
+from mlcycle.data.splits import SPLITS
+from mlcycle.data.stream_store import Store
+
+FORMAT = "mlcycle-stream"
+RECORDS = ("data_manifest.csv", "splits.csv", "skipped_files.csv")
+SAMPLES = "samples.json"
+
+
+def _checked_bytes(path: str, sha256: str) -> bytes:
+    data = Path(path).read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise UserError(f"'{path}' changed while it was being written; run again")
+    return data
+
+
+def mask_item(row: tuple[str, str, int, str, str]) -> dict[str, Any]:
+    """One segmentation item: the image's and the mask's bytes, the index position."""
+    image, mask, position, image_sha, mask_sha = row
+    # no paths: litdata would store a string naming an existing file as that file's contents
+    return {
+        "image": _checked_bytes(image, image_sha),
+        "mask": _checked_bytes(mask, mask_sha),
+        "position": position,
+        "sha256": image_sha,
+    }
+
+
+def box_item(row: tuple[str, int, str, np.ndarray, np.ndarray, np.ndarray]) -> dict[str, Any]:
+    """One detection item: the image's bytes, its boxes in the file's pixels, labels, crowd."""
+    path, position, sha256, boxes, labels, crowd = row
+    return {
+        "image": _checked_bytes(path, sha256),
+        "boxes": boxes.astype(np.float64),
+        "labels": labels.astype(np.int64),
+        "crowd": crowd.astype(bool),
+        "position": position,
+        "sha256": sha256,
+    }
+
+
+def _mask_row(sample: MaskSample, files: list, position: int) -> tuple:
+    return (str(sample.image), str(sample.mask), position, files[0][1], files[1][1])
+
+
+def _box_row(sample: BoxSample, files: list, position: int) -> tuple:
+    return (str(sample.path), position, files[0][1], sample.boxes, sample.labels, sample.crowd)
+
+
+# --- samples.json: each sample as the index holds it ----------------------------------------
+
+
+def _array(values: Any, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
+    return np.asarray(values, dtype=dtype).reshape(shape)
+
+
+def sample_json(sample: Any) -> dict[str, Any]:
+    """A MaskSample or a checked BoxSample as JSON (floats kept exactly: repr round-trips)."""
+    if isinstance(sample, MaskSample):
+        return {"image": str(sample.image), "mask": str(sample.mask), "split": sample.split}
+    return {
+        "path": str(sample.path),
+        "image_id": sample.image_id,
+        "boxes": np.asarray(sample.boxes, np.float64).tolist(),
+        "labels": np.asarray(sample.labels).tolist(),
+        "crowd": np.asarray(sample.crowd).tolist(),
+        "areas": None if sample.areas is None else np.asarray(sample.areas).tolist(),
+        "size": list(sample.size) if sample.size else None,
+        "split": sample.split,
+        "label_file": str(sample.label_file) if sample.label_file else None,
+        "annotations": sample.annotations,
+    }
+
+
+def sample_from_json(row: dict[str, Any]) -> Any:
+    """The sample :func:`sample_json` wrote."""
+    if "mask" in row:
+        return MaskSample(Path(row["image"]), Path(row["mask"]), row["split"])
+    return BoxSample(
+        path=Path(row["path"]),
+        image_id=row["image_id"],
+        boxes=_array(row["boxes"], np.float64, (-1, 4)),
+        labels=_array(row["labels"], np.int64, (-1,)),
+        crowd=_array(row["crowd"], bool, (-1,)),
+        areas=None if row["areas"] is None else np.asarray(row["areas"], np.float64),
+        size=tuple(row["size"]) if row["size"] else None,
+        split=row["split"],
+        label_file=Path(row["label_file"]) if row["label_file"] else None,
+        annotations=row["annotations"],
+    )
+
+
+def samples_text(index: Any, items: dict[int, int]) -> str:
+    """``samples.json``: per sample its fields, split, files (path, sha256, bytes, what) and
+    ``item``, its place in its split's chunks."""
+    rows = [
+        {
+            "sample": sample_json(s),
+            "split": split,
+            "files": [list(f) for f in files],
+            "item": items[p],
+        }
+        for p, (s, split, files) in enumerate(
+            zip(index.samples, index.splits, index.files, strict=True)
+        )
+    ]
+    return json.dumps({"samples": rows}) + "\n"
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def _write_split(
+    store: Store, fn: Callable, rows: list, split: str, workers: int, chunk: str
+) -> None:
+    import litdata
+
+    litdata.optimize(
+        fn=fn,
+        inputs=rows,
+        output_dir=store.join(split),
+        chunk_bytes=chunk,
+        num_workers=max(1, min(workers, len(rows))),
+        storage_options=store.storage,
+        keep_data_ordered=True,
+        verbose=False,
+        start_method="fork" if sys.platform == "linux" else None,
+    )
+
+
+def _write_dense(
+    dm: Any, store: Store, workers: int, chunk_bytes: str, item: Callable, row: Callable
+) -> dict[str, Any]:
+    import litdata
+
+    store.check()
+    if store.exists("stream.json"):
+        raise UserError(f"'{store.url}' already holds a stream; choose a new --out")
+    index = dm.index  # reads and checks every file once, fixes the splits
+    mean, std = dm.normalization
+    counts, items = {}, {}
+    for split in SPLITS:
+        positions = list(index.positions[split])
+        counts[split] = len(positions)
+        if not positions:
+            continue
+        if split == "train":  # litdata shuffles chunks and short runs within them
+            random.Random(0).shuffle(positions)
+        items.update((p, i) for i, p in enumerate(positions))
+        rows = [row(index.samples[p], index.files[p], p) for p in positions]
+        print(f"writing {split}: {len(rows)} {dm.what} to {store.join(split)}", flush=True)
+        _write_split(store, item, rows, split, workers, chunk_bytes)
+    record = {
+        "format": FORMAT,
+        "version": 1,
+        "kind": dm.data_kind,
+        "fingerprint": dm.fingerprint,
+        "class_names": index.class_names,
+        "category_ids": index.category_ids,
+        "channels": index.channels,
+        "image_size": list(dm.image_size),
+        "mean": mean,
+        "std": std,
+        "root": str(index.root),
+        "layout": index.layout,
+        "source": dm.hparams.source,
+        "split_counts": counts,
+        "streamed": ["train", "val"],
+        "sealed": "test",
+        "litdata": litdata.__version__,
+        **({"ignore_index": dm.ignore_index} if dm.data_kind == "segmentation" else {}),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        dm.write_records(Path(tmp))
+        for name in RECORDS:
+            store.write_text(name, (Path(tmp) / name).read_text())
+    store.write_text(SAMPLES, samples_text(index, items))
+    store.write_text("stream.json", json.dumps(record, indent=2) + "\n")  # last: marks it done
+    return record
+
+
+def write_segmentation_stream(
+    dm: Any, store: Store, workers: int = 1, chunk_bytes: str = "64MB"
+) -> dict[str, Any]:
+    """Write ``dm`` (a SegmentationData) to ``store``; returns stream.json."""
+    return _write_dense(dm, store, workers, chunk_bytes, mask_item, _mask_row)
+
+
+def write_detection_stream(
+    dm: Any, store: Store, workers: int = 1, chunk_bytes: str = "64MB"
+) -> dict[str, Any]:
+    """Write ``dm`` (a DetectionData) to ``store``; returns stream.json."""
+    return _write_dense(dm, store, workers, chunk_bytes, box_item, _box_row)
