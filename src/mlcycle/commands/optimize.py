@@ -1,10 +1,11 @@
-"""``mlcycle optimize``: write a config's image data into litdata's chunks, to train from a
-stream (``data.source: stream``, docs/distributed.md "Streamed data (litdata)").
+"""``mlcycle optimize``: write a config's data into litdata's chunks, to train from a stream
+(``data.source: stream``, docs/distributed.md "Streamed data (litdata)").
 
     mlcycle optimize --config configs/image_folder.yaml --data.root PATH --out s3://bucket/name \\
         --storage_options '{"endpoint_url": "http://127.0.0.1:9000"}'
 
-Every file is read and hashed once, the splits are fixed as train.py would fix them, and each
+The data module's kind says how it is written and which data class reads it back
+(:mod:`mlcycle.data.stream_kinds`). The splits are fixed as train.py would fix them, and each
 split goes to its own folder of chunks: the sealed test split apart from train and val.
 """
 
@@ -21,7 +22,7 @@ def parser() -> Any:
 
     p = data_parser(
         "mlcycle optimize",
-        "Write a config's classification data into litdata's chunks (OUT/train, OUT/val and "
+        "Write a config's data into litdata's chunks (OUT/train, OUT/val and "
         "the sealed OUT/test) with its manifest, splits and fingerprint. Reads the config as "
         "train.py does.",
     )
@@ -46,15 +47,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     store = Store(args.out, args.storage_options)
     store.check()  # an unreachable endpoint stops before any file is read
-    from mlcycle.data.stream_write import write_stream
+    from mlcycle.data.stream_kinds import stream_kind_of, write
     from mlcycle.quality.config import instantiate_data
 
     dm = instantiate_data(p, args)
-    record = write_stream(dm, store, args.workers, args.chunk_bytes)
+    _, kind = stream_kind_of(dm)  # a kind with no writer: one line before anything is read
+    record = write(dm, store, args.workers, args.chunk_bytes)
     counts = ", ".join(f"{n} {s}" for s, n in record["split_counts"].items())
-    print(f"wrote {counts} images to {args.out} (test apart in {store.join('test')})")
+    print(f"wrote {counts} {kind.unit} to {args.out} (test apart in {store.join('test')})")
     print(f"fingerprint {record['fingerprint']}")
-    print(
-        f"train on it: --data.class_path mlcycle.data.stream.StreamImageData --data.root {args.out}"
-    )
+    print(f"train on it: --data.source stream --data.{kind.place} {args.out}")
     return record

@@ -182,8 +182,10 @@ def digits_source(root: str | None = None, **_: Any) -> Found:
 
 @register_source("stream")
 def stream_source(root: str | None = None, **_: Any) -> Found:
-    """litdata's chunks written by ``mlcycle optimize``: read by their own data module."""
+    """litdata's chunks written by ``mlcycle optimize``: read by the data module their
+    ``stream.json`` names, which train.py's parser puts in place (data/stream_kinds.py)."""
     raise UserError(
-        f"data.source 'stream' ({root or 'no data.root'}) is read by data.class_path "
-        "mlcycle.data.stream.StreamImageData; set it (docs/distributed.md, Streamed data)"
+        f"data.source 'stream' ({root or 'no data.root'}) is read through train.py's config "
+        "(the class the stream's stream.json names), or data.class_path "
+        "mlcycle.data.stream.StreamImageData (docs/distributed.md, Streamed data)"
     )

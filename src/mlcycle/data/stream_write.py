@@ -1,4 +1,6 @@
-"""``mlcycle optimize``: a classification data module's images written into litdata's chunks.
+"""``mlcycle optimize``: a classification data module's images written into litdata's chunks
+(the ``classification`` kind of :mod:`mlcycle.data.stream_kinds`, read back by
+:class:`~mlcycle.data.stream.StreamImageData`).
 
 Each split goes to its own folder of chunks (``OUT/train``, ``OUT/val``, ``OUT/test``): the
 sealed test split is apart, and training streams only ``train`` and ``val``. Beside them:
@@ -11,19 +13,18 @@ streamed image decodes to the very pixels of the file it came from.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from mlcycle.core.errors import UserError
 from mlcycle.data.splits import SPLITS
+from mlcycle.data.stream_kinds import FORMAT, StreamKind, copy_records, write, write_split
 from mlcycle.data.stream_store import Store
 
-FORMAT = "mlcycle-stream"
+__all__ = ["CLASSIFICATION", "FORMAT", "write_images", "write_stream"]
 RECORDS = ("data_manifest.csv", "splits.csv", "skipped_files.csv")
+write_stream = write  # any kind's data module, through the seam
 
 
 def chunk_item(row: tuple[str, str, int, str]) -> dict[str, Any]:
@@ -36,32 +37,12 @@ def chunk_item(row: tuple[str, str, int, str]) -> dict[str, Any]:
     return {"image": data, "label": label, "position": position, "sha256": sha256}
 
 
-def _write_split(store: Store, rows: list[tuple], split: str, workers: int, chunk: str) -> None:
-    import litdata
-
-    litdata.optimize(
-        fn=chunk_item,
-        inputs=rows,
-        output_dir=store.join(split),
-        chunk_bytes=chunk,
-        num_workers=max(1, min(workers, len(rows))),
-        storage_options=store.storage,
-        keep_data_ordered=True,
-        verbose=False,
-        # fork, this process's own default: spawn would import everything again in each worker
-        start_method="fork" if sys.platform == "linux" else None,
-    )
-
-
-def write_stream(
+def write_images(
     dm: Any, store: Store, workers: int = 1, chunk_bytes: str = "64MB"
 ) -> dict[str, Any]:
-    """Write ``dm`` (an image classification data module) to ``store``; returns stream.json."""
+    """Write ``dm`` (an image classification data module) to ``store``; returns its record."""
     import litdata
 
-    store.check()
-    if store.exists("stream.json"):
-        raise UserError(f"'{store.url}' already holds a stream; choose a new --out")
     index = dm.index  # reads and hashes every file once, fixes the splits
     mean, std = dm.normalization
     counts = {}
@@ -77,10 +58,9 @@ def write_stream(
         if split == "train":  # litdata shuffles chunks and short runs within them: written in
             random.Random(0).shuffle(rows)  # class order, a batch would hold one or two classes
         print(f"writing {split}: {len(rows)} images to {store.join(split)}", flush=True)
-        _write_split(store, rows, split, workers, chunk_bytes)
-    record = {
-        "format": FORMAT,
-        "version": 1,
+        write_split(store, split, chunk_item, rows, workers, chunk_bytes)
+    copy_records(dm, store, RECORDS)
+    return {
         "fingerprint": dm.fingerprint,
         "class_names": index.class_names,
         "channels": index.channels,
@@ -95,9 +75,6 @@ def write_stream(
         "sealed": "test",
         "litdata": litdata.__version__,
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        dm.write_records(Path(tmp))
-        for name in RECORDS:
-            store.write_text(name, (Path(tmp) / name).read_text())
-    store.write_text("stream.json", json.dumps(record, indent=2) + "\n")  # last: marks it done
-    return record
+
+
+CLASSIFICATION = StreamKind(write_images, "mlcycle.data.stream.StreamImageData", "images")

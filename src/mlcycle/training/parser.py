@@ -14,6 +14,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 
 from mlcycle.core.errors import fail
 from mlcycle.core.messages import explain
+from mlcycle.data.stream_kinds import use_stream_reader
 from mlcycle.tasks.base import Task
 from mlcycle.training import cache
 from mlcycle.training.schema import (
@@ -132,7 +133,9 @@ def one_line_error(parser: LightningArgumentParser, message: str) -> str:
 
 
 class MLCycleParser(LightningArgumentParser):
-    """Errors as one ``error:`` line and exit code 2, without the usage text. ``named``: the
+    """Errors as one ``error:`` line and exit code 2, without the usage text. A config with
+    ``data.source: stream`` gets the data class its stream's ``stream.json`` names (train.py,
+    the data tools and the stages that load a run's config.yaml all parse here). ``named``: the
     classes the last parse named (``{group: {class path}}``: its config's, or its error's), for
     the start-up check."""
 
@@ -141,6 +144,7 @@ class MLCycleParser(LightningArgumentParser):
     def parse_args(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         args, quoted = quote_plain_strings(list(sys.argv[1:] if args is None else args))
         parsed = super().parse_args(args, *rest, **kwargs)
+        use_stream_reader(parsed)  # data.source: stream -> the reader its stream.json names
         self.named = classes_in(parsed)
         return swap(parsed, quoted) if quoted else parsed
 
