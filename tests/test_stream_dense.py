@@ -42,10 +42,10 @@ def folder_data(kind: str, root: Path):
     )
 
 
-def stream_data(kind: str, url: Path, **kwargs):
+def stream_data(kind: str, url: Path, batch_size: int = 4):
     if kind == "segmentation":
-        return StreamSegmentationData(root=str(url), image_size=24, batch_size=4, **kwargs)
-    return StreamDetectionData(root=str(url), image_size=[32, 40], batch_size=4, **kwargs)
+        return StreamSegmentationData(root=str(url), image_size=24, batch_size=batch_size)
+    return StreamDetectionData(root=str(url), image_size=[32, 40], batch_size=batch_size)
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +195,17 @@ def test_short_run_trains_from_the_stream(kind, streams, tmp_path):
     assert (run / "splits.csv").read_text() == (url / "splits.csv").read_text()
     result = evaluate(["--run", str(run), "--split", "test"])
     assert result["images"] == record["split_counts"]["test"]
+
+
+def test_detection_loader_resumes_mid_epoch(streams):
+    url, _ = streams["detection"]
+    loader = stream_data("detection", url, batch_size=2).train_dataloader()
+    batches = iter(loader)
+    first = [next(batches)[2].tolist() for _ in range(2)]
+    state = loader.state_dict()
+    rest = [b[2].tolist() for b in batches]
+    again = stream_data("detection", url, batch_size=2).train_dataloader()
+    again.load_state_dict(state)
+    resumed = list(again)
+    assert [b[2].tolist() for b in resumed] == rest and len(first) == 2 and rest
+    assert all(len(targets) == len(index) for _, targets, index in resumed)  # boxes as lists
