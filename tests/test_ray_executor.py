@@ -8,13 +8,6 @@ import contextlib
 import csv
 import io
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,9 +17,8 @@ from test_compare_tables import base_config
 from test_tables_models import learnable_table
 
 ray = pytest.importorskip("ray", reason="the 'ray' extra is not installed")
+from ray_cluster import free_port, ray_cluster  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-RAY = str(Path(sys.executable).with_name("ray"))
 FAST = ["--trainer.max_epochs=2", "--model.hidden=[16]", "--model.lr=0.02"]
 CANDIDATES = [
     {"name": "logistic", "estimator": "linear"},
@@ -34,62 +26,11 @@ CANDIDATES = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(args: list[str], log: Path) -> subprocess.Popen:
-    common = ["--block", "--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]  # fmt: skip
-    return subprocess.Popen(  # its own process group: the node's processes stop with it
-        [RAY, "start", *args, *common],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def wait_for_nodes(address: str, count: int, timeout: float = 90.0) -> None:
-    ends = time.monotonic() + timeout
-    ray.init(address=address, log_to_driver=False)
-    try:
-        while sum(n["Alive"] for n in ray.nodes()) < count:
-            assert time.monotonic() < ends, f"{count} Ray nodes did not join in {timeout} s"
-            time.sleep(0.5)
-    finally:
-        ray.shutdown()
-
-
 @pytest.fixture(scope="module")
 def cluster():
     """A Ray head and one worker node on loopback; both stopped (by their process) after."""
-    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    head_args = ["--head", "--port", str(port), "--temp-dir", str(temp), "--include-dashboard=false",
-                 "--ray-client-server-port", str(free_port())]  # fmt: skip
-    procs = [start(head_args, temp / "head.log")]
-    try:
-        for _ in range(120):
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            time.sleep(0.5)
-        procs.append(start(["--address", address], temp / "worker.log"))
-        wait_for_nodes(address, 2)
+    with ray_cluster() as address:
         yield address
-    finally:
-        for proc in procs:  # every process of both nodes (raylet, agents, workers)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        ends = time.monotonic() + 5
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(0.1, ends - time.monotonic()))
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
