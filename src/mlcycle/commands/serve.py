@@ -2,7 +2,8 @@
 
     mlcycle serve --run RUN [--host 127.0.0.1 --port 8000] [--token SECRET]
     mlcycle serve --model RUN/export/model.onnx --db postgresql://...
-    mlcycle serve --champion runs/champion   # follows retrain.py's champion
+    mlcycle serve --champion runs/champion   # follows retrain.py's champion pointer
+    mlcycle serve --registry postgresql+psycopg://host/db   # follows the registry's champion
     mlcycle serve --run RUN --workers auto   # one process per core behind one port
 
 FastAPI on uvicorn, ONNX Runtime, micro-batching; every answered image is a row of the
@@ -17,8 +18,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from jsonargparse import Namespace
 
@@ -26,8 +28,11 @@ from mlcycle.commands.guard import main_guard
 from mlcycle.commands.parser import CommandParser
 from mlcycle.core.errors import UserError
 
+if TYPE_CHECKING:
+    from mlcycle.serve.reload import Champion
+
 TOKEN_ENV = "MLCYCLE_SERVE_TOKEN"
-WHERE = ("run", "model", "champion")
+WHERE = ("run", "model", "champion", "registry")
 WORKER_ARGV = "MLCYCLE_SERVE_ARGV"  # the command line, for the factory in each worker process
 FACTORY = "mlcycle.commands.serve:worker_app"
 
@@ -37,7 +42,8 @@ def parser() -> CommandParser:
     p.add_argument("--run", type=Path | None, default=None, help="a run directory: serves RUN/export/model.onnx")  # fmt: skip
     p.add_argument("--model", type=Path | None, default=None, help="a model.onnx with its model.json beside it")  # fmt: skip
     p.add_argument("--champion", type=Path | None, default=None, help="retrain.py's champion pointer: serves the run it names, reloads when it changes or on SIGHUP")  # fmt: skip
-    p.add_argument("--reload_interval", type=float, default=2.0, help="--champion poll, s (2)")
+    p.add_argument("--registry", type=str | None, default=None, help="retrain.py's registry (a JSON file or a database URL): serves its champion's export, reloads when the champion changes or on SIGHUP")  # fmt: skip
+    p.add_argument("--reload_interval", type=float, default=2.0, help="how often --champion or --registry is read, s (2)")  # fmt: skip
     p.add_argument("--host", type=str, default="127.0.0.1", help="address to listen on (127.0.0.1)")  # fmt: skip
     p.add_argument("--port", type=int, default=8000, help="port (8000; 0 picks a free one)")
     p.add_argument("--db", type=str | None, default=None, help="SQLAlchemy URL of the prediction store (default: SQLite file)")  # fmt: skip
@@ -59,7 +65,7 @@ def check(args: Namespace) -> None:
     given = [f"--{name}" for name in WHERE if args[name] is not None]
     if len(given) != 1:
         told = f"not {' and '.join(given)}" if given else "none was given"
-        raise UserError(f"give one of --run, --model or --champion ({told})")
+        raise UserError(f"give one of --run, --model, --champion or --registry ({told})")
     for name in ("max_batch", "threads", "max_bytes", "max_images", "top_k"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
@@ -83,20 +89,35 @@ def workers_count(value: str) -> int:
     return int(value)
 
 
+def follow(args: Namespace) -> tuple[Callable[[], Champion] | None, Path | None]:
+    """What tells the champion (a pointer, a registry; None: a fixed model), and the folder the
+    default store goes beside."""
+    from mlcycle.serve.reload import pointer_champion
+
+    if args.champion is not None:
+        return pointer_champion(args.champion), args.champion.parent
+    if args.registry is not None:
+        from mlcycle.retrain.follow import registry_champion, serving_folder
+
+        return registry_champion(args.registry), serving_folder(args.registry)
+    return None, None
+
+
 def prepare(args: Namespace):
     """The first model (and the champion watcher) and the opened store."""
     from mlcycle.serve.model import run_model
     from mlcycle.serve.server import default_store_dir, first_model, open_store
 
+    locate, beside = follow(args)
     model, watcher = first_model(
         args.model or (run_model(args.run) if args.run else None),
-        args.champion,
+        locate,
         args.reload_interval,
         threads=args.threads,
         top_k=args.top_k,
         min_score=args.min_score,
     )
-    folder = args.store_dir or default_store_dir(args.run, args.champion, model.path)
+    folder = args.store_dir or default_store_dir(args.run, beside, model.path)
     return model, watcher, open_store(args.db, folder)
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle.core.errors import UserError
-from mlcycle.core.record import write_json
 
 DEFAULT_REGISTRY = Path("runs/registry.json")
 FORMAT_VERSION = 1
@@ -57,6 +56,8 @@ class Registry:
         return cls(path, data)
 
     def save(self) -> None:
+        from mlcycle.core.record import write_json  # it imports torch: not in serve --registry
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_json(self.path, self.data)

@@ -59,5 +59,6 @@ def model_card(model: ServedModel, serving: dict[str, Any]) -> dict[str, Any]:
         "verification": verification(meta, model.path),
         "exported_at": meta.get("exported_at"),
         "versions": meta.get("versions"),
+        "registry": getattr(model, "registry", None),  # serve --registry: the version served
         "serving": serving,
     }

@@ -93,6 +93,7 @@ class ServedModel:
     model.json's ``input.kind`` (``server.SERVED``)."""
 
     noun = "image"
+    registry: dict[str, Any] | None = None  # the registry's version, when one is followed
 
     def __init__(
         self, path: Path, threads: int | None = None, top_k: int = 3, min_score: float = 0.5

@@ -1,10 +1,11 @@
-"""``--champion POINTER``: serve the run retrain.py's champion pointer names, and swap in a new
-champion when the pointer changes or on SIGHUP (docs/retraining.md, the reload contract).
+"""``--champion POINTER`` or ``--registry WHERE``: serve retrain.py's champion, and swap in a
+new champion when it changes or on SIGHUP (docs/retraining.md, the reload contract).
 
 The pointer is one line, a run directory; retrain.py exports before it renames a new pointer
-into place, so ``<run>/export/model.onnx`` exists when it is named. The new model is loaded
-beside the old one and swapped in only once loaded; when loading fails the old one keeps
-serving and the log says why.
+into place, so ``<run>/export/model.onnx`` exists when it is named. A registry is read by
+``mlcycle.retrain.follow`` (passed in as a callable: this layer knows no registry). The new
+model is loaded beside the old one and swapped in only once loaded; when loading fails the old
+one keeps serving and the log says why.
 """
 
 from __future__ import annotations
@@ -12,12 +13,29 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlcycle.core.errors import UserError
 from mlcycle.serve.model import MODEL, ServedModel
 
 log = logging.getLogger("uvicorn.error")
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The champion's model file; from a registry, what ``/v1/model`` shows of its version
+    (``registry``) and the model's recorded sha256 (checked once loaded)."""
+
+    model: Path
+    registry: dict[str, Any] | None = None
+    sha256: str | None = None
+
+
+def pointer_champion(pointer: Path) -> Callable[[], Champion]:
+    """The champion the pointer names, read again at each call."""
+    return lambda: Champion(champion_model(pointer))
 
 
 def champion_model(pointer: Path) -> Path:
@@ -33,27 +51,27 @@ def champion_model(pointer: Path) -> Path:
 
 
 class ChampionWatcher:
-    """Polls the pointer every ``interval`` seconds (its content: a rename changes the inode,
-    so the file is read, not watched) and reloads on a change or on :meth:`request`."""
+    """Calls ``locate`` every ``interval`` seconds (the pointer is read, not watched: a rename
+    changes the inode; a registry is queried) and reloads on a change or on :meth:`request`."""
 
     def __init__(
         self,
-        pointer: Path,
-        load: Callable[[Path], ServedModel],
+        locate: Callable[[], Champion],
+        load: Callable[[Champion], ServedModel],
         swap: Callable[[ServedModel], None],
         interval: float = 2.0,
     ) -> None:
-        self.pointer, self.load, self.swap, self.interval = pointer, load, swap, interval
-        self.served: Path | None = None
+        self.locate, self.load, self.swap, self.interval = locate, load, swap, interval
+        self.served: Champion | None = None
         self._wake, self._stop = threading.Event(), threading.Event()
         self._forced = False
         self._thread = threading.Thread(target=self._run, name="champion-watcher", daemon=True)
 
     def first(self) -> ServedModel:
         """The champion at start-up; a problem here is the user's (exit 2)."""
-        path = champion_model(self.pointer)
-        model = self.load(path)
-        self.served = path
+        champion = self.locate()
+        model = self.load(champion)
+        self.served = champion
         return model
 
     def start(self) -> None:
@@ -77,18 +95,33 @@ class ChampionWatcher:
                 self.check()
 
     def check(self) -> bool:
-        """Reload when the pointer names another run (or a reload was requested); True when a
-        new model is being served."""
+        """Reload when the champion changed (or a reload was requested); True when a new model
+        is being served."""
         forced, self._forced = self._forced, False
+        served = self.served.model if self.served else None
         try:
-            path = champion_model(self.pointer)
-            if path == self.served and not forced:
+            champion = self.locate()
+            if champion == self.served and not forced:
                 return False
-            model = self.load(path)
+            model = self.load(champion)
         except Exception as exc:  # the old model keeps serving; the log says why
-            log.error("champion reload failed, still serving %s: %s", self.served, exc)
+            log.error("champion reload failed, still serving %s: %s", served, exc)
             return False
         self.swap(model)
-        self.served = path
-        log.info("now serving %s (%s)", path, model.version[:12])
+        self.served = champion
+        shown = f"v{champion.registry['version']} " if champion.registry else ""
+        log.info("now serving %s%s (%s)", shown, champion.model, model.version[:12])
         return True
+
+
+def load_champion(champion: Champion, load: Callable[[Path], ServedModel]) -> ServedModel:
+    """The champion's model, loaded; a registry's recorded sha256 must be the file's."""
+    model = load(champion.model)
+    if champion.sha256 and model.version != champion.sha256:
+        number = (champion.registry or {}).get("version")
+        raise UserError(
+            f"'{champion.model}' is not the model registered as v{number} (its sha256 changed "
+            "since; it was exported again): promote it again with retrain.py, or --rollback"
+        )
+    model.registry = champion.registry  # shown by /v1/model
+    return model

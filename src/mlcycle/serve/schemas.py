@@ -123,4 +123,7 @@ class ModelCard(BaseModel):
     gate: dict[str, Any] | None = None
     data_fingerprint: str | None = None
     verification: dict[str, Any] | None = None
+    registry: dict[str, Any] | None = Field(
+        None, description="serve --registry: the registry, the champion's version and run"
+    )
     serving: dict[str, Any]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +17,18 @@ from mlcycle.core.errors import UserError
 from mlcycle.edge.model import UsageError, read_meta
 from mlcycle.serve.metrics import shared_metrics
 from mlcycle.serve.model import ServedModel
-from mlcycle.serve.reload import ChampionWatcher
+from mlcycle.serve.reload import Champion, ChampionWatcher, load_champion
 from mlcycle.serve.store import PredictionStore, default_url, one_line, shown_url
 from mlcycle.serve.table import ServedTable
 
 
-def default_store_dir(run: Path | None, champion: Path | None, model_path: Path) -> Path:
-    """RUN/serving; beside the champion pointer (one store for every champion); else beside
-    the model."""
+def default_store_dir(run: Path | None, beside: Path | None, model_path: Path) -> Path:
+    """RUN/serving; a followed champion: ``beside/serving`` (the pointer's or the registry's
+    folder: one store for every champion); else beside the model."""
     if run:
         return run / "serving"
-    if champion:
-        return champion.parent / "serving"
+    if beside:
+        return beside / "serving"
     return model_path.parent
 
 
@@ -76,18 +77,23 @@ def load_served(path: Path, **options: Any) -> Any:
 
 
 def first_model(
-    model_path: Path | None, champion: Path | None, interval: float, **options: Any
+    model_path: Path | None,
+    locate: Callable[[], Champion] | None,
+    interval: float,
+    **options: Any,
 ) -> tuple[ServedModel, ChampionWatcher | None]:
     """The model to serve at start-up (``options``: ServedModel's), and the champion watcher
-    when a champion pointer is given."""
+    when the champion is followed (``locate``: a pointer's or a registry's)."""
 
     def load(path: Path) -> ServedModel:
         return load_served(path, **options)
 
-    if champion is None:
-        assert model_path is not None, "a model or a champion pointer"
+    if locate is None:
+        assert model_path is not None, "a model or a champion to follow"
         return load(model_path), None
-    watcher = ChampionWatcher(champion, load, lambda _model: None, interval)
+    watcher = ChampionWatcher(
+        locate, lambda champion: load_champion(champion, load), lambda _model: None, interval
+    )
     return watcher.first(), watcher
 
 
