@@ -9,20 +9,18 @@ churn and spend; the other target is dropped from the columns) the rows are spli
 (stratified for classification, ``--seed``), into ``<out>/<table>/train.csv`` and
 ``holdout.csv``. Both sides see only train.csv, and each gets ``--budget`` seconds:
 
-- mlcycle: ``compare.py --preset P --time_limit BUDGET`` on train.csv (``--folds`` folds; the
-  limit holds the whole command), then ``ensemble.py --shortlist --method all`` on its
-  shortlist (soft, weighted or stacking of the bags of fold runs): when the ensemble's
-  cross-fitted out-of-fold score beats the best single member's, the ensemble is exported;
-  otherwise the leaderboard's best candidate is trained again by train.py on all of train.csv
-  (its own 15% val split for early stopping; ``--no-refit``: its best fold run instead).
-  ``export.py`` writes one ONNX file, then ``predict.py --csv`` runs it on the held-out rows;
+- mlcycle: ``compare.py --preset P --time_limit T --export`` on train.csv (``--folds`` folds),
+  with T the budget less 3 s left to predict.py: the limit holds the whole command, the
+  candidate-folds, the report, and the export of its one model (the shortlist's ensemble when
+  it beats the best single model out of fold, else the best candidate's fold runs averaged:
+  one ONNX file). Then ``predict.py --csv`` runs that file on the held-out rows;
 - AutoGluon's ``TabularPredictor`` with ``medium_quality`` and ``best_quality``, the same
   ``time_limit``, run by ``--autogluon-python`` (a separate venv: AutoGluon is a benchmark-only
   dependency, never mlcycle's) on the same train.csv, predicting holdout.csv.
 
 The held-out metric is computed here from each side's predictions: macro F1 for
 classification, R2 and RMSE for regression. Times are wall seconds of everything each side
-ran (mlcycle: compare, ensemble or refit, export, predict; AutoGluon: fit, predict). Sizes: mlcycle's one
+ran (mlcycle: compare with its export, then predict; AutoGluon: fit, predict). Sizes: mlcycle's one
 model.onnx against AutoGluon's saved predictor folder. Results: ``<out>/results.json`` and a
 Markdown table on stdout.
 """
@@ -44,6 +42,7 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+PREDICT_S = 3.0  # of the budget left to predict.py (measured: 1.5-2.5 s for these tables)
 sys.path.insert(0, str(ROOT / "src"))
 
 # name: (built-in table, target, other target to drop, task, mlcycle's config)
@@ -141,68 +140,31 @@ def comparison_yaml(name: str, train: Path, folds: int, seed: int, folder: Path)
     return path
 
 
-def best_run(compare_dir: Path) -> tuple[str, Path]:
-    """The leaderboard's best candidate and its best fold run."""
-    board = json.loads((compare_dir / "leaderboard.json").read_text())
-    best = board["rows"][0]
-    folds = best["folds"]
-    pick = int(np.argmax(folds) if best["mode"] == "max" else np.argmin(folds))
-    return best["candidate"], compare_dir / "candidates" / best["candidate"] / f"fold{pick}"
-
-
-def shortlist_ensemble(compare_dir: Path, folder: Path, log: Path) -> tuple[str, Path] | None:
-    """ensemble.py on the comparison's shortlist; its run and name when its cross-fitted
-    out-of-fold score beats the best single member's, else None."""
-    shortlist = compare_dir / "shortlist.yaml"
-    if not shortlist.is_file() or len(yaml.safe_load(shortlist.read_text())["members"]) < 2:
-        return None
-    out = folder / "ensemble"
-    run([sys.executable, "scripts/ensemble.py", "--shortlist", str(shortlist), "--method", "all",
-         "--out", str(out)], log)  # fmt: skip
-    record = json.loads((out / "ensemble.json").read_text())
-    key = "rmse" if "rmse" in record["scores"] else "f1"
-    sign = -1 if key == "rmse" else 1
-    single = max(sign * m["scores"][key] for m in record["members"])
-    if sign * record["scores"][key] <= single:
-        return None
-    names = "+".join(m["name"] for m in record["members"])
-    return f"{record['method']}({names})", out
-
-
 def mlcycle_side(name: str, train: Path, holdout: Path, opts: argparse.Namespace) -> dict:
-    """compare.py, the shortlist ensemble or a refit, export.py, predict.py; the predictions
-    and each step's time."""
+    """compare.py --export (the whole budget but predict's share), then predict.py; the
+    predictions and each step's time."""
     folder = train.parent / "mlcycle"
     folder.mkdir(exist_ok=True)
     log, py = folder / "log.txt", sys.executable
-    times: dict[str, float] = {}
     start = time.perf_counter()
     spec = comparison_yaml(name, train, opts.folds, opts.seed, folder)
+    limit = opts.budget - PREDICT_S
     run([py, "scripts/compare.py", "--config", str(spec), "--preset", opts.preset,
-         "--time_limit", str(opts.budget), "--out", str(folder / "compare")], log)  # fmt: skip
-    times["compare_s"] = time.perf_counter() - start
-    chosen = shortlist_ensemble(folder / "compare", folder, log) if opts.ensemble else None
-    if chosen is not None:
-        candidate, model_run = chosen
-    else:
-        candidate, model_run = best_run(folder / "compare")
-    if chosen is None and opts.refit:
-        run([py, "scripts/train.py", "--config", str(model_run / "config.yaml"),
-             "--data.split_file=null", "--run_dir", str(folder / "refit")], log)  # fmt: skip
-        model_run = folder / "refit"
-    times["ensemble_or_refit_s"] = time.perf_counter() - start - times["compare_s"]
-    run([py, "scripts/export.py", "--run", str(model_run), "--format", "onnx"], log)
-    onnx = model_run / "export" / "model.onnx"
+         "--time_limit", f"{limit:g}", "--export", "--out", str(folder / "compare")], log)  # fmt: skip
+    compare_s = time.perf_counter() - start
+    final = json.loads((folder / "compare" / "final" / "final.json").read_text())
+    onnx = Path(final["model"])
     out = folder / "predictions.csv"
     run([py, "scripts/predict.py", str(onnx), "--csv", str(holdout), "--out", str(out)], log)
-    times["total_s"] = time.perf_counter() - start
     predicted = pd.read_csv(out)
     column = "class" if TABLES[name][3] == "classification" else "prediction"
     return {
-        "best": candidate,
+        "best": final["picked"].split(" (")[0],
         "predictions": predicted[column],
         "size_bytes": onnx.stat().st_size,
-        **times,
+        "compare_s": compare_s,
+        "export_s": final["seconds"],
+        "total_s": time.perf_counter() - start,
     }
 
 
@@ -308,10 +270,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--preset", default="medium", choices=["fast", "medium", "best"])
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0, help="the 80/20 split's seed")
-    parser.add_argument("--no-refit", dest="refit", action="store_false",
-                        help="export the best candidate's best fold run, not a refit")  # fmt: skip
-    parser.add_argument("--no-ensemble", dest="ensemble", action="store_false",
-                        help="export the best single candidate, not the shortlist ensemble")  # fmt: skip
     parser.add_argument(
         "--autogluon-python",
         default=None,

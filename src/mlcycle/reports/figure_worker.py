@@ -25,6 +25,8 @@ jobs on stdin and answers on stdout; both ends are this module, nothing a user h
 from __future__ import annotations
 
 import atexit
+import contextlib
+import contextvars
 import importlib
 import os
 import pickle
@@ -33,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -277,6 +279,19 @@ def _close_shared() -> None:
 atexit.register(_close_shared)
 
 
+_SKIPPED = contextvars.ContextVar("mlcycle_figures_skipped", default=False)
+
+
+@contextlib.contextmanager
+def skipped() -> Iterator[None]:
+    """Fits inside draw no figures (compare's fold runs under ``--time_limit``)."""
+    token = _SKIPPED.set(True)
+    try:
+        yield
+    finally:
+        _SKIPPED.reset(token)
+
+
 def draw_later(
     trainer: Any,
     filename: str,
@@ -289,7 +304,7 @@ def draw_later(
     of a distributed run draws. ``build`` must be a module-level function; ``kwargs`` plain
     data (numpy arrays, lists, strings), not tensors or modules."""
     path = Path(trainer.default_root_dir) / filename
-    if not trainer.is_global_zero:
+    if not trainer.is_global_zero or _SKIPPED.get():
         return path
     job = Job(id(trainer), str(path), build.__module__, build.__name__, kwargs, tag)
     job.step = trainer.current_epoch

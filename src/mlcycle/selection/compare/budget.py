@@ -56,13 +56,17 @@ def report_reserve(seconds: float) -> float:
 class Budget:
     """The time left for the candidate-folds, and why the next one is skipped (or None).
 
-    ``started``: the ``time.monotonic()`` the command started at (default now)."""
+    ``started``: the ``time.monotonic()`` the command started at (default now); ``after``:
+    seconds kept, beyond the report's, for work after it (``--export``)."""
 
-    def __init__(self, seconds: float | None, folds: int, started: float | None = None) -> None:
+    def __init__(
+        self, seconds: float | None, folds: int, started: float | None = None, after: float = 0.0
+    ) -> None:
         self.seconds = seconds
         self.folds = folds
         self.start = time.monotonic() if started is None else started
-        self.reserve = 0.0 if seconds is None else report_reserve(seconds)
+        self.reserve = 0.0 if seconds is None else report_reserve(seconds) + after
+        self.kept = "the report and the export" if after else "the report"
         self.took: dict[str, list[float]] = {}  # seconds of each fold each candidate ran
         self.dropped: dict[str, str] = {}  # candidate -> why its remaining folds are skipped
         self.stopped: str | None = None  # why every later fold is skipped (Ctrl-C)
@@ -101,7 +105,7 @@ class Budget:
         if left <= 0:
             reason = (
                 f"the time limit ({shown(self.seconds)}) was reached ({shown(self.reserve)} of "
-                "it kept for the report)"
+                f"it kept for {self.kept})"
             )
         elif guess and guess[0] * guess[1] > left:
             each, count = guess
@@ -112,7 +116,7 @@ class Budget:
             )
             reason = (
                 f"{what} and {shown(left)} of the {shown(self.seconds)} limit was left "
-                f"({shown(self.reserve)} kept for the report)"
+                f"({shown(self.reserve)} kept for {self.kept})"
             )
         if reason:
             self.dropped[name] = reason

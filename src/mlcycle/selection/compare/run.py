@@ -11,6 +11,7 @@ finished and lists the others with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -21,8 +22,10 @@ from tqdm.auto import tqdm
 from mlcycle.core.errors import UserError
 from mlcycle.core.record import Stopwatch, write_json
 from mlcycle.evaluators.slice_run import slice_names
+from mlcycle.reports import figure_worker
 from mlcycle.selection.compare.budget import Budget
 from mlcycle.selection.compare.comparison import FOLD_RESULT, Comparison, base_arguments
+from mlcycle.selection.compare.final import export_reserve
 from mlcycle.selection.compare.kinds import comparison_kind
 from mlcycle.selection.compare.report import write_report
 from mlcycle.selection.compare.spec import Candidate, CompareSpec, add_preset
@@ -66,8 +69,11 @@ class FoldJobs:
         candidate, fold = job
         comparison, budget = self.comparison, self.budget
         began = time.monotonic()
+        # under a time limit the fold runs draw no figures (a third of a small table's fit)
+        quick = figure_worker.skipped() if budget.seconds else contextlib.nullcontext()
         try:
-            record = comparison.run_one(candidate, fold, candidate.name in self.embedded)
+            with quick:
+                record = comparison.run_one(candidate, fold, candidate.name in self.embedded)
         except KeyboardInterrupt:  # every later fold is skipped too; the finished ones are ranked
             budget.stopped = "interrupted (Ctrl-C)"
             tqdm.write("interrupted: ranking the candidates that finished", file=sys.stderr)
@@ -169,11 +175,13 @@ def compare(
     ``started``: the ``time.monotonic()`` the command started at, where ``--time_limit``
     counts from (default now)."""
     clock = Stopwatch()
-    budget = Budget(spec.time_limit, spec.folds, started)
+    after = export_reserve(spec.time_limit) if spec.export and spec.time_limit else 0.0
+    budget = Budget(spec.time_limit, spec.folds, started, after)
     executor = open_executor(spec.executor)
     comparison = open_comparison(spec, out, extra)
     slice_names(comparison.data, spec.slices)  # an unknown slice column stops before any fit
-    comparison.deadline = budget.deadline()
+    deadline = budget.deadline()
+    comparison.deadline = None if deadline is None else deadline - after
     add_preset(spec, comparison.presets, comparison.unit)
     comparison.prepare()
     candidates = pick(spec, only)

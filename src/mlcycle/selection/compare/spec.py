@@ -116,6 +116,7 @@ class CompareSpec:
     fold_gap: int = 0  # time folds: rows left out between a fold's training and val rows
     time_limit: float | None = None  # seconds the whole command may take (--time_limit)
     preset: str | None = None  # a candidate set of the comparison's kind (--preset)
+    export: bool = False  # the comparison's one model exported at its end (--export)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)  # --executor ray
     slices: SliceOptions = field(default_factory=SliceOptions)  # the best candidate by slice
 
@@ -132,6 +133,7 @@ def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--classic_size", type=int, default=32, help="classic models see images resized to at most this per side")  # fmt: skip
     parser.add_argument("--time_limit", type=str | float | None, default=None, help="wall time of the whole command: seconds (600) or 90s, 10m, 1h; what does not fit is skipped and listed")  # fmt: skip
     parser.add_argument("--preset", type=str | None, default=None, help="a candidate set added to the candidates (tables: fast, medium, best); a candidate of the same name wins")  # fmt: skip
+    parser.add_argument("--export", action="store_true", help="at the end, export the comparison's one model to <out>/final/export: the shortlist's ensemble when it beats the best single model out of fold, else the best candidate's fold runs averaged; --time_limit covers it")  # fmt: skip
     add_executor_arguments(parser)
     parser.add_argument("--slices", type=list[str] | str | None, default=None, help="columns the best candidate's out-of-fold predictions are scored by slice, e.g. [camera, brightness] (default: the kind of data's; none: no slices)")  # fmt: skip
     parser.add_argument("--slice_margin", type=float, default=0.05, help="flag a slice below the whole by more than this")  # fmt: skip
@@ -204,6 +206,7 @@ def spec_of(cfg: Namespace, path: Path) -> CompareSpec:
         fold_gap=cfg.fold_gap,
         time_limit=parse_duration(cfg.time_limit),
         preset=cfg.preset,
+        export=bool(cfg.export),
         executor=settings_of(cfg),
         slices=SliceOptions(parse_names(cfg.slices), cfg.slice_min_samples, cfg.slice_margin),
     )
