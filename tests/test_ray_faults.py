@@ -136,6 +136,8 @@ def test_a_killed_trial_is_failed_in_the_study_and_the_study_goes_on(cluster, tr
         trials = list(csv.DictReader(rows))
     states = sorted(t["state"] for t in trials)
     assert states == ["COMPLETE", "COMPLETE", "FAIL"], trials
+    lost = next(t for t in trials if t["state"] == "FAIL")  # the killed worker, named
+    assert lost["worker"].endswith(f":{killed[0]}") and "killed" in lost["error"], lost
     assert "Ray worker died" in done.stdout, done.stdout
     study = json.loads((tmp_path / "study" / "study.json").read_text())
     assert study["counts"]["FAIL"] == 1 and study["counts"]["COMPLETE"] == 2
