@@ -165,3 +165,26 @@ def test_a_champion_whose_export_changed_is_refused(exported, tmp_path, capsys):
     promote(url, exported[0], tmp_path / "champion", recorded="0" * 64)
     err = serve_fails(capsys, "--registry", url)
     assert "is not the model registered as v1" in err
+
+
+def test_predict_uses_the_registrys_champion(exported, tmp_path, capsys):
+    from mlcycle.commands.predict import main
+
+    run_a = exported[0]
+    run_b = second_run(run_a, tmp_path / "b")
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    promote(url, run_a, tmp_path / "champion")
+    promote(url, run_b, tmp_path / "champion")
+    images = [str(p) for p in sorted((run_a.parent / "images").rglob("*.png"))[:2]]
+    db = f"sqlite:///{tmp_path / 'predictions.db'}"
+    assert main(["--registry", url, *images, "--db", db]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.strip().splitlines()) == 2 and "champion v2" in err
+    with sqlite3.connect(tmp_path / "predictions.db") as conn:
+        versions = {v for (v,) in conn.execute("select model_version from predictions")}
+    assert versions == {sha(run_b / "export" / "model.onnx")}
+    assert main(["--registry", "postgresql+psycopg://u@127.0.0.1:9/r", *images]) == 2
+    assert (
+        "cannot reach the registry 'postgresql+psycopg://u@127.0.0.1:9/r'"
+        in capsys.readouterr().err
+    )
