@@ -12,18 +12,14 @@ import pytest
 
 pytest.importorskip("litdata", reason="the 'stream' extra (litdata) is not installed")
 
+from mlcycle.core.errors import UserError  # noqa: E402
 from mlcycle.data.detection import DetectionData  # noqa: E402
 from mlcycle.data.segmentation import SegmentationData  # noqa: E402
 from mlcycle.data.shapes import write_shape_boxes, write_shape_masks  # noqa: E402
-from mlcycle.data.stream_dense import (  # noqa: E402
-    write_detection_stream,
-    write_segmentation_stream,
-)
 from mlcycle.data.stream_dense_data import (  # noqa: E402
     StreamDetectionData,
     StreamSegmentationData,
 )
-from mlcycle.data.stream_store import Store  # noqa: E402
 
 KINDS = ("segmentation", "detection")
 
@@ -59,13 +55,26 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+def optimize_args(kind: str, folder: Path, url: Path) -> list[str]:
+    """``mlcycle optimize`` of the kind's quick-start config on the tiny folder."""
+    common = ["--data.index_cache=false", f"--data.root={folder}", f"--out={url}"]
+    if kind == "segmentation":
+        config = ["--config=configs/segment_quickstart.yaml", "--data.source=masks"]
+        return [*config, "--data.image_size=24", *common]
+    config = ["--config=configs/detect_quickstart.yaml", "--data.source=coco"]
+    annotations = f"--data.annotations={folder / 'annotations.json'}"
+    return [*config, annotations, "--data.image_size=[32, 40]", *common]
+
+
 @pytest.fixture(scope="module")
 def streams(folders, tmp_path_factory) -> dict[str, tuple[Path, dict]]:
-    writers = {"segmentation": write_segmentation_stream, "detection": write_detection_stream}
+    """Each folder written by ``mlcycle optimize`` (in this process) into a local stream."""
+    from mlcycle.commands.optimize import main as optimize
+
     out = {}
     for kind in KINDS:
         url = tmp_path_factory.mktemp("streams") / kind
-        out[kind] = url, writers[kind](folder_data(kind, folders[kind]), Store(str(url)))
+        out[kind] = url, optimize(optimize_args(kind, folders[kind], url))
     return out
 
 
@@ -136,27 +145,26 @@ def test_test_split_is_apart(kind, streams):
 
 
 def test_stream_of_another_kind_is_refused(streams):
-    from mlcycle.core.errors import UserError
-
     url, _ = streams["detection"]
     with pytest.raises(UserError, match="holds detection data, not segmentation"):
         _ = stream_data("segmentation", url).index
 
 
 def test_existing_stream_is_not_overwritten(folders, streams):
-    from mlcycle.core.errors import UserError
+    from mlcycle.data.stream_kinds import write
+    from mlcycle.data.stream_store import Store
 
     url, _ = streams["segmentation"]
     before = (url / "stream.json").read_text()
     with pytest.raises(UserError, match="already holds a stream"):
-        write_segmentation_stream(
-            folder_data("segmentation", folders["segmentation"]), Store(str(url))
-        )
+        write(folder_data("segmentation", folders["segmentation"]), Store(str(url)))
     assert (url / "stream.json").read_text() == before
 
 
 def train_args(kind: str, url: Path, run_dir: Path) -> list[str]:
+    """The kind's quick-start config trained from the stream: ``data.source: stream`` alone."""
     common = [
+        "--data.source=stream",
         f"--data.root={url}",
         "--data.batch_size=8",
         "--trainer.max_epochs=1",
@@ -167,17 +175,11 @@ def train_args(kind: str, url: Path, run_dir: Path) -> list[str]:
     if kind == "segmentation":
         return [
             "--config=configs/segment_quickstart.yaml",
-            "--data.class_path=mlcycle.data.stream_dense_data.StreamSegmentationData",
             "--data.image_size=24",
             "--model.arch_options={width: 8, depth: 2}",
             *common,
         ]
-    return [
-        "--config=configs/detect_quickstart.yaml",
-        "--data.class_path=mlcycle.data.stream_dense_data.StreamDetectionData",
-        "--data.image_size=[32, 40]",
-        *common,
-    ]
+    return ["--config=configs/detect_quickstart.yaml", "--data.image_size=[32, 40]", *common]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -192,6 +194,7 @@ def test_short_run_trains_from_the_stream(kind, streams, tmp_path):
     assert metrics["monitor"] in metrics
     info = json.loads((run / "data.json").read_text())
     assert info["fingerprint"] == record["fingerprint"] and info["stream"] == str(url)
+    assert record["reader"] in (run / "config.yaml").read_text()  # later stages load it
     assert (run / "splits.csv").read_text() == (url / "splits.csv").read_text()
     result = evaluate(["--run", str(run), "--split", "test"])
     assert result["images"] == record["split_counts"]["test"]

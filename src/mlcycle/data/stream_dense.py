@@ -5,8 +5,9 @@ Each split goes to its own folder of chunks (``OUT/train``, ``OUT/val``, the sea
 ``OUT/test``). A segmentation item holds the image's and the mask's file bytes; a detection
 item the image's bytes with its checked boxes (``x1, y1, x2, y2`` in the file's pixels), labels
 and crowd flags. Beside the chunks: the run records (``data_manifest.csv``, ``splits.csv``,
-``skipped_files.csv``), ``samples.json`` (every sample as the index holds it, so a reader
-rebuilds the index without reading a file) and ``stream.json`` (written last).
+``skipped_files.csv``) and ``samples.json`` (every sample as the index holds it, so a reader
+rebuilds the index without reading a file); :mod:`mlcycle.data.stream_kinds` writes
+``stream.json`` last, with the kind and the reader.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,9 @@ from mlcycle.core.errors import UserError
 from mlcycle.data.boxes import BoxSample
 from mlcycle.data.segmentation import MaskSample
 from mlcycle.data.splits import SPLITS
+from mlcycle.data.stream_kinds import StreamKind, copy_records, write_split
 from mlcycle.data.stream_store import Store
 
-FORMAT = "mlcycle-stream"
 RECORDS = ("data_manifest.csv", "splits.csv", "skipped_files.csv")
 SAMPLES = "samples.json"
 
@@ -136,32 +135,11 @@ def samples_text(index: Any, items: dict[int, int]) -> str:
 # --- writing ------------------------------------------------------------------------------------
 
 
-def _write_split(
-    store: Store, fn: Callable, rows: list, split: str, workers: int, chunk: str
-) -> None:
-    import litdata
-
-    litdata.optimize(
-        fn=fn,
-        inputs=rows,
-        output_dir=store.join(split),
-        chunk_bytes=chunk,
-        num_workers=max(1, min(workers, len(rows))),
-        storage_options=store.storage,
-        keep_data_ordered=True,
-        verbose=False,
-        start_method="fork" if sys.platform == "linux" else None,
-    )
-
-
 def _write_dense(
     dm: Any, store: Store, workers: int, chunk_bytes: str, item: Callable, row: Callable
 ) -> dict[str, Any]:
     import litdata
 
-    store.check()
-    if store.exists("stream.json"):
-        raise UserError(f"'{store.url}' already holds a stream; choose a new --out")
     index = dm.index  # reads and checks every file once, fixes the splits
     mean, std = dm.normalization
     counts, items = {}, {}
@@ -175,11 +153,10 @@ def _write_dense(
         items.update((p, i) for i, p in enumerate(positions))
         rows = [row(index.samples[p], index.files[p], p) for p in positions]
         print(f"writing {split}: {len(rows)} {dm.what} to {store.join(split)}", flush=True)
-        _write_split(store, item, rows, split, workers, chunk_bytes)
-    record = {
-        "format": FORMAT,
-        "version": 1,
-        "kind": dm.data_kind,
+        write_split(store, split, item, rows, workers, chunk_bytes)
+    copy_records(dm, store, RECORDS)
+    store.write_text(SAMPLES, samples_text(index, items))
+    return {
         "fingerprint": dm.fingerprint,
         "class_names": index.class_names,
         "category_ids": index.category_ids,
@@ -196,24 +173,24 @@ def _write_dense(
         "litdata": litdata.__version__,
         **({"ignore_index": dm.ignore_index} if dm.data_kind == "segmentation" else {}),
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        dm.write_records(Path(tmp))
-        for name in RECORDS:
-            store.write_text(name, (Path(tmp) / name).read_text())
-    store.write_text(SAMPLES, samples_text(index, items))
-    store.write_text("stream.json", json.dumps(record, indent=2) + "\n")  # last: marks it done
-    return record
 
 
-def write_segmentation_stream(
+def write_masks(
     dm: Any, store: Store, workers: int = 1, chunk_bytes: str = "64MB"
 ) -> dict[str, Any]:
-    """Write ``dm`` (a SegmentationData) to ``store``; returns stream.json."""
+    """Write ``dm`` (a SegmentationData) to ``store``; returns its record."""
     return _write_dense(dm, store, workers, chunk_bytes, mask_item, _mask_row)
 
 
-def write_detection_stream(
+def write_boxes(
     dm: Any, store: Store, workers: int = 1, chunk_bytes: str = "64MB"
 ) -> dict[str, Any]:
-    """Write ``dm`` (a DetectionData) to ``store``; returns stream.json."""
+    """Write ``dm`` (a DetectionData) to ``store``; returns its record."""
     return _write_dense(dm, store, workers, chunk_bytes, box_item, _box_row)
+
+
+# the stream kinds (pyproject.toml's mlcycle.stream_kinds entry points)
+SEGMENTATION = StreamKind(
+    write_masks, "mlcycle.data.stream_dense_data.StreamSegmentationData", "image/mask pairs"
+)
+DETECTION = StreamKind(write_boxes, "mlcycle.data.stream_dense_data.StreamDetectionData", "images")
