@@ -108,8 +108,10 @@ class Steps(Callback):
             if callback is self:
                 continue
             for hook in PER_STEP_HOOKS:
-                label = f"  {type(callback).__name__}.{hook}"
-                setattr(callback, hook, self.clock.timed(getattr(callback, hook), label))
+                function = getattr(callback, hook)
+                if callable(function):  # None: an idle hook, out of the dispatch (idle_hooks.py)
+                    label = f"  {type(callback).__name__}.{hook}"
+                    setattr(callback, hook, self.clock.timed(function, label))
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         if trainer.current_epoch > 0:

@@ -14,6 +14,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, GradNorm, LossCurves
 from mlcycle.callbacks.checkpoints import BestCheckpoint, LastCheckpoint
+from mlcycle.callbacks.idle_hooks import SkipIdleHooks
 from mlcycle.callbacks.progress import progress_bars
 from mlcycle.core.device import (
     cuda_selected,
@@ -344,7 +345,8 @@ def standard_callbacks(
     run_dir: Path, monitor: str, mode: str, log_lr: bool = True
 ) -> list[Callback]:
     """What every run records: best and last checkpoints, curves, diagnosis, a loss guard, and
-    (``log_lr``: there is a logger to record it) the learning rate per epoch."""
+    (``log_lr``: there is a logger to record it) the learning rate per epoch; and the skip of
+    every callback's per-batch hooks that do nothing (callbacks/idle_hooks.py)."""
     best = BestCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
@@ -365,4 +367,13 @@ def standard_callbacks(
         enable_version_counter=False,
     )
     lr = [LearningRateMonitor(logging_interval="epoch")] if log_lr else []
-    return [best, last, *lr, GradNorm(), LossCurves(), FitDiagnosis(), FiniteLossGuard()]
+    return [
+        best,
+        last,
+        *lr,
+        GradNorm(),
+        LossCurves(),
+        FitDiagnosis(),
+        FiniteLossGuard(),
+        SkipIdleHooks(),
+    ]
