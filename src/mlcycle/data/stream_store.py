@@ -103,14 +103,20 @@ class Store:
         return found.get("KeyCount", 0) > 0
 
     def write_text(self, name: str, text: str) -> None:
+        self.write_bytes(name, text.encode())
+
+    def write_bytes(self, name: str, data: bytes) -> None:
         if not self.remote:
             Path(self.url).mkdir(parents=True, exist_ok=True)
-            Path(self.join(name)).write_text(text)
+            Path(self.join(name)).write_bytes(data)
             return
         bucket, key = self.bucket_key
-        self.client().put_object(Bucket=bucket, Key=f"{key}/{name}", Body=text.encode())
+        self.client().put_object(Bucket=bucket, Key=f"{key}/{name}", Body=data)
 
     def read_text(self, name: str) -> str:
+        return self.read_bytes(name).decode()
+
+    def read_bytes(self, name: str) -> bytes:
         """A small file beside the chunks; a missing one names the folder and what writes it."""
         missing = UserError(
             f"'{self.join(name)}' does not exist; write the stream first with "
@@ -120,7 +126,7 @@ class Store:
             path = Path(self.join(name))
             if not path.is_file():
                 raise missing
-            return path.read_text()
+            return path.read_bytes()
         from botocore.exceptions import ClientError
 
         bucket, key = self.bucket_key
@@ -128,4 +134,4 @@ class Store:
             body = self.client().get_object(Bucket=bucket, Key=f"{key}/{name}")["Body"]
         except ClientError as exc:
             raise missing from exc
-        return body.read().decode()
+        return body.read()
