@@ -114,6 +114,8 @@ def test_a_killed_fold_without_retries_is_failed_and_the_others_finish(cluster, 
     records = fold_records(folder, "logistic")
     lost = [r for r in records if r["status"] == "failed"]
     assert len(lost) == 1 and "Ray worker died" in lost[0]["error"], records
+    assert lost[0]["worker"].endswith(f":{killed[0]}")  # the worker lost, named
+    assert f":{killed[0]})" in lost[0]["error"] and f":{killed[0]})" in failed["error"]
     assert "logistic fold" in done.stderr and "failed" in done.stderr
 
 

@@ -12,6 +12,9 @@ finished and lists the others with the reason.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -50,6 +53,11 @@ def order(candidates: list[Candidate]) -> list[Candidate]:
     return own + deep + on_deep
 
 
+def worker_id() -> str:
+    """This process, ``host:pid``, as tune's trials name their worker."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class FoldJobs:
     """The candidate-folds as an executor's jobs, ``(candidate, fold)``
     (:mod:`mlcycle.selection.executors`): kept, skipped, or run (here or on a Ray worker)."""
@@ -68,6 +76,9 @@ class FoldJobs:
     def fit(self, job: tuple[Candidate, int]) -> dict[str, Any]:
         candidate, fold = job
         comparison, budget = self.comparison, self.budget
+        folder = comparison.fold_dir(candidate, fold)
+        folder.mkdir(parents=True, exist_ok=True)  # who runs it: named if its process dies
+        write_json(folder / FOLD_RESULT, {"status": "running", "fold": fold, "worker": worker_id()})
         began = time.monotonic()
         # under a time limit the fold runs draw no figures (a third of a small table's fit)
         quick = figure_worker.skipped() if budget.seconds else contextlib.nullcontext()
@@ -84,11 +95,16 @@ class FoldJobs:
         return record
 
     def failed(self, job: tuple[Candidate, int], error: str) -> dict[str, Any]:
-        """A fold whose Ray worker died: failed in the leaderboard and its folder."""
+        """A fold whose Ray worker died: failed in the leaderboard and its folder, naming the
+        worker (host:pid) it was running on."""
         candidate, fold = job
-        record = {"status": "failed", "fold": fold, "error": error}
         folder = self.comparison.fold_dir(candidate, fold)
         folder.mkdir(parents=True, exist_ok=True)
+        started = folder / FOLD_RESULT
+        worker = json.loads(started.read_text()).get("worker") if started.is_file() else None
+        if worker:
+            error = f"{error} (it ran on {worker})"
+        record = {"status": "failed", "fold": fold, "error": error, "worker": worker}
         write_json(folder / FOLD_RESULT, record)
         return record
 
