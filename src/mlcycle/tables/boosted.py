@@ -202,7 +202,9 @@ def _converters() -> dict[tuple[type, type], Any]:
         from lightgbm import LGBMClassifier, LGBMRegressor
         from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
 
-        found[(LGBMClassifier, LGBMRegressor)] = convert_lightgbm
+        from mlcycle.tables.lightgbm_onnx import exact_converter
+
+        found[(LGBMClassifier, LGBMRegressor)] = exact_converter(convert_lightgbm)
     except ImportError:
         pass
     try:
