@@ -68,8 +68,9 @@ accepts (segmentation and detection: a classification run's backbone).
 once a Trainer runs the task; a task that cannot take them refuses them in its ``__init__``.
 
 Helpers for subclasses that keep ``train_loss`` and ``val_loss`` (``MeanMetric``):
-``log_train_loss`` logs a training step's loss (and metrics); ``log_validation_epoch`` logs and
-resets a validation epoch's metrics and loss.
+``log_train_loss`` logs a training step's loss (and metrics); ``defer_update`` queues a training
+metric's update (applied together, before the epoch's values are computed);
+``log_validation_epoch`` logs and resets a validation epoch's metrics and loss.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ from mlcycle.tasks.common import (
     configure_optimizers,
     use_channels_last,
 )
+from mlcycle.tasks.deferred import DeferredUpdates, batches_end_here
 from mlcycle.tasks.init_from import (
     check_data_kind,
     check_init_run,
@@ -185,6 +187,7 @@ class Task(LightningModule):
         self._init_run = check_init_run(init_from, type(self))  # loaded in configure_model
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
         self._compiled = False
+        self._deferred = DeferredUpdates()  # training metric updates, applied together
 
     def configure_model(self) -> None:
         """``channels_last`` (weights and inputs, every stage) and ``compile`` (training only)
@@ -282,11 +285,23 @@ class Task(LightningModule):
         """Accumulate ``loss`` in ``self.train_loss`` and log it per epoch as ``train/loss`` (on
         the bar), and each already updated metric as ``train/<name>``; returns ``loss``.
         ``batch_size`` is kept for callers; metric objects weigh their own updates."""
-        self.train_loss.update(loss.detach())
+        self.defer_update(self.train_loss, loss.detach())
         self._log_epoch_metric("train/loss", self.train_loss, prog_bar=True)
         for name, metric in metrics.items():
             self._log_epoch_metric(f"train/{name}", metric)
         return loss
+
+    def defer_update(self, metric: Metric, *tensors: torch.Tensor) -> None:
+        """``metric.update(*tensors)`` for a training step, queued with the others and applied
+        together every 64 steps and at the epoch's last batch (tasks/deferred.py): the metric
+        then holds the same counts when Lightning computes it."""
+        self._deferred.add(metric, *tensors)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Apply the queued metric updates when the epoch's training batches end; a subclass
+        that overrides this hook calls it."""
+        if batches_end_here(self.trainer):
+            self._deferred.flush()
 
     def _log_epoch_metric(self, name: str, metric: Metric, prog_bar: bool = False) -> None:
         """Hand ``metric`` to Lightning once an epoch: it accumulates every update anyway, and

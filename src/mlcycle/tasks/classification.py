@@ -204,7 +204,10 @@ class ClassificationTask(Task):
         if self.mix:
             x, y = self.mix(x, y)  # y: class probabilities
         logits = self(x)
-        self.train_acc.update(logits.detach(), y.argmax(1) if y.ndim == 2 else y)
+        # the predicted class, as the accuracy takes it from the logits (its top 1)
+        self.defer_update(
+            self.train_acc, logits.detach().argmax(1), y.argmax(1) if y.ndim == 2 else y
+        )
         return self.log_train_loss(self.loss(logits, y), acc=self.train_acc)
 
     def validation_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
