@@ -9,9 +9,10 @@ from conftest import train_args
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.profilers import SimpleProfiler
 from torch.utils.data import DataLoader, TensorDataset
 
-from mlcycle.callbacks.idle_hooks import BATCH_HOOKS, SkipIdleHooks
+from mlcycle.callbacks.idle_hooks import BATCH_HOOKS, QuietProfiler, SkipIdleHooks
 from mlcycle.training.fit import fit
 
 TRAIN_STEP_HOOKS = BATCH_HOOKS[:6]
@@ -86,3 +87,10 @@ def test_a_train_run_calls_only_the_hooks_that_work_each_step(image_folder, tmp_
         "FiniteLossGuard.on_train_batch_end",
         "Counting.on_train_batch_end",
     }
+    assert isinstance(cli.trainer.profiler, QuietProfiler)  # none asked for
+
+
+def test_a_profiler_asked_for_is_kept(image_folder, tmp_path):
+    cli = fit(train_args(image_folder, tmp_path / "run", "--trainer.profiler=simple"))
+    assert isinstance(cli.trainer.profiler, SimpleProfiler)
+    assert "on_train_batch_end" in cli.trainer.profiler.summary()

@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from mlcycle.callbacks import FiniteLossGuard, FitDiagnosis, GradNorm, LossCurves
 from mlcycle.callbacks.checkpoints import BestCheckpoint, LastCheckpoint
-from mlcycle.callbacks.idle_hooks import SkipIdleHooks
+from mlcycle.callbacks.idle_hooks import QuietProfiler, SkipIdleHooks
 from mlcycle.callbacks.progress import progress_bars
 from mlcycle.core.device import (
     cuda_selected,
@@ -204,6 +204,8 @@ class MLCycleCLI(LightningCLI):
             self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys
         ]
         trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        if trainer_config.get("profiler") is None:  # none asked for: none costs less
+            trainer_config["profiler"] = QuietProfiler()
         if _cuda_speedups(trainer_config):
             enable_cuda_speedups()  # before the Trainer: trainer.benchmark still overrides cuDNN's
         return self._instantiate_trainer(
