@@ -2,12 +2,15 @@
 
     python benchmarks/tables_vs_autogluon.py --autogluon-python /work/agvenv/bin/python
     python benchmarks/tables_vs_autogluon.py --tables wine diabetes --budget 60 --preset best
+    python benchmarks/tables_vs_autogluon.py --autogluon-python PY --seeds 3 \
+        --autogluon-presets medium_quality      # the mean over 3 splits of each table
     python benchmarks/tables_vs_autogluon.py            # mlcycle's side alone (says so)
 
 For each bundled table (breast_cancer, wine, diabetes, and messy with both of its targets,
 churn and spend; the other target is dropped from the columns) the rows are split once, 80/20
-(stratified for classification, ``--seed``), into ``<out>/<table>/train.csv`` and
-``holdout.csv``. Both sides see only train.csv, and each gets ``--budget`` seconds:
+(stratified for classification, ``--seed``; ``--seeds K``: K splits, seeds SEED to SEED+K-1,
+each side's figures averaged over them, each split kept in results.json), into
+``<out>/<table>/train.csv`` and ``holdout.csv``. Both sides see only train.csv, and each gets ``--budget`` seconds:
 
 - mlcycle: ``compare.py --preset P --time_limit T --export`` on train.csv (``--folds`` folds),
   with T the budget less 3 s left to predict.py: the limit holds the whole command, the
@@ -191,13 +194,13 @@ def autogluon_side(name: str, train: Path, holdout: Path, preset: str, opts) -> 
     }
 
 
-def one_table(name: str, opts: argparse.Namespace, root: Path) -> dict[str, Any]:
+def one_table(name: str, opts: argparse.Namespace, root: Path, seed: int) -> dict[str, Any]:
     task = TABLES[name][3]
-    train, holdout, truth = split_table(name, root / name, opts.seed)
+    train, holdout, truth = split_table(name, root / name, seed)
     row: dict[str, Any] = {"table": name, "task": task, "rows": len(pd.read_csv(train))}
     sides = {"mlcycle": lambda: mlcycle_side(name, train, holdout, opts)}
     if opts.autogluon_python:
-        for preset in ("medium_quality", "best_quality"):
+        for preset in opts.autogluon_presets:
             sides[preset] = lambda p=preset: autogluon_side(name, train, holdout, p, opts)
     for side, work in sides.items():
         try:
@@ -210,6 +213,34 @@ def one_table(name: str, opts: argparse.Namespace, root: Path) -> dict[str, Any]
         row[side] = result
         print(f"  {name} {side}: {json.dumps(result)}", flush=True)
     return row
+
+
+def mean_of(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One side over the splits: the mean of each number, the picks joined."""
+    done = [r for r in results if "error" not in r]
+    if not done:
+        return results[0]
+    mean: dict[str, Any] = {"splits": len(done)}
+    for key, value in done[0].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            mean[key] = float(np.mean([r[key] for r in done]))
+        elif key in ("best", "best_model"):
+            mean[key] = " / ".join(str(r[key]) for r in done)
+        else:
+            mean[key] = value
+    return mean
+
+
+def over_seeds(name: str, opts: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """The table on each split (``--seeds``); its row of means, each split kept."""
+    seeds = [opts.seed + i for i in range(opts.seeds)]
+    runs = [one_table(name, opts, root / f"seed{s}" if opts.seeds > 1 else root, s) for s in seeds]
+    if len(runs) == 1:
+        return runs[0]
+    row = {k: v for k, v in runs[0].items() if not isinstance(v, dict)}
+    for side in (k for k, v in runs[0].items() if isinstance(v, dict)):
+        row[side] = mean_of([r[side] for r in runs if side in r])
+    return {**row, "seeds": seeds, "per_seed": runs}
 
 
 def score_text(result: dict[str, Any] | None, task: str) -> str:
@@ -230,8 +261,9 @@ def seconds(result: dict[str, Any] | None) -> str:
 
 def markdown(rows: list[dict[str, Any]], opts: argparse.Namespace) -> str:
     """The side-by-side table and the sizes table."""
+    splits = f", mean of {opts.seeds} splits" if opts.seeds > 1 else ""
     head = (
-        f"| table | metric | mlcycle ({opts.preset}, {opts.budget:g} s) | s | "
+        f"| table | metric | mlcycle ({opts.preset}, {opts.budget:g} s{splits}) | s | "
         "AutoGluon medium | s | AutoGluon best | s | mlcycle / AG medium |\n"
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
@@ -244,7 +276,7 @@ def markdown(rows: list[dict[str, Any]], opts: argparse.Namespace) -> str:
         ratio = f"{ours[key] / medium[key]:.3f}" if ok else "-"
         metric = "macro F1" if task == "classification" else "R2 (RMSE)"
         lines.append(
-            f"| {row['table']} | {metric} | {score_text(ours, task)} {ours.get('best', '')} | "
+            f"| {row['table']} | {metric} | {score_text(ours, task)} {'' if 'splits' in ours else ours.get('best', '')} | "
             f"{seconds(ours)} | {score_text(medium, task)} | {seconds(medium)} | "
             f"{score_text(best, task)} | {seconds(best)} | {ratio} |"
         )
@@ -270,6 +302,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--preset", default="medium", choices=["fast", "medium", "best"])
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0, help="the 80/20 split's seed")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="splits per table (seeds SEED, SEED+1, ...): the table shows each "
+                        "side's mean over them; one held-out fifth of a small table is noisy")  # fmt: skip
+    parser.add_argument("--autogluon-presets", nargs="+",
+                        default=["medium_quality", "best_quality"],
+                        choices=["medium_quality", "best_quality", "high_quality", "good_quality"])  # fmt: skip
     parser.add_argument(
         "--autogluon-python",
         default=None,
@@ -290,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"work folder: {root}; {os.cpu_count()} CPU(s)", flush=True)
     rows = []
     for name in opts.tables:
-        rows.append(one_table(name, opts, root))
+        rows.append(over_seeds(name, opts, root))
         (root / "results.json").write_text(json.dumps(rows, indent=1, default=str))
     print(markdown(rows, opts))
     if opts.autogluon_python:
