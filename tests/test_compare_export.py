@@ -75,3 +75,17 @@ def test_a_wrong_export_value_is_one_line(tmp_path, capsys, bad):
     with pytest.raises(SystemExit) as stop:
         main(["--config", str(config), "--out", str(tmp_path / "o"), bad])
     assert stop.value.code == 2 and "export" in capsys.readouterr().err
+
+
+def test_a_model_that_fails_the_objective_is_not_exported(tmp_path, capsys):
+    from mlcycle.commands.compare import main
+
+    linear = {"name": "linear", "estimator": "linear"}
+    config = write_spec(tmp_path, [linear], objective={"metric": "val/f1", "min": 0.9999})
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stop:
+        main(["--config", str(config), "--out", str(out), "--export", "--time_limit", "10m"])
+    error = capsys.readouterr().err
+    assert stop.value.code == 2 and "nothing exported; the leaderboard stands" in error
+    assert "mlcycle export --run" in error and "--force" in error
+    assert (out / "leaderboard.json").is_file() and not (out / "final/export/model.onnx").exists()

@@ -93,14 +93,21 @@ def _best_bag(out: Path, board: dict, command: str) -> tuple[Path, str]:
             "embeddings are not exported); add a deep candidate, or export a run with export.py"
         )
     best, folds = exportable[0]
-    if best is not board["rows"][0]:
-        print(f"export: {board['rows'][0]['candidate']} has no run to export; the next best is")
     name = best["candidate"]
+    if best is not board["rows"][0]:
+        print(f"export: {board['rows'][0]['candidate']} has no run to export (a classic model on "
+              f"pixels or embeddings); {name} is the best candidate with runs")  # fmt: skip
     listed = out / "shortlist.yaml"
     members = read_shortlist(listed)["members"] if listed.is_file() else []
     entry = next((m for m in members if isinstance(m, dict) and m.get("name") == name), {})
     oof = out / "candidates" / name / "oof.npz"
-    entry = {**entry, "name": name, "runs": [str(f) for f in folds], "oof": str(oof)}
+    entry = {
+        "family": best.get("family"),
+        **entry,
+        "name": name,
+        "runs": [str(f) for f in folds],
+        "oof": str(oof),
+    }
     bag = out / "best.yaml"  # a shortlist of one, beside shortlist.yaml (its folds are there)
     bag.write_text(yaml.safe_dump({"comparison": str(out), "members": [entry]}, sort_keys=False))
     request = Request(None, bag, "soft", str(out / "final" / name), command)
@@ -122,7 +129,15 @@ def export_final(out: Path, command: str) -> dict[str, Any]:
     run, why = chosen
     print(f"export: {why}")
     target = out / "final" / "export"
-    report = export_run(ExportOptions(run=str(run), format=["onnx"], out=str(target)))
+    try:
+        report = export_run(ExportOptions(run=str(run), format=["onnx"], out=str(target)))
+    except UserError as exc:
+        if "--force" not in str(exc):
+            raise
+        raise UserError(
+            f"{str(exc).split('; retrain')[0]}: nothing exported; the leaderboard stands. Export "
+            f"it anyway: mlcycle export --run {run} --force"
+        ) from exc
     record = {
         "run": str(run),
         "picked": why,
