@@ -49,8 +49,10 @@ class GradNorm(Callback):
         self._sum = norm if self._sum is None else self._sum + norm
         self._max = norm if self._max is None else torch.maximum(self._max, norm)
         self._steps += 1
-        # The logger writes a step's value only every log_every_n_steps; skip the call otherwise.
-        if trainer.global_step % max(trainer.log_every_n_steps, 1) == 0:
+        # The logger writes a step's value only every log_every_n_steps, at the steps where
+        # Lightning's should_update_logs holds ((steps done + 1) % n == 0, the optimizer's step
+        # not counted yet here); skip the call otherwise.
+        if (trainer.global_step + 1) % max(trainer.log_every_n_steps, 1) == 0:
             pl_module.log("train/grad_norm", norm, on_step=True, on_epoch=False, batch_size=1)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
