@@ -118,6 +118,7 @@ def test_export_then_load_predicts_paths_pil_images_and_arrays_alike(api_run, ex
         (lambda run, model: mlcycle.compare("configs/compare/digits.yaml", folds="2"), "folds"),
         (lambda run, model: mlcycle.compare("configs/compare/digits.yaml", only="svc"), "only"),
         (lambda run, model: mlcycle.compare("configs/compare/digits.yaml", out=1), "out"),
+        (lambda run, model: mlcycle.compare("configs/compare/digits.yaml", export="y"), "export"),
         (
             lambda run, model: mlcycle.train("a.yaml", trainer={"max_epochs": object()}),
             "trainer.max_epochs",

@@ -89,3 +89,13 @@ def test_a_model_that_fails_the_objective_is_not_exported(tmp_path, capsys):
     assert stop.value.code == 2 and "nothing exported; the leaderboard stands" in error
     assert "mlcycle export --run" in error and "--force" in error
     assert (out / "leaderboard.json").is_file() and not (out / "final/export/model.onnx").exists()
+
+
+def test_the_python_api_exports_too(tmp_path):
+    import mlcycle
+
+    config = write_spec(tmp_path, [{"name": "linear", "estimator": "linear"}])
+    board = mlcycle.compare(config, out=tmp_path / "out", export=True)
+    assert list(board["candidate"]) == ["linear"]
+    assert board.attrs["model"] == tmp_path / "out/final/export/model.onnx"
+    assert board.attrs["model"].is_file()

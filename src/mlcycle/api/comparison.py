@@ -22,14 +22,17 @@ def compare(
     folds: int | None = None,
     out: str | os.PathLike | None = None,
     only: list[str] | None = None,
+    export: bool = False,
     **overrides: Any,
 ) -> pd.DataFrame:
     """Rank the candidates of the comparison YAML ``config`` on the same folds.
 
     ``folds``: the number of folds (default: the config's); ``out``: the comparison folder
     (default runs/compare/<config name>); ``only``: candidate names to run; ``overrides``: train.py
-    keys for every run and the base data (``data={"root": "..."}``). The rows are
-    leaderboard.json's; ``attrs["out"]`` is the folder with the report."""
+    keys for every run and the base data (``data={"root": "..."}``); ``export``: end with the
+    comparison's one model exported (compare.py ``--export``). The rows are leaderboard.json's;
+    ``attrs["out"]`` is the folder with the report, ``attrs["model"]`` the exported ONNX file
+    (with ``export``)."""
     import pandas as pd
 
     from mlcycle.selection.compare.run import compare as run_compare
@@ -40,6 +43,7 @@ def compare(
         expect("folds", folds, int, "an int")
     if out is not None:
         expect("out", out, (str, os.PathLike), "a folder path")
+    expect("export", export, bool, "True or False")
     if only is not None:
         expect("only", only, (list, tuple), "a list of candidate names")
         for name in only:
@@ -49,6 +53,7 @@ def compare(
         spec = load_spec(str(config))
         if folds is not None:
             spec.folds = folds
+        spec.export = spec.export or export
         if spec.folds < 2:
             raise UserError(f"folds {spec.folds}: cross-validation needs at least 2 folds")
         folder = Path(out) if out else Path("runs") / "compare" / spec.path.stem
@@ -56,4 +61,6 @@ def compare(
         summary = run_compare(spec, folder, extra, ",".join(only) if only else None, command)
     board = pd.DataFrame(summary["rows"])
     board.attrs["out"] = folder
+    if "final" in summary:
+        board.attrs["model"] = Path(summary["final"]["model"])
     return board

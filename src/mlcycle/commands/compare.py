@@ -45,9 +45,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = Path(args.out) if args.out else Path("runs") / "compare" / spec.path.stem
     command = shlex.join(["compare.py", *(sys.argv[1:] if argv is None else argv)])
     started = STARTED if argv is None else None  # called in-process: from now
-    summary = compare(spec, out, extra, args.only, command, started)
-    if spec.export:
-        from mlcycle.selection.compare.final import export_final
-
-        summary["final"] = export_final(out, command)
-    return summary
+    return compare(spec, out, extra, args.only, command, started)

@@ -28,7 +28,7 @@ from mlcycle.evaluators.slice_run import slice_names
 from mlcycle.reports import figure_worker
 from mlcycle.selection.compare.budget import Budget
 from mlcycle.selection.compare.comparison import FOLD_RESULT, Comparison, base_arguments
-from mlcycle.selection.compare.final import export_reserve
+from mlcycle.selection.compare.final import export_final, export_reserve
 from mlcycle.selection.compare.kinds import comparison_kind
 from mlcycle.selection.compare.report import write_report
 from mlcycle.selection.compare.spec import Candidate, CompareSpec, add_preset
@@ -214,4 +214,7 @@ def compare(
             f"no candidate finished its {spec.folds} folds ({skipped[0]['reason']}); the folds "
             "that finished are kept: rerun with a larger --time_limit to resume"
         )
-    return write_report(comparison, ranked, results, command, clock, skipped)
+    summary = write_report(comparison, ranked, results, command, clock, skipped)
+    if spec.export:
+        summary["final"] = export_final(out, command)
+    return summary
