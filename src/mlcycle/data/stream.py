@@ -18,9 +18,6 @@ only ``split_dataloader("test")`` (evaluate.py) reads them.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +29,7 @@ from mlcycle.data.index import Index
 from mlcycle.data.layout import announce
 from mlcycle.data.sources import Sample
 from mlcycle.data.splits import SPLITS
-from mlcycle.data.stream_store import Store, split_options
-
-
-def _csv_rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+from mlcycle.data.stream_store import Store, StreamSource, chunk_args
 
 
 class SplitReader:
@@ -54,10 +47,8 @@ class SplitReader:
         if split not in self.items:
             from mlcycle.data.stream_dataset import read_split
 
-            url = self.store.join(split)
-            self.items[split] = read_split(
-                url, self.channels, self.size, self.store.storage, self.options
-            )
+            chunks = chunk_args(self.store, self.options, split)
+            self.items[split] = read_split(chunks, self.channels, self.size)
 
     def __call__(self, sample: Sample) -> Any:
         if sample.split == "train":
@@ -69,7 +60,49 @@ class SplitReader:
         return self.items[sample.split][self.position[str(sample.path)]]
 
 
-class StreamImageData(ImageClassificationData):
+class ImageStream(StreamSource):
+    """What the image streams share (classification, segmentation, detection): train streamed,
+    val and test read whole, the normalization measured when the stream was written. A mixin:
+    first base, before the folder's data module."""
+
+    hparams: Any
+
+    def _open(self, root: str | None, source_options: Any) -> None:
+        self.hparams.source = "stream"  # a config's folder source is not read here
+        self._open_stream(root, source_options, "root")
+
+    def streamed_train(self, augment: bool) -> Dataset:
+        """The train split's litdata StreamingDataset (a subclass says)."""
+        raise NotImplementedError
+
+    @property
+    def normalization(self) -> tuple[list[float], list[float]]:
+        """As a folder's, but measured when the stream was written (train is not re-read)."""
+        hp = self.hparams
+        if hp.mean is None and hp.std is None and "mean" not in self.weights_input:
+            return list(self.record["mean"]), list(self.record["std"])
+        return super().normalization  # type: ignore[misc]
+
+    def dataset(self, split: str, augment: bool = False) -> Dataset:
+        """Train: litdata's StreamingDataset; val and test: read whole, as a folder's."""
+        if split != "train":
+            if split in SPLITS:
+                self.index.load.preload(split)
+            return super().dataset(split, augment)  # type: ignore[misc]
+        return self.streamed_train(augment)
+
+    def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
+        if split != "train":
+            return super()._loader(split, shuffle, augment)  # type: ignore[misc]
+        from mlcycle.data.stream_dataset import stream_loader
+
+        dataset, size = self.dataset("train", augment=augment), self.hparams.batch_size
+        drop_last = shuffle and len(dataset) > size  # as a folder's: never every batch
+        collate = type(self).collate_fn
+        return stream_loader(dataset, size, self.num_workers, drop_last, collate)
+
+
+class StreamImageData(ImageStream, ImageClassificationData):
     """Image classification from a stream (``mlcycle optimize``'s output).
 
     Args:
@@ -81,25 +114,12 @@ class StreamImageData(ImageClassificationData):
 
     def __init__(self, source: str = "stream", root: str | None = None, **kwargs: Any) -> None:
         super().__init__(source=source, root=root, **kwargs)
-        self.hparams.source = "stream"  # a config's folder or digits source is not read here
-        if not root:
-            raise UserError("data.root is not set; pass the stream's folder or s3://bucket/prefix")
-        storage, self.stream_options = split_options(kwargs.get("source_options"))
-        self.store = Store(root, storage)
-        self._record: dict[str, Any] | None = None
-
-    @property
-    def record(self) -> dict[str, Any]:
-        """The stream's ``stream.json``."""
-        if self._record is None:
-            self.store.check()
-            self._record = json.loads(self.store.read_text("stream.json"))
-        return self._record
+        self._open(root, kwargs.get("source_options"))
 
     def _build_index(self) -> Index:
         record, hp = self.record, self.hparams
-        manifest = _csv_rows(self.store.read_text("data_manifest.csv"))
-        rows = _csv_rows(self.store.read_text("splits.csv"))
+        manifest = self.store.read_csv("data_manifest.csv")
+        rows = self.store.read_csv("splits.csv")
         sample_files = [r for r in manifest if r["split"]]
         extra = [r for r in manifest if not r["split"]]
         samples = [Sample(Path(r["path"]), r["label"], r["split"]) for r in rows]
@@ -111,7 +131,7 @@ class StreamImageData(ImageClassificationData):
             class_names=list(record["class_names"]),
             category_ids=list(range(len(record["class_names"]))),
             channels=channels,
-            skipped=[(r["path"], r["reason"]) for r in _csv_rows(self._skipped())],
+            skipped=[(r["path"], r["reason"]) for r in self.store.read_csv("skipped_files.csv")],
             root=Path(record["root"]),
             files=[[(r["path"], r["sha256"], int(r["bytes"]), r["label"])] for r in sample_files],
             extra_files=[(r["path"], r["sha256"], int(r["bytes"]), r["label"]) for r in extra],
@@ -127,45 +147,13 @@ class StreamImageData(ImageClassificationData):
         index.positions = {s: [i for i, x in enumerate(index.splits) if x == s] for s in SPLITS}
         return index
 
-    def _skipped(self) -> str:
-        return self.store.read_text("skipped_files.csv")
-
-    @property
-    def normalization(self) -> tuple[list[float], list[float]]:
-        """As a folder's, but measured when the stream was written (train is not re-read)."""
-        hp = self.hparams
-        if hp.mean is None and hp.std is None and "mean" not in self.weights_input:
-            return list(self.record["mean"]), list(self.record["std"])
-        return super().normalization
-
-    def dataset(self, split: str, augment: bool = False) -> Dataset:
-        """Train: litdata's StreamingDataset; val and test: read whole, as a folder's."""
-        if split != "train":
-            if split in SPLITS:
-                self.index.load.preload(split)
-            return super().dataset(split, augment)
+    def streamed_train(self, augment: bool) -> Dataset:
         from mlcycle.data.stream_dataset import StreamedImages
 
         return StreamedImages(
-            self.store.join("train"),
             self.pipeline(augment),
             self.class_names,
             self.in_channels,
             self.image_size,
-            shuffle=augment,
-            seed=self.hparams.split_seed,
-            storage=self.store.storage,
-            options=self.stream_options,
+            **self.chunks("train", shuffle=augment, seed=self.hparams.split_seed),
         )
-
-    def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
-        if split != "train":
-            return super()._loader(split, shuffle, augment)
-        from mlcycle.data.stream_dataset import stream_loader
-
-        dataset, size = self.dataset("train", augment=augment), self.hparams.batch_size
-        drop_last = shuffle and len(dataset) > size  # as a folder's: never every batch
-        return stream_loader(dataset, size, self.num_workers, drop_last=drop_last)
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "stream": self.store.url}

@@ -8,6 +8,7 @@ restored on resume (Lightning keeps any loader with ``state_dict``/``load_state_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import albumentations as A
@@ -31,23 +32,18 @@ def decoded(item: dict[str, Any], channels: int, size: tuple[int, int]) -> np.nd
 
 
 class StreamedImages(StreamingDataset):
-    """Items ``(image tensor, class index, index position)``, as a folder's ``ImageDataset``."""
+    """Items ``(image tensor, class index, index position)``, as a folder's ``ImageDataset``;
+    ``chunks``: litdata's StreamingDataset arguments (``StreamSource.chunks``)."""
 
     def __init__(
         self,
-        url: str,
         pipeline: A.Compose,
         class_names: list[str],
         channels: int,
         size: tuple[int, int],
-        shuffle: bool,
-        seed: int,
-        storage: dict[str, Any],
-        options: dict[str, Any],
+        **chunks: Any,
     ) -> None:
-        super().__init__(
-            url, shuffle=shuffle, seed=seed, storage_options=storage or None, **options
-        )
+        super().__init__(**chunks)
         self.pipeline, self.channels, self.size = pipeline, channels, size
         self.lookup = {name: i for i, name in enumerate(class_names)}
 
@@ -58,17 +54,22 @@ class StreamedImages(StreamingDataset):
 
 
 def stream_loader(
-    dataset: StreamedImages, batch_size: int, workers: int, drop_last: bool
+    dataset: StreamingDataset,
+    batch_size: int,
+    workers: int,
+    drop_last: bool,
+    collate: Callable[[list[Any]], Any] | None = None,
 ) -> StreamingDataLoader:
+    """litdata's loader of any stream's train split (``collate`` None: torch's default)."""
     return StreamingDataLoader(
-        dataset, batch_size=batch_size, num_workers=workers, drop_last=drop_last
+        dataset, batch_size=batch_size, num_workers=workers, drop_last=drop_last, collate_fn=collate
     )
 
 
 def read_split(
-    url: str, channels: int, size: tuple[int, int], storage: dict, options: dict
+    chunks: dict[str, Any], channels: int, size: tuple[int, int]
 ) -> dict[int, np.ndarray]:
     """Every image of a split's chunks, resized, by its index position (val and test are read
     whole once: galleries and exports pick images by position)."""
-    dataset = StreamingDataset(url, storage_options=storage or None, **options)
+    dataset = StreamingDataset(**chunks)
     return {item["position"]: decoded(item, channels, size) for item in dataset}

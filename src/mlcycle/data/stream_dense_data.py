@@ -18,15 +18,13 @@ items by position; the sealed test split is read only by ``split_dataloader("tes
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from mlcycle.core.errors import UserError
 from mlcycle.data.detection import DetectionData
@@ -34,12 +32,9 @@ from mlcycle.data.index import Index
 from mlcycle.data.layout import announce
 from mlcycle.data.segmentation import SegmentationData
 from mlcycle.data.splits import SPLITS
+from mlcycle.data.stream import ImageStream
 from mlcycle.data.stream_dense import SAMPLES, sample_from_json
-from mlcycle.data.stream_store import Store, split_options
-
-
-def _csv_rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+from mlcycle.data.stream_store import Store, chunk_args
 
 
 class DenseReader:
@@ -62,16 +57,14 @@ class DenseReader:
         if split not in self.items:
             from mlcycle.data.stream_dense_dataset import read_items
 
-            url = self.store.join(split)
-            self.items[split] = read_items(url, self.decode, self.store.storage, self.options)
+            chunks = chunk_args(self.store, self.options, split)
+            self.items[split] = read_items(chunks, self.decode)
 
     def train_item(self, position: int) -> Any:
         if self.train is None:
             from litdata import StreamingDataset
 
-            storage = self.store.storage or None
-            url = self.store.join("train")
-            self.train = StreamingDataset(url, storage_options=storage, **self.options)
+            self.train = StreamingDataset(**chunk_args(self.store, self.options, "train"))
         item = self.train[self.place[position]]
         if int(item["position"]) != position:
             raise UserError(
@@ -89,20 +82,25 @@ class DenseReader:
         return self.items[split][position]
 
 
-class DenseStream:
-    """What the segmentation and detection streams share; first base, before the data module."""
+class DenseStream(ImageStream):
+    """What the segmentation and detection streams share; first base, before the data module.
 
-    store: Store
-    stream_options: dict[str, Any]
-    hparams: Any
+    Args:
+        source: ``stream``.
+        root: the stream: a local folder or ``s3://bucket/prefix``.
+        source_options: the S3 client's options (``endpoint_url``, ``region_name``...), and
+            litdata's ``cache_dir`` and ``max_cache_size`` for the downloaded chunks.
+    """
 
-    def _open(self, root: str | None, source_options: dict[str, Any] | None) -> None:
-        self.hparams.source = "stream"  # a config's folder or shapes source is not read here
-        if not root:
-            raise UserError("data.root is not set; pass the stream's folder or s3://bucket/prefix")
-        storage, self.stream_options = split_options(source_options)
-        self.store = Store(root, storage)
-        self._record: dict[str, Any] | None = None
+    def __init__(
+        self,
+        source: str = "stream",
+        root: str | None = None,
+        source_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(source=source, root=root, **kwargs)  # type: ignore[call-arg]
+        self._open(root, source_options)
 
     def stream_decoder(self) -> Callable[[dict[str, Any]], Any]:
         """How one chunk item becomes the folder's decoded item (a subclass says)."""
@@ -112,26 +110,20 @@ class DenseStream:
     def stream_channels(self) -> int:
         return self.hparams.channels or self.record["channels"]
 
-    @property
-    def record(self) -> dict[str, Any]:
-        """The stream's ``stream.json``, checked to hold this kind of data."""
-        if self._record is None:
-            self.store.check()
-            record = json.loads(self.store.read_text("stream.json"))
-            kind = record.get("kind", "classification")
-            if kind != self.data_kind:
-                raise UserError(
-                    f"the stream '{self.store.url}' holds {kind} data, not {self.data_kind}; "
-                    "train it with its own kind's config"
-                )
-            self._record = record
-        return self._record
+    def _check_record(self, record: dict[str, Any]) -> None:
+        """The stream must hold this kind of data."""
+        kind = record.get("kind", "classification")
+        if kind != self.data_kind:
+            raise UserError(
+                f"the stream '{self.store.url}' holds {kind} data, not {self.data_kind}; "
+                "train it with its own kind's config"
+            )
 
     def _build_index(self) -> Index:
         record = self.record
         rows = json.loads(self.store.read_text(SAMPLES))["samples"]
-        manifest = _csv_rows(self.store.read_text("data_manifest.csv"))
-        skipped = _csv_rows(self.store.read_text("skipped_files.csv"))
+        manifest = self.store.read_csv("data_manifest.csv")
+        skipped = self.store.read_csv("skipped_files.csv")
         announce(f"stream {self.store.url}: {record['layout']}; splits as written")
         samples = [sample_from_json(r["sample"]) for r in rows]
         splits = [r["split"] for r in rows]
@@ -160,66 +152,20 @@ class DenseStream:
         index.positions = {s: [i for i, x in enumerate(index.splits) if x == s] for s in SPLITS}
         return index
 
-    @property
-    def normalization(self) -> tuple[list[float], list[float]]:
-        """As a folder's, but measured when the stream was written (train is not re-read)."""
-        hp = self.hparams
-        if hp.mean is None and hp.std is None and "mean" not in self.weights_input:
-            return list(self.record["mean"]), list(self.record["std"])
-        return super().normalization
-
-    def dataset(self, split: str, augment: bool = False) -> Dataset:
-        """Train: litdata's StreamingDataset; val and test: read whole, as a folder's."""
-        if split != "train":
-            if split in SPLITS:
-                self.index.load.preload(split)
-            return super().dataset(split, augment)
+    def streamed_train(self, augment: bool) -> Dataset:
         from mlcycle.data.stream_dense_dataset import StreamedItems
 
         transform = self.dataset_type(None, [], self.pipeline(augment)).transform
         return StreamedItems(
-            self.store.join("train"),
             self.stream_decoder(),
             transform,
-            shuffle=augment,
-            seed=self.hparams.split_seed,
-            storage=self.store.storage,
-            options=self.stream_options,
+            **self.chunks("train", shuffle=augment, seed=self.hparams.split_seed),
         )
-
-    def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
-        if split != "train":
-            return super()._loader(split, shuffle, augment)
-        from mlcycle.data.stream_dense_dataset import dense_loader
-
-        dataset, size = self.dataset("train", augment=augment), self.hparams.batch_size
-        drop_last = shuffle and len(dataset) > size  # as a folder's: never every batch
-        collate = type(self).collate_fn
-        return dense_loader(dataset, size, self.num_workers, drop_last, collate)
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "stream": self.store.url}
 
 
 class StreamSegmentationData(DenseStream, SegmentationData):
-    """Segmentation from a stream (``mlcycle optimize`` of a segmentation config).
-
-    Args:
-        source: ``stream``.
-        root: the stream: a local folder or ``s3://bucket/prefix``.
-        source_options: the S3 client's options (``endpoint_url``, ``region_name``...), and
-            litdata's ``cache_dir`` and ``max_cache_size`` for the downloaded chunks.
-    """
-
-    def __init__(
-        self,
-        source: str = "stream",
-        root: str | None = None,
-        source_options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(source=source, root=root, **kwargs)
-        self._open(root, source_options)
+    """Segmentation from a stream (``mlcycle optimize`` of a segmentation config); its
+    arguments are :class:`DenseStream`'s."""
 
     @property
     def ignore_index(self) -> int:
@@ -239,24 +185,8 @@ class StreamSegmentationData(DenseStream, SegmentationData):
 
 
 class StreamDetectionData(DenseStream, DetectionData):
-    """Detection from a stream (``mlcycle optimize`` of a detection config).
-
-    Args:
-        source: ``stream``.
-        root: the stream: a local folder or ``s3://bucket/prefix``.
-        source_options: the S3 client's options (``endpoint_url``, ``region_name``...), and
-            litdata's ``cache_dir`` and ``max_cache_size`` for the downloaded chunks.
-    """
-
-    def __init__(
-        self,
-        source: str = "stream",
-        root: str | None = None,
-        source_options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(source=source, root=root, **kwargs)
-        self._open(root, source_options)
+    """Detection from a stream (``mlcycle optimize`` of a detection config); its arguments are
+    :class:`DenseStream`'s."""
 
     def stream_decoder(self) -> Callable[[dict[str, Any]], Any]:
         from mlcycle.data.stream_dense_dataset import decode_boxes

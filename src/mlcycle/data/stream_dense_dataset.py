@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from litdata import StreamingDataLoader, StreamingDataset
+from litdata import StreamingDataset
 
 from mlcycle.core.errors import UserError
 from mlcycle.data.boxes import BoxSample
@@ -58,21 +58,16 @@ def decode_boxes(item: dict[str, Any], channels: int, size: tuple) -> Prepared:
 
 
 class StreamedItems(StreamingDataset):
-    """Items ``transform(decode(item), position)``: the folder dataset's items, streamed."""
+    """Items ``transform(decode(item), position)``: the folder dataset's items, streamed;
+    ``chunks``: litdata's StreamingDataset arguments (``StreamSource.chunks``)."""
 
     def __init__(
         self,
-        url: str,
         decode: Callable[[dict[str, Any]], Any],
         transform: Callable[[Any, int], Any],
-        shuffle: bool,
-        seed: int,
-        storage: dict[str, Any],
-        options: dict[str, Any],
+        **chunks: Any,
     ) -> None:
-        super().__init__(
-            url, shuffle=shuffle, seed=seed, storage_options=storage or None, **options
-        )
+        super().__init__(**chunks)
         # not self.transform: StreamingDataset applies that attribute to every raw item
         self.decode, self.finish = decode, transform
 
@@ -81,17 +76,7 @@ class StreamedItems(StreamingDataset):
         return self.finish(self.decode(item), int(item["position"]))
 
 
-def dense_loader(
-    dataset: StreamedItems, batch_size: int, workers: int, drop_last: bool, collate: Any
-) -> StreamingDataLoader:
-    return StreamingDataLoader(
-        dataset, batch_size=batch_size, num_workers=workers, drop_last=drop_last, collate_fn=collate
-    )
-
-
-def read_items(
-    url: str, decode: Callable[[dict[str, Any]], Any], storage: dict, options: dict
-) -> dict[int, Any]:
+def read_items(chunks: dict[str, Any], decode: Callable[[dict[str, Any]], Any]) -> dict[int, Any]:
     """Every decoded item of a split's chunks, by its index position."""
-    dataset = StreamingDataset(url, storage_options=storage or None, **options)
+    dataset = StreamingDataset(**chunks)
     return {int(item["position"]): decode(item) for item in dataset}

@@ -10,6 +10,9 @@ usual AWS variables or files.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +119,9 @@ class Store:
     def read_text(self, name: str) -> str:
         return self.read_bytes(name).decode()
 
+    def read_csv(self, name: str) -> list[dict[str, str]]:
+        return list(csv.DictReader(io.StringIO(self.read_text(name))))
+
     def read_bytes(self, name: str) -> bytes:
         """A small file beside the chunks; a missing one names the folder and what writes it."""
         missing = UserError(
@@ -135,3 +141,47 @@ class Store:
         except ClientError as exc:
             raise missing from exc
         return body.read()
+
+
+def chunk_args(store: Store, options: dict[str, Any], split: str, **kwargs: Any) -> dict[str, Any]:
+    """litdata's StreamingDataset arguments for the chunks of ``split`` in ``store``."""
+    where = {"input_dir": store.join(split), "storage_options": store.storage or None}
+    return {**where, **options, **kwargs}
+
+
+class StreamSource:
+    """What every data module that reads a stream shares (images, tables): its place, litdata's
+    options and ``stream.json``. A mixin: first base, before the data module it streams."""
+
+    store: Store
+    stream_options: dict[str, Any]
+
+    def _open_stream(self, place: str | None, source_options: Any, key: str) -> None:
+        """``key`` is the data key that names the stream (``root``, ``path``)."""
+        if not place:
+            raise UserError(
+                f"data.{key} is not set; pass the stream's folder or s3://bucket/prefix"
+            )
+        storage, self.stream_options = split_options(source_options)
+        self.store = Store(place, storage)
+        self._record: dict[str, Any] | None = None
+
+    def _check_record(self, record: dict[str, Any]) -> None:
+        """Stop on a stream this data module cannot read (a subclass says; any by default)."""
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The stream's ``stream.json``."""
+        if self._record is None:
+            self.store.check()
+            record = json.loads(self.store.read_text("stream.json"))
+            self._check_record(record)
+            self._record = record
+        return self._record
+
+    def chunks(self, split: str, **kwargs: Any) -> dict[str, Any]:
+        """litdata's StreamingDataset arguments for a split's chunks (``kwargs`` added)."""
+        return chunk_args(self.store, self.stream_options, split, **kwargs)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "stream": self.store.url}  # type: ignore[misc]
