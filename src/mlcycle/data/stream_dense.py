@@ -12,31 +12,20 @@ rebuilds the index without reading a file); :mod:`mlcycle.data.stream_kinds` wri
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlcycle.core.errors import UserError
 from mlcycle.data.boxes import BoxSample
 from mlcycle.data.segmentation import MaskSample
-from mlcycle.data.splits import SPLITS
-from mlcycle.data.stream_kinds import StreamKind, copy_records, write_split
+from mlcycle.data.stream_kinds import StreamKind
 from mlcycle.data.stream_store import Store
+from mlcycle.data.stream_write import checked_bytes, write_image_splits
 
-RECORDS = ("data_manifest.csv", "splits.csv", "skipped_files.csv")
 SAMPLES = "samples.json"
-
-
-def _checked_bytes(path: str, sha256: str) -> bytes:
-    data = Path(path).read_bytes()
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise UserError(f"'{path}' changed while it was being written; run again")
-    return data
 
 
 def mask_item(row: tuple[str, str, int, str, str]) -> dict[str, Any]:
@@ -44,8 +33,8 @@ def mask_item(row: tuple[str, str, int, str, str]) -> dict[str, Any]:
     image, mask, position, image_sha, mask_sha = row
     # no paths: litdata would store a string naming an existing file as that file's contents
     return {
-        "image": _checked_bytes(image, image_sha),
-        "mask": _checked_bytes(mask, mask_sha),
+        "image": checked_bytes(image, image_sha),
+        "mask": checked_bytes(mask, mask_sha),
         "position": position,
         "sha256": image_sha,
     }
@@ -55,7 +44,7 @@ def box_item(row: tuple[str, int, str, np.ndarray, np.ndarray, np.ndarray]) -> d
     """One detection item: the image's bytes, its boxes in the file's pixels, labels, crowd."""
     path, position, sha256, boxes, labels, crowd = row
     return {
-        "image": _checked_bytes(path, sha256),
+        "image": checked_bytes(path, sha256),
         "boxes": boxes.astype(np.float64),
         "labels": labels.astype(np.int64),
         "crowd": crowd.astype(bool),
@@ -64,11 +53,13 @@ def box_item(row: tuple[str, int, str, np.ndarray, np.ndarray, np.ndarray]) -> d
     }
 
 
-def _mask_row(sample: MaskSample, files: list, position: int) -> tuple:
+def _mask_row(index: Any, position: int) -> tuple:
+    sample, files = index.samples[position], index.files[position]
     return (str(sample.image), str(sample.mask), position, files[0][1], files[1][1])
 
 
-def _box_row(sample: BoxSample, files: list, position: int) -> tuple:
+def _box_row(index: Any, position: int) -> tuple:
+    sample, files = index.samples[position], index.files[position]
     return (str(sample.path), position, files[0][1], sample.boxes, sample.labels, sample.crowd)
 
 
@@ -138,41 +129,12 @@ def samples_text(index: Any, items: dict[int, int]) -> str:
 def _write_dense(
     dm: Any, store: Store, workers: int, chunk_bytes: str, item: Callable, row: Callable
 ) -> dict[str, Any]:
-    import litdata
-
-    index = dm.index  # reads and checks every file once, fixes the splits
-    mean, std = dm.normalization
-    counts, items = {}, {}
-    for split in SPLITS:
-        positions = list(index.positions[split])
-        counts[split] = len(positions)
-        if not positions:
-            continue
-        if split == "train":  # litdata shuffles chunks and short runs within them
-            random.Random(0).shuffle(positions)
-        items.update((p, i) for i, p in enumerate(positions))
-        rows = [row(index.samples[p], index.files[p], p) for p in positions]
-        print(f"writing {split}: {len(rows)} {dm.what} to {store.join(split)}", flush=True)
-        write_split(store, split, item, rows, workers, chunk_bytes)
-    copy_records(dm, store, RECORDS)
-    store.write_text(SAMPLES, samples_text(index, items))
-    return {
-        "fingerprint": dm.fingerprint,
-        "class_names": index.class_names,
-        "category_ids": index.category_ids,
-        "channels": index.channels,
-        "image_size": list(dm.image_size),
-        "mean": mean,
-        "std": std,
-        "root": str(index.root),
-        "layout": index.layout,
-        "source": dm.hparams.source,
-        "split_counts": counts,
-        "streamed": ["train", "val"],
-        "sealed": "test",
-        "litdata": litdata.__version__,
-        **({"ignore_index": dm.ignore_index} if dm.data_kind == "segmentation" else {}),
-    }
+    record, items = write_image_splits(dm, store, item, row, dm.what, workers, chunk_bytes)
+    store.write_text(SAMPLES, samples_text(dm.index, items))
+    record["category_ids"] = dm.index.category_ids
+    if dm.data_kind == "segmentation":
+        record["ignore_index"] = dm.ignore_index
+    return record
 
 
 def write_masks(
