@@ -221,12 +221,14 @@ class TabularData(LightningDataModule):
         table = self.table
         if split not in table.matrices:
             rows = table.frame.iloc[table.positions[split]].reset_index(drop=True)
-            table.matrices[split] = (
-                np.asarray(table.pipeline.transform(rows), dtype=np.float32)
-                if len(rows)
-                else np.zeros((0, self.num_features), dtype=np.float32)
-            )
+            table.matrices[split] = self._features(rows)
         return table.matrices[split], table.y[table.positions[split]]
+
+    def _features(self, rows: pd.DataFrame) -> np.ndarray:
+        """Rows as read, transformed by the fitted pipeline (float32 ``[N, num_features]``)."""
+        if not len(rows):
+            return np.zeros((0, self.num_features), dtype=np.float32)
+        return np.asarray(self.table.pipeline.transform(rows), dtype=np.float32)
 
     # --- loaders -------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from mlcycle.core.errors import UserError
 from mlcycle.data.layout import announce
 from mlcycle.data.splits import SPLITS
-from mlcycle.data.stream_store import Store, split_options
+from mlcycle.data.stream_store import StreamSource
 from mlcycle.tables.data import TabularData
 from mlcycle.tables.pipeline import describe_features
 from mlcycle.tables.schema import Schema
@@ -59,8 +59,8 @@ class StreamedTable(Table):
 class StreamedRows(StreamingDataset):
     """The train rows' items ``(x, y, position)``, as :class:`~mlcycle.tables.data.RowsDataset`."""
 
-    def __init__(self, url: str, y_dtype: torch.dtype, **kwargs: Any) -> None:
-        super().__init__(url, **kwargs)
+    def __init__(self, y_dtype: torch.dtype, **chunks: Any) -> None:
+        super().__init__(**chunks)
         self.y_dtype = y_dtype
 
     def __getitem__(self, index: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -69,7 +69,7 @@ class StreamedRows(StreamingDataset):
         return x, torch.tensor(item["y"], dtype=self.y_dtype), torch.tensor(item["position"])
 
 
-class StreamTableData(TabularData):
+class StreamTableData(StreamSource, TabularData):
     """A table from a stream (``mlcycle optimize``'s output): its splits, schema and fitted
     pipeline as written; the config's split and pipeline keys are not applied again.
 
@@ -88,19 +88,7 @@ class StreamTableData(TabularData):
         **kwargs: Any,
     ) -> None:
         super().__init__(source="stream", path=path, **kwargs)
-        if not path:
-            raise UserError("data.path is not set; pass the stream's folder or s3://bucket/prefix")
-        storage, self.stream_options = split_options(source_options)
-        self.store = Store(path, storage)
-        self._record: dict[str, Any] | None = None
-
-    @property
-    def record(self) -> dict[str, Any]:
-        """The stream's ``stream.json``."""
-        if self._record is None:
-            self.store.check()
-            self._record = json.loads(self.store.read_text("stream.json"))
-        return self._record
+        self._open_stream(path, source_options, "path")
 
     @property
     def table(self) -> Table:
@@ -145,10 +133,7 @@ class StreamTableData(TabularData):
         """Every item of a split's chunks by position (empty for an empty split)."""
         if not self.record["split_counts"].get(split):
             return {}
-        storage = self.store.storage or None
-        found = StreamingDataset(
-            self.store.join(split), storage_options=storage, **self.stream_options
-        )
+        found = StreamingDataset(**self.chunks(split))
         return {int(item["position"]): item for item in found}
 
     def _frame_of(self, texts: list[str], index: Any) -> pd.DataFrame:
@@ -184,12 +169,7 @@ class StreamTableData(TabularData):
                 x = [items[int(p)]["x"] for p in table.positions["train"]]
                 table.matrices[split] = np.asarray(x, dtype=np.float32)
             else:
-                rows = self.frame(split).reset_index(drop=True)
-                table.matrices[split] = (
-                    np.asarray(table.pipeline.transform(rows), dtype=np.float32)
-                    if len(rows)
-                    else np.zeros((0, self.num_features), dtype=np.float32)
-                )
+                table.matrices[split] = self._features(self.frame(split).reset_index(drop=True))
         return table.matrices[split], table.y[table.positions[split]]
 
     @property
@@ -206,18 +186,9 @@ class StreamTableData(TabularData):
         from mlcycle.data.stream_dataset import stream_loader
 
         y_dtype = torch.int64 if self.task_kind == "classification" else torch.float32
-        dataset = StreamedRows(
-            self.store.join("train"),
-            y_dtype,
-            shuffle=shuffle,
-            seed=self.hparams.split_seed,
-            storage_options=self.store.storage or None,
-            **self.stream_options,
-        )
+        chunks = self.chunks("train", shuffle=shuffle, seed=self.hparams.split_seed)
+        dataset = StreamedRows(y_dtype, **chunks)
         size = self.hparams.batch_size
         return stream_loader(
             dataset, size, self.num_workers, drop_last=shuffle and len(dataset) > size
         )
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "stream": self.store.url}
