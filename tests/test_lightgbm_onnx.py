@@ -49,7 +49,9 @@ def test_the_onnx_graph_agrees_with_lightgbm():
 
     register_converters()
     model, x = wine_model()
-    graph = to_onnx(model, x[:1], options={id(model): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3})
+    graph = to_onnx(
+        model, x[:1], options={id(model): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3}
+    )
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     probabilities = session.run(None, {session.get_inputs()[0].name: x})[1]
     assert np.abs(probabilities - model.predict_proba(x)).max() < 1e-5
