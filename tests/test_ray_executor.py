@@ -65,6 +65,9 @@ def test_compare_on_ray_matches_local(cluster, table, tmp_path, monkeypatch):
     compare(tmp_path / "local", train)
     _, printed = compare(tmp_path / "ray", train, "--executor", "ray", "--address", cluster)
     assert "Ray tasks on 127.0.0.1" in printed and "2 node(s)" in printed, printed
+    import ray
+
+    assert not ray.is_initialized()  # let go: a driver left on a stopped cluster is ended
     local, remote = leaderboard(tmp_path / "local"), leaderboard(tmp_path / "ray")
     assert set(local) == {"logistic", "forest"}
     assert remote == pytest.approx(local, abs=1e-6)
@@ -118,6 +121,9 @@ def test_tune_on_ray_matches_local(cluster, table, tmp_path, monkeypatch):
     local, _ = tune(tmp_path / "local", train)
     remote, printed = tune(tmp_path / "ray", train, "--executor", "ray", "--address", cluster)
     assert "trials run as Ray tasks" in printed, printed
+    import ray
+
+    assert not ray.is_initialized()
     done = {t["number"]: t for t in remote if t["state"] == "COMPLETE"}
     assert len(done) == 2 and {t["state"] for t in local} == {"COMPLETE"}
     lr = "model.init_args.lr"

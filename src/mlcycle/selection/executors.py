@@ -98,6 +98,15 @@ class Executor:
     def describe(self) -> str:
         return "here, one after another"
 
+    def close(self) -> None:
+        """Let go of what the executor holds (nothing here)."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
     def map(self, jobs: list[J], how: Jobs[J], deadline: float | None = None) -> Iterator[tuple[J, Any]]:  # fmt: skip
         """Each job with its record, as they finish. ``deadline`` (``time.monotonic()``):
         jobs still waiting then are recorded by ``how.skip``; a local job is settled (and
@@ -126,7 +135,8 @@ class RayExecutor(Executor):
         self.ray = ray
         if ray.is_initialized() and settings.address:  # an earlier connection (a notebook,
             ray.shutdown()  # an earlier compare): --address is the cluster asked for now
-        if not ray.is_initialized():
+        self.connected = not ray.is_initialized()
+        if self.connected:
             connect(ray, settings.address)
         resources = ray.cluster_resources()
         self.nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
@@ -135,6 +145,12 @@ class RayExecutor(Executor):
             num_cpus=settings.task_cpus, num_gpus=settings.task_gpus,
             max_retries=settings.retries, retry_exceptions=False,
         )  # fmt: skip
+
+    def close(self) -> None:
+        """Disconnect from Ray when this executor connected: a driver left connected to a
+        cluster that stops is ended by Ray a minute later (this process with it)."""
+        if self.connected and self.ray.is_initialized():
+            self.ray.shutdown()
 
     def describe(self) -> str:
         s = self.settings

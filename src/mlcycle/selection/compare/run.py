@@ -193,18 +193,18 @@ def compare(
     clock = Stopwatch()
     after = export_reserve(spec.time_limit) if spec.export and spec.time_limit else 0.0
     budget = Budget(spec.time_limit, spec.folds, started, after)
-    executor = open_executor(spec.executor)
-    comparison = open_comparison(spec, out, extra)
-    slice_names(comparison.data, spec.slices)  # an unknown slice column stops before any fit
-    deadline = budget.deadline()
-    comparison.deadline = None if deadline is None else deadline - after
-    add_preset(spec, comparison.presets, comparison.unit)
-    comparison.prepare()
-    candidates = pick(spec, only)
-    print(comparison.opening_line(candidates))
-    if executor.kind != "local":
-        print(f"candidate-folds run as {executor.describe()}")
-    results = run_all(comparison, candidates, budget, executor)
+    with open_executor(spec.executor) as executor:  # an unreachable --address fails first
+        comparison = open_comparison(spec, out, extra)
+        slice_names(comparison.data, spec.slices)  # an unknown slice column stops before fits
+        deadline = budget.deadline()
+        comparison.deadline = None if deadline is None else deadline - after
+        add_preset(spec, comparison.presets, comparison.unit)
+        comparison.prepare()
+        candidates = pick(spec, only)
+        print(comparison.opening_line(candidates))
+        if executor.kind != "local":
+            print(f"candidate-folds run as {executor.describe()}")
+        results = run_all(comparison, candidates, budget, executor)
     skipped = skipped_of(candidates, results)
     for item in skipped:
         print(f"skipped {item['candidate']} fold(s) {item['folds_skipped']}: {item['reason']}")

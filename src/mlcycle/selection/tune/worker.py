@@ -179,4 +179,5 @@ def tune(
             run_on(executor, worker, name, heartbeat)
     finally:
         worker.bar.close()
+        executor.close()
     return finish(tuning, study, url, n)
