@@ -16,9 +16,10 @@ from mlcycle.selection.compare.final import export_reserve
 
 
 def test_export_keeps_its_share_of_the_limit():
-    assert export_reserve(60.0) == 9.0 and export_reserve(10.0) == 10.0 / 3
+    assert export_reserve(60.0) == 18.0 and export_reserve(30.0) == 10.0
+    assert export_reserve(42.0) == 12.6
     plain, exporting = Budget(60.0, folds=3), Budget(60.0, folds=3, after=export_reserve(60.0))
-    assert exporting.reserve == plain.reserve + 9.0
+    assert exporting.reserve == plain.reserve + 18.0
     exporting.ran("a", 40.0)
     exporting.start -= 40.0
     assert "kept for the report and the export" in exporting.skip_reason("b", 0)
@@ -54,12 +55,16 @@ def test_export_writes_one_model_that_predict_runs(tmp_path, capsys):
     assert (out / "candidates" / summary["rows"][0]["candidate"] / "fold0").is_dir()
 
 
-def test_a_lone_best_candidate_is_its_fold_runs_averaged(tmp_path, capsys):
-    from mlcycle.commands.compare import main
+def test_a_lone_best_candidate_is_its_fold_runs_averaged_also_through_the_api(tmp_path):
+    import mlcycle
 
     config = write_spec(tmp_path, [{"name": "linear", "estimator": "linear"}])
     out = tmp_path / "out"
-    main(["--config", str(config), "--out", str(out), "--export", "--time_limit", "10m"])
+    board = mlcycle.compare(config, out=out, export=True)
+    assert list(board["candidate"]) == ["linear"]
+    assert (
+        board.attrs["model"] == out / "final/export/model.onnx" and board.attrs["model"].is_file()
+    )
     final = json.loads((out / "final" / "final.json").read_text())
     assert final["picked"] == "linear: its 2 fold runs averaged"
     record = json.loads((out / "final" / "linear" / "ensemble.json").read_text())
@@ -89,13 +94,3 @@ def test_a_model_that_fails_the_objective_is_not_exported(tmp_path, capsys):
     assert stop.value.code == 2 and "nothing exported; the leaderboard stands" in error
     assert "mlcycle export --run" in error and "--force" in error
     assert (out / "leaderboard.json").is_file() and not (out / "final/export/model.onnx").exists()
-
-
-def test_the_python_api_exports_too(tmp_path):
-    import mlcycle
-
-    config = write_spec(tmp_path, [{"name": "linear", "estimator": "linear"}])
-    board = mlcycle.compare(config, out=tmp_path / "out", export=True)
-    assert list(board["candidate"]) == ["linear"]
-    assert board.attrs["model"] == tmp_path / "out/final/export/model.onnx"
-    assert board.attrs["model"].is_file()

@@ -1,6 +1,7 @@
 """compare.py with --executor ray on a 2-node Ray cluster on loopback (a head and one worker,
 started with ``ray start`` as subprocesses): the same leaderboard and the same trials as a local
-run; an unreachable --address is one line, exit 2, fast."""
+run; an unreachable --address is one line, exit 2, fast; and a worker killed mid-job
+(tests/ray_faults.py, run here on the same cluster)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,15 @@ from test_tables_models import learnable_table
 
 ray = pytest.importorskip("ray", reason="the 'ray' extra is not installed")
 from ray_cluster import free_port, ray_cluster  # noqa: E402
+
+# the killed-worker tests, on this module's cluster (tests/ray_faults.py)
+from ray_faults import (  # noqa: E402, F401
+    fault_local,
+    fault_train,
+    test_a_killed_fold_is_run_again_and_the_leaderboard_equals_a_local_run,
+    test_a_killed_fold_without_retries_is_failed_and_the_others_finish,
+    test_a_killed_trial_is_failed_in_the_study_and_the_study_goes_on,
+)
 
 FAST = ["--trainer.max_epochs=2", "--model.hidden=[16]", "--model.lr=0.02"]
 CANDIDATES = [

@@ -3,7 +3,10 @@
 local run's; without, the job is recorded as failed, naming the lost worker, and the rest
 finishes. The worker is killed for real: :class:`ray_cluster.KillPoint` makes the fit write
 its pid and wait, and the test SIGKILLs that pid. Each command runs as a process with a
-timeout, so a hang fails the test instead of stalling the suite."""
+timeout, so a hang fails the test instead of stalling the suite.
+
+Collected through test_ray_executor.py, which imports these tests and fixtures: both files'
+tests share its one cluster (starting one takes half a minute)."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from test_compare_tables import base_config
 from test_tables_models import learnable_table
 
 pytest.importorskip("ray", reason="the 'ray' extra is not installed")
-from ray_cluster import killing, ray_cluster, with_tests_path  # noqa: E402
+from ray_cluster import killing, with_tests_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND_S = 240  # the most one command may take here (a hang fails the test)
@@ -28,13 +31,7 @@ FAST = ["--trainer.max_epochs=2", "--model.hidden=[16]", "--model.lr=0.02"]
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    with ray_cluster() as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def train(tmp_path_factory) -> Path:
+def fault_train(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("table")
     return base_config(folder, learnable_table(folder / "rows.csv", rows=120), "label")
 
@@ -77,23 +74,23 @@ def fold_records(folder: Path, name: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory, train) -> dict[str, dict]:
+def fault_local(tmp_path_factory, fault_train) -> dict[str, dict]:
     folder = tmp_path_factory.mktemp("local") / "cmp"
-    done = compare(folder, train, 0)
+    done = compare(folder, fault_train, 0)
     assert done.returncode == 0, done.stderr[-3000:]
     return board(folder)
 
 
 @pytest.mark.slow
-def test_a_killed_fold_is_run_again_and_the_leaderboard_equals_a_local_run(cluster, train, local, tmp_path):  # fmt: skip
+def test_a_killed_fold_is_run_again_and_the_leaderboard_equals_a_local_run(cluster, fault_train, fault_local, tmp_path):  # fmt: skip
     folder = tmp_path / "ray"
     with killing(folder / "deaths") as killed:
-        done = compare(folder, train, 1, "--executor", "ray", "--address", cluster, "--retries", "1")  # fmt: skip
+        done = compare(folder, fault_train, 1, "--executor", "ray", "--address", cluster, "--retries", "1")  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(killed) == 1  # one Ray worker was killed in the middle of a fold
     remote = board(folder)
     assert {n: r["mean"] for n, r in remote.items()} == pytest.approx(
-        {n: r["mean"] for n, r in local.items()}, abs=1e-6
+        {n: r["mean"] for n, r in fault_local.items()}, abs=1e-6
     )
     assert all(r["mean"] is not None for r in remote.values())
     for name in ("logistic", "forest"):
@@ -101,14 +98,14 @@ def test_a_killed_fold_is_run_again_and_the_leaderboard_equals_a_local_run(clust
 
 
 @pytest.mark.slow
-def test_a_killed_fold_without_retries_is_failed_and_the_others_finish(cluster, train, local, tmp_path):  # fmt: skip
+def test_a_killed_fold_without_retries_is_failed_and_the_others_finish(cluster, fault_train, fault_local, tmp_path):  # fmt: skip
     folder = tmp_path / "ray"
     with killing(folder / "deaths") as killed:
-        done = compare(folder, train, 1, "--executor", "ray", "--address", cluster, "--retries", "0")  # fmt: skip
+        done = compare(folder, fault_train, 1, "--executor", "ray", "--address", cluster, "--retries", "0")  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]  # as any compare with a failed candidate
     assert len(killed) == 1
     remote = board(folder)
-    assert remote["forest"]["mean"] == pytest.approx(local["forest"]["mean"], abs=1e-6)
+    assert remote["forest"]["mean"] == pytest.approx(fault_local["forest"]["mean"], abs=1e-6)
     failed = remote["logistic"]
     assert failed["mean"] is None and "Ray worker died" in failed["error"], failed
     records = fold_records(folder, "logistic")
@@ -120,11 +117,13 @@ def test_a_killed_fold_without_retries_is_failed_and_the_others_finish(cluster, 
 
 
 @pytest.mark.slow
-def test_a_killed_trial_is_failed_in_the_study_and_the_study_goes_on(cluster, train, tmp_path):
+def test_a_killed_trial_is_failed_in_the_study_and_the_study_goes_on(
+    cluster, fault_train, tmp_path
+):
     deaths = tmp_path / "deaths"
     deaths.mkdir()
     spec = {
-        "train": [str(train)], "args": ["--trainer.max_epochs=2", kill_point(deaths, 1)],
+        "train": [str(fault_train)], "args": ["--trainer.max_epochs=2", kill_point(deaths, 1)],
         "trials": 2, "sampler": {"seed": 1, "startup_trials": 2}, "pruner": False,
         "space": {"model.init_args.lr": {"low": 1.0e-3, "high": 3.0e-2, "log": True}},
     }  # fmt: skip
