@@ -44,18 +44,12 @@ from lightning.pytorch.trainer import call as lightning_call
 from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data.dataloader import _BaseDataLoaderIter
 
+from mlcycle.callbacks.idle_hooks import BATCH_HOOKS
 from mlcycle.models import build_model
 from mlcycle.tasks.optim import schedule
 from mlcycle.training.fit import fit
 
-PER_STEP_HOOKS = (
-    "on_train_batch_start",
-    "on_before_backward",
-    "on_after_backward",
-    "on_before_optimizer_step",
-    "on_before_zero_grad",
-    "on_train_batch_end",
-)
+PER_STEP_HOOKS = BATCH_HOOKS[:6]  # the training step's
 CALLBACKS = "callbacks, all calls"
 
 

@@ -6,28 +6,17 @@ import csv
 
 import torch
 from conftest import train_args
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.profilers import SimpleProfiler
+from test_callbacks_grad_norm import Line
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlcycle.callbacks.idle_hooks import BATCH_HOOKS, QuietProfiler, SkipIdleHooks
 from mlcycle.training.fit import fit
 
 TRAIN_STEP_HOOKS = BATCH_HOOKS[:6]
-
-
-class Line(LightningModule):
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer = torch.nn.Linear(2, 1)
-
-    def training_step(self, batch, batch_idx):
-        return self.layer(batch[0]).pow(2).mean()
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
 class Counting(Callback):
