@@ -37,16 +37,13 @@ def champion_argv(argv: list[str]) -> list[str]:
         return argv
     from mlcycle.core.hashing import file_sha256
     from mlcycle.retrain.follow import registry_champion
+    from mlcycle.serve.reload import check_registered
 
     champion = registry_champion(known.registry)()
     version = (champion.registry or {}).get("version")
     if not champion.model.is_file():
         raise UserError(f"the champion v{version}'s model '{champion.model}' does not exist here")
-    if champion.sha256 and file_sha256(champion.model) != champion.sha256:
-        raise UserError(
-            f"'{champion.model}' is not the model registered as v{version} (exported again "
-            "since): promote it again with retrain.py, or --rollback"
-        )
+    check_registered(champion, file_sha256(champion.model))
     where = (champion.registry or {}).get("registry")
     print(f"registry {where}: champion v{version}, {champion.model}", file=sys.stderr)
     return [str(champion.model), *rest]

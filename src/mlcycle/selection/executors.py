@@ -116,6 +116,11 @@ class Executor:
             yield job, how.fit(job) if record is None else record
 
 
+def worker_id() -> str:
+    """This process, ``host:pid``: the worker a fold or a trial names (its process may die)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _fit(how: Any, job: Any, cwd: str) -> Any:
     """A Ray task: the job run in the driver's working directory (its relative paths)."""
     if os.path.isdir(cwd):

@@ -114,14 +114,19 @@ class ChampionWatcher:
         return True
 
 
-def load_champion(champion: Champion, load: Callable[[Path], ServedModel]) -> ServedModel:
-    """The champion's model, loaded; a registry's recorded sha256 must be the file's."""
-    model = load(champion.model)
-    if champion.sha256 and model.version != champion.sha256:
+def check_registered(champion: Champion, sha256: str) -> None:
+    """A registry's champion: its recorded sha256 must be the model file's (``sha256``)."""
+    if champion.sha256 and sha256 != champion.sha256:
         number = (champion.registry or {}).get("version")
         raise UserError(
             f"'{champion.model}' is not the model registered as v{number} (its sha256 changed "
             "since; it was exported again): promote it again with retrain.py, or --rollback"
         )
+
+
+def load_champion(champion: Champion, load: Callable[[Path], ServedModel]) -> ServedModel:
+    """The champion's model, loaded; a registry's recorded sha256 must be the file's."""
+    model = load(champion.model)
+    check_registered(champion, model.version)
     model.registry = champion.registry  # shown by /v1/model
     return model

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -34,7 +32,7 @@ from mlcycle.selection.compare.report import write_report
 from mlcycle.selection.compare.spec import Candidate, CompareSpec, add_preset
 from mlcycle.selection.compare.summary import summarize
 from mlcycle.selection.config import resolve_config
-from mlcycle.selection.executors import Executor, open_executor
+from mlcycle.selection.executors import Executor, open_executor, worker_id
 
 
 def open_comparison(spec: CompareSpec, out: Path, extra: list[str]) -> Comparison:
@@ -51,11 +49,6 @@ def order(candidates: list[Candidate]) -> list[Candidate]:
     on_deep = [c for c in candidates if c.kind != "deep" and c.embeddings_of]
     own = [c for c in candidates if c.kind != "deep" and not c.embeddings_of]
     return own + deep + on_deep
-
-
-def worker_id() -> str:
-    """This process, ``host:pid``, as tune's trials name their worker."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class FoldJobs:

@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from mlcycle.core.errors import UserError
+from mlcycle.selection.executors import worker_id  # noqa: F401 - trials name their worker
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_S = 2.0  # how often a worker waiting on others' last trials looks again
@@ -120,10 +121,6 @@ def open_study(
             "changed); pass another --study, or --out for a new study folder"
         )
     return study
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def process_gone(pid: int) -> bool:

@@ -18,9 +18,10 @@ import numpy as np
 import optuna
 
 from mlcycle.core.errors import UserError
+from mlcycle.selection.executors import worker_id
 from mlcycle.selection.runs import error_line, fit_quietly
 from mlcycle.selection.tune.setup import Tuning
-from mlcycle.selection.tune.study import surplus, worker_id
+from mlcycle.selection.tune.study import surplus
 
 
 class TrialFailed(Exception):
