@@ -112,3 +112,27 @@ def test_missing_stream_is_one_line(tmp_path, capsys):
     assert exit_.value.code == 2 and len(lines) == 1, lines
     assert "stream.json' does not exist" in lines[0] and "mlcycle optimize" in lines[0]
     assert not (tmp_path / "run").exists()
+
+
+def _row(i: int) -> dict:
+    return {"index": i}
+
+
+def test_a_write_keeps_out_of_the_shared_cache(tmp_path, monkeypatch):
+    """litdata empties its cache folder when a write starts, which took the index from another
+    write running at the same time (CI): each write now caches in a folder of its own."""
+    import os
+
+    from mlcycle.data.stream_kinds import write_split
+    from mlcycle.data.stream_store import Store
+
+    shared = tmp_path / "shared"
+    (shared / "chunks").mkdir(parents=True)
+    (shared / "chunks" / "index.json").write_text("another write's index")
+    monkeypatch.setenv("DATA_OPTIMIZER_CACHE_FOLDER", str(shared / "chunks"))
+    monkeypatch.delenv("DATA_OPTIMIZER_DATA_CACHE_FOLDER", raising=False)
+    write_split(Store(str(tmp_path / "out")), "train", _row, list(range(5)), 1, "64kb")
+    assert (shared / "chunks" / "index.json").read_text() == "another write's index"
+    assert (tmp_path / "out" / "train" / "index.json").is_file()
+    assert os.environ["DATA_OPTIMIZER_CACHE_FOLDER"] == str(shared / "chunks")
+    assert "DATA_OPTIMIZER_DATA_CACHE_FOLDER" not in os.environ

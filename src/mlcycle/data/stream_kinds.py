@@ -12,8 +12,10 @@ names the reader and every later stage loads it. No stage names a kind.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,18 +97,45 @@ def write_split(
 
     import litdata
 
-    litdata.optimize(
-        fn=fn,
-        inputs=inputs,
-        output_dir=store.join(split),
-        chunk_bytes=chunk,
-        num_workers=max(1, min(workers, len(inputs))),
-        storage_options=store.storage,
-        keep_data_ordered=True,
-        verbose=False,
-        # fork, this process's own default: spawn would import everything again in each worker
-        start_method="fork" if sys.platform == "linux" else None,
-    )
+    with private_cache():
+        litdata.optimize(
+            fn=fn,
+            inputs=inputs,
+            output_dir=store.join(split),
+            chunk_bytes=chunk,
+            num_workers=max(1, min(workers, len(inputs))),
+            storage_options=store.storage,
+            keep_data_ordered=True,
+            verbose=False,
+            # fork, this process's own default: spawn would import everything again per worker
+            start_method="fork" if sys.platform == "linux" else None,
+        )
+
+
+@contextlib.contextmanager
+def private_cache() -> Iterator[None]:
+    """litdata's writer caches in ``$TMPDIR/chunks`` and ``$TMPDIR/data``, shared by every
+    process on the machine, and empties them when it ends: a second write running at the same
+    time lost its index before uploading it. Each write gets folders of its own instead (inside
+    ``DATA_OPTIMIZER_CACHE_FOLDER`` when the user set it to a bigger disk)."""
+    import tempfile
+
+    names = ("DATA_OPTIMIZER_CACHE_FOLDER", "DATA_OPTIMIZER_DATA_CACHE_FOLDER")
+    before = {name: os.environ.get(name) for name in names}
+    parent = before[names[0]]
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mlcycle-stream-", dir=parent or None) as tmp:
+        for name, sub in zip(names, ("chunks", "data"), strict=True):
+            os.environ[name] = os.path.join(tmp, sub)
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def copy_records(dm: Any, store: Store, names: tuple[str, ...]) -> None:
