@@ -56,3 +56,42 @@ def test_each_logged_step_holds_the_norm_of_that_step(tmp_path):
     assert sorted(logged) == [1, 3, 5, 7, 9, 11]  # every 2nd of 12 steps, as the logger writes
     for step, value in logged.items():
         assert value == pytest.approx(norms.by_step[step], rel=1e-5)
+
+
+def epoch_figures(tmp_path, grad_norm: GradNorm) -> tuple[Norms, list[dict[str, float]]]:
+    norms = Norms()
+    trainer = Trainer(
+        max_epochs=2,
+        callbacks=[grad_norm, norms],
+        default_root_dir=tmp_path,
+        logger=CSVLogger(tmp_path, name="log", version=""),
+        log_every_n_steps=5,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(Line(), DataLoader(TensorDataset(torch.randn(24, 2)), batch_size=4))
+    with open(tmp_path / "log" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["train/grad_norm_mean"]]
+    return norms, [{k: float(v) for k, v in r.items() if v} for r in rows]
+
+
+@pytest.mark.parametrize(
+    "every, taken",
+    [(4, [[0, 4], [6, 8, 9]]), (1, [list(range(6)), list(range(6, 12))])],
+    ids=["every-4", "every-step"],
+)
+def test_epoch_mean_and_max_are_over_the_steps_taken(tmp_path, every, taken):
+    """Six steps an epoch, the logger writing steps 4 and 9: with every=4 the norms are taken at
+    each epoch's first step, every 4th step and the logged ones."""
+    norms, rows = epoch_figures(tmp_path, GradNorm(every=every))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    for row, steps in zip(rows, taken, strict=True):
+        values = [norms.by_step[s] for s in steps]
+        assert row["train/grad_norm_mean"] == pytest.approx(sum(values) / len(values), rel=1e-5)
+        assert row["train/grad_norm_max"] == pytest.approx(max(values), rel=1e-5)
+
+
+def test_a_step_count_below_one_is_refused():
+    with pytest.raises(ValueError, match="every=0"):
+        GradNorm(every=0)
