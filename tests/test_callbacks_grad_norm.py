@@ -95,3 +95,14 @@ def test_epoch_mean_and_max_are_over_the_steps_taken(tmp_path, every, taken):
 def test_a_step_count_below_one_is_refused():
     with pytest.raises(ValueError, match="every=0"):
         GradNorm(every=0)
+
+
+def test_a_runs_own_grad_norm_replaces_the_default(image_folder, tmp_path):
+    from conftest import train_args
+
+    from mlcycle.training.fit import fit
+
+    own = '{"class_path": "mlcycle.callbacks.GradNorm", "init_args": {"every": 1}}'
+    cli = fit(train_args(image_folder, tmp_path / "run", f"--trainer.callbacks+={own}"))
+    kept = [c for c in cli.trainer.callbacks if isinstance(c, GradNorm)]
+    assert [c.every for c in kept] == [1]

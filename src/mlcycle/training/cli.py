@@ -208,10 +208,16 @@ class MLCycleCLI(LightningCLI):
             trainer_config["profiler"] = QuietProfiler()
         if _cuda_speedups(trainer_config):
             enable_cuda_speedups()  # before the Trainer: trainer.benchmark still overrides cuDNN's
+        standard = standard_callbacks(
+            self.run_dir, monitor, mode, log_lr=kwargs["logger"] is not False
+        )
+        given = list(trainer_config.get("callbacks") or []) + extra + self.added_callbacks
+        if any(isinstance(c, GradNorm) for c in given):  # the run's own (every=1, say)
+            standard = [c for c in standard if not isinstance(c, GradNorm)]
         return self._instantiate_trainer(
             trainer_config,
             extra
-            + standard_callbacks(self.run_dir, monitor, mode, log_lr=kwargs["logger"] is not False)
+            + standard
             + progress_bars(trainer_config, extra + self.added_callbacks)
             + self.added_callbacks,
         )
