@@ -104,12 +104,19 @@ class KillPoint(Callback):
         folder: where the deaths are counted (a folder every process sees)
         deaths: how many fits wait to be killed
         wait_s: how long one waits before it gives up
+        run_dir_name: only fits whose run directory has this name count (compare's ``fold1``);
+            none: every fit
     """
 
-    def __init__(self, folder: str, deaths: int = 1, wait_s: float = 60.0) -> None:
+    def __init__(
+        self, folder: str, deaths: int = 1, wait_s: float = 60.0, run_dir_name: str | None = None
+    ) -> None:
         self.folder, self.deaths, self.wait_s = Path(folder), deaths, wait_s
+        self.run_dir_name = run_dir_name
 
     def on_train_start(self, trainer, pl_module) -> None:
+        if self.run_dir_name and Path(trainer.default_root_dir).name != self.run_dir_name:
+            return
         for i in range(self.deaths):
             try:
                 fd = os.open(self.folder / f"death{i}.pid", os.O_CREAT | os.O_EXCL | os.O_WRONLY)

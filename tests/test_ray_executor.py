@@ -20,20 +20,16 @@ from test_tables_models import learnable_table
 ray = pytest.importorskip("ray", reason="the 'ray' extra is not installed")
 from ray_cluster import free_port, ray_cluster  # noqa: E402
 
-# the killed-worker tests, on this module's cluster (tests/ray_faults.py)
+# the killed-worker tests, on this module's cluster, and the local leaderboard every Ray
+# compare here must equal (tests/ray_faults.py)
 from ray_faults import (  # noqa: E402, F401
+    CANDIDATES,
+    FAST,
     fault_local,
     fault_train,
-    test_a_killed_fold_is_run_again_and_the_leaderboard_equals_a_local_run,
-    test_a_killed_fold_without_retries_is_failed_and_the_others_finish,
+    test_a_killed_fold_is_run_again_while_retries_last_then_failed,
     test_a_killed_trial_is_failed_in_the_study_and_the_study_goes_on,
 )
-
-FAST = ["--trainer.max_epochs=2", "--model.hidden=[16]", "--model.lr=0.02"]
-CANDIDATES = [
-    {"name": "logistic", "estimator": "linear"},
-    {"name": "forest", "estimator": "random_forest", "params": {"n_estimators": 20}},
-]
 
 
 @pytest.fixture(scope="module")
@@ -67,23 +63,19 @@ def leaderboard(folder: Path) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_compare_on_ray_matches_local(cluster, table, tmp_path, monkeypatch):
+def test_compare_on_ray_matches_local(cluster, fault_train, fault_local, tmp_path, monkeypatch):  # noqa: F811
     monkeypatch.setenv("MLCYCLE_FIGURES", "inline")
-    train = base_config(tmp_path, table, "label")
-    (tmp_path / "local").mkdir()
-    (tmp_path / "ray").mkdir()
-    compare(tmp_path / "local", train)
-    _, printed = compare(tmp_path / "ray", train, "--executor", "ray", "--address", cluster)
+    _, printed = compare(tmp_path, fault_train, "--executor", "ray", "--address", cluster)
     assert "Ray tasks on 127.0.0.1" in printed and "2 node(s)" in printed, printed
     import ray
 
     assert not ray.is_initialized()  # let go: a driver left on a stopped cluster is ended
-    local, remote = leaderboard(tmp_path / "local"), leaderboard(tmp_path / "ray")
+    local = {name: row["mean"] for name, row in fault_local.items()}
     assert set(local) == {"logistic", "forest"}
-    assert remote == pytest.approx(local, abs=1e-6)
+    assert leaderboard(tmp_path) == pytest.approx(local, abs=1e-6)
     for name in local:  # every fold's record and predictions in the one output folder
         for fold in range(2):
-            record = tmp_path / "ray" / "out" / "candidates" / name / f"fold{fold}" / "selection_fold.json"  # fmt: skip
+            record = tmp_path / "out" / "candidates" / name / f"fold{fold}" / "selection_fold.json"  # fmt: skip
             assert json.loads(record.read_text())["status"] == "finished"
 
 
