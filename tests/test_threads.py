@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import run_train, train_args, write_folder
+from conftest import run_train, train_args
 
 from mlcycle.core.threads import (
     CpuSample,
@@ -125,24 +125,13 @@ def test_auto_is_recorded_as_a_number(image_folder, tmp_path, capsys):
         ("0", "error: --threads 0: give a count of at least 1, or auto"),
     ],
 )
-def test_a_wrong_count_is_one_line(image_folder, tmp_path, value, expected):
-    args = train_args(image_folder, tmp_path / "run", "--threads", value)
-    done = subprocess.run(
-        [sys.executable, "scripts/train.py", *args], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [expected]
+def test_a_wrong_count_is_one_line(image_folder, tmp_path, capsys, value, expected):
+    """In this process: train.py's exit code and one-line stderr as a script are
+    test_startup.py's (its config errors)."""
+    from mlcycle.commands.train import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(train_args(image_folder, tmp_path / "run", "--threads", value))
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [expected]
     assert not (tmp_path / "run").exists()
-
-
-@pytest.mark.slow
-def test_ddp_on_the_cpu_divides_the_cores(tmp_path):
-    from test_ddp import ddp_train  # a 2-process CPU run of train.py in a subprocess
-
-    data = write_folder(tmp_path / "images", per_class=12)
-    done = ddp_train(data, tmp_path / "ddp", "--data.batch_size=32")
-    lines = [line for line in done.stdout.splitlines() if line.startswith("threads: ")]
-    assert len(lines) == 1 and " per process x 2 processes of " in lines[0], done.stdout[:2000]
-    recorded = yaml.safe_load((tmp_path / "ddp" / "config.yaml").read_text())["threads"]
-    assert lines[0].startswith(f"threads: {recorded} per process")
-    assert recorded == 1 or recorded * 2 <= len(os.sched_getaffinity(0))

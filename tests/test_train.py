@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from conftest import run_train, train_args, tree_digest
+from conftest import run_train, tree_digest
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -187,34 +183,6 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     saved = torch.load(tmp_path / "checkpoints/last.ckpt", weights_only=False)
     assert saved["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in saved["state_dict"].values())
-
-
-@pytest.mark.slow
-def test_ddp_on_two_cpu_processes_writes_one_run(image_folder, tmp_path):
-    """Lightning relaunches the script for rank 1; both ranks must agree on the run directory."""
-    args = train_args(image_folder, tmp_path / "unused")[:-1]  # no --run_dir: the default is used
-    args[1] = str(Path.cwd() / args[1])  # the config, from the repository
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(Path.cwd() / "scripts/train.py"),
-            *args,
-            "--trainer.strategy=ddp",
-            "--trainer.devices=2",
-            "--trainer.accelerator=cpu",
-            "--trainer.max_epochs=2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env={**os.environ, "MLCYCLE_RUN_DIR": ""},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    made = list((tmp_path / "runs" / "image_folder").iterdir())
-    assert len(made) == 1, made
-    assert json.loads((made[0] / "metrics.json").read_text())["epochs"] == 2
-    assert proc.stdout.strip().splitlines()[-1] == f"run directory: {made[0].relative_to(tmp_path)}"
 
 
 INTEGER_LIMITS = (
