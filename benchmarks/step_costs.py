@@ -2,7 +2,7 @@
 """Where a training step's time goes: train.py against a plain PyTorch loop, part by part.
 
     python benchmarks/step_costs.py [--epochs 6] [--rounds 2] [--config configs/quickstart.yaml]
-                                    [--worker]
+                                    [--worker] [--grad-norm-every N]
 
 The companion of ``overhead.py``: that one says how much slower a step is, this one says why.
 Both sides train the quick start in alternating rounds, with figures drawn at the epoch's end in
@@ -18,6 +18,8 @@ the fixed per-step cost: all callback calls plus the mlcycle loop's rest beyond 
 ``--worker`` leaves the figures to the figure worker, as train.py does, to see what its drawing
 beside training costs: compare the forward and backward rows with a run without it (the plain
 rounds run beside the worker too, so the ratio says nothing then).
+``--grad-norm-every N`` gives the run a ``GradNorm(every=N)`` of its own (1: the norm of every
+step, as before it was sampled; train.py's default takes every 8th).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if "--worker" not in sys.argv:
 import argparse
 import collections
 import importlib
+import json
 import statistics
 import tempfile
 import time
@@ -118,15 +121,29 @@ class Steps(Callback):
             self.seconds += time.perf_counter() - self._start
 
 
-def mlcycle_round(clock: Clock, config: str, epochs: int) -> tuple[dict[str, float], Any]:
+def mlcycle_round(
+    clock: Clock, config: str, epochs: int, extra: tuple[str, ...] = ()
+) -> tuple[dict[str, float], Any]:
     clock.seconds.clear()
     steps = Steps(clock)
     with tempfile.TemporaryDirectory() as tmp:
         cli = fit(
-            ["--config", config, f"--trainer.max_epochs={epochs}", f"--run_dir={Path(tmp) / 'r'}"],
+            [
+                *("--config", config, f"--trainer.max_epochs={epochs}"),
+                *(f"--run_dir={Path(tmp) / 'r'}", *extra),
+            ],
             callbacks=[steps],
         )
     return per_step(clock, steps.seconds, steps.steps), cli
+
+
+def grad_norm(every: int | None) -> tuple[str, ...]:
+    """train.py's argument for a GradNorm taking the norm every ``every`` steps (none: the
+    run's default); a run's own GradNorm replaces the default one."""
+    if every is None:
+        return ()
+    own = {"class_path": "mlcycle.callbacks.GradNorm", "init_args": {"every": every}}
+    return (f"--trainer.callbacks+={json.dumps(own)}",)
 
 
 def plain_round(clock: Clock, cli: Any, epochs: int) -> dict[str, float]:
@@ -172,6 +189,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--worker", action="store_true", help="figures in the figure worker")
+    parser.add_argument(
+        "--grad-norm-every", type=int, help="GradNorm's sampling (default: the run's, 8; 1: all)"
+    )
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be at least 2 (the first epoch is warm-up)")
@@ -179,7 +199,7 @@ def main() -> None:
     install(clock)
     ours, plain = [], []
     for _ in range(args.rounds):  # alternate, so a noisy neighbour hits both sides alike
-        ms, cli = mlcycle_round(clock, args.config, args.epochs)
+        ms, cli = mlcycle_round(clock, args.config, args.epochs, grad_norm(args.grad_norm_every))
         ours.append(ms)
         plain.append(plain_round(clock, cli, args.epochs))
 
