@@ -20,7 +20,8 @@ from conftest import tree_digest, write_folder
 from mlcycle.core.errors import UserError
 from mlcycle.selection.curve.fit import fit_curve, fit_power_law
 from mlcycle.selection.curve.report import summarize
-from mlcycle.selection.curve.subsets import check_sizes, pool_at
+from mlcycle.selection.curve.sizes import check_sizes
+from mlcycle.selection.curve.subsets import pool_at
 from mlcycle.selection.folds import UNUSED, Pool, assign_folds
 
 

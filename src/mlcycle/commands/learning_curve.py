@@ -37,9 +37,7 @@ def parser() -> CommandParser:
 @main_guard
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args, extra = parser().split(argv)
-    from mlcycle.selection.compare.spec import spec_of
-    from mlcycle.selection.curve.run import learning_curve
-    from mlcycle.selection.curve.subsets import check_sizes
+    from mlcycle.selection.curve.sizes import check_sizes
 
     sizes = check_sizes(list(args.sizes))
     if args.config:
@@ -53,6 +51,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "give the comparison: --config FILE (configs/compare/*.yaml) with --candidate NAME, "
             "or a train.py config: --train FILE"
         )
+    from mlcycle.selection.compare.spec import spec_of
+    from mlcycle.selection.curve.run import learning_curve
+
     spec = spec_of(args, path)
     if spec.folds < 2:
         raise UserError(f"--folds {spec.folds}: a learning curve needs at least 2 folds")

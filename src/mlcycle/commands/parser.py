@@ -106,19 +106,37 @@ def option_keys(parser: ArgumentParser) -> list[str]:
 
 def other_command(line: str, command: str) -> str | None:
     """``--quantize is an option of mlcycle export, not of mlcycle evaluate`` for an unknown
-    option another command has (each command's parser is built: an error path only)."""
+    option another command has (an error path only)."""
     from mlcycle.commands.cli import COMMANDS
+    from mlcycle.training import cache
 
     if not line.startswith(("unknown option", "unknown config key")):
         return None
     key = line.split("'")[1].lstrip("-")
+    # The data tools' parsers are train.py's kind: building one imports Lightning (seconds),
+    # so each command's keys are kept in the start-up cache, current while the sources and the
+    # installed distributions (plugins' kinds of data included) are unchanged.
+    cached = cache.load().get("command_keys") or {}
+    built: dict[str, list[str]] = {}
+    found = None
     for name, module, _ in COMMANDS:
         if name == command or module in ("train", "predict"):
             continue
-        built = getattr(importlib.import_module(f"mlcycle.commands.{module}"), "parser", None)
-        if built is not None and key in option_keys(built()):
-            return f"--{key} is an option of mlcycle {name}, not of mlcycle {command}"
-    return None
+        keys = cached.get(module)
+        if keys is None:
+            keys = built[module] = command_keys(module)
+        if key in keys:
+            found = f"--{key} is an option of mlcycle {name}, not of mlcycle {command}"
+            break
+    if built:
+        cache.update(command_keys={**cached, **built})
+    return found
+
+
+def command_keys(module: str) -> list[str]:
+    """The keys of ``mlcycle.commands.<module>``'s parser (none without one)."""
+    build = getattr(importlib.import_module(f"mlcycle.commands.{module}"), "parser", None)
+    return [] if build is None else option_keys(build())
 
 
 def parse_data(

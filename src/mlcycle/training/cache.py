@@ -1,6 +1,7 @@
 """train.py's start-up cache: what answering ``--help`` or naming a bad config key needs from
 Lightning, kept so that the next call answers without importing it (importing Lightning alone
-takes seconds).
+takes seconds). The other commands keep every command's option keys here (``command_keys``):
+an unknown option names the command it belongs to, and the data tools' parsers import Lightning.
 
 One JSON file per Python environment in ``$MLCYCLE_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlcycle``
 or ``~/.cache/mlcycle``. It holds a stamp of everything its content depends on (the Python

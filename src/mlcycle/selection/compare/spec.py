@@ -22,16 +22,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonargparse import ArgumentParser, Namespace
 
 from mlcycle.core.errors import UserError
 from mlcycle.core.keys import check_keys, parse_yaml_keys, string_list
-from mlcycle.evaluators.slice_columns import parse_names
-from mlcycle.evaluators.slices import SliceOptions
 from mlcycle.selection.compare.budget import parse_duration
 from mlcycle.selection.executors import ExecutorSettings, add_executor_arguments, settings_of
+
+if TYPE_CHECKING:
+    # mlcycle.evaluators imports Lightning: not before compare's options are parsed
+    from mlcycle.evaluators.slices import SliceOptions
 
 DEEP_KEYS = {"name", "config", "args"}
 # config and args: a table comparison's classic candidate is a train.py run too
@@ -103,6 +105,18 @@ class Candidate:
         return self.source("embeddings")
 
 
+def slice_options(cfg: Namespace | None = None) -> SliceOptions:
+    """The keys ``slices``, ``slice_min_samples`` and ``slice_margin`` of ``cfg`` (without it:
+    the defaults). Imported here: ``mlcycle.evaluators`` imports Lightning, which a mistyped
+    option should not wait for."""
+    from mlcycle.evaluators.slice_columns import parse_names
+    from mlcycle.evaluators.slices import SliceOptions
+
+    if cfg is None:
+        return SliceOptions()
+    return SliceOptions(parse_names(cfg.slices), cfg.slice_min_samples, cfg.slice_margin)
+
+
 @dataclass
 class CompareSpec:
     path: Path
@@ -118,7 +132,7 @@ class CompareSpec:
     preset: str | None = None  # a candidate set of the comparison's kind (--preset)
     export: bool = False  # the comparison's one model exported at its end (--export)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)  # --executor ray
-    slices: SliceOptions = field(default_factory=SliceOptions)  # the best candidate by slice
+    slices: SliceOptions = field(default_factory=slice_options)  # the best candidate by slice
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -208,7 +222,7 @@ def spec_of(cfg: Namespace, path: Path) -> CompareSpec:
         preset=cfg.preset,
         export=bool(cfg.export),
         executor=settings_of(cfg),
-        slices=SliceOptions(parse_names(cfg.slices), cfg.slice_min_samples, cfg.slice_margin),
+        slices=slice_options(cfg),
     )
 
 

@@ -27,7 +27,8 @@ from mlcycle.selection.compare.budget import Budget
 from mlcycle.selection.compare.comparison import Comparison
 from mlcycle.selection.compare.run import open_comparison, run_fold
 from mlcycle.selection.compare.spec import Candidate, CompareSpec, add_preset
-from mlcycle.selection.curve.subsets import check_sizes, pool_at, pool_scoring_training
+from mlcycle.selection.curve.sizes import check_sizes
+from mlcycle.selection.curve.subsets import pool_at, pool_scoring_training
 from mlcycle.selection.runs import quiet_to
 
 TRAIN_SCORES = "curve_train.json"
