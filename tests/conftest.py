@@ -25,6 +25,36 @@ def pytest_configure(config):
         torch.set_num_threads(1)
 
 
+# The files that take longest (summed test seconds on 2 cores, `--durations=0`), longest first.
+# `make test` deals whole files to the two workers in collection order (--dist loadfile): dealt
+# first, the long ones no longer end the run on one worker while the other waits.
+LONGEST_FIRST = (
+    "test_ray_executor.py",
+    "test_shared_database.py",
+    "test_tune.py",
+    "test_notebook.py",
+    "test_boosted.py",
+    "test_export_dense.py",
+    "test_gpu_path.py",
+    "test_plugin.py",
+    "test_ddp.py",
+    "test_compare_tables.py",
+    "test_tables_eda.py",
+    "test_compare_export.py",
+    "test_stream.py",
+    "test_ensemble_tables_shortlist.py",
+    "test_ensemble.py",
+    "test_compare.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """The longest files first (``LONGEST_FIRST``), the rest after them as collected; the tests
+    of a file keep their order."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 def pattern(kind: str, size: int, seed: int) -> np.ndarray:
     """A learnable grayscale pattern per class, with noise so no two images are alike."""
     rng = np.random.default_rng(seed)
