@@ -34,45 +34,35 @@ class Norms(Callback):
         self.by_step[trainer.global_step] = float(torch.cat(grads).norm())
 
 
-def test_each_logged_step_holds_the_norm_of_that_step(tmp_path):
-    norms = Norms()
-    trainer = Trainer(
-        max_epochs=2,
-        callbacks=[GradNorm(), norms],
-        default_root_dir=tmp_path,
-        logger=CSVLogger(tmp_path, name="log", version=""),
-        log_every_n_steps=2,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
-    trainer.fit(Line(), DataLoader(TensorDataset(torch.randn(24, 2)), batch_size=4))
-    with open(tmp_path / "log" / "metrics.csv") as f:
-        logged = {
-            int(r["step"]): float(r["train/grad_norm"])
-            for r in csv.DictReader(f)
-            if r["train/grad_norm"]
-        }
-    assert sorted(logged) == [1, 3, 5, 7, 9, 11]  # every 2nd of 12 steps, as the logger writes
-    for step, value in logged.items():
-        assert value == pytest.approx(norms.by_step[step], rel=1e-5)
-
-
-def epoch_figures(tmp_path, grad_norm: GradNorm) -> tuple[Norms, list[dict[str, float]]]:
+def fit_line(tmp_path, grad_norm: GradNorm, log_every: int) -> tuple[Norms, list[dict]]:
+    """Two epochs of six steps; the norms of every step, and the CSV logger's rows."""
     norms = Norms()
     trainer = Trainer(
         max_epochs=2,
         callbacks=[grad_norm, norms],
         default_root_dir=tmp_path,
         logger=CSVLogger(tmp_path, name="log", version=""),
-        log_every_n_steps=5,
+        log_every_n_steps=log_every,
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
     )
     trainer.fit(Line(), DataLoader(TensorDataset(torch.randn(24, 2)), batch_size=4))
     with open(tmp_path / "log" / "metrics.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r["train/grad_norm_mean"]]
+        return norms, list(csv.DictReader(f))
+
+
+def test_each_logged_step_holds_the_norm_of_that_step(tmp_path):
+    norms, rows = fit_line(tmp_path, GradNorm(), log_every=2)
+    logged = {int(r["step"]): float(r["train/grad_norm"]) for r in rows if r["train/grad_norm"]}
+    assert sorted(logged) == [1, 3, 5, 7, 9, 11]  # every 2nd of 12 steps, as the logger writes
+    for step, value in logged.items():
+        assert value == pytest.approx(norms.by_step[step], rel=1e-5)
+
+
+def epoch_figures(tmp_path, grad_norm: GradNorm) -> tuple[Norms, list[dict[str, float]]]:
+    norms, rows = fit_line(tmp_path, grad_norm, log_every=5)
+    rows = [r for r in rows if r["train/grad_norm_mean"]]
     return norms, [{k: float(v) for k, v in r.items() if v} for r in rows]
 
 
