@@ -214,7 +214,8 @@ def first_running(worker: subprocess.Popen, out: Path) -> int:
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 def test_orphans_of_dead_workers_are_failed_and_live_ones_kept(tmp_path):
-    from mlcycle.selection.tune.study import fail_orphans, worker_id
+    from mlcycle.selection.executors import worker_id
+    from mlcycle.selection.tune.study import fail_orphans
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
     storage = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=1)

@@ -23,7 +23,6 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from mlcycle.core.errors import UserError
-from mlcycle.selection.executors import worker_id  # noqa: F401 - trials name their worker
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_S = 2.0  # how often a worker waiting on others' last trials looks again
